@@ -1,0 +1,74 @@
+/*
+ * aggr.h - the aggregator: parsed samples in, flushed batches out.
+ *
+ * Owns the context table (name + host + sorted, de-duplicated tag set), the
+ * interned strings, one accumulator per context and bucket, and the caps.
+ * Applies enrichment first (statsd_metric_namespace with its blacklist, mapper
+ * profiles, global tags, the host: tag override). Semantics follow Datadog's
+ * agent; see ../shared/spec/PROTOCOL.md section 2 and README "Aggregation".
+ *
+ * Time is always passed in (`now`, unix seconds); the module never reads a
+ * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline;
+ * aggr_merge folds one pipeline's flushed batch into another's at flush.
+ */
+#ifndef DDMA_AGGR_AGGR_H
+#define DDMA_AGGR_AGGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/batch.h"
+#include "parse/parse.h"
+
+enum aggr_drop {
+	AGGR_DROP_CONTEXT_CAP,	     /* dogstatsd_max_contexts reached */
+	AGGR_DROP_METRIC_CAP,	     /* dogstatsd_max_contexts_per_metric reached */
+	AGGR_DROP_TIMESTAMPED_TYPE,  /* |T on a type other than gauge/count */
+	AGGR_DROP_NOMEM,	     /* allocation failed */
+	AGGR_DROP_COUNT
+};
+
+struct aggr_stats {
+	uint64_t samples_in;		/* values offered to aggr_ingest */
+	uint64_t dropped[AGGR_DROP_COUNT];
+	uint64_t contexts;		/* live contexts now */
+	uint64_t contexts_created;
+	uint64_t contexts_expired;
+	uint64_t series_flushed;
+	uint64_t sketches_flushed;
+	uint64_t events;
+	uint64_t service_checks;
+	size_t memory_bytes;		/* table + arenas + accumulators, approximate */
+};
+
+/* One row of the cardinality report (the "dogstatsd top" of this agent). */
+struct aggr_top_entry {
+	char name[256];			/* metric name (truncated for the report) */
+	uint64_t contexts;		/* live contexts */
+	uint64_t refused;		/* samples refused by the caps */
+	char top_tag_key[128];		/* tag key with the most distinct values */
+	uint64_t top_tag_values;	/* its distinct values among this metric's contexts */
+};
+
+/* cfg is borrowed: it must outlive the aggr (or until aggr_reconfigure). */
+struct aggr *aggr_new(const struct aggr_config *cfg);
+void aggr_free(struct aggr *a); /* accepts NULL */
+/* Applies a reloaded config (tags, caps, namespace, mappers) to new samples. */
+void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg);
+
+void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
+void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
+void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
+
+/* Flushes every closed bucket (bucket start + 10 <= now), or every bucket when
+ * `final` (shutdown). Expires idle contexts. Returns a new batch owned by the
+ * caller (possibly empty), NULL only on ENOMEM. */
+struct batch *aggr_flush(struct aggr *a, int64_t now, bool final);
+
+void aggr_get_stats(const struct aggr *a, struct aggr_stats *out);
+/* Fills up to n rows, metrics with the most live contexts first; returns rows. */
+size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n);
+
+#endif

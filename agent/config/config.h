@@ -1,0 +1,167 @@
+/*
+ * config.h - the agent's configuration as plain structs, with Datadog's key
+ * names and defaults (../shared/spec/PROTOCOL.md section 5).
+ *
+ * config_load reads agent.yaml with libyaml (through yaml.h, the only libyaml
+ * user) into a struct agent_config. Every error names file, line and key;
+ * unknown keys are warned about with file and line. Each module receives the
+ * sub-struct that concerns it and nothing else.
+ *
+ * A struct agent_config owns all of its strings; config_free releases them.
+ */
+#ifndef DDMA_CONFIG_CONFIG_H
+#define DDMA_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parse/parse.h"
+
+struct ydoc;
+
+/* ---- dogstatsd receive side (net) ---- */
+struct net_config {
+	char **bind_hosts;	/* bind_host; default {"127.0.0.1", "::1"} ("localhost") */
+	size_t nbind_hosts;
+	int port;		/* dogstatsd_port, 8125; 0 = UDP off */
+	bool non_local;		/* dogstatsd_non_local_traffic: bind 0.0.0.0 and :: */
+	char *socket_path;	/* dogstatsd_socket, "" = off */
+	unsigned socket_mode;	/* dogstatsd_socket_mode, octal string "0660" in YAML; default 0660 */
+	size_t buffer_size;	/* dogstatsd_buffer_size, 8192 */
+	int so_rcvbuf;		/* dogstatsd_so_rcvbuf, 0 = OS default */
+	unsigned pipeline_count; /* dogstatsd_pipeline_count, 1 */
+	unsigned recv_batch;	/* dogstatsd_recv_batch: datagrams per recvmmsg, 64 */
+};
+
+/* ---- aggregation ---- */
+enum mapper_match_type { MAPPER_MATCH_WILDCARD, MAPPER_MATCH_REGEX };
+
+struct mapper_mapping {
+	char *match;
+	enum mapper_match_type match_type;
+	char *name;		/* may contain $1, ${1} */
+	char **tag_keys;	/* tags: {key: "$1"} */
+	char **tag_values;
+	size_t ntags;
+};
+
+struct mapper_profile {
+	char *name;
+	char *prefix;
+	struct mapper_mapping *mappings;
+	size_t nmappings;
+};
+
+enum hist_agg {
+	HIST_AGG_MAX = 1u << 0,
+	HIST_AGG_MEDIAN = 1u << 1,
+	HIST_AGG_AVG = 1u << 2,
+	HIST_AGG_COUNT = 1u << 3,
+	HIST_AGG_MIN = 1u << 4,
+	HIST_AGG_SUM = 1u << 5,
+};
+#define HIST_AGG_DEFAULT (HIST_AGG_MAX | HIST_AGG_MEDIAN | HIST_AGG_AVG | HIST_AGG_COUNT)
+
+struct aggr_config {
+	char *hostname;		/* hostname; default: gethostname() */
+	char **tags;		/* tags + dogstatsd_tags, added to everything */
+	size_t ntags;
+	char *namespace;	/* statsd_metric_namespace, "" = none; '.' appended if missing */
+	char **namespace_blacklist; /* statsd_metric_namespace_blacklist; default datadog.agent, datadog.dogstatsd, datadog.process, datadog.trace_agent, datadog.tracer */
+	size_t nnamespace_blacklist;
+	int64_t bucket_seconds;	/* 10, fixed (Datadog's) */
+	int64_t expiry_seconds;	/* dogstatsd_expiry_seconds, 300: counters zero-filled this long */
+	int64_t context_expiry_seconds; /* dogstatsd_context_expiry_seconds, 20 */
+	unsigned histogram_aggregates;	/* HIST_AGG_* mask; histogram_aggregates */
+	double *histogram_percentiles;	/* histogram_percentiles, {0.95} */
+	size_t nhistogram_percentiles;
+	bool no_aggregation_pipeline;	/* dogstatsd_no_aggregation_pipeline, true: honour |T */
+	bool gauge_deltas;		/* dogstatsd_gauge_deltas, false: +N/-N are absolute (Datadog) */
+	size_t max_contexts;		/* dogstatsd_max_contexts, 1000000 */
+	size_t max_contexts_per_metric; /* dogstatsd_max_contexts_per_metric, 100000 */
+	size_t set_exact_max;		/* dogstatsd_set_exact_max_size, 10000: then HyperLogLog */
+	struct mapper_profile *mapper_profiles; /* dogstatsd_mapper_profiles */
+	size_t nmapper_profiles;
+};
+
+/* ---- forwarding ---- */
+enum compressor_kind { COMPRESS_ZLIB, COMPRESS_GZIP, COMPRESS_ZSTD, COMPRESS_NONE };
+enum series_api { SERIES_API_V1, SERIES_API_V2 };
+enum distribution_mode { DIST_SKETCHES, DIST_SERIES };
+
+struct fwd_config {
+	char *api_key;		/* api_key, or api_key_file, or $DD_API_KEY; never logged */
+	char *api_key_file;	/* api_key_file: path read at start (must not be group/other readable) */
+	char *site;		/* site, datadoghq.com -> https://api.<site> */
+	char *dd_url;		/* dd_url: overrides site; "" = no intake (JSON lines output) */
+	bool intake_enabled;	/* computed: dd_url set, or api_key set (then site is used) */
+	int timeout_s;		/* forwarder_timeout, 20 */
+	size_t retry_queue_max_bytes;	/* forwarder_retry_queue_payloads_max_size, 15 MiB */
+	size_t storage_max_bytes;	/* forwarder_storage_max_size_in_bytes, 0 = no disk spill */
+	char *storage_path;		/* forwarder_storage_path, <run_path>/transactions_to_retry */
+	double backoff_base;		/* forwarder_backoff_base, 2 */
+	double backoff_factor;		/* forwarder_backoff_factor, 2 */
+	double backoff_max;		/* forwarder_backoff_max, 64 */
+	enum compressor_kind compressor;	/* serializer_compressor_kind: zlib|gzip|zstd|none */
+	int compressor_level;		/* serializer_zstd_compressor_level / zlib level, 6 */
+	enum series_api series_api;	/* use_v2_api.series: false -> v1 */
+	enum distribution_mode distributions; /* forwarder_distributions: sketches|series, sketches */
+	size_t max_points_per_payload;	/* serializer_max_series_points_per_payload, 10000 */
+	char *proxy_http;		/* proxy: {http, https, no_proxy} */
+	char *proxy_https;
+	char *no_proxy;
+	bool skip_ssl_validation;	/* skip_ssl_validation, false */
+	char *ca_file;			/* tls_ca_file, "" = system store */
+	double drain_timeout_s;		/* forwarder_stop_timeout, 2 */
+};
+
+/* ---- output when no intake is configured ---- */
+struct output_config {
+	char *path;		/* dogstatsd_output_file: "-" = stdout (default), else a file (0600) */
+};
+
+struct status_config {
+	char *host;		/* status_host, 127.0.0.1 */
+	int port;		/* status_port, 5012; 0 = off */
+};
+
+struct agent_config {
+	char *path;		/* the file this came from */
+	char *run_path;		/* run_path, /var/lib/dd-mini-agent: state, disk queue, alert state */
+	int flush_interval_s;	/* dogstatsd_flush_interval, 10 */
+	char *log_level;	/* log_level, info */
+	char *log_file;		/* log_file, "" = stderr */
+	char *alerts_dir;	/* alerts_dir, <dir of agent.yaml>/alerts.d */
+	char *notifiers_file;	/* notifiers_file, <dir of agent.yaml>/notifiers.yaml (optional) */
+	struct dsd_limits limits; /* dogstatsd_max_name_length, _max_tags_per_message,
+				     _max_tag_length, _max_values_per_message */
+	struct net_config net;
+	struct aggr_config aggr;
+	struct fwd_config fwd;
+	struct output_config output;
+	struct status_config status;
+	struct ydoc *doc;	/* the parsed file, kept for sections other modules read
+				   (notifiers:); may be NULL */
+};
+
+/* Error sink: each problem is reported as "file:line: key: message". */
+struct config_diag {
+	void (*report)(void *ctx, bool is_error, const char *msg);
+	void *ctx;
+	unsigned errors;
+	unsigned warnings;
+};
+
+/* Fills every field with its default. 0 or -ENOMEM. */
+int config_defaults(struct agent_config *cfg);
+/* Loads path over the defaults. Returns 0, or -EINVAL when any error was
+ * reported through diag (cfg is then freed), or -errno for I/O (also reported).
+ * NULL diag logs through core/log. */
+int config_load(const char *path, struct agent_config *cfg, struct config_diag *diag);
+/* Same from a buffer (name is used as the file name in messages); for tests and fuzzing. */
+int config_load_buffer(const char *name, const char *data, size_t len,
+		       struct agent_config *cfg, struct config_diag *diag);
+void config_free(struct agent_config *cfg); /* accepts NULL, leaves zeroed struct */
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * json.h - a small streaming JSON writer into a struct buf.
+ *
+ * Commas are inserted automatically. Strings are escaped for any input bytes:
+ * control characters as \uXXXX, invalid UTF-8 sequences replaced by U+FFFD,
+ * so the output is always valid JSON. Non-finite doubles are written as null.
+ * Numbers are formatted in the C locale (the agent never calls setlocale).
+ */
+#ifndef DDMA_CORE_JSON_H
+#define DDMA_CORE_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/sv.h"
+
+#define JSON_MAX_DEPTH 32
+
+struct jw {
+	struct buf *b;
+	int depth;
+	bool need_comma[JSON_MAX_DEPTH];
+	bool after_key;
+};
+
+void jw_init(struct jw *w, struct buf *b);
+void jw_obj_begin(struct jw *w);
+void jw_obj_end(struct jw *w);
+void jw_arr_begin(struct jw *w);
+void jw_arr_end(struct jw *w);
+void jw_key(struct jw *w, const char *key);
+void jw_str(struct jw *w, const char *s);	/* NULL writes null */
+void jw_strn(struct jw *w, const char *s, size_t n);
+void jw_int(struct jw *w, int64_t v);
+void jw_uint(struct jw *w, uint64_t v);
+void jw_double(struct jw *w, double v);
+void jw_bool(struct jw *w, bool v);
+void jw_null(struct jw *w);
+/* Appends pre-rendered JSON as one value. */
+void jw_raw(struct jw *w, const char *json, size_t n);
+
+/* Escapes s (n bytes) as a JSON string with quotes into b. */
+void json_escape(struct buf *b, const char *s, size_t n);
+/* Shortest "%.15g"/"%.17g" form that reads back to the same double. */
+int json_format_double(char *out, size_t outlen, double v);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * parse.h - the DogStatsD parser: one datagram in, callbacks out.
+ *
+ * Pure: no allocation per line (scratch arrays are allocated once by
+ * dsd_parser_new), no logging, no globals, no locale. Every rejected message
+ * bumps one counter in dsd_stats.errors[] for its reason and parsing goes on
+ * with the next line. See ../shared/spec/PROTOCOL.md section 1.
+ *
+ * Views handed to the sink point into the datagram (which the parser may
+ * modify in place, e.g. to unescape "\\n" in event text) or into the parser's
+ * scratch arrays; they are valid only until the callback returns.
+ *
+ * One parser per receive pipeline (thread); a parser is not thread-safe.
+ */
+#ifndef DDMA_PARSE_PARSE_H
+#define DDMA_PARSE_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/metric.h"
+#include "core/sv.h"
+
+/* Caps on what a sender controls. Exceeding one rejects the line with its reason. */
+struct dsd_limits {
+	size_t max_name_len;   /* bytes of a metric name / check name; default 1024 */
+	size_t max_tags;       /* tags on one message; default 256 */
+	size_t max_tag_len;    /* bytes of one tag; default 1024 */
+	size_t max_values;     /* values in one multi-value metric message; default 1024 */
+};
+#define DSD_LIMITS_DEFAULT ((struct dsd_limits){ 1024, 256, 1024, 1024 })
+
+struct dsd_metric {
+	struct sv name;
+	enum metric_type type;
+	const double *values;	/* nvalues >= 1 parsed values (not for sets) */
+	size_t nvalues;
+	struct sv set_member;	/* METRIC_SET: the whole raw value (may contain ':') */
+	bool explicit_sign;	/* a value was written with a leading '+' or '-' */
+	double sample_rate;	/* in (0,1]; 1 when absent or out of range */
+	const struct sv *tags;	/* as sent, in order, duplicates kept */
+	size_t ntags;
+	int64_t timestamp;	/* |T field; 0 = none */
+	struct sv container_id; /* |c: */
+	struct sv external_data; /* |e: */
+	struct sv cardinality;	 /* |card: */
+};
+
+struct dsd_event {
+	struct sv title;
+	struct sv text;		/* "\\n" already turned into '\n' */
+	int64_t timestamp;	/* 0 = none (the receiver uses receive time) */
+	struct sv hostname;
+	bool has_hostname;
+	struct sv aggregation_key;
+	struct sv source_type;
+	enum event_priority priority;
+	enum event_alert_type alert_type;
+	const struct sv *tags;
+	size_t ntags;
+	struct sv container_id;
+};
+
+struct dsd_service_check {
+	struct sv name;
+	enum check_status status;
+	int64_t timestamp;	/* 0 = none */
+	struct sv hostname;
+	bool has_hostname;
+	struct sv message;
+	const struct sv *tags;
+	size_t ntags;
+	struct sv container_id;
+};
+
+struct dsd_sink {
+	void (*metric)(void *ctx, const struct dsd_metric *m);
+	void (*event)(void *ctx, const struct dsd_event *e);
+	void (*service_check)(void *ctx, const struct dsd_service_check *sc);
+};
+
+/* Rejection reasons. Names (dsd_error_name) are stable: they appear in logs,
+ * /status, /metrics and the agent's own metrics. */
+enum dsd_error {
+	DSD_ERR_EMPTY_NAME,	   /* metric: nothing before ':' */
+	DSD_ERR_NO_VALUE,	   /* metric: no ':' / no value at all */
+	DSD_ERR_BAD_VALUE,	   /* metric: value not a number */
+	DSD_ERR_NAN_INF,	   /* metric: NaN or Inf */
+	DSD_ERR_NO_TYPE,	   /* metric: missing |type */
+	DSD_ERR_BAD_TYPE,	   /* metric: unknown type */
+	DSD_ERR_BAD_SAMPLE_RATE,   /* metric: non-numeric @rate */
+	DSD_ERR_BAD_TIMESTAMP,	   /* metric: T, Tabc, T-5, T0 */
+	DSD_ERR_NAME_TOO_LONG,	   /* any: name over max_name_len */
+	DSD_ERR_TOO_MANY_TAGS,	   /* any: more than max_tags */
+	DSD_ERR_TAG_TOO_LONG,	   /* any: a tag over max_tag_len */
+	DSD_ERR_TOO_MANY_VALUES,   /* metric: more than max_values */
+	DSD_ERR_NUL_BYTE,	   /* any: NUL byte in the message */
+	DSD_ERR_INVALID_UTF8,	   /* any: name or tag not valid UTF-8 */
+	DSD_ERR_EVENT_HEADER,	   /* event: malformed _e{a,b}: header */
+	DSD_ERR_EVENT_LENGTH,	   /* event: lengths do not match the message */
+	DSD_ERR_EVENT_EMPTY_TITLE, /* event: title length 0 */
+	DSD_ERR_CHECK_FORMAT,	   /* service check: missing fields */
+	DSD_ERR_CHECK_EMPTY_NAME,  /* service check: empty name */
+	DSD_ERR_CHECK_STATUS,	   /* service check: status not 0..3 */
+	DSD_ERR_COUNT
+};
+
+struct dsd_stats {
+	uint64_t datagrams;
+	uint64_t bytes;
+	uint64_t lines;		/* non-empty messages seen */
+	uint64_t metric_lines;	/* metric messages accepted */
+	uint64_t samples[METRIC_TYPE_COUNT]; /* accepted values by type */
+	uint64_t events;
+	uint64_t service_checks;
+	uint64_t rate_out_of_range; /* @rate outside (0,1]: accepted as 1, counted */
+	uint64_t errors[DSD_ERR_COUNT];
+	uint64_t metric_errors;	/* per-kind totals, as Datadog's agent counts them */
+	uint64_t event_errors;
+	uint64_t check_errors;
+};
+
+const char *dsd_error_name(enum dsd_error e);
+
+struct dsd_parser *dsd_parser_new(const struct dsd_limits *lim);
+void dsd_parser_free(struct dsd_parser *p); /* accepts NULL */
+
+/* Parses one datagram. buf may be modified in place. Never fails: problems are
+ * counted in the parser's stats. */
+void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx);
+
+const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
+
+#endif
