@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs (Debian packages,
+# VictoriaMetrics, hot-shots), builds with gcc -Dwerror=true, runs every test;
+# then builds with clang under ASan/UBSan (LeakSanitizer on) and runs it again;
+# then a short libFuzzer run of every harness. Exits non-zero on any failure.
+#   TEST_FAST=1 scripts/test.sh   skips the sanitizer and fuzz passes
+#   FUZZ_SECONDS=N                seconds per fuzz target (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --test
+if [ ! -d node_modules/hot-shots ] && command -v npm >/dev/null; then
+	npm install --no-audit --no-fund --silent hot-shots@10 >/dev/null 2>&1 ||
+		echo "test.sh: npm install hot-shots failed; the hot-shots tests will report it"
+fi
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "gcc build (-Dwerror=true)"
+[ -d build-test ] || meson setup build-test -Dwerror=true >/dev/null
+ninja -C build-test
+step "test suite (gcc)"
+meson test -C build-test --print-errorlogs --num-processes 2
+
+if [ -z "${TEST_FAST:-}" ]; then
+	step "clang build with ASan/UBSan (-Dwerror=true)"
+	[ -d build-asan ] || CC=clang meson setup build-asan -Dwerror=true \
+		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	ninja -C build-asan
+	step "test suite (clang, ASan/UBSan, LeakSanitizer)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+	if [ -x tests/fuzz/short_fuzz.sh ] || [ -f tests/fuzz/short_fuzz.sh ]; then
+		step "short fuzz run"
+		bash tests/fuzz/short_fuzz.sh build-fuzz "${FUZZ_SECONDS:-20}"
+	fi
+fi
+step "all test passes done"
