@@ -116,7 +116,7 @@ int json_format_double(char *out, size_t outlen, double v)
 {
 	if (v == 0)
 		v = 0; /* turns -0 into 0 */
-	if (v == (double)(int64_t)v && fabs(v) < 1e15)
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
 		return snprintf(out, outlen, "%lld", (long long)v);
 	int n = snprintf(out, outlen, "%.15g", v);
 	if (strtod(out, NULL) != v)
