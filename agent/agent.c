@@ -221,6 +221,7 @@ static void stop(struct agent *a)
 	sdnotify_send("STOPPING=1");
 	log_info("stopping: final flush");
 	net_pause(a->net);
+	net_drain(a->net, 64); /* what the kernel already queued is accepted: parse it */
 	flush(a, true);
 	event_base_loopexit(a->base, NULL);
 }
