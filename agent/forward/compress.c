@@ -1,0 +1,231 @@
+/*
+ * compress.c - see compress.h. zlib for deflate/gzip, libzstd for zstd.
+ */
+#include "compress.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+const char *compress_encoding_name(enum compressor_kind k)
+{
+	switch (k) {
+	case COMPRESS_ZLIB: return "deflate";
+	case COMPRESS_GZIP: return "gzip";
+	case COMPRESS_ZSTD: return "zstd";
+	case COMPRESS_NONE: return NULL;
+	}
+	return NULL;
+}
+
+static int copy_raw(const void *in, size_t n, uint8_t **out, size_t *outlen)
+{
+	uint8_t *p = malloc(n + 1);
+	if (!p)
+		return -ENOMEM;
+	if (n)
+		memcpy(p, in, n);
+	p[n] = 0;
+	*out = p;
+	*outlen = n;
+	return 0;
+}
+
+/* deflate with zlib (windowBits 15) or gzip (windowBits 31) framing. */
+static int zlib_compress(int wbits, int level, const void *in, size_t n, uint8_t **out, size_t *outlen)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	if (level <= 0 || level > 9)
+		level = Z_DEFAULT_COMPRESSION;
+	if (deflateInit2(&zs, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	size_t cap = deflateBound(&zs, (uLong)n) + 32;
+	uint8_t *p = malloc(cap);
+	if (!p) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = p;
+	zs.avail_out = (uInt)cap;
+	int rc = deflate(&zs, Z_FINISH);
+	size_t produced = zs.total_out;
+	deflateEnd(&zs);
+	if (rc != Z_STREAM_END) {
+		free(p);
+		return -EINVAL;
+	}
+	*out = p;
+	*outlen = produced;
+	return 0;
+}
+
+int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
+		 uint8_t **out, size_t *outlen)
+{
+	if (n > UINT32_MAX)
+		return -EINVAL;
+	switch (k) {
+	case COMPRESS_NONE:
+		return copy_raw(in, n, out, outlen);
+	case COMPRESS_ZLIB:
+		return zlib_compress(15, level, in, n, out, outlen);
+	case COMPRESS_GZIP:
+		return zlib_compress(31, level, in, n, out, outlen);
+	case COMPRESS_ZSTD: {
+		size_t cap = ZSTD_compressBound(n);
+		uint8_t *p = malloc(cap ? cap : 1);
+		if (!p)
+			return -ENOMEM;
+		size_t r = ZSTD_compress(p, cap, in, n, level > 0 ? level : 3);
+		if (ZSTD_isError(r)) {
+			free(p);
+			return -EINVAL;
+		}
+		*out = p;
+		*outlen = r;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int grow(uint8_t **p, size_t *cap, size_t need, size_t max_out)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc *= 2;
+	if (nc > max_out + 1)
+		nc = max_out + 1;
+	if (nc < need)
+		return -EFBIG;
+	uint8_t *q = realloc(*p, nc);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+static int zlib_decompress(const void *in, size_t n, size_t max_out, uint8_t **out, size_t *outlen)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	/* 32 + 15: accept zlib or gzip framing */
+	if (inflateInit2(&zs, 47) != Z_OK)
+		return -ENOMEM;
+	uint8_t *p = NULL;
+	size_t cap = 0, len = 0;
+	int rc = Z_OK, err = 0;
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)n;
+	while (rc != Z_STREAM_END) {
+		if ((err = grow(&p, &cap, len + 4096 > max_out + 1 ? max_out + 1 : len + 4096, max_out)) < 0)
+			break;
+		if (len >= cap) {
+			err = -EFBIG;
+			break;
+		}
+		zs.next_out = p + len;
+		zs.avail_out = (uInt)(cap - len);
+		rc = inflate(&zs, Z_NO_FLUSH);
+		len = zs.total_out;
+		if (len > max_out) {
+			err = -EFBIG;
+			break;
+		}
+		if (rc != Z_OK && rc != Z_STREAM_END) {
+			err = rc == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+			break;
+		}
+		if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+			err = -EINVAL; /* truncated */
+			break;
+		}
+	}
+	inflateEnd(&zs);
+	if (!err && (err = grow(&p, &cap, len + 1, max_out + 1)) == 0) {
+		p[len] = 0;
+		*out = p;
+		*outlen = len;
+		return 0;
+	}
+	free(p);
+	return err;
+}
+
+static int zstd_decompress(const void *in, size_t n, size_t max_out, uint8_t **out, size_t *outlen)
+{
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	if (!ds)
+		return -ENOMEM;
+	ZSTD_initDStream(ds);
+	uint8_t *p = NULL;
+	size_t cap = 0;
+	ZSTD_inBuffer ib = { in, n, 0 };
+	ZSTD_outBuffer ob = { NULL, 0, 0 };
+	int err = 0;
+	size_t r = 1;
+	while (r != 0) {
+		if (ob.pos == ob.size) {
+			if ((err = grow(&p, &cap, ob.pos + 4096 > max_out + 1 ? max_out + 1 : ob.pos + 4096, max_out)) < 0)
+				break;
+			if (ob.pos >= cap) {
+				err = -EFBIG;
+				break;
+			}
+			ob.dst = p;
+			ob.size = cap;
+		}
+		size_t before_in = ib.pos, before_out = ob.pos;
+		r = ZSTD_decompressStream(ds, &ob, &ib);
+		if (ZSTD_isError(r)) {
+			err = -EINVAL;
+			break;
+		}
+		if (ob.pos > max_out) {
+			err = -EFBIG;
+			break;
+		}
+		if (r != 0 && ib.pos == ib.size && ob.pos < ob.size &&
+		    before_in == ib.pos && before_out == ob.pos) {
+			err = -EINVAL; /* truncated frame */
+			break;
+		}
+	}
+	ZSTD_freeDStream(ds);
+	if (!err && (err = grow(&p, &cap, ob.pos + 1, max_out + 1)) == 0) {
+		p[ob.pos] = 0;
+		*out = p;
+		*outlen = ob.pos;
+		return 0;
+	}
+	free(p);
+	return err;
+}
+
+int decompress_buf(enum compressor_kind k, const void *in, size_t n, size_t max_out,
+		   uint8_t **out, size_t *outlen)
+{
+	if (n > UINT32_MAX)
+		return -EINVAL;
+	switch (k) {
+	case COMPRESS_NONE:
+		if (n > max_out)
+			return -EFBIG;
+		return copy_raw(in, n, out, outlen);
+	case COMPRESS_ZLIB:
+	case COMPRESS_GZIP:
+		return zlib_decompress(in, n, max_out, out, outlen);
+	case COMPRESS_ZSTD:
+		return zstd_decompress(in, n, max_out, out, outlen);
+	}
+	return -EINVAL;
+}

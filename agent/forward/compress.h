@@ -1,0 +1,29 @@
+/*
+ * compress.h - request body compression: zlib ("deflate", the default),
+ * gzip, zstd or none; and the matching bounded decompression (tests, fuzzing,
+ * disk queue checks).
+ *
+ * Pure functions on memory; no I/O, no logging. Thread-safe.
+ */
+#ifndef DDMA_FORWARD_COMPRESS_H
+#define DDMA_FORWARD_COMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+/* Content-Encoding header value; NULL for COMPRESS_NONE. */
+const char *compress_encoding_name(enum compressor_kind k);
+
+/* Compresses in[0..n) into a new malloc'd buffer (*out, *outlen). level <= 0
+ * picks the library default. 0 or -ENOMEM / -EINVAL. */
+int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
+		 uint8_t **out, size_t *outlen);
+
+/* Decompresses into a new malloc'd buffer, NUL-terminated for convenience.
+ * Output larger than max_out gives -EFBIG; malformed input -EINVAL. */
+int decompress_buf(enum compressor_kind k, const void *in, size_t n, size_t max_out,
+		   uint8_t **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,533 @@
+/*
+ * encode.c - see encode.h.
+ *
+ * Records are rendered once into one buffer (offsets per record); the packer
+ * then takes the longest run of records whose estimated assembled size fits
+ * the uncompressed limit and the point cap, assembles it, compresses it and,
+ * if the compressed body is over the limit, halves the run (log n extra
+ * compressions in the worst case).
+ */
+#include "forward/encode.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_payload.pb-c.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "forward/compress.h"
+
+#define DEFAULT_MAX_POINTS 10000
+
+static const struct fwd_endpoint_info endpoints[FWD_EP_COUNT] = {
+	[FWD_EP_SERIES_V1] = { "/api/v1/series", "application/json", 3200000, 62914560 },
+	[FWD_EP_SERIES_V2] = { "/api/v2/series", "application/x-protobuf", 512000, 5242880 },
+	[FWD_EP_SKETCHES] = { "/api/beta/sketches", "application/x-protobuf", 512000, 5242880 },
+	[FWD_EP_CHECKS] = { "/api/v1/check_run", "application/json", 3200000, 62914560 },
+	[FWD_EP_EVENTS] = { "/intake/", "application/json", 3200000, 62914560 },
+};
+
+const struct fwd_endpoint_info *fwd_endpoint_info(enum fwd_endpoint ep)
+{
+	return (unsigned)ep < FWD_EP_COUNT ? &endpoints[ep] : NULL;
+}
+
+int fwd_endpoint_by_path(const char *path)
+{
+	for (int i = 0; i < FWD_EP_COUNT; i++)
+		if (path && strcmp(endpoints[i].path, path) == 0)
+			return i;
+	return -1;
+}
+
+void payload_free(struct payload *p)
+{
+	if (!p)
+		return;
+	free(p->data);
+	free(p);
+}
+
+/* ---- rendered records ---- */
+
+struct rendered {
+	struct buf all;
+	size_t *off;	/* n + 1 offsets into all */
+	size_t n;
+	const char *const *group; /* events: source type per record, else NULL */
+};
+
+static int rendered_init(struct rendered *r, size_t n)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->all);
+	r->off = calloc(n + 1, sizeof(*r->off));
+	return r->off ? 0 : -ENOMEM;
+}
+
+static void rendered_done(struct rendered *r)
+{
+	buf_done(&r->all);
+	free(r->off);
+}
+
+static size_t item_len(const struct rendered *r, size_t i)
+{
+	return r->off[i + 1] - r->off[i];
+}
+
+/* ---- packing ---- */
+
+enum shape { SHAPE_JSON_SERIES, SHAPE_JSON_LIST, SHAPE_JSON_EVENTS, SHAPE_PROTO };
+
+struct packer {
+	const struct enc_opts *o;
+	enum fwd_endpoint ep;
+	enum shape shape;
+	size_t max_c, max_u, max_pts;
+	enc_emit_fn emit;
+	void *arg;
+	struct enc_result *res;
+	struct buf raw;
+};
+
+/* Upper bound of the assembled size of one record, wrapper excluded. */
+static size_t item_cost(const struct packer *pk, const struct rendered *r, size_t i)
+{
+	size_t c = item_len(r, i) + 1;
+	if (pk->shape == SHAPE_JSON_EVENTS)
+		c += 2 * strlen(r->group[i]) + 16; /* worst case: its own group */
+	return c;
+}
+
+static size_t fixed_cost(const struct packer *pk)
+{
+	size_t h = pk->o->hostname ? 6 * strlen(pk->o->hostname) : 0;
+	return 64 + h;
+}
+
+static void assemble_events(const struct packer *pk, const struct rendered *r,
+			    size_t i, size_t j, struct buf *out)
+{
+	struct jw w;
+	jw_init(&w, out);
+	jw_obj_begin(&w);
+	jw_key(&w, "apiKey");
+	jw_str(&w, "");
+	jw_key(&w, "events");
+	jw_obj_begin(&w);
+	for (size_t k = i; k < j; k++) {
+		if (k == i || strcmp(r->group[k], r->group[k - 1]) != 0) {
+			if (k != i)
+				jw_arr_end(&w);
+			jw_key(&w, r->group[k]);
+			jw_arr_begin(&w);
+		}
+		jw_raw(&w, r->all.p + r->off[k], item_len(r, k));
+	}
+	if (j > i)
+		jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_key(&w, "internalHostname");
+	jw_str(&w, pk->o->hostname ? pk->o->hostname : "");
+	jw_obj_end(&w);
+}
+
+static void assemble(const struct packer *pk, const struct rendered *r, size_t i, size_t j,
+		     struct buf *out)
+{
+	buf_reset(out);
+	switch (pk->shape) {
+	case SHAPE_PROTO:
+		buf_append(out, r->all.p + r->off[i], r->off[j] - r->off[i]);
+		return;
+	case SHAPE_JSON_EVENTS:
+		assemble_events(pk, r, i, j, out);
+		return;
+	case SHAPE_JSON_SERIES:
+	case SHAPE_JSON_LIST:
+		buf_puts(out, pk->shape == SHAPE_JSON_SERIES ? "{\"series\":[" : "[");
+		for (size_t k = i; k < j; k++) {
+			if (k != i)
+				buf_putc(out, ',');
+			buf_append(out, r->all.p + r->off[k], item_len(r, k));
+		}
+		buf_puts(out, pk->shape == SHAPE_JSON_SERIES ? "]}" : "]");
+		return;
+	}
+}
+
+/* Emits records [i, j) as one payload, or halves until each part fits. */
+static int pack_range(struct packer *pk, const struct rendered *r, size_t i, size_t j)
+{
+	assemble(pk, r, i, j, &pk->raw);
+	if (pk->raw.failed)
+		return -ENOMEM;
+	uint8_t *z = NULL;
+	size_t zlen = 0;
+	int rc = 0;
+	if (pk->raw.len <= pk->max_u) {
+		rc = compress_buf(pk->o->compressor, pk->o->level, pk->raw.p, pk->raw.len, &z, &zlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (!z || zlen > pk->max_c) {
+		free(z);
+		if (j - i == 1) {
+			pk->res->too_large++;
+			return 0;
+		}
+		size_t mid = i + (j - i) / 2;
+		rc = pack_range(pk, r, i, mid);
+		return rc < 0 ? rc : pack_range(pk, r, mid, j);
+	}
+	struct payload *p = calloc(1, sizeof(*p));
+	if (!p) {
+		free(z);
+		return -ENOMEM;
+	}
+	p->ep = pk->ep;
+	p->enc = pk->o->compressor;
+	p->data = z;
+	p->len = zlen;
+	p->raw_len = pk->raw.len;
+	p->npoints = (uint32_t)(j - i);
+	p->created = pk->o->created;
+	p->seq = pk->o->seq ? (*pk->o->seq)++ : 0;
+	pk->res->payloads++;
+	pk->res->records += j - i;
+	return pk->emit(pk->arg, p);
+}
+
+static int pack_all(struct packer *pk, const struct rendered *r)
+{
+	size_t fixed = fixed_cost(pk);
+	size_t i = 0;
+	int rc = 0;
+	while (i < r->n && rc == 0) {
+		size_t est = fixed, j = i;
+		while (j < r->n && j - i < pk->max_pts) {
+			size_t c = item_cost(pk, r, j);
+			if (est + c > pk->max_u)
+				break;
+			est += c;
+			j++;
+		}
+		if (j == i) { /* record alone over the limit */
+			pk->res->too_large++;
+			i++;
+			continue;
+		}
+		rc = pack_range(pk, r, i, j);
+		i = j;
+	}
+	return rc;
+}
+
+static int run_packer(enum fwd_endpoint ep, enum shape shape, const struct rendered *r,
+		      const struct enc_opts *o, enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	const struct fwd_endpoint_info *info = &endpoints[ep];
+	struct packer pk = {
+		.o = o, .ep = ep, .shape = shape, .emit = emit, .arg = arg, .res = res,
+		.max_c = o->max_compressed ? o->max_compressed : info->max_compressed,
+		.max_u = o->max_uncompressed ? o->max_uncompressed : info->max_uncompressed,
+		.max_pts = SIZE_MAX,
+	};
+	if (ep == FWD_EP_SERIES_V1 || ep == FWD_EP_SERIES_V2)
+		pk.max_pts = o->max_points ? o->max_points : DEFAULT_MAX_POINTS;
+	buf_init(&pk.raw);
+	int rc = pack_all(&pk, r);
+	buf_done(&pk.raw);
+	return rc;
+}
+
+static void res_clear(struct enc_result *res)
+{
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- JSON renderers ---- */
+
+static void json_tags(struct jw *w, const char *const *tags, uint32_t n)
+{
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < n; i++)
+		jw_str(w, tags[i]);
+	jw_arr_end(w);
+}
+
+static void render_series_v1(struct buf *b, const struct series *s)
+{
+	struct jw w;
+	jw_init(&w, b);
+	jw_obj_begin(&w);
+	jw_key(&w, "metric");
+	jw_str(&w, s->name);
+	jw_key(&w, "points");
+	jw_arr_begin(&w);
+	jw_arr_begin(&w);
+	jw_int(&w, s->ts);
+	jw_double(&w, s->value);
+	jw_arr_end(&w);
+	jw_arr_end(&w);
+	jw_key(&w, "type");
+	jw_str(&w, series_kind_name(s->kind));
+	jw_key(&w, "interval");
+	jw_uint(&w, s->interval);
+	jw_key(&w, "host");
+	jw_str(&w, s->host ? s->host : "");
+	jw_key(&w, "tags");
+	json_tags(&w, s->tags, s->ntags);
+	jw_obj_end(&w);
+}
+
+static void render_check(struct buf *b, const struct check_rec *c)
+{
+	struct jw w;
+	jw_init(&w, b);
+	jw_obj_begin(&w);
+	jw_key(&w, "check");
+	jw_str(&w, c->name);
+	jw_key(&w, "host_name");
+	jw_str(&w, c->host ? c->host : "");
+	jw_key(&w, "timestamp");
+	jw_int(&w, c->ts);
+	jw_key(&w, "status");
+	jw_int(&w, c->status);
+	jw_key(&w, "message");
+	jw_str(&w, c->message ? c->message : "");
+	jw_key(&w, "tags");
+	json_tags(&w, c->tags, c->ntags);
+	jw_obj_end(&w);
+}
+
+static void render_event(struct buf *b, const struct event_rec *e)
+{
+	struct jw w;
+	jw_init(&w, b);
+	jw_obj_begin(&w);
+	jw_key(&w, "msg_title");
+	jw_str(&w, e->title);
+	jw_key(&w, "msg_text");
+	jw_str(&w, e->text ? e->text : "");
+	jw_key(&w, "timestamp");
+	jw_int(&w, e->ts);
+	jw_key(&w, "priority");
+	jw_str(&w, event_priority_name(e->priority));
+	jw_key(&w, "host");
+	jw_str(&w, e->host ? e->host : "");
+	jw_key(&w, "tags");
+	json_tags(&w, e->tags, e->ntags);
+	jw_key(&w, "alert_type");
+	jw_str(&w, event_alert_type_name(e->alert_type));
+	if (e->aggregation_key && e->aggregation_key[0]) {
+		jw_key(&w, "aggregation_key");
+		jw_str(&w, e->aggregation_key);
+	}
+	if (e->source_type && e->source_type[0]) {
+		jw_key(&w, "source_type_name");
+		jw_str(&w, e->source_type);
+	}
+	jw_obj_end(&w);
+}
+
+int enc_series_v1(const struct series *s, size_t n, const struct enc_opts *o,
+		  enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	struct rendered r;
+	res_clear(res);
+	int rc = rendered_init(&r, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		render_series_v1(&r.all, &s[i]);
+		r.off[i + 1] = r.all.len;
+	}
+	r.n = n;
+	if (rc == 0 && r.all.failed)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = run_packer(FWD_EP_SERIES_V1, SHAPE_JSON_SERIES, &r, o, emit, arg, res);
+	rendered_done(&r);
+	return rc;
+}
+
+int enc_checks(const struct check_rec *c, size_t n, const struct enc_opts *o,
+	       enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	struct rendered r;
+	res_clear(res);
+	int rc = rendered_init(&r, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		render_check(&r.all, &c[i]);
+		r.off[i + 1] = r.all.len;
+	}
+	r.n = n;
+	if (rc == 0 && r.all.failed)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = run_packer(FWD_EP_CHECKS, SHAPE_JSON_LIST, &r, o, emit, arg, res);
+	rendered_done(&r);
+	return rc;
+}
+
+static const char *event_group(const struct event_rec *e)
+{
+	return e->source_type && e->source_type[0] ? e->source_type : "api";
+}
+
+static int cmp_event_idx(const void *a, const void *b, void *base)
+{
+	const struct event_rec *e = base;
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	int c = strcmp(event_group(&e[ia]), event_group(&e[ib]));
+	return c ? c : (ia > ib) - (ia < ib);
+}
+
+int enc_events(const struct event_rec *e, size_t n, const struct enc_opts *o,
+	       enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	struct rendered r;
+	res_clear(res);
+	int rc = rendered_init(&r, n);
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	const char **grp = calloc(n ? n : 1, sizeof(*grp));
+	if (!idx || !grp)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		/* group by source type: the intake's body is keyed by it */
+		for (size_t i = 0; i < n; i++)
+			idx[i] = i;
+		qsort_r(idx, n, sizeof(*idx), cmp_event_idx, (void *)e);
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		render_event(&r.all, &e[idx[i]]);
+		grp[i] = event_group(&e[idx[i]]);
+		r.off[i + 1] = r.all.len;
+	}
+	r.n = n;
+	r.group = grp;
+	if (rc == 0 && r.all.failed)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = run_packer(FWD_EP_EVENTS, SHAPE_JSON_EVENTS, &r, o, emit, arg, res);
+	rendered_done(&r);
+	free(idx);
+	free(grp);
+	return rc;
+}
+
+/* ---- protobuf renderers ---- */
+
+/* Appends `field 1, wire type 2` + varint length + the packed message. */
+static int put_field1(struct buf *b, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t hdr[11];
+	size_t h = 0;
+	hdr[h++] = 0x0a;
+	for (size_t v = len; ; v >>= 7) {
+		hdr[h++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		if (v < 0x80)
+			break;
+	}
+	if (buf_append(b, hdr, h) < 0 || buf_reserve(b, len) < 0)
+		return -ENOMEM;
+	protobuf_c_message_pack(m, (uint8_t *)b->p + b->len);
+	b->len += len;
+	return 0;
+}
+
+static int render_series_v2(struct buf *b, const struct series *s)
+{
+	Datadog__Agentpayload__MetricPayload__MetricSeries ms =
+		DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_SERIES__INIT;
+	Datadog__Agentpayload__MetricPayload__Resource res =
+		DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__RESOURCE__INIT;
+	Datadog__Agentpayload__MetricPayload__MetricPoint pt =
+		DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_POINT__INIT;
+	Datadog__Agentpayload__MetricPayload__Resource *resp = &res;
+	Datadog__Agentpayload__MetricPayload__MetricPoint *ptp = &pt;
+
+	res.type = (char *)"host";
+	res.name = (char *)(s->host ? s->host : "");
+	if (s->host && s->host[0]) {
+		ms.n_resources = 1;
+		ms.resources = &resp;
+	}
+	ms.metric = (char *)s->name;
+	ms.n_tags = s->ntags;
+	ms.tags = (char **)s->tags;
+	pt.value = s->value;
+	pt.timestamp = s->ts;
+	ms.n_points = 1;
+	ms.points = &ptp;
+	switch (s->kind) {
+	case SERIES_COUNT: ms.type = DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_TYPE__COUNT; break;
+	case SERIES_RATE: ms.type = DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_TYPE__RATE; break;
+	default: ms.type = DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_TYPE__GAUGE; break;
+	}
+	ms.interval = s->interval;
+	return put_field1(b, &ms.base);
+}
+
+static int render_sketch(struct buf *b, const struct sketch_point *s)
+{
+	Datadog__Agentpayload__SketchPayload__Sketch sk =
+		DATADOG__AGENTPAYLOAD__SKETCH_PAYLOAD__SKETCH__INIT;
+	Datadog__Agentpayload__SketchPayload__Sketch__Dogsketch ds =
+		DATADOG__AGENTPAYLOAD__SKETCH_PAYLOAD__SKETCH__DOGSKETCH__INIT;
+	Datadog__Agentpayload__SketchPayload__Sketch__Dogsketch *dsp = &ds;
+
+	sk.metric = (char *)s->name;
+	sk.host = (char *)(s->host ? s->host : "");
+	sk.n_tags = s->ntags;
+	sk.tags = (char **)s->tags;
+	ds.ts = s->ts;
+	ds.cnt = s->cnt;
+	ds.min = s->min;
+	ds.max = s->max;
+	ds.avg = s->avg;
+	ds.sum = s->sum;
+	ds.n_k = s->nbins;
+	ds.k = (int32_t *)s->keys;
+	ds.n_n = s->nbins;
+	ds.n = (uint32_t *)s->counts;
+	sk.n_dogsketches = 1;
+	sk.dogsketches = &dsp;
+	return put_field1(b, &sk.base);
+}
+
+int enc_series_v2(const struct series *s, size_t n, const struct enc_opts *o,
+		  enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	struct rendered r;
+	res_clear(res);
+	int rc = rendered_init(&r, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = render_series_v2(&r.all, &s[i]);
+		r.off[i + 1] = r.all.len;
+	}
+	r.n = n;
+	if (rc == 0)
+		rc = run_packer(FWD_EP_SERIES_V2, SHAPE_PROTO, &r, o, emit, arg, res);
+	rendered_done(&r);
+	return rc;
+}
+
+int enc_sketches(const struct sketch_point *s, size_t n, const struct enc_opts *o,
+		 enc_emit_fn emit, void *arg, struct enc_result *res)
+{
+	struct rendered r;
+	res_clear(res);
+	int rc = rendered_init(&r, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = render_sketch(&r.all, &s[i]);
+		r.off[i + 1] = r.all.len;
+	}
+	r.n = n;
+	if (rc == 0)
+		rc = run_packer(FWD_EP_SKETCHES, SHAPE_PROTO, &r, o, emit, arg, res);
+	rendered_done(&r);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * forward.h - the forwarder: flushed batches in, Datadog intake requests out.
+ *
+ * fwd_submit encodes a batch (encode.h: v1 JSON or v2 protobuf series,
+ * protobuf sketches, JSON service checks and events), splits it under the
+ * intake's limits, queues the payloads (retry.h) and sends them with the
+ * asynchronous HTTP client (http.h) on the caller's libevent loop. Failed
+ * payloads are retried with backoff; when the in-memory queue is over its cap
+ * the oldest payload is spilled to disk (diskq.h, when storage_max_bytes > 0)
+ * or dropped and counted. Queued payloads are sent newest first.
+ *
+ * Accounting ("points" = records: series points, sketches, events, checks):
+ *   points_submitted + points_recovered
+ *     == points_delivered + sum(points_dropped[]) + points_queued
+ * holds after every call (points_queued = memory + in flight + disk).
+ *
+ * Owns: its copy of the config strings, the HTTP client, queues, timers.
+ * Logs (rate-limited) at the edge; never logs the API key, at most
+ * FWD_LOG_EXCERPT bytes of a response body.
+ * Threading: loop thread only.
+ */
+#ifndef DDMA_FORWARD_FORWARD_H
+#define DDMA_FORWARD_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/batch.h"
+#include "forward/payload.h"
+
+struct event_base;
+
+#define FWD_LOG_EXCERPT 128
+
+enum fwd_drop {
+	FWD_DROP_HTTP_400,	/* intake refused the payload (bad request) */
+	FWD_DROP_HTTP_403,	/* invalid API key */
+	FWD_DROP_HTTP_413,	/* payload too large for the intake */
+	FWD_DROP_QUEUE_FULL,	/* evicted from the full retry queue (no disk spill) */
+	FWD_DROP_DISK_FULL,	/* disk queue could not store it (write error, cap) */
+	FWD_DROP_DISK_EVICTED,	/* oldest file removed to keep the disk cap */
+	FWD_DROP_CORRUPT,	/* disk file failed its checksum */
+	FWD_DROP_TOO_LARGE,	/* one record alone over the payload limits */
+	FWD_DROP_ENCODE,	/* out of memory while encoding */
+	FWD_DROP_SHUTDOWN,	/* still queued at the drain deadline, no disk spill */
+	FWD_DROP_NO_CONVERTER,	/* sketches with distributions: series but no converter */
+	FWD_DROP_COUNT
+};
+
+/* "http_400", "queue_full", ... */
+const char *fwd_drop_name(enum fwd_drop d);
+
+struct fwd_stats {
+	uint64_t payloads_submitted;	/* created by the encoders */
+	uint64_t payloads_delivered;	/* answered 2xx */
+	uint64_t payloads_retried;	/* failed attempts that were requeued */
+	uint64_t payloads_dropped[FWD_DROP_COUNT];
+	uint64_t attempts;		/* requests started */
+	uint64_t transport_errors;	/* connection errors and timeouts */
+	uint64_t responses_2xx, responses_4xx, responses_5xx, responses_other;
+	uint64_t bytes_sent;		/* compressed bodies of delivered payloads */
+	uint64_t points_submitted;
+	uint64_t points_recovered;	/* found in the disk queue at start */
+	uint64_t points_delivered;
+	uint64_t points_dropped[FWD_DROP_COUNT];
+	uint64_t points_queued;		/* memory + in flight + disk, now */
+	size_t queue_bytes;		/* in-memory retry queue, now */
+	size_t queue_payloads;
+	size_t inflight;
+	size_t disk_bytes;		/* disk queue, now */
+	size_t disk_files;
+	uint64_t disk_written;
+	uint64_t disk_read;
+};
+
+/* Converts one distribution into series (aggr_sketch_to_series); used when
+ * cfg->distributions == DIST_SERIES. */
+typedef void (*fwd_sketch_to_series_fn)(const struct aggr_config *acfg,
+					const struct sketch_point *sp, struct batch *out);
+
+/* Creates the forwarder on `base`. cfg is copied. Opens (and recovers) the
+ * disk queue when cfg->storage_max_bytes > 0. NULL on error with a message in
+ * err (never containing the API key). */
+struct fwd *fwd_new(struct event_base *base, const struct fwd_config *cfg, char *err, size_t errlen);
+void fwd_free(struct fwd *f);	/* cancels in-flight requests; keeps disk files; accepts NULL */
+
+/* Optional: the converter for DIST_SERIES and its aggr config (borrowed). */
+void fwd_set_sketch_converter(struct fwd *f, fwd_sketch_to_series_fn fn, const struct aggr_config *acfg);
+/* Optional: hostname for the events payload's internalHostname. Copied. */
+void fwd_set_hostname(struct fwd *f, const char *hostname);
+
+/* Encodes b and queues/sends the payloads; does not take the batch. `now` is
+ * unix seconds (stamped on payloads). 0, or -ENOMEM (what could not be
+ * encoded is counted as FWD_DROP_ENCODE), -ESHUTDOWN after fwd_drain. */
+int fwd_submit(struct fwd *f, const struct batch *b, int64_t now);
+
+void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
+
+/* Shutdown: sends what it can for up to timeout_s (backoff is still
+ * honoured), then persists what remains to disk (if enabled) or counts it
+ * dropped (FWD_DROP_SHUTDOWN), and calls done(arg) once from the loop.
+ * After this fwd_submit refuses new batches. */
+void fwd_drain(struct fwd *f, double timeout_s, void (*done)(void *arg), void *arg);
+
+/* Applies a reloaded config: URL, API key, TLS, proxy, compression, limits,
+ * backoff and queue caps take effect for new requests; queued payloads are
+ * kept. The disk queue path cannot change at runtime (-EBUSY; rest applied).
+ * 0 or -errno. */
+int fwd_reconfigure(struct fwd *f, const struct fwd_config *cfg);
+
+/* The intake base URL in use (dd_url, or https://api.<site>), for status. */
+const char *fwd_base_url(const struct fwd *f);
+
+#endif
