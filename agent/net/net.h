@@ -6,7 +6,31 @@
  * counter (SO_RXQ_OVFL) and hands each datagram to a callback. Registers its
  * sockets on the given libevent base. Logs bind errors (an edge module).
  *
- * Threading: all callbacks on the loop thread that owns `base`.
+ * Sockets: one UDP socket per bind address (bind_host entries are resolved
+ * with getaddrinfo and de-duplicated; non_local binds 0.0.0.0 and :: instead,
+ * the IPv6 one with IPV6_V6ONLY), each with SO_REUSEPORT so that N pipelines
+ * can each call net_new on the same port; one Unix datagram socket when
+ * socket_path is set. A stale socket file at socket_path is removed only if it
+ * is a socket nobody listens on; anything else at that path is an error. The
+ * socket file gets socket_mode (chmod after bind) and is unlinked by net_free
+ * if it is still the one this net created. An IPv6 address that the host
+ * cannot provide (EAFNOSUPPORT, or EADDRNOTAVAIL for ::1 / ::) is skipped with
+ * a warning when another UDP socket could be opened; every other bind error
+ * fails net_new.
+ *
+ * Receive: recv_batch datagrams per recvmmsg into buffers allocated once
+ * (recv_batch x buffer_size bytes), at most NET_MAX_BATCHES_PER_WAKE calls per
+ * readiness event so one busy socket cannot starve the loop (libevent is
+ * level-triggered: the rest is read on the next iteration).
+ *
+ * Kernel drops: the kernel attaches its cumulative per-socket drop count to
+ * each datagram it queues, so drops become visible when the next datagram
+ * after them is read (a burst of drops followed by silence shows up with the
+ * next packet).
+ *
+ * Ownership: a net owns its sockets, events and buffers; cfg is only read
+ * during net_new. Threading: all callbacks on the loop thread that owns
+ * `base`; one net per thread.
  */
 #ifndef DDMA_NET_NET_H
 #define DDMA_NET_NET_H
@@ -19,8 +43,10 @@
 
 struct event_base;
 
-/* buf is writable and valid only during the call. truncated: the datagram was
- * larger than the buffer (already counted; the callback should not parse it). */
+/* buf is writable and valid only during the call; buf[len] is a NUL byte (the
+ * buffers have one spare byte). truncated: the datagram was larger than the
+ * buffer, len = bytes received (already counted; the callback should not parse
+ * it). The callback may call net_pause but must not call net_free. */
 typedef void (*net_datagram_fn)(void *ctx, char *buf, size_t len, bool truncated);
 
 struct net_stats {
@@ -32,16 +58,32 @@ struct net_stats {
 	unsigned sockets;	/* open listening sockets */
 };
 
+/* recvmmsg calls per socket per readiness callback. */
+#define NET_MAX_BATCHES_PER_WAKE 16
+/* Bounds applied to cfg->recv_batch and cfg->buffer_size (0 = default). */
+#define NET_RECV_BATCH_DEFAULT 64
+#define NET_RECV_BATCH_MAX 1024	/* UIO_MAXIOV */
+#define NET_BUFFER_SIZE_DEFAULT 8192
+#define NET_BUFFER_SIZE_MIN 64
+#define NET_BUFFER_SIZE_MAX (1 << 20)
+
 /* Opens and binds every configured socket. On error returns NULL and writes a
  * message into err. */
 struct net *net_new(struct event_base *base, const struct net_config *cfg,
 		    net_datagram_fn fn, void *ctx, char *err, size_t errlen);
 void net_free(struct net *n); /* closes sockets, unlinks the UDS path it created */
-/* Stops reading (shutdown) without closing; net_free still needed. */
+/* Stops reading (shutdown) without closing; net_free still needed. Datagrams
+ * keep queueing in the kernel (and are dropped there once the buffer is full).
+ * Datagrams already received in the current batch are still delivered. */
 void net_pause(struct net *n);
+/* Undoes net_pause. 0 or -errno (event_add failure). */
+int net_resume(struct net *n);
+/* Reads what is queued on every socket now, without waiting, through the
+ * callback (e.g. before the final flush at shutdown), at most max_batches
+ * recvmmsg calls per socket. Works while paused. Returns datagrams read. */
+size_t net_drain(struct net *n, unsigned max_batches);
 void net_get_stats(const struct net *n, struct net_stats *out);
-/* Bound UDP port of the first UDP socket (useful with dogstatsd_port: 0? no:
- * with an ephemeral port for tests), 0 when none. */
+/* Bound UDP port of the first UDP socket, 0 when none. */
 int net_udp_port(const struct net *n);
 
 #endif

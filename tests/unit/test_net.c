@@ -1,0 +1,576 @@
+/*
+ * test_net.c - unit tests for agent/net: real sockets on a real event_base.
+ *
+ * UDP tests pick a free port by binding a throwaway socket on 127.0.0.1:0 (and
+ * checking ::1 for the same port), then closing it before net_new.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "net/net.h"
+
+#define MAXD 512
+
+struct rx {
+	unsigned n;
+	unsigned ntrunc;
+	size_t len[MAXD];
+	bool trunc[MAXD];
+	char data[MAXD][128];	/* first bytes of each datagram */
+	bool nul_ok;		/* buf[len] == 0 every time */
+	struct net *pause_me;	/* pause from the callback after the first datagram */
+};
+
+static struct event_base *base;
+static char tmpdir[64];
+
+static void on_dgram(void *ctx, char *buf, size_t len, bool truncated)
+{
+	struct rx *r = ctx;
+
+	if (r->n == 0)
+		r->nul_ok = true;
+	if (buf[len] != '\0')
+		r->nul_ok = false;
+	if (r->n < MAXD) {
+		r->len[r->n] = len;
+		r->trunc[r->n] = truncated;
+		snprintf(r->data[r->n], sizeof(r->data[0]), "%.*s", (int)(len < 127 ? len : 127),
+			 buf);
+	}
+	r->n++;
+	r->ntrunc += truncated;
+	if (r->pause_me)
+		net_pause(r->pause_me);
+}
+
+static void setup(void)
+{
+	base = event_base_new();
+	cr_assert_not_null(base);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ddma-net-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+	event_base_free(base);
+	rmdir(tmpdir);
+}
+
+TestSuite(net, .init = setup, .fini = teardown);
+
+static int bind_probe(int family, int port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd = socket(family, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A port free on both 127.0.0.1 and ::1 right now. */
+static int free_port(void)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof(a);
+		int fd4 = bind_probe(AF_INET, 0), fd6, port;
+
+		cr_assert(fd4 >= 0);
+		getsockname(fd4, (struct sockaddr *)&a, &len);
+		port = ntohs(a.sin_port);
+		fd6 = bind_probe(AF_INET6, port);
+		close(fd4);
+		if (fd6 >= 0) {
+			close(fd6);
+			return port;
+		}
+	}
+	cr_assert_fail("no free port");
+	return 0;
+}
+
+static struct net_config udp_cfg(char **hosts, size_t nhosts, int port)
+{
+	struct net_config c = {
+		.bind_hosts = hosts, .nbind_hosts = nhosts, .port = port,
+		.socket_path = "", .socket_mode = 0660, .buffer_size = 8192,
+		.recv_batch = 64,
+	};
+	return c;
+}
+
+static void send_to(int family, int port, const void *p, size_t len)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(family, SOCK_DGRAM, 0);
+	ssize_t rc;
+
+	cr_assert(fd >= 0);
+	if (family == AF_INET)
+		rc = sendto(fd, p, len, 0, (struct sockaddr *)&a4, sizeof(a4));
+	else
+		rc = sendto(fd, p, len, 0, (struct sockaddr *)&a6, sizeof(a6));
+	cr_assert_eq(rc, (ssize_t)len, "sendto: %s", strerror(errno));
+	close(fd);
+}
+
+static void send_uds(const char *path, const void *p, size_t len)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	cr_assert(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	cr_assert_eq(sendto(fd, p, len, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)len,
+		     "sendto %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Runs the loop until r->n >= want or 2 s pass. */
+static void pump(struct rx *r, unsigned want)
+{
+	for (int i = 0; i < 2000 && r->n < want; i++) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		if (r->n < want)
+			usleep(1000);
+	}
+}
+
+Test(net, udp_v4_receives_datagrams_and_counts)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	struct net_stats st;
+	char err[256] = "";
+	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+
+	cr_assert_not_null(n, "%s", err);
+	cr_assert_eq(net_udp_port(n), port);
+	send_to(AF_INET, port, "a.b:1|c", 7);
+	send_to(AF_INET, port, "x:2|g\ny:3|g", 11);
+	send_to(AF_INET, port, "z:1|ms", 6);
+	pump(&r, 3);
+	cr_assert_eq(r.n, 3);
+	cr_assert_str_eq(r.data[0], "a.b:1|c");
+	cr_assert_str_eq(r.data[1], "x:2|g\ny:3|g");
+	cr_assert_str_eq(r.data[2], "z:1|ms");
+	cr_assert(r.nul_ok);
+	net_get_stats(n, &st);
+	cr_assert_eq(st.udp_packets, 3);
+	cr_assert_eq(st.udp_bytes, 24);
+	cr_assert_eq(st.uds_packets, 0);
+	cr_assert_eq(st.truncated, 0);
+	cr_assert_eq(st.kernel_drops, 0);
+	cr_assert_eq(st.recv_errors, 0);
+	cr_assert_eq(st.sockets, 1);
+	net_free(n);
+}
+
+Test(net, udp_v6_and_v4_default_hosts)
+{
+	int port = free_port();
+	struct net_config c = udp_cfg(NULL, 0, port); /* defaults: 127.0.0.1 and ::1 */
+	struct rx r = { 0 };
+	struct net_stats st;
+	char err[256] = "";
+	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+
+	cr_assert_not_null(n, "%s", err);
+	net_get_stats(n, &st);
+	cr_assert_eq(st.sockets, 2);
+	send_to(AF_INET6, port, "six:1|c", 7);
+	pump(&r, 1);
+	send_to(AF_INET, port, "four:1|c", 8);
+	pump(&r, 2);
+	cr_assert_eq(r.n, 2);
+	cr_assert_str_eq(r.data[0], "six:1|c");
+	cr_assert_str_eq(r.data[1], "four:1|c");
+	net_get_stats(n, &st);
+	cr_assert_eq(st.udp_packets, 2);
+	cr_assert_eq(st.udp_bytes, 15);
+	net_free(n);
+}
+
+Test(net, duplicate_bind_hosts_open_one_socket)
+{
+	char *hosts[] = { "127.0.0.1", "::1", "127.0.0.1" };
+	struct net_config c = udp_cfg(hosts, 3, free_port());
+	struct rx r = { 0 };
+	struct net_stats st;
+	char err[256] = "";
+	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+
+	cr_assert_not_null(n, "%s", err);
+	net_get_stats(n, &st);
+	cr_assert_eq(st.sockets, 2);
+	net_free(n);
+}
+
+Test(net, reuseport_lets_two_pipelines_share_a_port)
+{
+	char *hosts[] = { "127.0.0.1" };
+	struct net_config c = udp_cfg(hosts, 1, free_port());
+	struct rx r1 = { 0 }, r2 = { 0 };
+	char err[256] = "";
+	struct net *a = net_new(base, &c, on_dgram, &r1, err, sizeof(err));
+	struct net *b = net_new(base, &c, on_dgram, &r2, err, sizeof(err));
+
+	cr_assert_not_null(a, "%s", err);
+	cr_assert_not_null(b, "%s", err);
+	cr_assert_eq(net_udp_port(a), net_udp_port(b));
+	net_free(b);
+	net_free(a);
+}
+
+Test(net, bind_error_names_address_and_errno)
+{
+	int port = free_port();
+	int busy = bind_probe(AF_INET, port); /* no SO_REUSEPORT: blocks our bind */
+	char *hosts[] = { "127.0.0.1" };
+	struct net_config c = udp_cfg(hosts, 1, port);
+	char err[256] = "", want[64];
+	struct net *n;
+
+	cr_assert(busy >= 0);
+	n = net_new(base, &c, on_dgram, NULL, err, sizeof(err));
+	close(busy);
+	cr_assert_null(n);
+	snprintf(want, sizeof(want), "bind udp 127.0.0.1:%d: ", port);
+	cr_assert(strstr(err, want) != NULL, "err: %s", err);
+	cr_assert(strstr(err, strerror(EADDRINUSE)) != NULL, "err: %s", err);
+	cr_assert(strstr(err, "errno 98") != NULL, "err: %s", err);
+}
+
+Test(net, port_out_of_range_is_an_error)
+{
+	struct net_config c = udp_cfg(NULL, 0, 70000);
+	char err[256] = "";
+
+	cr_assert_null(net_new(base, &c, on_dgram, NULL, err, sizeof(err)));
+	cr_assert(strstr(err, "70000") != NULL, "err: %s", err);
+}
+
+Test(net, port_zero_and_no_socket_means_no_listener)
+{
+	struct net_config c = udp_cfg(NULL, 0, 0);
+	struct net_stats st;
+	char err[256] = "";
+	struct net *n = net_new(base, &c, on_dgram, NULL, err, sizeof(err));
+
+	cr_assert_not_null(n, "%s", err);
+	net_get_stats(n, &st);
+	cr_assert_eq(st.sockets, 0);
+	cr_assert_eq(net_udp_port(n), 0);
+	net_free(n);
+}
+
+Test(net, truncated_datagram_is_flagged_and_counted)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	struct net_stats st;
+	char err[256] = "", big[300];
+	struct net *n;
+
+	c.buffer_size = 100;
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	memset(big, 'x', sizeof(big));
+	send_to(AF_INET, port, big, 100);	/* exactly fits: not truncated */
+	send_to(AF_INET, port, big, 101);
+	send_to(AF_INET, port, big, 300);
+	pump(&r, 3);
+	cr_assert_eq(r.n, 3);
+	cr_assert_eq(r.len[0], 100);
+	cr_assert_not(r.trunc[0]);
+	cr_assert_eq(r.len[1], 100);
+	cr_assert(r.trunc[1]);
+	cr_assert_eq(r.len[2], 100);
+	cr_assert(r.trunc[2]);
+	cr_assert(r.nul_ok);
+	net_get_stats(n, &st);
+	cr_assert_eq(st.truncated, 2);
+	cr_assert_eq(st.udp_packets, 3);
+	cr_assert_eq(st.udp_bytes, 300);
+	net_free(n);
+}
+
+static struct net_config uds_cfg(const char *path, unsigned mode)
+{
+	struct net_config c = {
+		.port = 0, .socket_path = (char *)path, .socket_mode = mode,
+		.buffer_size = 8192, .recv_batch = 64,
+	};
+	return c;
+}
+
+Test(net, uds_receives_applies_mode_and_unlinks)
+{
+	char path[128], err[256] = "";
+	struct rx r = { 0 };
+	struct net_stats st;
+	struct stat sb;
+	struct net_config c;
+	struct net *n;
+
+	snprintf(path, sizeof(path), "%s/dsd.sock", tmpdir);
+	c = uds_cfg(path, 0620);
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert(S_ISSOCK(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 07777, 0620, "mode %o", sb.st_mode & 07777);
+	send_uds(path, "uds.metric:1|c|#a:b", 19);
+	pump(&r, 1);
+	cr_assert_eq(r.n, 1);
+	cr_assert_str_eq(r.data[0], "uds.metric:1|c|#a:b");
+	net_get_stats(n, &st);
+	cr_assert_eq(st.uds_packets, 1);
+	cr_assert_eq(st.uds_bytes, 19);
+	cr_assert_eq(st.udp_packets, 0);
+	cr_assert_eq(st.sockets, 1);
+	net_free(n);
+	cr_assert_eq(stat(path, &sb), -1);
+	cr_assert_eq(errno, ENOENT);
+}
+
+Test(net, stale_socket_file_is_replaced)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char err[256] = "";
+	struct rx r = { 0 };
+	struct stat before;
+	struct net_config c;
+	struct net *n;
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/stale.sock", tmpdir);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(fd); /* the file stays: a stale socket */
+	cr_assert_eq(stat(a.sun_path, &before), 0);
+	c = uds_cfg(a.sun_path, 0600);
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	/* bind() onto an existing path fails with EADDRINUSE: success means the
+	 * stale file was removed (tmpfs may reuse the inode number). */
+	cr_assert_not_null(n, "%s", err);
+	send_uds(a.sun_path, "s:1|c", 5);
+	pump(&r, 1);
+	cr_assert_eq(r.n, 1);
+	net_free(n);
+	cr_assert_eq(access(a.sun_path, F_OK), -1);
+}
+
+Test(net, regular_file_at_socket_path_is_kept_and_refused)
+{
+	char path[128], err[256] = "";
+	struct net_config c;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/notasocket", tmpdir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("keep me", f);
+	fclose(f);
+	c = uds_cfg(path, 0600);
+	cr_assert_null(net_new(base, &c, on_dgram, NULL, err, sizeof(err)));
+	cr_assert(strstr(err, "not a socket") != NULL, "err: %s", err);
+	cr_assert(strstr(err, path) != NULL, "err: %s", err);
+	cr_assert_eq(access(path, F_OK), 0);
+	unlink(path);
+}
+
+Test(net, live_socket_at_path_is_not_stolen)
+{
+	char path[128], err[256] = "";
+	struct rx r = { 0 };
+	struct net_config c;
+	struct net *first, *second;
+
+	snprintf(path, sizeof(path), "%s/live.sock", tmpdir);
+	c = uds_cfg(path, 0600);
+	first = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(first, "%s", err);
+	second = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_null(second);
+	cr_assert(strstr(err, "another process is listening") != NULL, "err: %s", err);
+	send_uds(path, "still:1|c", 9); /* first one still owns the path */
+	pump(&r, 1);
+	cr_assert_eq(r.n, 1);
+	net_free(first);
+}
+
+Test(net, socket_path_too_long_is_an_error)
+{
+	char path[200], err[256] = "";
+	struct net_config c;
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	c = uds_cfg(path, 0600);
+	cr_assert_null(net_new(base, &c, on_dgram, NULL, err, sizeof(err)));
+	cr_assert(strstr(err, "path longer than 107 bytes") != NULL, "err: %s", err);
+}
+
+Test(net, kernel_drops_counted_exactly)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	struct net_stats st;
+	char err[256] = "", pkt[1000];
+	struct net *n;
+	const unsigned sent = 200;
+
+	c.so_rcvbuf = 1; /* the kernel's minimum: a few datagrams */
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	memset(pkt, 'd', sizeof(pkt));
+	for (unsigned i = 0; i < sent - 1; i++)
+		send_to(AF_INET, port, pkt, sizeof(pkt)); /* nobody reads: most dropped */
+	pump(&r, sent); /* reads what was queued; returns after 2 s */
+	/* The drop count rides on the next queued datagram: send one more. */
+	send_to(AF_INET, port, "last:1|c", 8);
+	pump(&r, r.n + 1);
+	net_get_stats(n, &st);
+	cr_assert_gt(st.kernel_drops, 0);
+	cr_assert_lt(r.n, sent);
+	cr_assert_eq(r.n + st.kernel_drops, sent, "received %u + drops %llu != %u", r.n,
+		     (unsigned long long)st.kernel_drops, sent);
+	cr_assert_str_eq(r.data[r.n - 1], "last:1|c");
+	net_free(n);
+}
+
+Test(net, one_wakeup_reads_at_most_max_batches)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	char err[256] = "";
+	struct net *n;
+	const unsigned sent = 100, batch = 2;
+
+	c.recv_batch = batch;
+	c.so_rcvbuf = 1 << 20;
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	for (unsigned i = 0; i < sent; i++)
+		send_to(AF_INET, port, "m:1|c", 5);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	cr_assert_eq(r.n, batch * NET_MAX_BATCHES_PER_WAKE);
+	pump(&r, sent);
+	cr_assert_eq(r.n, sent);
+	net_free(n);
+}
+
+Test(net, pause_stops_reading_resume_and_drain_read_the_rest)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	char err[256] = "";
+	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+
+	cr_assert_not_null(n, "%s", err);
+	net_pause(n);
+	send_to(AF_INET, port, "p:1|c", 5);
+	send_to(AF_INET, port, "q:1|c", 5);
+	for (int i = 0; i < 50; i++) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	cr_assert_eq(r.n, 0);
+	cr_assert_eq(net_drain(n, 1), 2); /* works while paused */
+	cr_assert_eq(r.n, 2);
+	send_to(AF_INET, port, "after:1|c", 9);
+	cr_assert_eq(net_resume(n), 0);
+	pump(&r, 3);
+	cr_assert_eq(r.n, 3);
+	cr_assert_str_eq(r.data[2], "after:1|c");
+	net_free(n);
+}
+
+Test(net, pause_from_callback_delivers_the_batch_then_stops)
+{
+	char *hosts[] = { "127.0.0.1" };
+	int port = free_port();
+	struct net_config c = udp_cfg(hosts, 1, port);
+	struct rx r = { 0 };
+	char err[256] = "";
+	struct net *n;
+
+	c.recv_batch = 2;
+	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	cr_assert_not_null(n, "%s", err);
+	r.pause_me = n;
+	for (int i = 0; i < 5; i++)
+		send_to(AF_INET, port, "x:1|c", 5);
+	pump(&r, 5);
+	cr_assert_eq(r.n, 2); /* the batch in hand, nothing after */
+	r.pause_me = NULL;
+	cr_assert_eq(net_resume(n), 0);
+	pump(&r, 5);
+	cr_assert_eq(r.n, 5);
+	net_free(n);
+}
+
+Test(net, free_accepts_null)
+{
+	struct net_stats st;
+
+	net_free(NULL);
+	net_pause(NULL);
+	cr_assert_eq(net_resume(NULL), 0);
+	cr_assert_eq(net_drain(NULL, 1), 0);
+	cr_assert_eq(net_udp_port(NULL), 0);
+	net_get_stats(NULL, &st);
+	cr_assert_eq(st.sockets, 0);
+}
