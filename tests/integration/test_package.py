@@ -63,6 +63,32 @@ def shipped_conffiles():
     return sorted(out)
 
 
+def meson_version():
+    top = read(os.path.join(SOURCE_ROOT, "meson.build"))
+    return re.search(r"^\s*version:\s*'([^']+)'", top, re.M).group(1)
+
+
+def test_rpm_spec_in_step():
+    """The spec builds the same version, files and user as the .deb."""
+    spec = read(os.path.join(SOURCE_ROOT, "packaging", "rpm", "dd-mini-agent.spec"))
+    version = re.search(r"^Version:\s*(\S+)", spec, re.M).group(1)
+    assert version == meson_version(), f"spec Version {version} vs meson {meson_version()}"
+    changelog = read(os.path.join(SOURCE_ROOT, "packaging", "debian", "changelog"))
+    deb_version = re.match(r"dd-mini-agent \(([^)]+)\)", changelog).group(1)
+    assert deb_version.rsplit("-", 1)[0] == version, f"debian {deb_version} vs spec {version}"
+    rules = read(os.path.join(SOURCE_ROOT, "packaging", "debian", "rules"))
+    opts = "-Dtests=false -Dfuzz=false -Dsystemd=enabled"
+    assert opts in spec and opts in rules, "meson options differ between spec and rules"
+    for entry in ("%{_bindir}/dd-mini-agent", "%{_unitdir}/dd-mini-agent.service",
+                  "%config(noreplace) %{_sysconfdir}/dd-mini-agent/*",
+                  "useradd -r -g dd-mini-agent", "%systemd_post dd-mini-agent.service"):
+        assert entry in spec, f"spec lacks {entry!r}"
+    if shutil.which("rpmspec"):
+        r = sh("rpmspec", "-q", "--qf", "%{name}-%{version}\n",
+               os.path.join(SOURCE_ROOT, "packaging", "rpm", "dd-mini-agent.spec"))
+        assert r.stdout.strip() == f"dd-mini-agent-{version}", r.stdout
+
+
 def test_build_deb():
     top = read(os.path.join(SOURCE_ROOT, "meson.build"))
     for sub in ("systemd", "conf.d"):
@@ -76,8 +102,7 @@ def test_build_deb():
     assert os.path.isfile(deb) and deb.endswith(".deb"), f"no .deb at {deb!r}"
     state["deb"] = deb
     version = sh("dpkg-deb", "-f", deb, "Version").stdout.strip()
-    meson_version = re.search(r"version:\s*'([^']+)'", top).group(1)
-    assert version.startswith(meson_version + "-"), f"{version} vs meson {meson_version}"
+    assert version.startswith(meson_version() + "-"), f"{version} vs meson {meson_version()}"
     files = sh("dpkg-deb", "-c", deb).stdout
     for path in (BIN_PATH, UNIT_PATH, *shipped_conffiles()):
         assert re.search(r" \.%s$" % re.escape(path), files, re.M), f"{path} not in the .deb:\n{files}"
@@ -177,7 +202,7 @@ if __name__ == "__main__":
     except KeyError:
         pass
     try:
-        run_tests([test_build_deb, test_install, test_installed_config_is_valid,
+        run_tests([test_rpm_spec_in_step, test_build_deb, test_install, test_installed_config_is_valid,
                    test_installed_unit_verifies, test_reinstall_keeps_admin_edits,
                    test_remove_keeps_config_then_purge_cleans])
     finally:
