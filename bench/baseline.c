@@ -1,0 +1,257 @@
+/*
+ * baseline.c - receive-only baseline for the benchmarks (bench/run.sh).
+ *
+ * Does what the agent's receive path must do at minimum and nothing else:
+ * poll, then recvmmsg in batches (--batch datagrams of --buffer-size bytes,
+ * the agent's defaults 64 x 8192, at most 16 batches per wakeup, like
+ * agent/net) and count lines. Reads the kernel drop counter from the
+ * SO_RXQ_OVFL cmsg and, at exit, from SO_MEMINFO (which is current even when
+ * no datagram followed the drops). On SIGTERM/SIGINT, or after --idle-exit
+ * seconds without traffic (once traffic started), it reads what is still
+ * queued and prints one key=value line with its counters and its own CPU time.
+ *
+ * Prints "listening port=N" on stdout once bound. Standalone: no agent code.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/sock_diag.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BATCHES_PER_WAKE 16
+
+struct counters {
+	uint64_t lines, datagrams, bytes, truncated, drops_cmsg;
+	uint32_t last_ovfl;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int open_socket(const char *host, const char *port, const char *path, int rcvbuf)
+{
+	int fd, one = 1;
+
+	if (path) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		unlink(path);
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+			goto fail;
+	} else {
+		struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE }, *res;
+		int rc = getaddrinfo(host, port, &hints, &res);
+
+		if (rc != 0) {
+			fprintf(stderr, "baseline: %s:%s: %s\n", host, port, gai_strerror(rc));
+			exit(1);
+		}
+		fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			goto fail;
+		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+		if (rcvbuf > 0 &&
+		    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+			goto fail;
+		freeaddrinfo(res);
+	}
+	return fd;
+fail:
+	fprintf(stderr, "baseline: bind %s: %s\n", path ? path : port, strerror(errno));
+	exit(1);
+}
+
+static uint64_t count_lines(const char *p, size_t len)
+{
+	const char *end = p + len, *nl;
+	uint64_t n = 0;
+
+	if (len == 0)
+		return 0;
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p = nl + 1;
+	}
+	return n + (p < end);	/* last line without a trailing newline */
+}
+
+static void account(struct counters *c, struct mmsghdr *m)
+{
+	struct msghdr *h = &m->msg_hdr;
+	struct cmsghdr *cm;
+
+	c->datagrams++;
+	c->bytes += m->msg_len;
+	if (h->msg_flags & MSG_TRUNC)
+		c->truncated++;
+	else
+		c->lines += count_lines(h->msg_iov->iov_base, m->msg_len);
+	for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+		uint32_t v;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
+			continue;
+		memcpy(&v, CMSG_DATA(cm), sizeof(v));
+		c->drops_cmsg += (uint32_t)(v - c->last_ovfl);
+		c->last_ovfl = v;
+	}
+}
+
+/* Reads up to max_batches batches; returns datagrams read. */
+static unsigned read_batches(int fd, struct mmsghdr *msgs, unsigned batch, size_t ctrl_space,
+			     struct counters *c, unsigned max_batches)
+{
+	unsigned total = 0;
+
+	for (unsigned b = 0; b < max_batches; b++) {
+		int got;
+
+		for (unsigned i = 0; i < batch; i++) {
+			msgs[i].msg_hdr.msg_controllen = ctrl_space;
+			msgs[i].msg_hdr.msg_flags = 0;
+		}
+		got = recvmmsg(fd, msgs, batch, MSG_DONTWAIT, NULL);
+		if (got <= 0)
+			break;
+		for (int i = 0; i < got; i++)
+			account(c, &msgs[i]);
+		total += (unsigned)got;
+		if ((unsigned)got < batch)
+			break;
+	}
+	return total;
+}
+
+static uint64_t meminfo_drops(int fd)
+{
+	uint32_t mi[SK_MEMINFO_VARS] = { 0 };
+	socklen_t len = sizeof(mi);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+	    len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+		return 0;
+	return mi[SK_MEMINFO_DROPS];
+}
+
+static void report(int fd, const struct counters *c, double wall)
+{
+	struct rusage ru;
+	double user, sys;
+	uint64_t drops = meminfo_drops(fd);
+
+	getrusage(RUSAGE_SELF, &ru);
+	user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	if (drops < c->drops_cmsg)
+		drops = c->drops_cmsg;
+	printf("lines=%llu datagrams=%llu bytes=%llu truncated=%llu kernel_drops=%llu "
+	       "kernel_drops_cmsg=%llu cpu_user=%.3f cpu_sys=%.3f cpu=%.3f wall=%.3f\n",
+	       (unsigned long long)c->lines, (unsigned long long)c->datagrams,
+	       (unsigned long long)c->bytes, (unsigned long long)c->truncated,
+	       (unsigned long long)drops, (unsigned long long)c->drops_cmsg, user, sys,
+	       user + sys, wall);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "socket", 1, 0, 'S' },
+		{ "batch", 1, 0, 'b' }, { "buffer-size", 1, 0, 'B' }, { "rcvbuf", 1, 0, 'r' },
+		{ "idle-exit", 1, 0, 'i' }, { 0, 0, 0, 0 },
+	};
+	const char *host = "127.0.0.1", *port = "8125", *path = NULL;
+	unsigned batch = 64;
+	size_t bufsize = 8192, ctrl_space = CMSG_SPACE(sizeof(uint32_t));
+	int rcvbuf = 0, ch, fd;
+	double idle_exit = 0, t0, last_rx;
+	struct counters c = { 0 };
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	char *bufs, *ctrl;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'H': host = optarg; break;
+		case 'p': port = optarg; break;
+		case 'S': path = optarg; break;
+		case 'b': batch = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'B': bufsize = strtoul(optarg, NULL, 10); break;
+		case 'r': rcvbuf = atoi(optarg); break;
+		case 'i': idle_exit = strtod(optarg, NULL); break;
+		default:
+			fprintf(stderr, "usage: baseline [--host H] [--port P | --socket PATH] "
+					"[--batch 64] [--buffer-size 8192] [--rcvbuf BYTES] "
+					"[--idle-exit S]\n");
+			return 2;
+		}
+	}
+	if (batch == 0 || batch > 1024 || bufsize == 0 || bufsize > (1 << 20))
+		return 2;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	fd = open_socket(host, port, path, rcvbuf);
+	msgs = calloc(batch, sizeof(*msgs));
+	iov = calloc(batch, sizeof(*iov));
+	bufs = malloc(batch * bufsize);
+	ctrl = calloc(batch, ctrl_space);
+	if (!msgs || !iov || !bufs || !ctrl)
+		return 1;
+	for (unsigned i = 0; i < batch; i++) {
+		iov[i] = (struct iovec){ bufs + i * bufsize, bufsize };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_control = ctrl + i * ctrl_space;
+	}
+	getsockname(fd, (struct sockaddr *)&ss, &sslen);
+	printf("listening port=%d\n", path ? 0 :
+	       ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port));
+	fflush(stdout);
+	t0 = last_rx = now_s();
+	while (!stop) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0 &&
+		    read_batches(fd, msgs, batch, ctrl_space, &c, MAX_BATCHES_PER_WAKE) > 0)
+			last_rx = now_s();
+		if (idle_exit > 0 && c.datagrams > 0 && now_s() - last_rx >= idle_exit)
+			break;
+	}
+	while (read_batches(fd, msgs, batch, ctrl_space, &c, MAX_BATCHES_PER_WAKE) > 0)
+		;
+	report(fd, &c, now_s() - t0);
+	if (path)
+		unlink(path);
+	return 0;
+}
