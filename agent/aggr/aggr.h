@@ -27,6 +27,7 @@ enum aggr_drop {
 	AGGR_DROP_METRIC_CAP,	     /* dogstatsd_max_contexts_per_metric reached */
 	AGGR_DROP_TIMESTAMPED_TYPE,  /* |T on a type other than gauge/count */
 	AGGR_DROP_NOMEM,	     /* allocation failed */
+	AGGR_DROP_PENDING_CAP,	     /* over 100000 timestamped points + events + checks in one flush */
 	AGGR_DROP_COUNT
 };
 
@@ -66,6 +67,16 @@ void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int6
  * `final` (shutdown). Expires idle contexts. Returns a new batch owned by the
  * caller (possibly empty), NULL only on ENOMEM. */
 struct batch *aggr_flush(struct aggr *a, int64_t now, bool final);
+
+/* Summarises one distribution point as histogram-style series for intakes
+ * without sketches (forwarder_distributions: series): <name>.max/.median/.avg/
+ * .count/.min/.sum as enabled by cfg->histogram_aggregates (.count a rate cnt/10,
+ * interval 10; the rest gauges) and <name>.<P>percentile per
+ * cfg->histogram_percentiles, at sp->ts with sp's host and tags. Median and
+ * percentiles come from the sketch bins (ddsketch.h: relative error <= 1%).
+ * Strings are copied into out. Returns 0 or -ENOMEM. */
+int aggr_sketch_to_series(const struct aggr_config *cfg, const struct sketch_point *sp,
+			  struct batch *out);
 
 void aggr_get_stats(const struct aggr *a, struct aggr_stats *out);
 /* Fills up to n rows, metrics with the most live contexts first; returns rows. */

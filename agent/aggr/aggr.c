@@ -1,0 +1,606 @@
+/*
+ * aggr.c - the aggregator's lifecycle and ingest path (flush.c has the flush,
+ * stats and the cardinality report). See aggr.h for the contract and
+ * aggr_int.h for the data layout.
+ *
+ * Called by agent.c from the receive pipeline (parser callbacks). Owns the
+ * context table, interned strings and accumulators. Single-threaded.
+ *
+ * Ingest order, as Datadog's agent: mapper profiles, namespace, global tags
+ * appended, host: tags extracted (the last one wins; "host:" alone forces the
+ * empty host), then the context key: per-tag XXH3 hashes, canonical sort and
+ * de-duplication (intern.h), one combined 64-bit key hash, one probe sequence.
+ */
+#include "aggr/aggr_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+
+static void cfg_clear(struct aggr *a)
+{
+	mapper_free(a->mapper);
+	a->mapper = NULL;
+	free(a->gtags);
+	a->gtags = NULL;
+	a->ngtags = 0;
+	free(a->ns);
+	a->ns = NULL;
+	a->nslen = 0;
+}
+
+static int cfg_apply(struct aggr *a, const struct aggr_config *cfg)
+{
+	a->cfg = cfg;
+	if (cfg->nmapper_profiles) {
+		a->mapper = mapper_new(cfg->mapper_profiles, cfg->nmapper_profiles);
+		if (!a->mapper)
+			return -ENOMEM;
+	}
+	if (cfg->ntags) {
+		a->gtags = calloc(cfg->ntags, sizeof(*a->gtags));
+		if (!a->gtags)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->ntags; i++) {
+			struct sv s = sv_from_cstr(cfg->tags[i]);
+			a->gtags[i] = (struct tagref){ hash64(s.p, s.n), s };
+		}
+		a->ngtags = cfg->ntags;
+	}
+	size_t nl = cfg->namespace ? strlen(cfg->namespace) : 0;
+	if (nl) {
+		a->ns = malloc(nl + 2);
+		if (!a->ns)
+			return -ENOMEM;
+		memcpy(a->ns, cfg->namespace, nl);
+		if (cfg->namespace[nl - 1] != '.')
+			a->ns[nl++] = '.';
+		a->ns[nl] = '\0';
+		a->nslen = nl;
+	}
+	return 0;
+}
+
+struct aggr *aggr_new(const struct aggr_config *cfg)
+{
+	struct aggr *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	strpool_init(&a->names);
+	strpool_init(&a->strs);
+	tagpool_init(&a->tagsets);
+	htab_init(&a->ctxs);
+	buf_init(&a->name);
+	a->pending = batch_new();
+	if (!a->pending || cfg_apply(a, cfg) < 0) {
+		aggr_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
+{
+	cfg_clear(a);
+	if (cfg_apply(a, cfg) < 0) {
+		/* Out of memory: run with what could be set up (no mapper, no
+		 * global tags or namespace) rather than fail the reload. */
+		cfg_clear(a);
+		a->cfg = cfg;
+		a->st.dropped[AGGR_DROP_NOMEM]++;
+	}
+}
+
+void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s)
+{
+	if (s->bucket == SLOT_FREE)
+		return;
+	switch (c->type) {
+	case METRIC_HISTOGRAM:
+		a->acc_bytes -= hist_bytes(s->u.h);
+		hist_free(s->u.h);
+		break;
+	case METRIC_SET:
+		a->acc_bytes -= setacc_bytes(s->u.set);
+		setacc_free(s->u.set);
+		break;
+	case METRIC_DISTRIBUTION:
+		a->acc_bytes -= ddsketch_bytes(s->u.sk);
+		ddsketch_done(s->u.sk);
+		free(s->u.sk);
+		break;
+	default:
+		break;
+	}
+	s->bucket = SLOT_FREE;
+	s->u.d = 0;
+}
+
+void aggr_ctx_destroy(struct aggr *a, struct ctx *c)
+{
+	aggr_slot_release(a, c, &c->slot[0]);
+	aggr_slot_release(a, c, &c->slot[1]);
+	for (uint16_t i = 0; i < c->nmore; i++)
+		aggr_slot_release(a, c, &c->more[i]);
+	a->acc_bytes -= (size_t)c->more_cap * sizeof(*c->more);
+	free(c->more);
+	strpool_put(&a->names, c->name);
+	strpool_put(&a->strs, c->host);
+	tagpool_put(&a->tagsets, &a->strs, c->tags);
+	free(c);
+}
+
+void aggr_free(struct aggr *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->ctxs.cap; i++)
+		if (a->ctxs.s[i].p)
+			aggr_ctx_destroy(a, a->ctxs.s[i].p);
+	htab_done(&a->ctxs);
+	tagpool_done(&a->tagsets, &a->strs);
+	strpool_done(&a->strs);
+	strpool_done(&a->names);
+	cfg_clear(a);
+	buf_done(&a->name);
+	free(a->scratch);
+	batch_free(a->pending);
+	free(a);
+}
+
+/* ---- enrichment ---- */
+
+struct sample_key {
+	struct sv name;
+	struct sv host;
+	size_t ntags;		/* in a->scratch */
+};
+
+static bool blacklisted(const struct aggr_config *cfg, struct sv name)
+{
+	for (size_t i = 0; i < cfg->nnamespace_blacklist; i++)
+		if (sv_starts_with(name, sv_from_cstr(cfg->namespace_blacklist[i])))
+			return true;
+	return false;
+}
+
+static int scratch_reserve(struct aggr *a, size_t n)
+{
+	if (n <= a->scratch_cap)
+		return 0;
+	size_t nc = a->scratch_cap ? a->scratch_cap : 16;
+	while (nc < n)
+		nc *= 2;
+	struct tagref *ns = realloc(a->scratch, nc * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	a->scratch = ns;
+	a->scratch_cap = nc;
+	return 0;
+}
+
+static void add_tags(struct aggr *a, struct sample_key *k, const struct sv *tags, size_t n)
+{
+	const struct sv host_prefix = SV_LIT("host:");
+	for (size_t i = 0; i < n; i++) {
+		if (sv_starts_with(tags[i], host_prefix)) {
+			k->host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
+			continue;
+		}
+		a->scratch[k->ntags++].s = tags[i];
+	}
+}
+
+static int enrich(struct aggr *a, struct sv name, const struct sv *tags, size_t ntags,
+		  struct sample_key *k)
+{
+	struct mapper_result mr = { .ntags = 0 };
+	int rc = mapper_map(a->mapper, name, &mr);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		name = mr.name;
+	if (a->ns && !blacklisted(a->cfg, name)) {
+		buf_reset(&a->name);
+		buf_append(&a->name, a->ns, a->nslen);
+		buf_append(&a->name, name.p, name.n);
+		if (a->name.failed) {
+			a->name.failed = false;
+			return -ENOMEM;
+		}
+		name = (struct sv){ a->name.p, a->name.len };
+	}
+	k->name = name;
+	k->host = sv_from_cstr(a->cfg->hostname);
+	k->ntags = 0;
+	if (scratch_reserve(a, ntags + mr.ntags + a->ngtags) < 0)
+		return -ENOMEM;
+	add_tags(a, k, tags, ntags);
+	add_tags(a, k, mr.tags, mr.ntags);
+	for (size_t i = 0; i < a->ngtags; i++)
+		add_tags(a, k, &a->gtags[i].s, 1);
+	return 0;
+}
+
+/* ---- context lookup ---- */
+
+static uint8_t family(enum metric_type t)
+{
+	return (uint8_t)(t == METRIC_TIMING ? METRIC_HISTOGRAM : t);
+}
+
+struct lookup {
+	uint64_t hash, name_h, host_h, tags_h;
+	uint8_t type;
+};
+
+static bool istr_is(const struct istr *s, uint64_t h, struct sv v)
+{
+	return s->hash == h && s->len == v.n && (v.n == 0 || memcmp(s->s, v.p, v.n) == 0);
+}
+
+static struct ctx *ctx_find(struct aggr *a, const struct sample_key *k, const struct lookup *l)
+{
+	if (!a->ctxs.n)
+		return NULL;
+	const struct htab *t = &a->ctxs;
+	for (size_t i = htab_start(t, l->hash); t->s[i].p; i = htab_next(t, i)) {
+		if (t->s[i].h != l->hash)
+			continue;
+		struct ctx *c = t->s[i].p;
+		if (c->type == l->type && istr_is(c->name, l->name_h, k->name) &&
+		    istr_is(c->host, l->host_h, k->host) && c->tags->hash == l->tags_h &&
+		    tagset_eq(c->tags, a->scratch, k->ntags))
+			return c;
+	}
+	return NULL;
+}
+
+/* The caps: 0 = no cap. Refusals count per value and per metric name. */
+static bool refuse(struct aggr *a, const struct sample_key *k, const struct lookup *l, uint64_t nv)
+{
+	struct istr *nm = strpool_find(&a->names, k->name, l->name_h);
+	enum aggr_drop why;
+	if (a->cfg->max_contexts && a->ctxs.n >= a->cfg->max_contexts)
+		why = AGGR_DROP_CONTEXT_CAP;
+	else if (nm && a->cfg->max_contexts_per_metric &&
+		 nm->refcnt >= a->cfg->max_contexts_per_metric)
+		why = AGGR_DROP_METRIC_CAP;
+	else
+		return false;
+	a->st.dropped[why] += nv;
+	if (nm)
+		nm->aux += nv;
+	return true;
+}
+
+static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const struct lookup *l,
+			      int64_t now)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->hash = l->hash;
+	c->type = l->type;
+	c->slot[0].bucket = c->slot[1].bucket = SLOT_FREE;
+	c->x.born = bucket_of(now);
+	c->name = strpool_get(&a->names, k->name, l->name_h);
+	c->host = strpool_get(&a->strs, k->host, l->host_h);
+	c->tags = tagpool_get(&a->tagsets, &a->strs, a->scratch, k->ntags, l->tags_h);
+	if (!c->name || !c->host || !c->tags || htab_insert(&a->ctxs, l->hash, c) < 0) {
+		aggr_ctx_destroy(a, c);
+		return NULL;
+	}
+	a->st.contexts_created++;
+	if (!a->have_upto) {
+		/* Nothing existed before this bucket: zero-fill starts here. */
+		a->flushed_upto = bucket_of(now);
+		a->have_upto = true;
+	}
+	return c;
+}
+
+/* ---- bucket slots and accumulators ---- */
+
+static int acc_init(struct aggr *a, uint8_t type, struct slot *s)
+{
+	switch (type) {
+	case METRIC_HISTOGRAM:
+		s->u.h = hist_new(HIST_EXACT_MAX_DEFAULT);
+		if (!s->u.h)
+			return -ENOMEM;
+		a->acc_bytes += hist_bytes(s->u.h);
+		return 0;
+	case METRIC_SET:
+		s->u.set = setacc_new();
+		if (!s->u.set)
+			return -ENOMEM;
+		a->acc_bytes += setacc_bytes(s->u.set);
+		return 0;
+	case METRIC_DISTRIBUTION:
+		s->u.sk = malloc(sizeof(*s->u.sk));
+		if (!s->u.sk)
+			return -ENOMEM;
+		ddsketch_init(s->u.sk);
+		a->acc_bytes += ddsketch_bytes(s->u.sk);
+		return 0;
+	default:
+		s->u.d = 0;
+		return 0;
+	}
+}
+
+static struct slot *slot_new(struct aggr *a, struct ctx *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->slot[i].bucket == SLOT_FREE)
+			return &c->slot[i];
+	if (c->nmore == c->more_cap) {
+		if (c->more_cap >= UINT16_MAX / 2)
+			return NULL;
+		uint16_t nc = c->more_cap ? (uint16_t)(c->more_cap * 2) : 2;
+		struct slot *nm = realloc(c->more, nc * sizeof(*nm));
+		if (!nm)
+			return NULL;
+		a->acc_bytes += (size_t)(nc - c->more_cap) * sizeof(*nm);
+		c->more = nm;
+		c->more_cap = nc;
+	}
+	return &c->more[c->nmore++];
+}
+
+static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fresh)
+{
+	*fresh = false;
+	for (int i = 0; i < 2; i++)
+		if (c->slot[i].bucket == b)
+			return &c->slot[i];
+	for (uint16_t i = 0; i < c->nmore; i++)
+		if (c->more[i].bucket == b)
+			return &c->more[i];
+	struct slot *s = slot_new(a, c);
+	if (!s)
+		return NULL;
+	if (acc_init(a, c->type, s) < 0) {
+		if (s >= c->more && s < c->more + c->nmore)
+			c->nmore--; /* it was the last one appended */
+		return NULL;
+	}
+	s->bucket = b;
+	*fresh = true;
+	return s;
+}
+
+static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
+		     const struct dsd_metric *m, double v)
+{
+	size_t before;
+	int rc = 0;
+	switch (c->type) {
+	case METRIC_COUNT:
+		s->u.d += v / m->sample_rate;
+		return 0;
+	case METRIC_GAUGE:
+		if (a->cfg->gauge_deltas && m->explicit_sign)
+			v += fresh ? (c->has_last ? c->x.last : 0) : s->u.d;
+		s->u.d = v;
+		c->x.last = v;
+		c->has_last = 1;
+		return 0;
+	case METRIC_HISTOGRAM:
+		before = hist_bytes(s->u.h);
+		rc = hist_add(s->u.h, v, 1.0 / m->sample_rate);
+		a->acc_bytes += hist_bytes(s->u.h) - before;
+		return rc;
+	case METRIC_DISTRIBUTION: {
+		double w = 1.0 / m->sample_rate + 0.5;
+		before = ddsketch_bytes(s->u.sk);
+		rc = ddsketch_add(s->u.sk, v, w >= (double)(1u << 20) ? 1u << 20 : (uint32_t)w);
+		a->acc_bytes += ddsketch_bytes(s->u.sk) - before;
+		return rc;
+	}
+	default:
+		return 0;
+	}
+}
+
+static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, int64_t now)
+{
+	bool fresh;
+	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
+	uint64_t nv = m->type == METRIC_SET ? 1 : m->nvalues;
+	if (!s) {
+		a->st.dropped[AGGR_DROP_NOMEM] += nv;
+		return;
+	}
+	if (now > c->last_seen)
+		c->last_seen = now;
+	if (m->type == METRIC_SET) {
+		struct sv mb = m->set_member;
+		size_t before = setacc_bytes(s->u.set);
+		int rc = setacc_add(s->u.set, hash64(mb.p, mb.n), a->cfg->set_exact_max);
+		a->acc_bytes += setacc_bytes(s->u.set) - before;
+		if (rc < 0)
+			a->st.dropped[AGGR_DROP_NOMEM]++;
+		return;
+	}
+	for (size_t i = 0; i < m->nvalues; i++) {
+		if (add_value(a, c, s, fresh, m, m->values[i]) < 0)
+			a->st.dropped[AGGR_DROP_NOMEM]++;
+		fresh = false;
+	}
+}
+
+/* ---- samples that bypass the buckets, events, service checks ---- */
+
+static int sv_qcmp(const void *x, const void *y)
+{
+	return sv_cmp(((const struct tagref *)x)->s, ((const struct tagref *)y)->s);
+}
+
+/* Copies scratch tags into the pending batch, sorted by bytes and unique. */
+static const char *const *pending_tags(struct aggr *a, size_t n, uint32_t *nout)
+{
+	qsort(a->scratch, n, sizeof(*a->scratch), sv_qcmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || !sv_eq(a->scratch[u - 1].s, a->scratch[i].s))
+			a->scratch[u++] = a->scratch[i];
+	const char **t = arena_alloc(&a->pending->arena, (u ? u : 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < u; i++)
+		if (!(t[i] = batch_str(a->pending, a->scratch[i].s)))
+			return NULL;
+	*nout = (uint32_t)u;
+	return t;
+}
+
+static bool pending_full(struct aggr *a, uint64_t n)
+{
+	if (a->npending + n <= AGGR_PENDING_MAX)
+		return false;
+	a->st.dropped[AGGR_DROP_PENDING_CAP] += n;
+	return true;
+}
+
+static double rate_of(const struct dsd_metric *m)
+{
+	return m->sample_rate > 0 && m->sample_rate <= 1 ? m->sample_rate : 1;
+}
+
+static void timestamped(struct aggr *a, const struct dsd_metric *m, const struct sample_key *k)
+{
+	if (m->type != METRIC_GAUGE && m->type != METRIC_COUNT) {
+		a->st.dropped[AGGR_DROP_TIMESTAMPED_TYPE] += m->type == METRIC_SET ? 1 : m->nvalues;
+		return;
+	}
+	if (pending_full(a, m->nvalues))
+		return;
+	struct series s = {
+		.name = batch_str(a->pending, k->name),
+		.host = batch_str(a->pending, k->host),
+		.ts = m->timestamp,
+	};
+	s.tags = pending_tags(a, k->ntags, &s.ntags);
+	bool ok = s.name && s.host && s.tags;
+	for (size_t i = 0; i < m->nvalues; i++) {
+		if (m->type == METRIC_GAUGE) {
+			s.kind = SERIES_GAUGE;
+			s.interval = 0;
+			s.value = m->values[i];
+		} else {
+			s.kind = SERIES_RATE;
+			s.interval = AGGR_BUCKET;
+			s.value = m->values[i] / rate_of(m) / AGGR_BUCKET;
+		}
+		if (!ok || batch_add_series(a->pending, &s) < 0) {
+			a->st.dropped[AGGR_DROP_NOMEM]++;
+			continue;
+		}
+		a->npending++;
+	}
+}
+
+void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
+{
+	uint64_t nv = m->type == METRIC_SET ? 1 : m->nvalues;
+	struct sample_key k;
+	a->st.samples_in += nv;
+	if (enrich(a, m->name, m->tags, m->ntags, &k) < 0) {
+		a->st.dropped[AGGR_DROP_NOMEM] += nv;
+		return;
+	}
+	if (m->timestamp > 0 && a->cfg->no_aggregation_pipeline) {
+		timestamped(a, m, &k);
+		return;
+	}
+	struct lookup l = { .type = family(m->type) };
+	for (size_t i = 0; i < k.ntags; i++)
+		a->scratch[i].h = hash64(a->scratch[i].s.p, a->scratch[i].s.n);
+	k.ntags = tagref_canon(a->scratch, k.ntags);
+	l.tags_h = tagset_hash(a->scratch, k.ntags);
+	l.name_h = hash64(k.name.p, k.name.n);
+	l.host_h = hash64(k.host.p, k.host.n);
+	l.hash = hash64_combine(hash64_combine(hash64_combine(l.name_h, l.host_h), l.tags_h), l.type);
+	struct ctx *c = ctx_find(a, &k, &l);
+	if (!c) {
+		if (refuse(a, &k, &l, nv))
+			return;
+		c = ctx_create(a, &k, &l, now);
+		if (!c) {
+			a->st.dropped[AGGR_DROP_NOMEM] += nv;
+			return;
+		}
+	}
+	struct dsd_metric mm = *m;
+	mm.sample_rate = rate_of(m);
+	accumulate(a, c, &mm, now);
+}
+
+/* Event/check tags plus the global tags, in order, copied into the batch. */
+static const char *const *extra_tags(struct aggr *a, const struct sv *tags, size_t n, uint32_t *nout)
+{
+	const char **t = arena_alloc(&a->pending->arena, (n + a->ngtags + 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!(t[i] = batch_str(a->pending, tags[i])))
+			return NULL;
+	for (size_t i = 0; i < a->ngtags; i++)
+		if (!(t[n + i] = batch_str(a->pending, a->gtags[i].s)))
+			return NULL;
+	*nout = (uint32_t)(n + a->ngtags);
+	return t;
+}
+
+static const char *rec_host(struct aggr *a, bool has, struct sv host)
+{
+	return batch_str(a->pending, has ? host : sv_from_cstr(a->cfg->hostname));
+}
+
+void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now)
+{
+	a->st.events++;
+	if (pending_full(a, 1))
+		return;
+	struct event_rec r = {
+		.title = batch_str(a->pending, e->title),
+		.text = batch_str(a->pending, e->text),
+		.ts = e->timestamp > 0 ? e->timestamp : now,
+		.host = rec_host(a, e->has_hostname, e->hostname),
+		.aggregation_key = batch_str(a->pending, e->aggregation_key),
+		.source_type = batch_str(a->pending, e->source_type),
+		.priority = e->priority,
+		.alert_type = e->alert_type,
+	};
+	r.tags = extra_tags(a, e->tags, e->ntags, &r.ntags);
+	if (!r.title || !r.text || !r.host || !r.aggregation_key || !r.source_type || !r.tags ||
+	    batch_add_event(a->pending, &r) < 0) {
+		a->st.dropped[AGGR_DROP_NOMEM]++;
+		return;
+	}
+	a->npending++;
+}
+
+void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now)
+{
+	a->st.service_checks++;
+	if (pending_full(a, 1))
+		return;
+	struct check_rec r = {
+		.name = batch_str(a->pending, sc->name),
+		.status = (int)sc->status,
+		.ts = sc->timestamp > 0 ? sc->timestamp : now,
+		.host = rec_host(a, sc->has_hostname, sc->hostname),
+		.message = batch_str(a->pending, sc->message),
+	};
+	r.tags = extra_tags(a, sc->tags, sc->ntags, &r.ntags);
+	if (!r.name || !r.host || !r.message || !r.tags || batch_add_check(a->pending, &r) < 0) {
+		a->st.dropped[AGGR_DROP_NOMEM]++;
+		return;
+	}
+	a->npending++;
+}
