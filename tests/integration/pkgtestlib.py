@@ -20,10 +20,15 @@ def skip(reason):
     sys.exit(77)
 
 
-def run_tests(fns):
+def run_tests(fns, stop_on_failure=False):
+    """Run fns in order; with stop_on_failure, steps after a failed one (which
+    depend on it) are reported as not run instead of failing in cascade."""
     only = os.environ.get("DDMA_ONLY")
     passed = failed = 0
-    for fn in fns:
+    for i, fn in enumerate(fns):
+        if stop_on_failure and failed:
+            print("NOT RUN " + ", ".join(f.__name__ for f in fns[i:]), flush=True)
+            break
         if only and only not in fn.__name__:
             continue
         t0 = time.time()

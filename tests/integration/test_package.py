@@ -204,6 +204,6 @@ if __name__ == "__main__":
     try:
         run_tests([test_rpm_spec_in_step, test_build_deb, test_install, test_installed_config_is_valid,
                    test_installed_unit_verifies, test_reinstall_keeps_admin_edits,
-                   test_remove_keeps_config_then_purge_cleans])
+                   test_remove_keeps_config_then_purge_cleans], stop_on_failure=True)
     finally:
         cleanup()
