@@ -185,13 +185,19 @@ double retry_done(struct retry *r, struct payload *p, enum retry_verdict v,
 		e->blocked_until = 0;
 		return 0;
 	}
+	p->attempts++;
+	if (now < e->blocked_until) {
+		/* a request started before this backoff round: same round */
+		if (retry_after_s >= 0 && now + retry_after_s > e->blocked_until)
+			e->blocked_until = now + (retry_after_s < RETRY_AFTER_MAX ? retry_after_s : RETRY_AFTER_MAX);
+		retry_push(r, p);
+		return e->blocked_until - now;
+	}
 	e->failures++;
 	double wait = retry_backoff_wait(&r->cfg, e->failures, rand01(r));
 	if (retry_after_s >= 0)
 		wait = retry_after_s < RETRY_AFTER_MAX ? retry_after_s : RETRY_AFTER_MAX;
-	if (now + wait > e->blocked_until)
-		e->blocked_until = now + wait;
-	p->attempts++;
+	e->blocked_until = now + wait;
 	retry_push(r, p);
 	return wait;
 }

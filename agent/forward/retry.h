@@ -8,6 +8,8 @@
  * - Backoff after the n-th consecutive failure of an endpoint: uniform in
  *   [d/2, d], d = base * factor^(n-1), capped at max. A Retry-After from the
  *   intake replaces the drawn wait (capped at RETRY_AFTER_MAX seconds).
+ * - A failure reported while the endpoint is already blocked (a request
+ *   started before that round) requeues without another backoff step.
  * - While an endpoint is backing off at most one request is in flight for it;
  *   when healthy up to max_inflight.
  * - Payloads are queued per endpoint in creation order; retry_next hands out

@@ -1,0 +1,343 @@
+/*
+ * test_diskq.c - the disk queue (forward/diskq.h): atomic files, reload after
+ * reopen, newest first, CRC mismatch detection, byte cap with oldest evicted,
+ * modes 0600/0700, stray .tmp removal, write errors counted; and through the
+ * forwarder: a drain with the intake down persists payloads without the API key.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "forward/diskq.h"
+#include "forward/forward.h"
+
+static char dir[256];
+
+static void mkdir_tmp(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ddma-diskq-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	strcat(dir, "/q");
+}
+
+static void rm_rf(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static struct payload *mk(uint64_t seq, const char *body, uint32_t pts)
+{
+	struct payload *p = calloc(1, sizeof(*p));
+	p->ep = seq % 2 ? FWD_EP_SERIES_V1 : FWD_EP_CHECKS;
+	p->enc = COMPRESS_ZSTD;
+	p->seq = seq;
+	p->len = strlen(body);
+	p->data = (uint8_t *)strdup(body);
+	p->raw_len = 1000 + seq;
+	p->npoints = pts;
+	p->created = 1700000000 + (int64_t)seq;
+	p->attempts = 3;
+	return p;
+}
+
+static size_t count_files(const char *suffix)
+{
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > strlen(suffix) && strcmp(de->d_name + l - strlen(suffix), suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+Test(diskq, write_reload_newest_first)
+{
+	mkdir_tmp();
+	char err[256];
+	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	cr_assert_not_null(q, "%s", err);
+	for (uint64_t s = 1; s <= 3; s++) {
+		struct payload *p = mk(s, s == 2 ? "second body" : "body", (uint32_t)s * 10);
+		cr_assert_eq(diskq_put(q, p), 0);
+		payload_free(p);
+	}
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.files, 3);
+	cr_assert_eq(st.points, 60);
+	cr_assert_eq(st.written, 3);
+	cr_assert_eq(count_files(".ddq"), 3);
+	cr_assert_eq(count_files(".tmp"), 0);
+	diskq_close(q);
+
+	q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	cr_assert_not_null(q);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.recovered_files, 3);
+	cr_assert_eq(st.recovered_points, 60);
+	cr_assert_eq(diskq_next_seq(q), 4);
+	struct payload *p;
+	for (uint64_t s = 3; s >= 1; s--) {
+		cr_assert_eq(diskq_pop_newest(q, &p), 0);
+		cr_assert_eq(p->seq, s);
+		cr_assert_eq(p->npoints, s * 10);
+		cr_assert_eq(p->ep, s % 2 ? FWD_EP_SERIES_V1 : FWD_EP_CHECKS);
+		cr_assert_eq(p->enc, COMPRESS_ZSTD);
+		cr_assert_eq(p->raw_len, 1000 + s);
+		cr_assert_eq(p->created, 1700000000 + (int64_t)s);
+		cr_assert_eq(p->attempts, 3);
+		const char *want = s == 2 ? "second body" : "body";
+		cr_assert_eq(p->len, strlen(want));
+		cr_assert_eq(memcmp(p->data, want, p->len), 0);
+		payload_free(p);
+	}
+	cr_assert_eq(diskq_pop_newest(q, &p), -ENOENT);
+	cr_assert_eq(count_files(".ddq"), 0);
+	diskq_close(q);
+	rm_rf();
+}
+
+static void flip_byte(const char *name, off_t at)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	unsigned char c;
+	cr_assert_eq(pread(fd, &c, 1, at), 1);
+	c ^= 0x40;
+	cr_assert_eq(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+}
+
+Test(diskq, checksum_mismatch_detected)
+{
+	mkdir_tmp();
+	char err[256];
+	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	for (uint64_t s = 1; s <= 3; s++) {
+		struct payload *p = mk(s, "payload-bytes", 7);
+		cr_assert_eq(diskq_put(q, p), 0);
+		payload_free(p);
+	}
+	/* corrupt one while closed (body byte) and one while open (header byte) */
+	flip_byte("0000000000000001.ddq", 70);
+	diskq_close(q);
+	q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.recovered_files, 2);
+	cr_assert_eq(st.corrupted_files, 1);
+	cr_assert_eq(count_files(".ddq"), 2);
+	flip_byte("0000000000000003.ddq", 30);
+	struct payload *p;
+	cr_assert_eq(diskq_pop_newest(q, &p), 0);
+	cr_assert_eq(p->seq, 2, "corrupted newest file must be skipped");
+	payload_free(p);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.corrupted_files, 2);
+	cr_assert_eq(st.corrupted_points, 7);
+	cr_assert_eq(st.files, 0);
+	cr_assert_eq(count_files(".ddq"), 0);
+	diskq_close(q);
+	rm_rf();
+}
+
+Test(diskq, decode_rejects_garbage)
+{
+	struct payload *p = mk(4, "abc", 1), *back = NULL;
+	uint8_t *b;
+	size_t n;
+	cr_assert_eq(diskq_encode(p, &b, &n), 0);
+	cr_assert_eq(diskq_decode(b, n, &back), 0);
+	payload_free(back);
+	cr_assert_eq(diskq_decode(b, n - 1, &back), -EBADMSG);
+	cr_assert_eq(diskq_decode(b, 10, &back), -EBADMSG);
+	for (size_t i = 0; i < n; i++) {
+		b[i] ^= 1;
+		cr_assert_eq(diskq_decode(b, n, &back), -EBADMSG, "flip at %zu accepted", i);
+		b[i] ^= 1;
+	}
+	free(b);
+	payload_free(p);
+}
+
+Test(diskq, cap_evicts_oldest)
+{
+	mkdir_tmp();
+	char err[256];
+	char body[1000];
+	memset(body, 'z', sizeof(body) - 1);
+	body[sizeof(body) - 1] = 0;
+	/* each file is ~1080 bytes: a 4000-byte cap holds 3 */
+	struct diskq *q = diskq_open(dir, 4000, err, sizeof(err));
+	for (uint64_t s = 1; s <= 10; s++) {
+		struct payload *p = mk(s, body, 5);
+		cr_assert_eq(diskq_put(q, p), 0);
+		payload_free(p);
+		struct diskq_stats st;
+		diskq_get_stats(q, &st);
+		cr_assert_leq(st.bytes, 4000);
+	}
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.files, 3);
+	cr_assert_eq(st.evicted_files, 7);
+	cr_assert_eq(st.evicted_points, 35);
+	cr_assert_eq(count_files(".ddq"), 3);
+	struct payload *p;
+	cr_assert_eq(diskq_pop_newest(q, &p), 0);
+	cr_assert_eq(p->seq, 10);
+	payload_free(p);
+	/* a payload alone over the cap is refused and counted */
+	char *huge = malloc(5000);
+	memset(huge, 'h', 4999);
+	huge[4999] = 0;
+	p = mk(11, huge, 9);
+	cr_assert_eq(diskq_put(q, p), -EFBIG);
+	payload_free(p);
+	free(huge);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.write_errors, 1);
+	cr_assert_eq(st.write_error_points, 9);
+	diskq_close(q);
+	rm_rf();
+}
+
+Test(diskq, modes_tmp_cleanup_and_write_errors)
+{
+	mkdir_tmp();
+	char err[256];
+	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	struct stat sb;
+	cr_assert_eq(stat(dir, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0700);
+	struct payload *p = mk(1, "x", 1);
+	cr_assert_eq(diskq_put(q, p), 0);
+	payload_free(p);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/0000000000000001.ddq", dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600);
+	diskq_close(q);
+	/* a crash left a temp file: removed at open */
+	snprintf(path, sizeof(path), "%s/0000000000000009.tmp", dir);
+	FILE *f = fopen(path, "w");
+	fputs("partial", f);
+	fclose(f);
+	q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	cr_assert_eq(count_files(".tmp"), 0);
+	/* the directory vanishes: writes fail and are counted, no crash */
+	rm_rf();
+	p = mk(2, "y", 4);
+	cr_assert_lt(diskq_put(q, p), 0);
+	payload_free(p);
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.write_errors, 1);
+	cr_assert_eq(st.write_error_points, 4);
+	diskq_close(q);
+	/* unusable path: open fails with a message */
+	cr_assert_null(diskq_open("/proc/self/nope/q", 100, err, sizeof(err)));
+	cr_assert(strstr(err, "/proc/self/nope/q") != NULL);
+}
+
+static void drained(void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	size_t nl = strlen(needle);
+	for (size_t i = 0; i + nl <= n; i++)
+		if (memcmp(buf + i, needle, nl) == 0)
+			return 1;
+	return 0;
+}
+
+/* Through the forwarder: intake unreachable, drain persists, no API key on disk. */
+Test(diskq, forwarder_persists_without_api_key)
+{
+	mkdir_tmp();
+	struct event_base *base = event_base_new();
+	struct fwd_config cfg = {
+		.api_key = "SECRETKEY-0123456789abcdef", .dd_url = "http://127.0.0.1:9",
+		.timeout_s = 1, .retry_queue_max_bytes = 1 << 20, .storage_max_bytes = 1 << 20,
+		.storage_path = dir, .backoff_base = 2, .backoff_factor = 2, .backoff_max = 64,
+		.compressor = COMPRESS_NONE, .max_points_per_payload = 2,
+	};
+	char err[256];
+	struct fwd *f = fwd_new(base, &cfg, err, sizeof(err));
+	cr_assert_not_null(f, "%s", err);
+	struct batch *b = batch_new();
+	static const char *const tags[] = { "api_key:SECRETKEY-0123456789abcdef-not" };
+	for (int i = 0; i < 5; i++) {
+		struct series s = { .name = "m", .host = "h", .tags = tags, .ntags = 0,
+				    .kind = SERIES_GAUGE, .ts = 10 * i, .value = i };
+		batch_add_series(b, &s);
+	}
+	cr_assert_eq(fwd_submit(f, b, 1000), 0);
+	batch_free(b);
+	fwd_drain(f, 0.5, drained, base);
+	event_base_dispatch(base);
+	struct fwd_stats st;
+	fwd_get_stats(f, &st);
+	cr_assert_eq(st.points_submitted, 5);
+	cr_assert_eq(st.points_delivered, 0);
+	cr_assert_eq(st.points_queued, 5, "all 5 points persisted");
+	cr_assert_eq(st.disk_files, 3);
+	cr_assert_geq(st.transport_errors, 1);
+	uint64_t dropped = 0;
+	for (int i = 0; i < FWD_DROP_COUNT; i++)
+		dropped += st.points_dropped[i];
+	cr_assert_eq(st.points_submitted + st.points_recovered,
+		     st.points_delivered + dropped + st.points_queued);
+	fwd_free(f);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int files = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[600];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		cr_assert_not(file_contains(path, "SECRETKEY"), "API key written to %s", path);
+		struct stat sb;
+		stat(path, &sb);
+		cr_assert_eq(sb.st_mode & 0777, 0600);
+		files++;
+	}
+	closedir(d);
+	cr_assert_eq(files, 3);
+	event_base_free(base);
+	/* a new forwarder recovers them */
+	base = event_base_new();
+	f = fwd_new(base, &cfg, err, sizeof(err));
+	fwd_get_stats(f, &st);
+	cr_assert_eq(st.points_recovered, 5);
+	cr_assert_eq(st.points_queued, 5);
+	fwd_free(f);
+	event_base_free(base);
+	rm_rf();
+}

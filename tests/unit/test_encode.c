@@ -1,0 +1,424 @@
+/*
+ * test_encode.c - encoders (forward/encode.h) and compression
+ * (forward/compress.h): exact bodies, protobuf decoded back with the
+ * generated unpackers, compression round trips, splitting under limits.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_payload.pb-c.h"
+#include "forward/compress.h"
+#include "forward/encode.h"
+
+struct sink {
+	struct payload *p[4096];
+	size_t n;
+};
+
+static int collect(void *arg, struct payload *p)
+{
+	struct sink *s = arg;
+	cr_assert_lt(s->n, 4096);
+	s->p[s->n++] = p;
+	return 0;
+}
+
+static void sink_free(struct sink *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		payload_free(s->p[i]);
+	s->n = 0;
+}
+
+/* The payload's uncompressed body, NUL-terminated (caller frees). */
+static char *body_of(const struct payload *p, size_t *len)
+{
+	uint8_t *out = NULL;
+	size_t n = 0;
+	cr_assert_eq(decompress_buf(p->enc, p->data, p->len, 1 << 26, &out, &n), 0);
+	cr_assert_eq(n, p->raw_len);
+	if (len)
+		*len = n;
+	return (char *)out;
+}
+
+static const char *const tags_ab[] = { "env:prod", "role" };
+
+Test(encode, series_v1_exact_json)
+{
+	struct series s[2] = {
+		{ .name = "app.hits", .host = "h1", .tags = tags_ab, .ntags = 2, .kind = SERIES_RATE,
+		  .interval = 10, .ts = 1700000000, .value = 0.5 },
+		{ .name = "app.temp", .host = "", .tags = NULL, .ntags = 0, .kind = SERIES_GAUGE,
+		  .interval = 0, .ts = 1700000010, .value = -3.25 },
+	};
+	struct enc_opts o = { .compressor = COMPRESS_NONE, .created = 5 };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, 2, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 1);
+	cr_assert_eq(r.records, 2);
+	cr_assert_eq(sk.p[0]->npoints, 2);
+	cr_assert_eq(sk.p[0]->ep, FWD_EP_SERIES_V1);
+	cr_assert_eq(sk.p[0]->created, 5);
+	char *b = body_of(sk.p[0], NULL);
+	cr_assert_str_eq(b,
+		"{\"series\":[{\"metric\":\"app.hits\",\"points\":[[1700000000,0.5]],\"type\":\"rate\","
+		"\"interval\":10,\"host\":\"h1\",\"tags\":[\"env:prod\",\"role\"]},"
+		"{\"metric\":\"app.temp\",\"points\":[[1700000010,-3.25]],\"type\":\"gauge\","
+		"\"interval\":0,\"host\":\"\",\"tags\":[]}]}");
+	free(b);
+	sink_free(&sk);
+}
+
+Test(encode, json_escapes_any_bytes)
+{
+	static const char *const t[] = { "k:\"q\"\\" };
+	struct series s = { .name = "a\nb\x01\xff", .host = "h", .tags = t, .ntags = 1,
+			    .kind = SERIES_COUNT, .interval = 10, .ts = 1, .value = 2 };
+	struct enc_opts o = { .compressor = COMPRESS_NONE };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(&s, 1, &o, collect, &sk, &r), 0);
+	char *b = body_of(sk.p[0], NULL);
+	cr_assert(strstr(b, "\"metric\":\"a\\nb\\u0001\\ufffd\"") != NULL, "%s", b);
+	cr_assert(strstr(b, "\"tags\":[\"k:\\\"q\\\"\\\\\"]") != NULL, "%s", b);
+	cr_assert(strstr(b, "\"type\":\"count\"") != NULL);
+	free(b);
+	sink_free(&sk);
+}
+
+static void roundtrip(enum compressor_kind k, const char *name)
+{
+	char raw[20000];
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (char)("metric.name:1|c\n"[i % 16] + (i % 7 == 0));
+	uint8_t *z = NULL, *back = NULL;
+	size_t zl = 0, bl = 0;
+	cr_assert_eq(compress_buf(k, 0, raw, sizeof(raw), &z, &zl), 0);
+	cr_assert_lt(zl, sizeof(raw) / 4, "%s did not compress", name);
+	cr_assert_eq(decompress_buf(k, z, zl, sizeof(raw), &back, &bl), 0);
+	cr_assert_eq(bl, sizeof(raw));
+	cr_assert_eq(memcmp(raw, back, bl), 0);
+	free(back);
+	/* output bound enforced, truncated input refused */
+	cr_assert_eq(decompress_buf(k, z, zl, sizeof(raw) - 1, &back, &bl), -EFBIG);
+	cr_assert_lt(decompress_buf(k, z, zl / 2, sizeof(raw), &back, &bl), 0);
+	free(z);
+	const char *cname = compress_encoding_name(k);
+	cr_assert_str_eq(cname, name);
+}
+
+Test(encode, compression_round_trips)
+{
+	roundtrip(COMPRESS_ZLIB, "deflate");
+	roundtrip(COMPRESS_GZIP, "gzip");
+	roundtrip(COMPRESS_ZSTD, "zstd");
+	cr_assert_null(compress_encoding_name(COMPRESS_NONE));
+}
+
+Test(encode, gzip_and_zlib_headers)
+{
+	uint8_t *z = NULL;
+	size_t zl = 0;
+	cr_assert_eq(compress_buf(COMPRESS_GZIP, 6, "abc", 3, &z, &zl), 0);
+	cr_assert(z[0] == 0x1f && z[1] == 0x8b);
+	free(z);
+	cr_assert_eq(compress_buf(COMPRESS_ZLIB, 6, "abc", 3, &z, &zl), 0);
+	cr_assert_eq(z[0], 0x78);
+	cr_assert_eq(((z[0] << 8) | z[1]) % 31, 0);
+	free(z);
+	cr_assert_eq(compress_buf(COMPRESS_ZSTD, 3, "abc", 3, &z, &zl), 0);
+	cr_assert(z[0] == 0x28 && z[1] == 0xb5 && z[2] == 0x2f && z[3] == 0xfd);
+	free(z);
+}
+
+Test(encode, series_v2_protobuf_decodes)
+{
+	struct series s[3] = {
+		{ .name = "a.count", .host = "h1", .tags = tags_ab, .ntags = 2, .kind = SERIES_COUNT,
+		  .interval = 10, .ts = 100, .value = 7 },
+		{ .name = "a.rate", .host = "h2", .kind = SERIES_RATE, .interval = 10, .ts = 110, .value = 0.25 },
+		{ .name = "a.gauge", .host = "", .kind = SERIES_GAUGE, .ts = 120, .value = -1e300 },
+	};
+	struct enc_opts o = { .compressor = COMPRESS_ZSTD };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v2(s, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 1);
+	cr_assert_eq(sk.p[0]->ep, FWD_EP_SERIES_V2);
+	size_t len;
+	char *b = body_of(sk.p[0], &len);
+	Datadog__Agentpayload__MetricPayload *mp =
+		datadog__agentpayload__metric_payload__unpack(NULL, len, (uint8_t *)b);
+	cr_assert_not_null(mp);
+	cr_assert_eq(mp->n_series, 3);
+	cr_assert_str_eq(mp->series[0]->metric, "a.count");
+	cr_assert_eq(mp->series[0]->type, DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_TYPE__COUNT);
+	cr_assert_eq(mp->series[0]->type, 1);
+	cr_assert_eq(mp->series[1]->type, 2);
+	cr_assert_eq(mp->series[2]->type, 3);
+	cr_assert_eq(mp->series[0]->n_tags, 2);
+	cr_assert_str_eq(mp->series[0]->tags[1], "role");
+	cr_assert_eq(mp->series[0]->n_resources, 1);
+	cr_assert_str_eq(mp->series[0]->resources[0]->type, "host");
+	cr_assert_str_eq(mp->series[0]->resources[0]->name, "h1");
+	cr_assert_eq(mp->series[2]->n_resources, 0);
+	cr_assert_eq(mp->series[0]->interval, 10);
+	cr_assert_eq(mp->series[1]->n_points, 1);
+	cr_assert_eq(mp->series[1]->points[0]->timestamp, 110);
+	cr_assert_eq(mp->series[1]->points[0]->value, 0.25);
+	cr_assert_eq(mp->series[2]->points[0]->value, -1e300);
+	datadog__agentpayload__metric_payload__free_unpacked(mp, NULL);
+	free(b);
+	sink_free(&sk);
+}
+
+Test(encode, sketches_protobuf_decodes)
+{
+	static const int32_t keys[] = { -5, 0, 1338 };
+	static const uint32_t counts[] = { 1, 2, 300 };
+	struct sketch_point sp = { .name = "lat", .host = "h", .tags = tags_ab, .ntags = 2, .ts = 50,
+				   .cnt = 303, .min = -0.5, .max = 9000, .sum = 1234.5, .avg = 4.07,
+				   .nbins = 3, .keys = keys, .counts = counts };
+	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_sketches(&sp, 1, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 1);
+	size_t len;
+	char *b = body_of(sk.p[0], &len);
+	Datadog__Agentpayload__SketchPayload *pl =
+		datadog__agentpayload__sketch_payload__unpack(NULL, len, (uint8_t *)b);
+	cr_assert_not_null(pl);
+	cr_assert_eq(pl->n_sketches, 1);
+	Datadog__Agentpayload__SketchPayload__Sketch *s = pl->sketches[0];
+	cr_assert_str_eq(s->metric, "lat");
+	cr_assert_str_eq(s->host, "h");
+	cr_assert_eq(s->n_tags, 2);
+	cr_assert_eq(s->n_dogsketches, 1);
+	Datadog__Agentpayload__SketchPayload__Sketch__Dogsketch *d = s->dogsketches[0];
+	cr_assert_eq(d->ts, 50);
+	cr_assert_eq(d->cnt, 303);
+	cr_assert_eq(d->min, -0.5);
+	cr_assert_eq(d->max, 9000);
+	cr_assert_eq(d->sum, 1234.5);
+	cr_assert_eq(d->avg, 4.07);
+	cr_assert_eq(d->n_k, 3);
+	cr_assert_eq(d->k[0], -5);
+	cr_assert_eq(d->k[2], 1338);
+	cr_assert_eq(d->n_n, 3);
+	cr_assert_eq(d->n[2], 300);
+	datadog__agentpayload__sketch_payload__free_unpacked(pl, NULL);
+	free(b);
+	sink_free(&sk);
+}
+
+Test(encode, checks_exact_json)
+{
+	struct check_rec c = { .name = "app.up", .status = 2, .ts = 42, .host = "h",
+			       .message = "down|x", .tags = tags_ab, .ntags = 2 };
+	struct enc_opts o = { .compressor = COMPRESS_NONE };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_checks(&c, 1, &o, collect, &sk, &r), 0);
+	char *b = body_of(sk.p[0], NULL);
+	cr_assert_str_eq(b, "[{\"check\":\"app.up\",\"host_name\":\"h\",\"timestamp\":42,\"status\":2,"
+			    "\"message\":\"down|x\",\"tags\":[\"env:prod\",\"role\"]}]");
+	cr_assert_eq(sk.p[0]->ep, FWD_EP_CHECKS);
+	free(b);
+	sink_free(&sk);
+}
+
+Test(encode, events_grouped_by_source)
+{
+	struct event_rec e[3] = {
+		{ .title = "t1", .text = "x\ny", .ts = 1, .host = "h", .aggregation_key = "",
+		  .source_type = "", .priority = EVENT_PRIORITY_NORMAL, .alert_type = EVENT_ALERT_INFO },
+		{ .title = "t2", .text = "", .ts = 2, .host = "h", .aggregation_key = "k",
+		  .source_type = "jenkins", .priority = EVENT_PRIORITY_LOW, .alert_type = EVENT_ALERT_ERROR,
+		  .tags = tags_ab, .ntags = 1 },
+		{ .title = "t3", .text = "z", .ts = 3, .host = "", .aggregation_key = "",
+		  .source_type = "", .priority = EVENT_PRIORITY_NORMAL, .alert_type = EVENT_ALERT_SUCCESS },
+	};
+	struct enc_opts o = { .compressor = COMPRESS_NONE, .hostname = "me" };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_events(e, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 1);
+	cr_assert_eq(sk.p[0]->ep, FWD_EP_EVENTS);
+	cr_assert_eq(sk.p[0]->npoints, 3);
+	char *b = body_of(sk.p[0], NULL);
+	cr_assert_str_eq(b,
+		"{\"apiKey\":\"\",\"events\":{\"api\":["
+		"{\"msg_title\":\"t1\",\"msg_text\":\"x\\ny\",\"timestamp\":1,\"priority\":\"normal\","
+		"\"host\":\"h\",\"tags\":[],\"alert_type\":\"info\"},"
+		"{\"msg_title\":\"t3\",\"msg_text\":\"z\",\"timestamp\":3,\"priority\":\"normal\","
+		"\"host\":\"\",\"tags\":[],\"alert_type\":\"success\"}],"
+		"\"jenkins\":[{\"msg_title\":\"t2\",\"msg_text\":\"\",\"timestamp\":2,\"priority\":\"low\","
+		"\"host\":\"h\",\"tags\":[\"env:prod\"],\"alert_type\":\"error\",\"aggregation_key\":\"k\","
+		"\"source_type_name\":\"jenkins\"}]},\"internalHostname\":\"me\"}");
+	free(b);
+	sink_free(&sk);
+}
+
+/* Builds n distinct series "m.<i>" with a few tags. */
+static struct series *many_series(size_t n, char ***names)
+{
+	struct series *s = calloc(n, sizeof(*s));
+	*names = calloc(n, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "m.%zu", i);
+		(*names)[i] = strdup(tmp);
+		s[i] = (struct series){ .name = (*names)[i], .host = "host-a", .tags = tags_ab,
+					.ntags = 2, .kind = SERIES_GAUGE, .ts = 1000 + (int64_t)i,
+					.value = (double)i };
+	}
+	return s;
+}
+
+/* Every series present exactly once across the payloads; each under limits. */
+static void check_split(struct sink *sk, size_t n, size_t max_c, size_t max_u, size_t max_pts)
+{
+	unsigned *seen = calloc(n, sizeof(*seen));
+	size_t total = 0;
+	for (size_t i = 0; i < sk->n; i++) {
+		struct payload *p = sk->p[i];
+		cr_assert_leq(p->len, max_c);
+		cr_assert_leq(p->raw_len, max_u);
+		cr_assert_leq(p->npoints, max_pts);
+		char *b = body_of(p, NULL);
+		size_t in_payload = 0;
+		for (char *q = b; (q = strstr(q, "\"metric\":\"m.")); q++) {
+			size_t id = strtoul(q + 12, NULL, 10);
+			cr_assert_lt(id, n);
+			seen[id]++;
+			in_payload++;
+		}
+		cr_assert_eq(in_payload, p->npoints);
+		total += in_payload;
+		free(b);
+	}
+	cr_assert_eq(total, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(seen[i], 1, "series %zu seen %u times", i, seen[i]);
+	free(seen);
+}
+
+static void split_case(enum compressor_kind k, size_t max_c, size_t max_u, size_t max_pts, size_t min_payloads)
+{
+	char **names;
+	size_t n = 2000;
+	struct series *s = many_series(n, &names);
+	struct enc_opts o = { .compressor = k, .max_compressed = max_c, .max_uncompressed = max_u,
+			      .max_points = max_pts };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(r.records, n);
+	cr_assert_eq(r.too_large, 0);
+	cr_assert_geq(sk.n, min_payloads);
+	cr_assert_eq(r.payloads, sk.n);
+	check_split(&sk, n, max_c, max_u, max_pts);
+	sink_free(&sk);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(s);
+}
+
+Test(encode, split_by_points)
+{
+	split_case(COMPRESS_ZLIB, 3200000, 62914560, 7, 2000 / 7);
+}
+
+Test(encode, split_by_uncompressed_bytes)
+{
+	split_case(COMPRESS_NONE, 1 << 20, 1500, 10000, 100);
+}
+
+Test(encode, split_by_compressed_bytes)
+{
+	split_case(COMPRESS_ZLIB, 400, 1 << 20, 10000, 20);
+	split_case(COMPRESS_ZSTD, 400, 1 << 20, 10000, 20);
+}
+
+Test(encode, default_point_cap_is_10000)
+{
+	char **names;
+	size_t n = 25000;
+	struct series *s = many_series(n, &names);
+	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 3);
+	cr_assert_eq(sk.p[0]->npoints, 10000);
+	cr_assert_eq(sk.p[2]->npoints, 5000);
+	check_split(&sk, n, 3200000, 62914560, 10000);
+	sink_free(&sk);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(s);
+}
+
+Test(encode, record_over_limit_is_counted_not_sent)
+{
+	char *big = malloc(5000);
+	memset(big, 'x', 4999);
+	big[4999] = 0;
+	struct series s[3] = {
+		{ .name = "ok.1", .host = "h", .kind = SERIES_GAUGE, .ts = 1, .value = 1 },
+		{ .name = big, .host = "h", .kind = SERIES_GAUGE, .ts = 1, .value = 2 },
+		{ .name = "ok.2", .host = "h", .kind = SERIES_GAUGE, .ts = 1, .value = 3 },
+	};
+	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_uncompressed = 1000 };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(r.too_large, 1);
+	cr_assert_eq(r.records, 2);
+	size_t pts = 0;
+	for (size_t i = 0; i < sk.n; i++)
+		pts += sk.p[i]->npoints;
+	cr_assert_eq(pts, 2);
+	sink_free(&sk);
+	free(big);
+}
+
+Test(encode, sequence_numbers_increase)
+{
+	char **names;
+	struct series *s = many_series(30, &names);
+	uint64_t seq = 100;
+	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 10, .seq = &seq };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, 30, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 3);
+	cr_assert_eq(sk.p[0]->seq, 100);
+	cr_assert_eq(sk.p[2]->seq, 102);
+	cr_assert_eq(seq, 103);
+	sink_free(&sk);
+	for (size_t i = 0; i < 30; i++)
+		free(names[i]);
+	free(names);
+	free(s);
+}
+
+Test(encode, endpoint_table)
+{
+	cr_assert_str_eq(fwd_endpoint_info(FWD_EP_SERIES_V1)->path, "/api/v1/series");
+	cr_assert_str_eq(fwd_endpoint_info(FWD_EP_SKETCHES)->path, "/api/beta/sketches");
+	cr_assert_eq(fwd_endpoint_info(FWD_EP_SERIES_V2)->max_compressed, 512000);
+	cr_assert_eq(fwd_endpoint_info(FWD_EP_SERIES_V2)->max_uncompressed, 5242880);
+	cr_assert_eq(fwd_endpoint_info(FWD_EP_SERIES_V1)->max_compressed, 3200000);
+	cr_assert_eq(fwd_endpoint_by_path("/intake/"), FWD_EP_EVENTS);
+	cr_assert_eq(fwd_endpoint_by_path("/nope"), -1);
+	cr_assert_null(fwd_endpoint_info(FWD_EP_COUNT));
+}
