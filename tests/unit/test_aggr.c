@@ -1,0 +1,786 @@
+/*
+ * test_aggr.c - the aggregator: buckets, every metric type, enrichment,
+ * caps, expiry, timestamped samples, events. Time is passed in; every
+ * expected value is exact unless the comment says otherwise.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggr/aggr.h"
+#include "aggr/hist.h"
+
+#define T0 1700000000 /* a bucket boundary */
+
+static char *blacklist[] = { "datadog.agent", "datadog.dogstatsd" };
+static double pct95[] = { 0.95 };
+
+static void cfg_init(struct aggr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hostname = "myhost";
+	c->namespace = "";
+	c->namespace_blacklist = blacklist;
+	c->nnamespace_blacklist = 2;
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 300;
+	c->context_expiry_seconds = 20;
+	c->histogram_aggregates = HIST_AGG_DEFAULT;
+	c->histogram_percentiles = pct95;
+	c->nhistogram_percentiles = 1;
+	c->no_aggregation_pipeline = true;
+	c->max_contexts = 1000000;
+	c->max_contexts_per_metric = 100000;
+	c->set_exact_max = 10000;
+}
+
+/* Sends one metric; tags is a comma-separated list ("" = none). */
+static void send_full(struct aggr *a, const char *name, enum metric_type t, const double *v, size_t nv,
+		      double rate, const char *tags, bool sign, int64_t ts, int64_t now)
+{
+	static char tagbuf[4096];
+	struct sv tv[64];
+	size_t nt = 0;
+	snprintf(tagbuf, sizeof(tagbuf), "%s", tags);
+	for (char *p = tagbuf; *tags && p;) {
+		char *c = strchr(p, ',');
+		tv[nt++] = (struct sv){ p, c ? (size_t)(c - p) : strlen(p) };
+		p = c ? c + 1 : NULL;
+	}
+	struct dsd_metric m = {
+		.name = sv_from_cstr(name), .type = t, .values = v, .nvalues = nv,
+		.explicit_sign = sign, .sample_rate = rate, .tags = tv, .ntags = nt, .timestamp = ts,
+	};
+	aggr_ingest(a, &m, now);
+}
+
+static void send(struct aggr *a, const char *name, enum metric_type t, double v, double rate,
+		 const char *tags, int64_t now)
+{
+	send_full(a, name, t, &v, 1, rate, tags, false, 0, now);
+}
+
+static void send_set(struct aggr *a, const char *name, const char *member, int64_t now)
+{
+	double dummy = 0;
+	struct dsd_metric m = { .name = sv_from_cstr(name), .type = METRIC_SET, .values = &dummy,
+				.nvalues = 1, .set_member = sv_from_cstr(member), .sample_rate = 1 };
+	aggr_ingest(a, &m, now);
+}
+
+static void join_tags(const char *const *t, uint32_t n, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n; i++) {
+		strncat(out, t[i], cap - strlen(out) - 1);
+		if (i + 1 < n)
+			strncat(out, ",", cap - strlen(out) - 1);
+	}
+}
+
+static const struct series *find(const struct batch *b, const char *name, const char *tags, int64_t ts)
+{
+	char j[4096];
+	for (size_t i = 0; i < b->nseries; i++) {
+		const struct series *s = &b->series[i];
+		join_tags(s->tags, s->ntags, j, sizeof(j));
+		if (strcmp(s->name, name) == 0 && strcmp(j, tags) == 0 && s->ts == ts)
+			return s;
+	}
+	return NULL;
+}
+
+static double value_of(const struct batch *b, const char *name, const char *tags, int64_t ts)
+{
+	const struct series *s = find(b, name, tags, ts);
+	cr_assert(s, "no series %s{%s}@%lld", name, tags, (long long)ts);
+	return s->value;
+}
+
+static uint64_t contexts(const struct aggr *a)
+{
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	return st.contexts;
+}
+
+Test(aggr, counter_sample_rates_and_closed_buckets)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "req", METRIC_COUNT, 1, 0.5, "", T0 + 1);
+	send(a, "req", METRIC_COUNT, 2, 0.5, "", T0 + 9);
+	send(a, "low", METRIC_COUNT, 1, 0.1, "", T0 + 3);
+	struct batch *b = aggr_flush(a, T0 + 9, false);
+	cr_assert_eq(b->nseries, 0, "open bucket flushed");
+	batch_free(b);
+	b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 2);
+	const struct series *s = find(b, "req", "", T0);
+	cr_assert(s);
+	cr_assert_eq(s->kind, SERIES_RATE);
+	cr_assert_eq(s->interval, 10);
+	cr_assert_float_eq(s->value, 0.6, 1e-12); /* (1/0.5 + 2/0.5) / 10 */
+	cr_assert_str_eq(s->host, "myhost");
+	cr_assert_float_eq(value_of(b, "low", "", T0), 1.0, 1e-12); /* 1/0.1/10 */
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, samples_bucketed_by_receive_time)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "g", METRIC_GAUGE, 1, 1, "", T0 + 5);
+	send(a, "g", METRIC_GAUGE, 2, 1, "", T0 + 12);
+	send(a, "g", METRIC_GAUGE, 3, 1, "", T0 + 25);
+	struct batch *b = aggr_flush(a, T0 + 27, false);
+	cr_assert_eq(b->nseries, 2);
+	cr_assert_eq(value_of(b, "g", "", T0), 1);
+	cr_assert_eq(value_of(b, "g", "", T0 + 10), 2);
+	cr_assert_eq(find(b, "g", "", T0 + 10)->kind, SERIES_GAUGE);
+	batch_free(b);
+	b = aggr_flush(a, T0 + 30, true);
+	cr_assert_eq(b->nseries, 1);
+	cr_assert_eq(value_of(b, "g", "", T0 + 20), 3);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, gauge_last_value_and_signs_absolute_by_default)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	double v[] = { 10, 5 };
+	send(a, "g", METRIC_GAUGE, 7, 1, "", T0);
+	send_full(a, "g", METRIC_GAUGE, v, 2, 1, "", true, 0, T0 + 1);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(value_of(b, "g", "", T0), 5);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, gauge_deltas_option)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.gauge_deltas = true;
+	struct aggr *a = aggr_new(&c);
+	double plus5 = 5, minus3 = -3, plus1 = 1;
+	send(a, "g", METRIC_GAUGE, 10, 1, "", T0);
+	send_full(a, "g", METRIC_GAUGE, &plus5, 1, 1, "", true, 0, T0 + 1);
+	send_full(a, "g", METRIC_GAUGE, &minus3, 1, 1, "", true, 0, T0 + 2);
+	send_full(a, "g", METRIC_GAUGE, &plus1, 1, 1, "", true, 0, T0 + 11); /* next bucket: from 12 */
+	send_full(a, "d", METRIC_GAUGE, &plus5, 1, 1, "", true, 0, T0 + 3);   /* no previous value */
+	struct batch *b = aggr_flush(a, T0 + 20, false);
+	cr_assert_eq(value_of(b, "g", "", T0), 12);
+	cr_assert_eq(value_of(b, "g", "", T0 + 10), 13);
+	cr_assert_eq(value_of(b, "d", "", T0), 5);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, histogram_1_to_100)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	static double pcts[] = { 0.5, 0.95, 0.99 };
+	c.histogram_percentiles = pcts;
+	c.nhistogram_percentiles = 3;
+	c.histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
+	struct aggr *a = aggr_new(&c);
+	for (int i = 100; i >= 1; i--) /* out of order on purpose */
+		send(a, "lat", i % 2 ? METRIC_HISTOGRAM : METRIC_TIMING, i, 1, "x:y", T0 + 2);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 9);
+	cr_assert_eq(value_of(b, "lat.max", "x:y", T0), 100);
+	cr_assert_eq(value_of(b, "lat.min", "x:y", T0), 1);
+	cr_assert_eq(value_of(b, "lat.median", "x:y", T0), 50); /* lower middle */
+	cr_assert_float_eq(value_of(b, "lat.avg", "x:y", T0), 50.5, 1e-12);
+	cr_assert_eq(value_of(b, "lat.sum", "x:y", T0), 5050);
+	cr_assert_float_eq(value_of(b, "lat.count", "x:y", T0), 10.0, 1e-12);
+	cr_assert_eq(find(b, "lat.count", "x:y", T0)->kind, SERIES_RATE);
+	cr_assert_eq(find(b, "lat.count", "x:y", T0)->interval, 10);
+	cr_assert_eq(find(b, "lat.max", "x:y", T0)->kind, SERIES_GAUGE);
+	cr_assert_eq(value_of(b, "lat.50percentile", "x:y", T0), 50);
+	cr_assert_eq(value_of(b, "lat.95percentile", "x:y", T0), 95);
+	cr_assert_eq(value_of(b, "lat.99percentile", "x:y", T0), 99);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, histogram_small_counts_nearest_rank)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	for (int i = 1; i <= 10; i++)
+		send(a, "h", METRIC_HISTOGRAM, i * 10, 1, "", T0);
+	send(a, "one", METRIC_HISTOGRAM, 42, 1, "", T0);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(value_of(b, "h.95percentile", "", T0), 100); /* ceil(9.5) = 10th */
+	cr_assert_eq(value_of(b, "h.median", "", T0), 50);	  /* 5th of 10 */
+	cr_assert_eq(value_of(b, "one.median", "", T0), 42);
+	cr_assert_eq(value_of(b, "one.95percentile", "", T0), 42);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, histogram_weighted_samples)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.histogram_aggregates |= HIST_AGG_SUM;
+	struct aggr *a = aggr_new(&c);
+	send(a, "w", METRIC_HISTOGRAM, 1, 0.5, "", T0); /* weight 2 */
+	send(a, "w", METRIC_HISTOGRAM, 2, 1, "", T0);
+	send(a, "w", METRIC_HISTOGRAM, 3, 1, "", T0);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	/* W = 4, sum = 7: median target 1.5 -> cum 2 at value 1; p95 target 3.79 -> 3 */
+	cr_assert_float_eq(value_of(b, "w.count", "", T0), 0.4, 1e-12);
+	cr_assert_float_eq(value_of(b, "w.sum", "", T0), 7, 1e-12);
+	cr_assert_float_eq(value_of(b, "w.avg", "", T0), 1.75, 1e-12);
+	cr_assert_eq(value_of(b, "w.median", "", T0), 1);
+	cr_assert_eq(value_of(b, "w.95percentile", "", T0), 3);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, histogram_folds_into_sketch_past_cap)
+{
+	struct hist *h = hist_new(100);
+	for (int i = 1; i <= 1000; i++)
+		cr_assert_eq(hist_add(h, i, 1), 0);
+	cr_assert(h->sk != NULL, "not folded");
+	struct hist_summary s = { .npct = 1, .pct = { 95 } };
+	hist_summarise(h, &s);
+	cr_assert_eq(s.count, 1000);
+	cr_assert_eq(s.sum, 500500);
+	cr_assert_eq(s.min, 1);
+	cr_assert_eq(s.max, 1000);
+	/* sketch rank round(q*(n-1)): median is sample 500 (index 500 -> 501) */
+	cr_assert(fabs(s.median - 501) / 501 <= 0.01, "median %g", s.median);
+	cr_assert(fabs(s.pct_value[0] - 950) / 950 <= 0.01, "p95 %g", s.pct_value[0]);
+	hist_free(h);
+}
+
+Test(aggr, sets_exact_and_hll)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.set_exact_max = 1000;
+	struct aggr *a = aggr_new(&c);
+	send_set(a, "users", "alice", T0);
+	send_set(a, "users", "bob", T0);
+	send_set(a, "users", "alice", T0 + 1);
+	send_set(a, "users", "a:b", T0 + 2);
+	char m[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(m, sizeof(m), "m%d", i);
+		send_set(a, "exact", m, T0);
+	}
+	for (int i = 0; i < 100000; i++) {
+		snprintf(m, sizeof(m), "member-%d", i);
+		send_set(a, "big", m, T0);
+		if (i % 3 == 0)
+			send_set(a, "big", m, T0); /* repeats do not count */
+	}
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(value_of(b, "users", "", T0), 3);
+	cr_assert_eq(find(b, "users", "", T0)->kind, SERIES_GAUGE);
+	cr_assert_eq(value_of(b, "exact", "", T0), 1000);
+	double est = value_of(b, "big", "", T0);
+	cr_assert(fabs(est - 100000) / 100000 <= 3 * 0.008125, "HLL estimate %g", est);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, counter_zero_fill_then_expiry)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.expiry_seconds = 30;
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 5, 1, "", T0 + 5);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "c", "", T0), 0.5, 1e-12);
+	batch_free(b);
+	/* Buckets T0+10, +20, +30 start before last sample + 30 = T0+35: zero. */
+	for (int k = 1; k <= 3; k++) {
+		b = aggr_flush(a, T0 + 10 * (k + 1), false);
+		cr_assert_eq(b->nseries, 1, "flush %d", k);
+		cr_assert_eq(value_of(b, "c", "", T0 + 10 * k), 0);
+		cr_assert_eq(b->series[0].kind, SERIES_RATE);
+		batch_free(b);
+	}
+	cr_assert_eq(contexts(a), 0, "counter not expired");
+	b = aggr_flush(a, T0 + 50, false);
+	cr_assert_eq(b->nseries, 0);
+	batch_free(b);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts_expired, 1);
+	aggr_free(a);
+}
+
+Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 1);
+	send(a, "c", METRIC_COUNT, 3, 1, "", T0 + 21);
+	struct batch *b = aggr_flush(a, T0 + 30, false); /* three closed buckets at once */
+	cr_assert_eq(b->nseries, 3);
+	cr_assert_float_eq(value_of(b, "c", "", T0), 0.1, 1e-12);
+	cr_assert_eq(value_of(b, "c", "", T0 + 10), 0);
+	cr_assert_float_eq(value_of(b, "c", "", T0 + 20), 0.3, 1e-12);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, context_expiry_returns_memory)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	struct aggr_stats st0, st1, st2;
+	aggr_get_stats(a, &st0);
+	char tags[64];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(tags, sizeof(tags), "id:%d,env:prod", i);
+		send(a, "g", METRIC_GAUGE, i, 1, tags, T0 + 1);
+		send(a, "h", METRIC_HISTOGRAM, i, 1, tags, T0 + 1);
+	}
+	aggr_get_stats(a, &st1);
+	cr_assert_eq(st1.contexts, 10000);
+	cr_assert_gt(st1.memory_bytes, st0.memory_bytes + 10000 * 64);
+	batch_free(aggr_flush(a, T0 + 10, false));
+	cr_assert_eq(contexts(a), 10000, "expired too early");
+	batch_free(aggr_flush(a, T0 + 20, false));
+	cr_assert_eq(contexts(a), 10000, "expired before 20 s");
+	batch_free(aggr_flush(a, T0 + 21, false));
+	aggr_get_stats(a, &st2);
+	cr_assert_eq(st2.contexts, 0);
+	cr_assert_eq(st2.contexts_expired, 10000);
+	cr_assert_lt(st2.memory_bytes, st0.memory_bytes + 4096,
+		     "memory not returned: %zu vs %zu", st2.memory_bytes, st0.memory_bytes);
+	aggr_free(a);
+}
+
+Test(aggr, tag_order_and_duplicates_do_not_matter)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "a,b,a", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "b,a", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "b,b,a,a,b", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "a", T0);
+	cr_assert_eq(contexts(a), 2);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "c", "a,b", T0), 0.3, 1e-12);
+	cr_assert_float_eq(value_of(b, "c", "a", T0), 0.1, 1e-12);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, many_tags_sorted_output)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", T0);
+	cr_assert_eq(contexts(a), 1);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "c", "a,b,c,d,e,f,g,h,i,j,k", T0), 0.2, 1e-12);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, host_tag_overrides_host)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "x,host:web1", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "host:,x", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "x", T0);
+	cr_assert_eq(contexts(a), 3);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 3);
+	int seen = 0;
+	for (size_t i = 0; i < b->nseries; i++) {
+		const struct series *s = &b->series[i];
+		cr_assert_eq(s->ntags, 1);
+		cr_assert_str_eq(s->tags[0], "x");
+		if (strcmp(s->host, "web1") == 0)
+			seen |= 1;
+		else if (strcmp(s->host, "") == 0)
+			seen |= 2;
+		else if (strcmp(s->host, "myhost") == 0)
+			seen |= 4;
+	}
+	cr_assert_eq(seen, 7);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, namespace_and_blacklist)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.namespace = "app";
+	struct aggr *a = aggr_new(&c);
+	send(a, "req", METRIC_COUNT, 1, 1, "", T0);
+	send(a, "datadog.agent.up", METRIC_GAUGE, 1, 1, "", T0);
+	send(a, "datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", T0);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert(find(b, "app.req", "", T0));
+	cr_assert(find(b, "datadog.agent.up", "", T0));
+	cr_assert(find(b, "datadog.dogstatsd.x", "", T0));
+	batch_free(b);
+	aggr_free(a);
+
+	c.namespace = "svc.";
+	a = aggr_new(&c);
+	send(a, "req", METRIC_COUNT, 1, 1, "", T0);
+	b = aggr_flush(a, T0 + 10, false);
+	cr_assert(find(b, "svc.req", "", T0), "dot doubled or missing");
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, global_tags_added_and_deduplicated)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	static char *gt[] = { "env:prod", "team:core" };
+	c.tags = gt;
+	c.ntags = 2;
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "env:prod,b", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "b", T0);
+	cr_assert_eq(contexts(a), 1);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "c", "b,env:prod,team:core", T0), 0.2, 1e-12);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, reconfigure_applies_to_new_samples)
+{
+	struct aggr_config c1, c2;
+	cfg_init(&c1);
+	cfg_init(&c2);
+	static char *gt[] = { "v:2" };
+	c2.tags = gt;
+	c2.ntags = 1;
+	c2.namespace = "n";
+	struct aggr *a = aggr_new(&c1);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0);
+	aggr_reconfigure(a, &c2);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert(find(b, "c", "", T0));
+	cr_assert(find(b, "n.c", "v:2", T0));
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, overall_context_cap)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.max_contexts = 5;
+	struct aggr *a = aggr_new(&c);
+	char tags[32];
+	for (int i = 0; i < 10; i++) {
+		snprintf(tags, sizeof(tags), "id:%d", i);
+		send(a, "m", METRIC_COUNT, 1, 1, tags, T0);
+	}
+	send(a, "m", METRIC_COUNT, 1, 1, "id:0", T0); /* existing context: accepted */
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts, 5);
+	cr_assert_eq(st.dropped[AGGR_DROP_CONTEXT_CAP], 5);
+	cr_assert_eq(st.samples_in, 11);
+	struct aggr_top_entry top[4];
+	cr_assert_eq(aggr_top(a, top, 4), 1);
+	cr_assert_str_eq(top[0].name, "m");
+	cr_assert_eq(top[0].contexts, 5);
+	cr_assert_eq(top[0].refused, 5);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "m", "id:0", T0), 0.2, 1e-12);
+	cr_assert_eq(b->nseries, 5);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, per_metric_cap_and_top_names_offending_tag)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.max_contexts_per_metric = 3;
+	struct aggr *a = aggr_new(&c);
+	char tags[64];
+	for (int i = 0; i < 10; i++) {
+		snprintf(tags, sizeof(tags), "instance_id:i-%d,region:eu,az:%d", i, i % 2);
+		send(a, "cpu", METRIC_GAUGE, 1, 1, tags, T0);
+	}
+	send(a, "mem", METRIC_GAUGE, 1, 1, "region:eu", T0);
+	send(a, "mem", METRIC_GAUGE, 1, 1, "region:us", T0);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts, 5);
+	cr_assert_eq(st.dropped[AGGR_DROP_METRIC_CAP], 7);
+	struct aggr_top_entry top[4];
+	cr_assert_eq(aggr_top(a, top, 4), 2);
+	cr_assert_str_eq(top[0].name, "cpu");
+	cr_assert_eq(top[0].contexts, 3);
+	cr_assert_eq(top[0].refused, 7);
+	cr_assert_str_eq(top[0].top_tag_key, "instance_id");
+	cr_assert_eq(top[0].top_tag_values, 3);
+	cr_assert_str_eq(top[1].name, "mem");
+	cr_assert_eq(top[1].contexts, 2);
+	cr_assert_eq(top[1].refused, 0);
+	cr_assert_str_eq(top[1].top_tag_key, "region");
+	cr_assert_eq(top[1].top_tag_values, 2);
+	cr_assert_eq(aggr_top(a, top, 1), 1);
+	cr_assert_str_eq(top[0].name, "cpu");
+	aggr_free(a);
+}
+
+Test(aggr, mapper_profiles_applied_before_namespace)
+{
+	static char *tk[] = { "service", "route" };
+	static char *tv[] = { "$1", "${2}" };
+	static struct mapper_mapping mm[] = {
+		{ .match = "web.*.req.*", .match_type = MAPPER_MATCH_WILDCARD, .name = "web.requests",
+		  .tag_keys = tk, .tag_values = tv, .ntags = 2 },
+	};
+	static struct mapper_profile mp[] = { { .name = "web", .prefix = "web.", .mappings = mm, .nmappings = 1 } };
+	struct aggr_config c;
+	cfg_init(&c);
+	c.mapper_profiles = mp;
+	c.nmapper_profiles = 1;
+	c.namespace = "ns";
+	struct aggr *a = aggr_new(&c);
+	send(a, "web.shop.req.home", METRIC_COUNT, 1, 1, "x", T0);
+	send(a, "web.shop.other", METRIC_COUNT, 1, 1, "", T0);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert(find(b, "ns.web.requests", "route:home,service:shop,x", T0));
+	cr_assert(find(b, "ns.web.shop.other", "", T0));
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, timestamped_samples_bypass_buckets)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	double v = 42, v2[] = { 20, 30 };
+	send_full(a, "tg", METRIC_GAUGE, &v, 1, 1, "b,a,b", false, T0 - 3600, T0 + 1);
+	send_full(a, "tc", METRIC_COUNT, v2, 2, 1, "", false, T0 - 7, T0 + 1);
+	send_full(a, "th", METRIC_HISTOGRAM, &v, 1, 1, "", false, T0 - 7, T0 + 1);
+	send_full(a, "td", METRIC_DISTRIBUTION, &v, 1, 1, "", false, T0 - 7, T0 + 1);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.dropped[AGGR_DROP_TIMESTAMPED_TYPE], 2);
+	cr_assert_eq(st.contexts, 0);
+	struct batch *b = aggr_flush(a, T0 + 2, false); /* not waiting for the bucket */
+	cr_assert_eq(b->nseries, 3);
+	const struct series *s = find(b, "tg", "a,b", T0 - 3600);
+	cr_assert(s);
+	cr_assert_eq(s->kind, SERIES_GAUGE);
+	cr_assert_eq(s->value, 42);
+	cr_assert_str_eq(s->host, "myhost");
+	for (size_t i = 0; i < b->nseries; i++) {
+		s = &b->series[i];
+		if (strcmp(s->name, "tc") != 0)
+			continue;
+		cr_assert_eq(s->kind, SERIES_RATE);
+		cr_assert_eq(s->interval, 10);
+		cr_assert_eq(s->ts, T0 - 7);
+		cr_assert(s->value == 2 || s->value == 3);
+	}
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, timestamp_ignored_without_no_aggregation_pipeline)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.no_aggregation_pipeline = false;
+	struct aggr *a = aggr_new(&c);
+	double v = 4;
+	send_full(a, "tc", METRIC_COUNT, &v, 1, 1, "", false, T0 - 3600, T0 + 1);
+	send_full(a, "th", METRIC_HISTOGRAM, &v, 1, 1, "", false, T0 - 3600, T0 + 1);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_float_eq(value_of(b, "tc", "", T0), 0.4, 1e-12);
+	cr_assert_eq(value_of(b, "th.max", "", T0), 4);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, distributions_flushed_as_sketches)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	for (int i = 1; i <= 100; i++)
+		send(a, "dist", METRIC_DISTRIBUTION, i, 1, "t:1", T0 + 3);
+	send(a, "dist", METRIC_DISTRIBUTION, 1000, 0.5, "t:1", T0 + 3); /* weight 2 */
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 0);
+	cr_assert_eq(b->nsketches, 1);
+	const struct sketch_point *p = &b->sketches[0];
+	cr_assert_str_eq(p->name, "dist");
+	cr_assert_eq(p->ts, T0);
+	cr_assert_eq(p->cnt, 102);
+	cr_assert_eq(p->min, 1);
+	cr_assert_eq(p->max, 1000);
+	cr_assert_eq(p->sum, 5050 + 2000);
+	cr_assert_float_eq(p->avg, 7050.0 / 102, 1e-9);
+	cr_assert_eq(p->ntags, 1);
+	cr_assert_str_eq(p->tags[0], "t:1");
+	uint64_t tot = 0;
+	for (uint32_t i = 0; i < p->nbins; i++) {
+		tot += p->counts[i];
+		if (i)
+			cr_assert_lt(p->keys[i - 1], p->keys[i]);
+	}
+	cr_assert_eq(tot, 102);
+	cr_assert_eq(p->keys[p->nbins - 1], 1338 + 446); /* round(ln 1000 / ln 1.015625 = 445.54) */
+	cr_assert_eq(p->counts[p->nbins - 1], 2);
+
+	struct batch *out = batch_new();
+	cr_assert_eq(aggr_sketch_to_series(&c, p, out), 0);
+	cr_assert_eq(out->nseries, 5);
+	cr_assert_eq(value_of(out, "dist.max", "t:1", T0), 1000);
+	cr_assert_float_eq(value_of(out, "dist.count", "t:1", T0), 10.2, 1e-12);
+	cr_assert_float_eq(value_of(out, "dist.avg", "t:1", T0), 7050.0 / 102, 1e-9);
+	double med = value_of(out, "dist.median", "t:1", T0); /* rank round(0.5*101) = 50 -> 51 */
+	cr_assert(fabs(med - 51) / 51 <= 0.01, "median %g", med);
+	double p95 = value_of(out, "dist.95percentile", "t:1", T0); /* rank 96 -> 97 */
+	cr_assert(fabs(p95 - 97) / 97 <= 0.01, "p95 %g", p95);
+	cr_assert_str_eq(find(out, "dist.max", "t:1", T0)->host, "myhost");
+	batch_free(out);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, events_and_service_checks_copied)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	static char *gt[] = { "env:prod" };
+	c.tags = gt;
+	c.ntags = 1;
+	struct aggr *a = aggr_new(&c);
+	struct sv et[] = { SV_LIT("k:v") };
+	struct dsd_event e = { .title = SV_LIT("deploy"), .text = SV_LIT("line1\nline2"),
+			       .tags = et, .ntags = 1, .priority = EVENT_PRIORITY_LOW,
+			       .alert_type = EVENT_ALERT_ERROR };
+	aggr_event(a, &e, T0 + 4);
+	e.timestamp = T0 - 100;
+	e.has_hostname = true;
+	e.hostname = SV_LIT("h2");
+	aggr_event(a, &e, T0 + 4);
+	struct dsd_service_check sc = { .name = SV_LIT("db.up"), .status = CHECK_CRITICAL,
+					.message = SV_LIT("down") };
+	aggr_service_check(a, &sc, T0 + 5);
+	struct batch *b = aggr_flush(a, T0 + 6, false); /* not bucketed */
+	cr_assert_eq(b->nevents, 2);
+	cr_assert_eq(b->nchecks, 1);
+	cr_assert_str_eq(b->events[0].title, "deploy");
+	cr_assert_str_eq(b->events[0].text, "line1\nline2");
+	cr_assert_eq(b->events[0].ts, T0 + 4);
+	cr_assert_str_eq(b->events[0].host, "myhost");
+	cr_assert_eq(b->events[0].priority, EVENT_PRIORITY_LOW);
+	cr_assert_eq(b->events[0].ntags, 2);
+	cr_assert_str_eq(b->events[0].tags[0], "k:v");
+	cr_assert_str_eq(b->events[0].tags[1], "env:prod");
+	cr_assert_eq(b->events[1].ts, T0 - 100);
+	cr_assert_str_eq(b->events[1].host, "h2");
+	cr_assert_str_eq(b->checks[0].name, "db.up");
+	cr_assert_eq(b->checks[0].status, 2);
+	cr_assert_eq(b->checks[0].ts, T0 + 5);
+	cr_assert_str_eq(b->checks[0].host, "myhost");
+	cr_assert_str_eq(b->checks[0].message, "down");
+	cr_assert_eq(b->checks[0].ntags, 1);
+	batch_free(b);
+	b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nevents + b->nchecks, 0, "events delivered twice");
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, same_name_different_types_are_separate_contexts)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "x", METRIC_COUNT, 10, 1, "", T0);
+	send(a, "x", METRIC_GAUGE, 3, 1, "", T0);
+	cr_assert_eq(contexts(a), 2);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 2);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, final_flush_includes_open_bucket)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 3);
+	send(a, "d", METRIC_DISTRIBUTION, 1, 1, "", T0 + 3);
+	struct batch *b = aggr_flush(a, T0 + 4, true);
+	cr_assert_eq(b->nseries, 1);
+	cr_assert_eq(b->nsketches, 1);
+	batch_free(b);
+	aggr_free(a);
+}
+
+Test(aggr, hundred_thousand_contexts_each_flushed_once)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	enum { N = 100000 };
+	char tags[64];
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < N; i++) {
+			snprintf(tags, sizeof(tags), "id:%d,shard:%d", i, i % 7);
+			send(a, "c", METRIC_COUNT, 1, 1, tags, T0 + 1);
+		}
+	cr_assert_eq(contexts(a), N);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, N);
+	unsigned char *seen = calloc(N, 1);
+	for (size_t i = 0; i < b->nseries; i++) {
+		const struct series *s = &b->series[i];
+		cr_assert_eq(s->ntags, 2);
+		int id = atoi(s->tags[0] + 3);
+		cr_assert(strncmp(s->tags[0], "id:", 3) == 0 && id >= 0 && id < N);
+		cr_assert_eq(seen[id], 0, "id %d twice", id);
+		seen[id] = 1;
+		cr_assert_float_eq(s->value, 0.2, 1e-12);
+		char want[16];
+		snprintf(want, sizeof(want), "shard:%d", id % 7);
+		cr_assert_str_eq(s->tags[1], want);
+	}
+	free(seen);
+	batch_free(b);
+	aggr_free(a);
+}
