@@ -1,0 +1,70 @@
+/*
+ * config_int.h - private to agent/config/: the load context shared by
+ * config.c (key table, defaults, load), config_read.c (reporting and typed
+ * readers) and config_mapper.c (dogstatsd_mapper_profiles).
+ *
+ * Readers report "file:line: key: message" through the context's diag and
+ * return 0, -EINVAL (reported) or -ENOMEM. A reader replaces its output only
+ * on success, freeing the previous value.
+ * Threading: one context per load, one thread.
+ */
+#ifndef DDMA_CONFIG_CONFIG_INT_H
+#define DDMA_CONFIG_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "config/yaml.h"
+
+#define CFG_MAX_STRING 4096	/* bytes of any string value (paths, URLs, tags) */
+#define CFG_MAX_LIST 1024	/* items of tags, dogstatsd_tags, blacklists, bind_host */
+#define CFG_MAX_MESSAGES 100	/* printed per load; more are counted only */
+
+struct ctx {
+	struct agent_config *cfg;	/* the copy being filled */
+	struct config_diag *diag;
+	const char *file;
+	unsigned printed;
+	char **tags[2];			/* tags, dogstatsd_tags: joined at the end */
+	size_t ntags[2];
+	bool key_file_check;		/* api_key_file_permissions_check */
+	const struct ynode *level_node;	/* compressor level, for the zlib check */
+	size_t nmappings;		/* over all mapper profiles */
+};
+
+/* Counts and prints (or logs, without a report callback) one message. */
+void cfg_emit(struct ctx *c, bool is_error, const char *msg);
+/* "file:line: key: message"; n NULL means "environment: key: message". */
+void cfg_report(struct ctx *c, bool is_error, const struct ynode *n, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* "file:line: parent.key: unknown key, ignored" (warning). */
+void cfg_unknown_key(struct ctx *c, const char *parent, const struct ynode *k);
+/* A bounded (64 bytes), printable copy of user text for messages; returns out. */
+const char *cfg_shown(char *out, size_t outlen, const char *s, size_t n);
+
+/* snprintf for key paths ("a.b[3].c"): truncation is acceptable there. */
+void cfg_path(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+int cfg_set_str(char **dst, const char *s);	/* 0 or -ENOMEM */
+void cfg_strv_free(char **v, size_t n);		/* accepts NULL */
+
+int cfg_get_str(struct ctx *c, const char *key, const struct ynode *n, char **out);
+int cfg_get_int(struct ctx *c, const char *key, const struct ynode *n, int64_t lo, int64_t hi,
+		int64_t *out);
+int cfg_get_double(struct ctx *c, const char *key, const struct ynode *n, double lo, double hi,
+		   double *out);
+int cfg_get_bool(struct ctx *c, const char *key, const struct ynode *n, bool *out);
+/* A list of at most max strings. */
+int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
+		    char ***out, size_t *nout);
+/* The index of the scalar in names[], or -EINVAL (reported, listing `expected`). */
+int cfg_get_enum(struct ctx *c, const char *key, const struct ynode *n,
+		 const char *const *names, size_t nnames, const char *expected);
+
+/* dogstatsd_mapper_profiles -> cfg->aggr.mapper_profiles (config_mapper.c). */
+int cfg_mapper_profiles(struct ctx *c, const char *key, const struct ynode *n);
+void cfg_mapper_free(struct mapper_profile *p, size_t n);
+
+#endif
