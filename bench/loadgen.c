@@ -6,7 +6,7 @@
  * Context c (0 <= c < --contexts, or the line number with --unique) is
  * "loadgen.metric.<c % 100>|#ctx:<c / 100>,t1:v..,t2:v.." (with no tags the
  * name is loadgen.metric.<c>); the type is a function of the metric name, so
- * each name has one type. An aggregator therefore sees exactly
+ * each name has one type. An aggregator therefore sees at most
  * --contexts contexts; counters always carry the value 1, so the sum of all
  * counters equals the number of counter lines sent. The context of each line
  * is drawn from a xorshift generator seeded with --seed.

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# bench/run.sh - runs the receive-only baseline and then the agent on the same
+# load from loadgen, and prints lines sent/received, loss, CPU and CPU per line
+# for each, plus the agent/baseline ratio. The memory scenario sends N unique
+# counter contexts to the agent and reports RSS bytes per context.
+#
+# usage: bench/run.sh [--build DIR] [--agent PATH] [--no-agent] [--no-baseline]
+#                     [SCENARIO...]
+#   scenarios: burst   as fast as loadgen can send, BURST_LINES lines
+#              200k    200,000 lines/s for DURATION seconds
+#              1m      1,000,000 lines/s for DURATION seconds
+#              memory  MEM_CONTEXTS unique counters (agent only), RSS/context
+#              all     burst 200k 1m memory
+#   default: burst 200k 1m
+# Knobs (environment): BURST_LINES=10000000 DURATION=10 CONTEXTS=10000 LPD=20
+#   TAGS=3 TYPE=c (c|g|ms|h|s|d|mix|c,g,...) RCVBUF=0 (SO_RCVBUF for both
+#   receivers, 0 = OS default) MEM_CONTEXTS=1000000 MEM_RATE=250000 SETTLE=1
+#   OUT=<dir for raw outputs, default a temp dir>
+#
+# CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
+# (nanoseconds on CPU) between just before loadgen starts and after the
+# traffic settled, so start-up and shutdown are excluded; the same method for
+# both receivers. Agent counters come from its status endpoint
+# (GET /status: dogstatsd.lines, dogstatsd.packets, dogstatsd.kernel_drops).
+set -euo pipefail
+
+BUILD=./build
+AGENT=
+RUN_AGENT=1
+RUN_BASELINE=1
+SCENARIOS=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) BUILD=$2; shift 2 ;;
+	--agent) AGENT=$2; shift 2 ;;
+	--no-agent) RUN_AGENT=0; shift ;;
+	--no-baseline) RUN_BASELINE=0; shift ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	all) SCENARIOS+=(burst 200k 1m memory); shift ;;
+	burst|200k|1m|memory) SCENARIOS+=("$1"); shift ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(burst 200k 1m)
+AGENT=${AGENT:-$BUILD/agent/dd-mini-agent}
+LOADGEN=$BUILD/bench/loadgen
+BASELINE=$BUILD/bench/baseline
+
+BURST_LINES=${BURST_LINES:-10000000}
+DURATION=${DURATION:-10}
+CONTEXTS=${CONTEXTS:-10000}
+LPD=${LPD:-20}
+TAGS=${TAGS:-3}
+TYPE=${TYPE:-c}
+RCVBUF=${RCVBUF:-0}
+MEM_CONTEXTS=${MEM_CONTEXTS:-1000000}
+MEM_RATE=${MEM_RATE:-250000}
+SETTLE=${SETTLE:-1}
+OUT=${OUT:-$(mktemp -d /tmp/ddma-bench.XXXXXX)}
+mkdir -p "$OUT"
+
+for b in "$LOADGEN" "$BASELINE"; do
+	[ -x "$b" ] || { echo "run.sh: $b not built (ninja -C $BUILD)" >&2; exit 1; }
+done
+if [ $RUN_AGENT = 1 ] && ! "$AGENT" --version >/dev/null 2>&1; then
+	echo "run.sh: agent $AGENT not runnable: agent rows skipped" >&2
+	RUN_AGENT=0
+fi
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { # $1 = udp|tcp
+	python3 -c "import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1]=='udp' else socket.SOCK_STREAM)
+s.bind(('127.0.0.1',0)); print(s.getsockname()[1])" "$1"
+}
+
+# Nanoseconds on CPU, all live threads of $1.
+cpu_ns() {
+	local sum=0 t v
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r v _ < "$t" 2>/dev/null || continue
+		sum=$((sum + v))
+	done
+	echo "$sum"
+}
+
+rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' /proc/"$1"/status; }
+
+kv() { # $1 = key, $2 = "k=v k=v" line
+	tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+
+jget() { # $1 = dotted path, stdin = JSON
+	python3 -c "import json,sys
+d=json.load(sys.stdin)
+for k in sys.argv[1].split('.'): d=d[k]
+print(d)" "$1"
+}
+
+status_json() { curl -sf --max-time 2 "http://127.0.0.1:$1/status"; }
+
+loadgen_args() { # $1 = scenario
+	local common=(--lines-per-datagram "$LPD" --contexts "$CONTEXTS" --tags-per-line "$TAGS"
+		      --type "$TYPE" --seed 1)
+	case "$1" in
+	burst) echo "${common[@]}" --lines "$BURST_LINES" ;;
+	200k) echo "${common[@]}" --rate 200000 --duration "$DURATION" ;;
+	1m) echo "${common[@]}" --rate 1000000 --duration "$DURATION" ;;
+	esac
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %7s' "$@")"); }
+
+# Waits until $1 (a command printing a number) stays the same for 0.3 s (max 30 s).
+wait_stable() {
+	local prev=-1 cur
+	for _ in $(seq 100); do
+		cur=$($1 2>/dev/null || echo -1)
+		[ "$cur" = "$prev" ] && [ "$cur" != -1 ] && return 0
+		prev=$cur
+		sleep 0.3
+	done
+}
+
+run_baseline() { # $1 = scenario
+	local port pid c0 c1 sent res out=$OUT/$1.baseline
+	port=$(free_port udp)
+	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" > "$out.out" &
+	pid=$!; PIDS+=("$pid")
+	for _ in $(seq 50); do grep -q listening "$out.out" 2>/dev/null && break; sleep 0.1; done
+	c0=$(cpu_ns "$pid")
+	# shellcheck disable=SC2046
+	sent=$("$LOADGEN" --port "$port" $(loadgen_args "$1"))
+	echo "$sent" > "$out.loadgen"
+	sleep "$SETTLE"
+	c1=$(cpu_ns "$pid")
+	kill -TERM "$pid"; wait "$pid" || true
+	res=$(tail -1 "$out.out")
+	report "$1" baseline "$(kv lines_sent "$sent")" "$(kv lines "$res")" \
+		"$(kv kernel_drops "$res")" $((c1 - c0))
+}
+
+write_config() { # $1 = dir, $2 = udp port, $3 = status port
+	mkdir -p "$1/run" "$1/alerts.d"
+	{
+		echo "dogstatsd_port: $2"
+		echo "bind_host: 127.0.0.1"
+		echo "dogstatsd_output_file: /dev/null"
+		echo "status_port: $3"
+		echo "run_path: $1/run"
+		echo "alerts_dir: $1/alerts.d"
+		echo "log_level: warn"
+		[ "$RCVBUF" -gt 0 ] && echo "dogstatsd_so_rcvbuf: $RCVBUF"
+		[ "${MAX_CONTEXTS:-0}" -gt 0 ] && echo "dogstatsd_max_contexts: $MAX_CONTEXTS"
+		true
+	} > "$1/agent.yaml"
+}
+
+AGENT_PID=
+AGENT_SPORT=
+start_agent() { # $1 = tag
+	local dir=$OUT/$1.agent.d port
+	port=$(free_port udp); AGENT_SPORT=$(free_port tcp)
+	write_config "$dir" "$port" "$AGENT_SPORT"
+	"$AGENT" --config "$dir/agent.yaml" > "$dir/stdout" 2> "$dir/stderr" &
+	AGENT_PID=$!; PIDS+=("$AGENT_PID")
+	for _ in $(seq 100); do
+		curl -sf --max-time 1 "http://127.0.0.1:$AGENT_SPORT/health" >/dev/null 2>&1 && break
+		kill -0 "$AGENT_PID" 2>/dev/null || { cat "$dir/stderr" >&2; return 1; }
+		sleep 0.1
+	done
+	AGENT_PORT=$port
+}
+
+stop_agent() {
+	kill -TERM "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" || true
+}
+
+agent_packets() { status_json "$AGENT_SPORT" | jget dogstatsd.packets; }
+
+run_agent() { # $1 = scenario
+	local c0 c1 sent st out=$OUT/$1.agent
+	start_agent "$1" || { row "$1" agent - - - - - - -; return; }
+	c0=$(cpu_ns "$AGENT_PID")
+	# shellcheck disable=SC2046
+	sent=$("$LOADGEN" --port "$AGENT_PORT" $(loadgen_args "$1"))
+	echo "$sent" > "$out.loadgen"
+	sleep "$SETTLE"
+	wait_stable agent_packets
+	c1=$(cpu_ns "$AGENT_PID")
+	st=$(status_json "$AGENT_SPORT"); echo "$st" > "$out.status.json"
+	stop_agent
+	report "$1" agent "$(kv lines_sent "$sent")" "$(jget dogstatsd.lines <<<"$st")" \
+		"$(jget dogstatsd.kernel_drops <<<"$st")" $((c1 - c0))
+}
+
+declare -A NS_PER_LINE
+report() { # scenario who sent received drops cpu_ns
+	local nspl ratio=-
+	nspl=$(awk -v c="$6" -v l="$4" 'BEGIN { printf "%.1f", (l > 0 ? c / l : 0) }')
+	NS_PER_LINE[$1.$2]=$nspl
+	if [ "$2" = agent ] && [ -n "${NS_PER_LINE[$1.baseline]:-}" ]; then
+		ratio=$(awk -v a="$nspl" -v b="${NS_PER_LINE[$1.baseline]}" \
+			'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+	fi
+	row "$1" "$2" "$3" "$4" $(($3 - $4)) "$5" \
+		"$(awk -v c="$6" 'BEGIN { printf "%.3f", c / 1e9 }')" "$nspl" "$ratio"
+}
+
+run_memory() {
+	local before after hwm sent st ctx out=$OUT/memory.agent
+	start_agent memory || { echo "memory: agent did not start" >&2; return; }
+	sleep 0.5
+	before=$(rss_kb "$AGENT_PID" VmRSS)
+	sent=$("$LOADGEN" --port "$AGENT_PORT" --unique --type c --tags-per-line "$TAGS" \
+		--lines-per-datagram "$LPD" --lines "$MEM_CONTEXTS" --rate "$MEM_RATE")
+	echo "$sent" > "$out.loadgen"
+	sleep "$SETTLE"
+	wait_stable agent_packets
+	after=$(rss_kb "$AGENT_PID" VmRSS); hwm=$(rss_kb "$AGENT_PID" VmHWM)
+	st=$(status_json "$AGENT_SPORT"); echo "$st" > "$out.status.json"
+	stop_agent
+	ctx=$(jget aggregator.contexts <<<"$st")
+	MEMROW=$(printf 'memory: contexts sent %s, live contexts %s, lines received %s, kernel drops %s\n' \
+		"$(kv lines_sent "$sent")" "$ctx" "$(jget dogstatsd.lines <<<"$st")" \
+		"$(jget dogstatsd.kernel_drops <<<"$st")")
+	MEMROW+=$(printf '\n        VmRSS before %s KiB, after %s KiB, VmHWM %s KiB, aggregator.memory_bytes %s\n' \
+		"$before" "$after" "$hwm" "$(jget aggregator.memory_bytes <<<"$st")")
+	MEMROW+=$(printf '\n        RSS bytes per context: %s' \
+		"$(awk -v a="$after" -v b="$before" -v c="$ctx" 'BEGIN { printf "%.0f", (c > 0 ? (a - b) * 1024 / c : 0) }')")
+}
+
+MEMROW=
+for s in "${SCENARIOS[@]}"; do
+	if [ "$s" = memory ]; then
+		[ $RUN_AGENT = 1 ] && run_memory
+		continue
+	fi
+	[ $RUN_BASELINE = 1 ] && run_baseline "$s"
+	[ $RUN_AGENT = 1 ] && run_agent "$s"
+done
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\""
+echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION raw: $OUT"
+printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %7s\n' scenario receiver lines_sent lines_recv lost \
+	kdrops cpu_s ns/line ratio
+for r in "${ROWS[@]}"; do echo "$r"; done
+[ -n "$MEMROW" ] && echo "$MEMROW"
+exit 0
