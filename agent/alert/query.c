@@ -326,6 +326,10 @@ static int parse_filters(struct qp *p)
 {
 	size_t open = p->i;
 	p->i++; /* '{' */
+	if (p->s[p->i] == '}') {
+		p->i++; /* {} = every series, like {*} */
+		return 0;
+	}
 	size_t st = p->i;
 	for (;;) {
 		char c = p->s[p->i];
