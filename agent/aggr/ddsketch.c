@@ -10,6 +10,9 @@
 
 /* bias = 1 - floor(ln(1e-9) / ln(gamma)); floor(-1336.6...) = -1337. */
 #define DDSKETCH_BIAS 1338
+/* gamma^(1 - bias), the value of key 1 (Datadog's norm.min), cut a little
+ * low so that key(value(1)) == 1 despite rounding. */
+#define DDSKETCH_NORM_MIN 9.941854089121e-10
 
 static double log_gamma(double v)
 {
@@ -20,7 +23,7 @@ int32_t ddsketch_key(double v)
 {
 	if (v < 0)
 		return -ddsketch_key(-v);
-	if (!(v >= DDSKETCH_MIN_VALUE))
+	if (!(v >= DDSKETCH_NORM_MIN))
 		return 0;
 	double k = rint(log_gamma(v)) + DDSKETCH_BIAS; /* default rounding: half to even */
 	if (k > DDSKETCH_MAX_KEY)

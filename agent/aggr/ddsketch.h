@@ -7,8 +7,8 @@
  * struct sketch_point are understood by /api/beta/sketches:
  *   eps = 1/128, gamma = 1 + 2*eps = 1.015625, min value 1e-9,
  *   bias = 1 - floor(log_gamma(1e-9)) = 1338,
- *   key(v) = round_half_even(log_gamma(v)) + bias for v >= 1e-9,
- *   key(-v) = -key(v), key(v) = 0 for |v| < 1e-9,
+ *   key(v) = round_half_even(log_gamma(v)) + bias for v >= gamma^(1-bias)
+ *   (~9.94e-10, the value of key 1), key(-v) = -key(v), 0 below that,
  *   keys are int16: beyond +-32766 a value maps to the +-Inf key +-32767,
  *   at most 4096 bins: the lowest keys are collapsed into the next one.
  * A bin's representative value is gamma^(key - bias): every value in the bin
