@@ -133,7 +133,7 @@ static int read_dest(struct dest *d, const char *name, const struct ynode *m, co
 	}
 	if (d->type == NOTIFY_PAGERDUTY && !d->url && !(d->url = strdup(NOTIFY_PAGERDUTY_URL)))
 		return -ENOMEM;
-	if (!d->url) {
+	if (!d->url && !ynode_get(m, "url")) {
 		report(diag, true, file, m->line, "notifiers.%s.url: missing", name);
 		errs++;
 	}

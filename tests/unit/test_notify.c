@@ -1,0 +1,365 @@
+/*
+ * test_notify.c - notification bodies (Slack, PagerDuty Events v2,
+ * Alertmanager webhook v4) compared exactly, notifier config validation,
+ * URL redaction, rate limiting, and real delivery to an in-process libevent
+ * evhttp server: retry on 500, Retry-After on 429, give-up on 400.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config/yaml.h"
+#include "forward/http.h"
+#include "notify/notify.h"
+
+static char *lk[] = { "team" }, *lv[] = { "payments" };
+static char *notify_names[] = { "hook" };
+static struct alert_rule rule = {
+	.name = "heap_growth_rate_high", .label_keys = lk, .label_values = lv, .nlabels = 1,
+	.notify = notify_names, .nnotify = 1,
+};
+static const char *groups[] = { "service:payment-processor" };
+
+static struct alert_transition firing(void)
+{
+	struct alert_transition t = {
+		.rule = &rule, .rule_name = "heap_growth_rate_high", .host = "web-1", .group_tags = groups,
+		.ngroup_tags = 1, .from = ALERT_PENDING, .to = ALERT_CRITICAL, .notify = true, .value = 12582912,
+		.threshold = 10485760, .comparator = ">", .ts = 1700000100, .since = 1700000100,
+		.fingerprint = 0x1234, .fingerprint_hex = "0000000000001234",
+		.message = "heap grew 12582912 > 10485760",
+	};
+	return t;
+}
+
+static struct alert_transition resolved(void)
+{
+	struct alert_transition t = firing();
+	t.from = ALERT_CRITICAL;
+	t.to = ALERT_OK;
+	t.resolved = true;
+	t.value = 1024;
+	t.threshold = 8388608;
+	t.ts = 1700000400;
+	t.message = "recovered";
+	return t;
+}
+
+Test(notify, slack_body)
+{
+	struct buf b;
+	buf_init(&b);
+	struct alert_transition t = firing();
+	cr_assert_eq(notify_body_slack(&t, &b), 0);
+	cr_assert_str_eq(b.p,
+		"{\"text\":\":rotating_light: [CRITICAL] heap grew 12582912 > 10485760\",\"blocks\":["
+		"{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\":rotating_light: [CRITICAL] heap grew 12582912 > 10485760\"}},"
+		"{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":\"rule `heap_growth_rate_high` | host `web-1` | "
+		"value 12582912 | fingerprint 0000000000001234\"}]}]}");
+	buf_reset(&b);
+	t = resolved();
+	cr_assert_eq(notify_body_slack(&t, &b), 0);
+	cr_assert(strncmp(b.p, "{\"text\":\":white_check_mark: [RESOLVED] recovered\"", 49) == 0, "%s", b.p);
+	buf_done(&b);
+}
+
+Test(notify, pagerduty_body)
+{
+	struct buf b;
+	buf_init(&b);
+	struct alert_transition t = firing();
+	cr_assert_eq(notify_body_pagerduty(&t, "R0UT1NGKEY", &b), 0);
+	cr_assert_str_eq(b.p,
+		"{\"routing_key\":\"R0UT1NGKEY\",\"event_action\":\"trigger\",\"dedup_key\":\"0000000000001234\","
+		"\"payload\":{\"summary\":\"heap grew 12582912 > 10485760\",\"source\":\"web-1\",\"severity\":\"critical\","
+		"\"timestamp\":\"2023-11-14T22:15:00Z\",\"component\":\"heap_growth_rate_high\",\"custom_details\":{"
+		"\"rule\":\"heap_growth_rate_high\",\"state\":\"CRITICAL\",\"previous_state\":\"PENDING\",\"value\":12582912,"
+		"\"comparator\":\">\",\"threshold\":10485760,\"group\":{\"service\":\"payment-processor\"},"
+		"\"labels\":{\"team\":\"payments\"}}}}");
+	buf_reset(&b);
+	t = resolved();
+	cr_assert_eq(notify_body_pagerduty(&t, "R0UT1NGKEY", &b), 0);
+	cr_assert(strstr(b.p, "\"event_action\":\"resolve\",\"dedup_key\":\"0000000000001234\""), "%s", b.p);
+	cr_assert(strstr(b.p, "\"severity\":\"critical\""), "%s", b.p);
+	buf_reset(&b);
+	t = firing();
+	t.to = ALERT_WARNING;
+	cr_assert_eq(notify_body_pagerduty(&t, "k", &b), 0);
+	cr_assert(strstr(b.p, "\"severity\":\"warning\""), "%s", b.p);
+	buf_done(&b);
+}
+
+Test(notify, webhook_body_is_alertmanager_v4)
+{
+	struct buf b;
+	buf_init(&b);
+	struct alert_transition t = firing();
+	cr_assert_eq(notify_body_webhook(&t, "ops-webhook", &b), 0);
+	const char *labels = "{\"alertname\":\"heap_growth_rate_high\",\"service\":\"payment-processor\",\"host\":\"web-1\","
+			     "\"team\":\"payments\",\"severity\":\"critical\"}";
+	const char *ann = "{\"summary\":\"heap grew 12582912 > 10485760\",\"value\":\"12582912\",\"threshold\":\"10485760\","
+			  "\"state\":\"CRITICAL\"}";
+	char want[2048];
+	snprintf(want, sizeof(want),
+		 "{\"version\":\"4\",\"groupKey\":\"{}:{alertname=\\\"heap_growth_rate_high\\\"}\",\"truncatedAlerts\":0,"
+		 "\"status\":\"firing\",\"receiver\":\"ops-webhook\",\"groupLabels\":{\"alertname\":\"heap_growth_rate_high\"},"
+		 "\"commonLabels\":%s,\"commonAnnotations\":%s,\"externalURL\":\"\",\"alerts\":[{\"status\":\"firing\","
+		 "\"labels\":%s,\"annotations\":%s,\"startsAt\":\"2023-11-14T22:15:00Z\",\"endsAt\":\"0001-01-01T00:00:00Z\","
+		 "\"generatorURL\":\"\",\"fingerprint\":\"0000000000001234\"}]}",
+		 labels, ann, labels, ann);
+	cr_assert_str_eq(b.p, want);
+	buf_reset(&b);
+	t = resolved();
+	cr_assert_eq(notify_body_webhook(&t, "ops-webhook", &b), 0);
+	cr_assert(strstr(b.p, "\"status\":\"resolved\""), "%s", b.p);
+	cr_assert(strstr(b.p, "\"startsAt\":\"2023-11-14T22:15:00Z\",\"endsAt\":\"2023-11-14T22:20:00Z\""), "%s", b.p);
+	buf_done(&b);
+}
+
+Test(notify, redaction_and_time)
+{
+	char s[128];
+	notify_redact_url("https://hooks.slack.com/services/T0/B0/secret", s, sizeof(s));
+	cr_assert_str_eq(s, "https://hooks.slack.com/...");
+	notify_redact_url("http://user:pw@127.0.0.1:9093", s, sizeof(s));
+	cr_assert_str_eq(s, "http://127.0.0.1:9093");
+	notify_redact_url("http://h/x?token=1", s, sizeof(s));
+	cr_assert_str_eq(s, "http://h/...");
+	notify_format_time(0, s, sizeof(s));
+	cr_assert_str_eq(s, "0001-01-01T00:00:00Z");
+}
+
+struct msgs {
+	char text[8][512];
+	size_t n;
+	unsigned errors;
+};
+
+static void collect(void *ctx, bool is_error, const char *msg)
+{
+	struct msgs *m = ctx;
+	if (m->n < 8)
+		snprintf(m->text[m->n++], sizeof(m->text[0]), "%s%s", is_error ? "E " : "W ", msg);
+}
+
+static struct notifier_set *set_from(const char *yaml, struct msgs *m, struct event_base *base,
+				     struct http_client *http, struct ydoc **doc)
+{
+	char err[256];
+	cr_assert_eq(ydoc_load_buffer("n.yaml", yaml, strlen(yaml), doc, err, sizeof(err)), 0, "%s", err);
+	struct config_diag d = { .report = collect, .ctx = m };
+	struct notifier_set *s = notify_new(base, http, ynode_get((*doc)->root, "notifiers"), "n.yaml", &d);
+	m->errors = d.errors;
+	return s;
+}
+
+Test(notify, config_validation)
+{
+	struct msgs m = { 0 };
+	struct ydoc *doc = NULL;
+	struct notifier_set *s = set_from("notifiers:\n"
+					  "  a: {type: slack, url: \"https://hooks.slack.com/x\"}\n"
+					  "  b: {type: pagerduty, routing_key: k}\n"
+					  "  c: {type: webhook, url: \"http://127.0.0.1:9093/\", send_resolved: false, x: 1}\n",
+					  &m, NULL, NULL, &doc);
+	cr_assert_not_null(s);
+	cr_assert_eq(m.errors, 0);
+	cr_assert_eq(m.n, 1);
+	cr_assert_str_eq(m.text[0], "W n.yaml:4: notifiers.c.x: unknown key (ignored)");
+	cr_assert_eq(notify_count(s), 3);
+	cr_assert(notify_has(s, "b"));
+	cr_assert_not(notify_has(s, "d"));
+
+	struct alert_rules rs = { .v = &rule, .n = 1 };
+	char *names[] = { "a", "zz" };
+	unsigned lines[] = { 7, 8 };
+	struct alert_rule r2 = { .name = "x", .file = "rules.yaml", .notify = names, .notify_lines = lines, .nnotify = 2 };
+	rs.v = &r2;
+	struct config_diag d = { .report = collect, .ctx = &m };
+	cr_assert_eq(notify_check_rules(s, &rs, &d), 1);
+	cr_assert_str_eq(m.text[1], "E rules.yaml:8: notify: rule x: unknown notifier 'zz' (define it under notifiers:)");
+	notify_free(s);
+	ydoc_free(doc);
+
+	struct msgs m2 = { 0 };
+	s = set_from("notifiers:\n  a: {type: teams, url: \"https://x\"}\n  b: {type: pagerduty}\n"
+		     "  c: {type: slack, url: \"ftp://x\"}\n", &m2, NULL, NULL, &doc);
+	cr_assert_null(s);
+	cr_assert_eq(m2.errors, 3, "%u: %s / %s / %s / %s", m2.errors, m2.text[0], m2.text[1], m2.text[2], m2.text[3]);
+	cr_assert_str_eq(m2.text[0], "E n.yaml:2: notifiers.a.type: expected slack|pagerduty|webhook");
+	cr_assert_str_eq(m2.text[1], "E n.yaml:3: notifiers.b.routing_key: missing");
+	cr_assert_str_eq(m2.text[2], "E n.yaml:4: notifiers.c.url: expected an http:// or https:// URL");
+	ydoc_free(doc);
+}
+
+/* ---- a real HTTP receiver in this process ---- */
+
+struct server {
+	struct event_base *base;
+	int script[8];		/* status per request; 0 = 202 */
+	int retry_after[8];
+	size_t nreq;
+	double at[8];
+	char body[8][4096];
+	char ctype[64];
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct server *sv = arg;
+	size_t i = sv->nreq < 8 ? sv->nreq : 7;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	if (n >= sizeof(sv->body[0]))
+		n = sizeof(sv->body[0]) - 1;
+	evbuffer_remove(in, sv->body[i], n);
+	sv->body[i][n] = '\0';
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	snprintf(sv->ctype, sizeof(sv->ctype), "%s", ct ? ct : "");
+	sv->at[i] = mono();
+	int status = sv->script[i] ? sv->script[i] : 202;
+	if (sv->retry_after[i]) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", sv->retry_after[i]);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+	}
+	sv->nreq++;
+	evhttp_send_reply(req, status, "x", NULL);
+}
+
+struct loop_ctx {
+	struct event_base *base;
+	struct notifier_set *set;
+};
+
+static void poll_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct loop_ctx *c = arg;
+	struct notify_stats st;
+	notify_stats_total(c->set, &st);
+	if (st.queued == 0)
+		event_base_loopbreak(c->base);
+}
+
+static void run_delivery(struct server *sv, const char *type, struct notify_stats *out, double *elapsed)
+{
+	sv->base = event_base_new();
+	struct evhttp *h = evhttp_new(sv->base);
+	evhttp_set_gencb(h, handle, sv);
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+	cr_assert_not_null(bs);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl);
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml), "notifiers:\n  hook: {type: %s, url: \"http://127.0.0.1:%d/hook\", routing_key: k}\n",
+		 type, ntohs(sa.sin_port));
+	struct http_client_config hc = { 0 };
+	struct http_client *http = http_client_new(sv->base, &hc);
+	cr_assert_not_null(http);
+	struct msgs m = { 0 };
+	struct ydoc *doc = NULL;
+	struct notifier_set *s = set_from(yaml, &m, sv->base, http, &doc);
+	cr_assert_not_null(s);
+	struct notify_options o = { .rate_per_s = 1, .burst = 10, .queue_max = 10, .max_attempts = 5,
+				    .backoff_unit_s = 0.05, .backoff_max_s = 60, .retry_after_max_s = 300,
+				    .timeout_ms = 5000 };
+	notify_set_options(s, &o);
+	struct alert_transition t = firing();
+	double t0 = mono();
+	cr_assert_eq(notify_transition(s, &t, 1000), 1);
+	struct loop_ctx c = { sv->base, s };
+	struct event *poll = event_new(sv->base, -1, EV_PERSIST, poll_done, &c);
+	struct timeval tv = { 0, 20000 }, limit = { 15, 0 };
+	event_add(poll, &tv);
+	event_base_loopexit(sv->base, &limit);
+	event_base_dispatch(sv->base);
+	*elapsed = mono() - t0;
+	notify_stats_total(s, out);
+	event_free(poll);
+	notify_free(s);
+	http_client_free(http);
+	evhttp_free(h);
+	event_base_free(sv->base);
+	ydoc_free(doc);
+}
+
+Test(notify, retries_500_and_honours_retry_after_on_429)
+{
+	struct server sv = { .script = { 500, 429, 0 }, .retry_after = { 0, 1, 0 } };
+	struct notify_stats st;
+	double elapsed;
+	run_delivery(&sv, "webhook", &st, &elapsed);
+	cr_assert_eq(sv.nreq, 3);
+	cr_assert_eq(st.sent, 1);
+	cr_assert_eq(st.retried, 2);
+	cr_assert_eq(st.failed, 0);
+	cr_assert_eq(st.queued, 0);
+	/* 500 -> backoff 0.05 * 2^1 = 0.1 s; 429 -> Retry-After: 1 s */
+	cr_assert_geq(sv.at[1] - sv.at[0], 0.09, "%f", sv.at[1] - sv.at[0]);
+	cr_assert_lt(sv.at[1] - sv.at[0], 0.9, "%f", sv.at[1] - sv.at[0]);
+	cr_assert_geq(sv.at[2] - sv.at[1], 0.95, "%f", sv.at[2] - sv.at[1]);
+	cr_assert_str_eq(sv.ctype, "application/json");
+	cr_assert_str_eq(sv.body[0], sv.body[2]);
+	cr_assert(strstr(sv.body[2], "\"version\":\"4\""), "%s", sv.body[2]);
+	cr_assert(strstr(sv.body[2], "\"receiver\":\"hook\""), "%s", sv.body[2]);
+}
+
+Test(notify, gives_up_on_400_and_after_max_attempts)
+{
+	struct server sv = { .script = { 400 } };
+	struct notify_stats st;
+	double elapsed;
+	run_delivery(&sv, "slack", &st, &elapsed);
+	cr_assert_eq(sv.nreq, 1);
+	cr_assert_eq(st.failed, 1);
+	cr_assert_eq(st.retried, 0);
+
+	struct server sv2 = { .script = { 503, 503, 503, 503, 503, 503 } };
+	run_delivery(&sv2, "pagerduty", &st, &elapsed);
+	cr_assert_eq(sv2.nreq, 5);
+	cr_assert_eq(st.failed, 1);
+	cr_assert_eq(st.retried, 4);
+	cr_assert(strstr(sv2.body[0], "\"routing_key\":\"k\""), "%s", sv2.body[0]);
+}
+
+Test(notify, rate_limit)
+{
+	struct msgs m = { 0 };
+	struct ydoc *doc = NULL;
+	struct notifier_set *s = set_from("notifiers:\n  hook: {type: webhook, url: \"http://127.0.0.1:9/\"}\n"
+					  "  quiet: {type: slack, url: \"http://127.0.0.1:9/\", send_resolved: false}\n",
+					  &m, NULL, NULL, &doc);
+	struct alert_transition t = firing();
+	for (int i = 0; i < 15; i++)
+		notify_transition(s, &t, 1000);
+	struct notify_stats st;
+	notify_stats_total(s, &st);
+	cr_assert_eq(st.rate_limited, 5); /* burst 10 */
+	notify_transition(s, &t, 1003); /* 3 s later: 3 tokens */
+	notify_transition(s, &t, 1003);
+	notify_transition(s, &t, 1003);
+	notify_transition(s, &t, 1003);
+	notify_stats_total(s, &st);
+	cr_assert_eq(st.rate_limited, 6);
+
+	notify_free(s);
+	ydoc_free(doc);
+}
