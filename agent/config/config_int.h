@@ -63,6 +63,12 @@ int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_
 int cfg_get_enum(struct ctx *c, const char *key, const struct ynode *n,
 		 const char *const *names, size_t nnames, const char *expected);
 
+/* Applies every top-level key of root (a map) through the key table
+ * (config_keys.c); 0, or -ENOMEM. Problems are reported, not returned. */
+int cfg_walk(struct ctx *c, const struct ynode *root);
+/* A domain name such as datadoghq.eu (letters, digits, '.', '-'). */
+bool cfg_valid_site(const char *s);
+
 /* dogstatsd_mapper_profiles -> cfg->aggr.mapper_profiles (config_mapper.c). */
 int cfg_mapper_profiles(struct ctx *c, const char *key, const struct ynode *n);
 void cfg_mapper_free(struct mapper_profile *p, size_t n);
