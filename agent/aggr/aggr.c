@@ -443,7 +443,8 @@ static int sv_qcmp(const void *x, const void *y)
 /* Copies scratch tags into the pending batch, sorted by bytes and unique. */
 static const char *const *pending_tags(struct aggr *a, size_t n, uint32_t *nout)
 {
-	qsort(a->scratch, n, sizeof(*a->scratch), sv_qcmp);
+	if (n > 1)
+		qsort(a->scratch, n, sizeof(*a->scratch), sv_qcmp);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 || !sv_eq(a->scratch[u - 1].s, a->scratch[i].s))

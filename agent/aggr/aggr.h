@@ -3,9 +3,27 @@
  *
  * Owns the context table (name + host + sorted, de-duplicated tag set), the
  * interned strings, one accumulator per context and bucket, and the caps.
- * Applies enrichment first (statsd_metric_namespace with its blacklist, mapper
- * profiles, global tags, the host: tag override). Semantics follow Datadog's
- * agent; see ../shared/spec/PROTOCOL.md section 2 and README "Aggregation".
+ * Applies enrichment first, in Datadog's order: mapper profiles, then
+ * statsd_metric_namespace (with its blacklist), then global tags appended and
+ * the host: tag override (removed from the tags; "host:" alone forces the
+ * empty host; default cfg->hostname). Semantics follow Datadog's agent; see
+ * ../shared/spec/PROTOCOL.md section 2 and README "Aggregation".
+ *
+ * What to know when wiring it:
+ * - Buckets are 10 s (cfg->bucket_seconds is ignored: Datadog's is fixed),
+ *   samples go to the bucket of `now` (receive time), aggr_flush emits only
+ *   closed buckets stamped with the bucket start. Flush as often as you like.
+ * - The metric type is part of the context key as a family (c, g, h+ms, s, d):
+ *   "x:1|c" and "x:1|g" are two contexts (Datadog lets the first type win).
+ * - count: SERIES_RATE sum(value/rate)/10, interval 10, zero-filled while
+ *   younger than expiry_seconds. gauge: SERIES_GAUGE last value (interval 0).
+ *   h/ms: histogram series (rank formulas in aggr/hist.h). s: distinct count
+ *   (exact, then HyperLogLog, aggr/hll.h). d: struct sketch_point with
+ *   Datadog's DDSketch keys (aggr/ddsketch.h); weight round(1/rate).
+ * - |T timestamps (cfg->no_aggregation_pipeline): gauge and count points are
+ *   emitted in the next flush at their own timestamp; other types dropped.
+ * - Events and service checks are copied into the next flush's batch.
+ * - Caps: max_contexts and max_contexts_per_metric (0 = no cap).
  *
  * Time is always passed in (`now`, unix seconds); the module never reads a
  * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline;
