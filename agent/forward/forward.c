@@ -437,6 +437,41 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out)
 	}
 }
 
+void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
+		       void *arg)
+{
+	char name[64];
+#define EMIT(field) fn(arg, #field, (double)s->field)
+	EMIT(payloads_submitted);
+	EMIT(payloads_delivered);
+	EMIT(payloads_retried);
+	EMIT(attempts);
+	EMIT(transport_errors);
+	EMIT(responses_2xx);
+	EMIT(responses_4xx);
+	EMIT(responses_5xx);
+	EMIT(responses_other);
+	EMIT(bytes_sent);
+	EMIT(points_submitted);
+	EMIT(points_recovered);
+	EMIT(points_delivered);
+	EMIT(points_queued);
+	EMIT(queue_bytes);
+	EMIT(queue_payloads);
+	EMIT(inflight);
+	EMIT(disk_bytes);
+	EMIT(disk_files);
+	EMIT(disk_written);
+	EMIT(disk_read);
+#undef EMIT
+	for (int i = 0; i < FWD_DROP_COUNT; i++) {
+		snprintf(name, sizeof(name), "payloads_dropped_%s", drop_names[i]);
+		fn(arg, name, (double)s->payloads_dropped[i]);
+		snprintf(name, sizeof(name), "points_dropped_%s", drop_names[i]);
+		fn(arg, name, (double)s->points_dropped[i]);
+	}
+}
+
 const char *fwd_base_url(const struct fwd *f)
 {
 	return f->base_url;

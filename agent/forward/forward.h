@@ -97,10 +97,21 @@ int fwd_submit(struct fwd *f, const struct batch *b, int64_t now);
 
 void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
 
+/* Calls fn once per counter with a stable name, for the status endpoint
+ * (section "forwarder"): payloads_submitted, payloads_delivered,
+ * payloads_retried, payloads_dropped_<reason>, attempts, transport_errors,
+ * responses_2xx/4xx/5xx/other, bytes_sent, points_submitted,
+ * points_recovered, points_delivered, points_dropped_<reason>, points_queued,
+ * queue_bytes, queue_payloads, inflight, disk_bytes, disk_files,
+ * disk_written, disk_read (<reason> = fwd_drop_name). */
+void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
+		       void *arg);
+
 /* Shutdown: sends what it can for up to timeout_s (backoff is still
  * honoured), then persists what remains to disk (if enabled) or counts it
  * dropped (FWD_DROP_SHUTDOWN), and calls done(arg) once from the loop.
- * After this fwd_submit refuses new batches. */
+ * After this fwd_submit refuses new batches. Call fwd_free from done (or
+ * after it ran), not before while the loop still runs. */
 void fwd_drain(struct fwd *f, double timeout_s, void (*done)(void *arg), void *arg);
 
 /* Applies a reloaded config: URL, API key, TLS, proxy, compression, limits,

@@ -276,6 +276,19 @@ static int file_contains(const char *path, const char *needle)
 	return 0;
 }
 
+static void collect_stat(void *arg, const char *name, double v)
+{
+	double *out = arg;
+	if (strcmp(name, "points_submitted") == 0)
+		out[0] = v;
+	else if (strcmp(name, "points_queued") == 0)
+		out[1] = v;
+	else if (strcmp(name, "points_dropped_shutdown") == 0)
+		out[2] = v;
+	else if (strcmp(name, "points_delivered") == 0)
+		out[3] = v;
+}
+
 /* Through the forwarder: intake unreachable, drain persists, no API key on disk. */
 Test(diskq, forwarder_persists_without_api_key)
 {
@@ -313,6 +326,12 @@ Test(diskq, forwarder_persists_without_api_key)
 		dropped += st.points_dropped[i];
 	cr_assert_eq(st.points_submitted + st.points_recovered,
 		     st.points_delivered + dropped + st.points_queued);
+	double named[4] = { -1, -1, -1, -1 };
+	fwd_stats_foreach(&st, collect_stat, named);
+	cr_assert_eq(named[0], 5);
+	cr_assert_eq(named[1], 5);
+	cr_assert_eq(named[2], 0);
+	cr_assert_eq(named[3], 0);
 	fwd_free(f);
 	DIR *d = opendir(dir);
 	struct dirent *de;
