@@ -14,9 +14,12 @@ import os
 import pwd
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import tempfile
+import time
 
 from pkgtestlib import SOURCE_ROOT, run_tests, skip
 
@@ -152,6 +155,68 @@ def test_installed_unit_verifies():
     assert r.returncode == 0 and PKG not in out, f"verify -> {r.returncode}\n{out}"
 
 
+def notify_wait(sock, proc, want, timeout):
+    """Read sd_notify datagrams until one holds the line want."""
+    deadline = time.time() + timeout
+    seen = []
+    while time.time() < deadline:
+        sock.settimeout(max(0.05, min(0.5, deadline - time.time())))
+        try:
+            msg = sock.recv(4096).decode(errors="replace")
+        except socket.timeout:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(msg)
+        if want in msg.splitlines():
+            return
+    err = proc.stderr.read() if proc.poll() is not None else "(still running)"
+    raise AssertionError(f"no {want} within {timeout}s; got {seen}; rc {proc.poll()}; stderr: {err}")
+
+
+def test_service_user_runs_installed_config():
+    """What systemd does, by hand: run the installed daemon as the service
+    user with the installed config, NOTIFY_SOCKET, WATCHDOG_USEC and a
+    credentials directory holding the unit's fallback api_key (a lone
+    newline, meaning no key); expect READY=1, WATCHDOG=1, RELOADING=1 then
+    READY=1 on SIGHUP, STOPPING=1 and exit 0 on SIGTERM."""
+    pw = pwd.getpwnam(USER)
+    d = tempfile.mkdtemp(prefix="ddma-svc-")
+    os.chmod(d, 0o755)
+    creds = os.path.join(d, "creds")
+    os.mkdir(creds, 0o500)
+    with open(os.path.join(creds, "api_key"), "w", encoding="utf-8") as f:
+        f.write("\n")
+    os.chmod(os.path.join(creds, "api_key"), 0o400)
+    for path in (creds, os.path.join(creds, "api_key")):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(os.path.join(d, "notify"))
+    os.chmod(os.path.join(d, "notify"), 0o777)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET": os.path.join(d, "notify"),
+           "WATCHDOG_USEC": "2000000", "CREDENTIALS_DIRECTORY": creds}
+    proc = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
+                             BIN_PATH, "--config", f"{CONFDIR}/agent.yaml"],
+                            env=env, cwd="/", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        notify_wait(sock, proc, "READY=1", 15)
+        notify_wait(sock, proc, "WATCHDOG=1", 5)
+        proc.send_signal(signal.SIGHUP)
+        notify_wait(sock, proc, "RELOADING=1", 10)
+        notify_wait(sock, proc, "READY=1", 10)
+        proc.send_signal(signal.SIGTERM)
+        notify_wait(sock, proc, "STOPPING=1", 10)
+        rc = proc.wait(timeout=30)
+        assert rc == 0, f"exit {rc}: {proc.stderr.read()}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_reinstall_keeps_admin_edits():
     with open(f"{CONFDIR}/agent.yaml", "a", encoding="utf-8") as f:
         f.write("\n# edited by the administrator\n")
@@ -203,7 +268,8 @@ if __name__ == "__main__":
         pass
     try:
         run_tests([test_rpm_spec_in_step, test_build_deb, test_install, test_installed_config_is_valid,
-                   test_installed_unit_verifies, test_reinstall_keeps_admin_edits,
+                   test_installed_unit_verifies, test_service_user_runs_installed_config,
+                   test_reinstall_keeps_admin_edits,
                    test_remove_keeps_config_then_purge_cleans], stop_on_failure=True)
     finally:
         cleanup()
