@@ -504,10 +504,12 @@ static int commit(struct qp *p)
 		free(g);
 		return fail(p, 0, "out of memory");
 	}
-	memcpy(f, p->filters, p->nfilters * sizeof(*f));
-	if (p->ngroups)
+	if (p->nfilters)
+		memcpy(f, p->filters, p->nfilters * sizeof(*f));
+	if (p->ngroups) {
 		memcpy(g, p->groups, p->ngroups * sizeof(*g));
-	qsort(g, p->ngroups, sizeof(*g), cmp_str);
+		qsort(g, p->ngroups, sizeof(*g), cmp_str);
+	}
 	for (size_t i = 0; i < r->nfilters; i++) {
 		free(r->filters[i].key);
 		free(r->filters[i].value);

@@ -656,7 +656,8 @@ int alert_rules_load_dir(const char *dir, struct alert_rules **out, struct confi
 		snprintf(names[n++], len, "%s/%s", dir, de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n && rc != -ENOMEM; i++) {
 		int e = alert_rules_load_file(names[i], &rs, diag);
 		if (e < 0)
