@@ -81,7 +81,7 @@ s.bind(('127.0.0.1',0)); print(s.getsockname()[1])" "$1"
 cpu_ns() {
 	local sum=0 t v
 	for t in /proc/"$1"/task/*/schedstat; do
-		read -r v _ < "$t" 2>/dev/null || continue
+		{ read -r v _ < "$t"; } 2>/dev/null || continue
 		sum=$((sum + v))
 	done
 	echo "$sum"
@@ -193,7 +193,13 @@ run_agent() { # $1 = scenario
 	sleep "$SETTLE"
 	wait_stable agent_packets
 	c1=$(cpu_ns "$AGENT_PID")
-	st=$(status_json "$AGENT_SPORT"); echo "$st" > "$out.status.json"
+	if ! st=$(status_json "$AGENT_SPORT"); then
+		echo "run.sh: $1: agent status unavailable (agent died?), see $OUT/$1.agent.d/stderr" >&2
+		stop_agent
+		row "$1" agent "$(kv lines_sent "$sent")" - - - - - -
+		return
+	fi
+	echo "$st" > "$out.status.json"
 	stop_agent
 	report "$1" agent "$(kv lines_sent "$sent")" "$(jget dogstatsd.lines <<<"$st")" \
 		"$(jget dogstatsd.kernel_drops <<<"$st")" $((c1 - c0))
@@ -223,7 +229,12 @@ run_memory() {
 	sleep "$SETTLE"
 	wait_stable agent_packets
 	after=$(rss_kb "$AGENT_PID" VmRSS); hwm=$(rss_kb "$AGENT_PID" VmHWM)
-	st=$(status_json "$AGENT_SPORT"); echo "$st" > "$out.status.json"
+	if ! st=$(status_json "$AGENT_SPORT"); then
+		echo "run.sh: memory: agent status unavailable, see $OUT/memory.agent.d/stderr" >&2
+		stop_agent
+		return
+	fi
+	echo "$st" > "$out.status.json"
 	stop_agent
 	ctx=$(jget aggregator.contexts <<<"$st")
 	MEMROW=$(printf 'memory: contexts sent %s, live contexts %s, lines received %s, kernel drops %s\n' \
