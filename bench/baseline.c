@@ -180,6 +180,38 @@ static void report(int fd, const struct counters *c, double wall)
 	       user + sys, wall);
 }
 
+/* batch messages, each with one buffer of bufsize bytes and a control area;
+ * allocated once, released by free_msgs. */
+static struct mmsghdr *alloc_msgs(unsigned batch, size_t bufsize, size_t ctrl_space)
+{
+	struct mmsghdr *msgs = calloc(batch, sizeof(*msgs));
+	struct iovec *iov = calloc(batch, sizeof(*iov));
+	char *bufs = malloc(batch * bufsize), *ctrl = calloc(batch, ctrl_space);
+
+	if (!msgs || !iov || !bufs || !ctrl) {
+		free(msgs);
+		free(iov);
+		free(bufs);
+		free(ctrl);
+		return NULL;
+	}
+	for (unsigned i = 0; i < batch; i++) {
+		iov[i] = (struct iovec){ bufs + i * bufsize, bufsize };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_control = ctrl + i * ctrl_space;
+	}
+	return msgs;
+}
+
+static void free_msgs(struct mmsghdr *msgs)
+{
+	free(msgs[0].msg_hdr.msg_iov->iov_base);
+	free(msgs[0].msg_hdr.msg_control);
+	free(msgs[0].msg_hdr.msg_iov);
+	free(msgs);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -194,8 +226,6 @@ int main(int argc, char **argv)
 	double idle_exit = 0, t0, last_rx;
 	struct counters c = { 0 };
 	struct mmsghdr *msgs;
-	struct iovec *iov;
-	char *bufs, *ctrl;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -221,18 +251,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	fd = open_socket(host, port, path, rcvbuf);
-	msgs = calloc(batch, sizeof(*msgs));
-	iov = calloc(batch, sizeof(*iov));
-	bufs = malloc(batch * bufsize);
-	ctrl = calloc(batch, ctrl_space);
-	if (!msgs || !iov || !bufs || !ctrl)
+	msgs = alloc_msgs(batch, bufsize, ctrl_space);
+	if (!msgs)
 		return 1;
-	for (unsigned i = 0; i < batch; i++) {
-		iov[i] = (struct iovec){ bufs + i * bufsize, bufsize };
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-		msgs[i].msg_hdr.msg_control = ctrl + i * ctrl_space;
-	}
 	getsockname(fd, (struct sockaddr *)&ss, &sslen);
 	printf("listening port=%d\n", path ? 0 :
 	       ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -251,6 +272,9 @@ int main(int argc, char **argv)
 	while (read_batches(fd, msgs, batch, ctrl_space, &c, MAX_BATCHES_PER_WAKE) > 0)
 		;
 	report(fd, &c, now_s() - t0);
+	fflush(stdout);
+	free_msgs(msgs);
+	close(fd);
 	if (path)
 		unlink(path);
 	return 0;
