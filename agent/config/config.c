@@ -322,26 +322,22 @@ static int apply_env(struct ctx *c)
 	return rc ? -ENOMEM : 0;
 }
 
-static int finish(struct ctx *c, const struct ynode *root)
+/* Values that depend on several keys or on the environment. */
+static void check_values(struct ctx *c, const struct ynode *root)
 {
-	struct agent_config *cfg = c->cfg;
-	struct fwd_config *f = &cfg->fwd;
-	const struct ynode *n;
+	struct fwd_config *f = &c->cfg->fwd;
 	const char *env = getenv("DD_API_KEY");
+	const struct ynode *n;
 
-	if (join_tags(c) < 0 || derive_paths(c, root) < 0)
-		return -ENOMEM;
-	if (f->api_key_file[0] && !(env && *env)) {
-		n = ynode_get(root, "api_key_file");
-		if (read_key_file(c, n) == -ENOMEM)
-			return -ENOMEM;
+	if (f->api_key[0] && !valid_key(f->api_key)) {
+		bool from_env = env && *env;
+		cfg_report(c, true, from_env ? NULL : ynode_get(root, "api_key"),
+			   from_env ? "DD_API_KEY" : "api_key",
+			   "contains spaces or control characters");
 	}
-	if (apply_env(c) < 0)
-		return -ENOMEM;
-	if (!cfg->aggr.hostname[0] && default_hostname(&cfg->aggr.hostname) < 0)
-		return -ENOMEM;
-	if ((n = ynode_get(root, "hostname")) && !valid_hostname(cfg->aggr.hostname))
-		cfg_report(c, true, n, "hostname", "invalid hostname (letters, digits, '-', '.', '_'; at most 255)");
+	if ((n = ynode_get(root, "hostname")) && !valid_hostname(c->cfg->aggr.hostname))
+		cfg_report(c, true, n, "hostname",
+			   "invalid hostname (letters, digits, '-', '.', '_'; at most 255 bytes)");
 	if (c->level_node && f->compressor_level > 9 &&
 	    (f->compressor == COMPRESS_ZLIB || f->compressor == COMPRESS_GZIP))
 		cfg_report(c, true, c->level_node, "serializer_zstd_compressor_level",
@@ -349,6 +345,24 @@ static int finish(struct ctx *c, const struct ynode *root)
 	if (f->backoff_max < f->backoff_base && (n = ynode_get(root, "forwarder_backoff_max")))
 		cfg_report(c, true, n, "forwarder_backoff_max",
 			   "smaller than forwarder_backoff_base (%g)", f->backoff_base);
+}
+
+static int finish(struct ctx *c, const struct ynode *root)
+{
+	struct agent_config *cfg = c->cfg;
+	struct fwd_config *f = &cfg->fwd;
+	const char *env = getenv("DD_API_KEY");
+
+	if (join_tags(c) < 0 || derive_paths(c, root) < 0)
+		return -ENOMEM;
+	if (f->api_key_file[0] && !(env && *env) &&
+	    read_key_file(c, ynode_get(root, "api_key_file")) == -ENOMEM)
+		return -ENOMEM;
+	if (apply_env(c) < 0)
+		return -ENOMEM;
+	if (!cfg->aggr.hostname[0] && default_hostname(&cfg->aggr.hostname) < 0)
+		return -ENOMEM;
+	check_values(c, root);
 	if (!f->dd_url[0] && f->api_key[0]) {
 		char *url;
 		if (asprintf(&url, "https://api.%s", f->site) < 0)

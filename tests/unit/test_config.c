@@ -859,6 +859,13 @@ Test(config, api_key_never_in_messages)
 
 	cr_assert_eq(load_str("api_key: [topsecretvalue]\n", &c), -EINVAL);
 	expect_msg(true, "t.yaml:1: api_key: expected a string");
+	cr_assert_eq(load_str("site: x.com\napi_key: \"topsecretvalue\\r\\nX-Evil: 1\"\n", &c), -EINVAL);
+	expect_msg(true, "t.yaml:2: api_key: contains spaces or control characters");
+	setenv("DD_API_KEY", "topsecretvalue with space", 1);
+	cr_assert_eq(load_str("", &c), -EINVAL);
+	expect_msg(true, "environment: DD_API_KEY: contains spaces or control characters");
+	unsetenv("DD_API_KEY");
+	cr_expect_eq(diag.errors, 3);
 	for (size_t i = 0; i < msgs.n; i++)
 		cr_expect_null(strstr(msgs.m[i], "topsecretvalue"));
 }
