@@ -381,7 +381,14 @@ static int emit(struct alert_engine *e, const struct alert_rule *r, struct inst 
 	struct buf b;
 	buf_init(&b);
 	alert_render(r->message ? r->message : default_message, t, &b);
-	t->message = b.failed ? NULL : arena_strndup(&out->arena, b.p ? b.p : "", b.len);
+	/* trim: folded YAML templates leave spaces around empty sections */
+	const char *m = b.p ? b.p : "";
+	size_t ml = b.len;
+	while (ml && (*m == ' ' || *m == '\n'))
+		m++, ml--;
+	while (ml && (m[ml - 1] == ' ' || m[ml - 1] == '\n'))
+		ml--;
+	t->message = b.failed ? NULL : arena_strndup(&out->arena, m, ml);
 	buf_done(&b);
 	if (!t->message)
 		return -ENOMEM;

@@ -1,0 +1,155 @@
+"""Local alerts end to end: real DogStatsD traffic over UDP into the daemon,
+rules with short windows, loopback receivers standing in for Slack,
+PagerDuty and an Alertmanager webhook. Asserts the bodies, that the
+notification arrives within 1 s of the flush that crossed the threshold, that
+the state survives a restart without a second notification, and that the
+recovery is sent with the same dedup key / fingerprint.
+"""
+import http.server
+import json
+import os
+import threading
+import time
+
+from agentlib import Agent, Runner, free_port
+
+RULES = """rules:
+  - name: it_heap_high
+    query: "last(last_30s):avg:it.heap{service:payment-processor} by {host} > 1000"
+    notify: [slack-team, pd-oncall, ops-hook]
+    labels: {team: payments}
+    message: "{{rule}} on {{host}}: {{value}} {{comparator}} {{threshold}}{{#is_recovery}} recovered{{/is_recovery}}"
+"""
+
+
+class Receiver:
+    """One HTTP server; the path tells which notifier posted."""
+
+    def __init__(self):
+        self.got = []  # (time, path, json body)
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.lock:
+                    outer.got.append((time.time(), self.path, json.loads(body),
+                                      self.headers.get("Content-Type")))
+                self.send_response(202 if self.path == "/pagerduty" else 200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.port = free_port()
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def wait(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.got) >= n:
+                    return list(self.got)
+            time.sleep(0.02)
+        raise AssertionError(f"expected {n} notifications, got {len(self.got)}: {self.got}")
+
+    def by_path(self, path, start=0):
+        with self.lock:
+            return [g for g in self.got[start:] if g[1] == path]
+
+
+def flushed_at(agent, value, timeout=25):
+    """Time the flush carrying it.heap == value showed up in the output."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for r in agent.records():
+            if r.get("metric") == "it.heap" and r.get("value") == value:
+                return time.time()
+        time.sleep(0.02)
+    raise AssertionError(f"it.heap={value} never flushed:\n{agent.log()[-3000:]}")
+
+
+def write_config(d, rx):
+    alerts = os.path.join(d, "alerts.d")
+    os.makedirs(alerts, exist_ok=True)
+    with open(os.path.join(alerts, "it.yaml"), "w") as f:
+        f.write(RULES)
+    notifiers = os.path.join(d, "notifiers.yaml")
+    base = f"http://127.0.0.1:{rx.port}"
+    with open(notifiers, "w") as f:
+        f.write("notifiers:\n"
+                f"  slack-team: {{type: slack, url: \"{base}/slack\"}}\n"
+                f"  pd-oncall: {{type: pagerduty, routing_key: \"RK123\", url: \"{base}/pagerduty\"}}\n"
+                f"  ops-hook: {{type: webhook, url: \"{base}/webhook\"}}\n")
+    return {"alerts_dir": alerts, "notifiers_file": notifiers}
+
+
+def check_firing(rx):
+    slack = rx.by_path("/slack")[0][2]
+    assert slack["text"] == ":rotating_light: [CRITICAL] it_heap_high on test-host: 5000 > 1000", slack
+    pd = rx.by_path("/pagerduty")[0][2]
+    assert pd["routing_key"] == "RK123" and pd["event_action"] == "trigger", pd
+    assert pd["payload"]["severity"] == "critical" and pd["payload"]["source"] == "test-host", pd
+    assert pd["payload"]["summary"] == "it_heap_high on test-host: 5000 > 1000", pd
+    assert pd["payload"]["custom_details"]["group"] == {"host": "test-host"}, pd
+    hook = rx.by_path("/webhook")[0][2]
+    assert hook["version"] == "4" and hook["status"] == "firing" and hook["receiver"] == "ops-hook", hook
+    alert = hook["alerts"][0]
+    assert alert["labels"] == {"alertname": "it_heap_high", "host": "test-host", "team": "payments",
+                               "severity": "critical"}, alert
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z", alert
+    assert alert["fingerprint"] == pd["dedup_key"] and len(alert["fingerprint"]) == 16, (alert, pd)
+    assert all(g[3] == "application/json" for g in rx.got), rx.got
+    return pd["dedup_key"]
+
+
+def test_notify_fire_restart_resolve():
+    rx = Receiver()
+    a = Agent()
+    try:
+        a.cfg.update(write_config(a.dir, rx))
+        a.write_config()
+        a.start()
+        a.send("it.heap:200|g|#service:payment-processor")
+        flushed_at(a, 200)
+        time.sleep(0.5)
+        assert rx.got == [], rx.got
+        a.send("it.heap:5000|g|#service:payment-processor")
+        t_flush = flushed_at(a, 5000)
+        got = rx.wait(3)
+        late = max(g[0] for g in got) - t_flush
+        assert late < 1.0, f"notifications {late:.2f}s after the flush"
+        fp = check_firing(rx)
+        states = [r for r in a.records() if r.get("metric") == "dd_mini_agent.alerts.state"]
+        assert any("rule:it_heap_high" in r["tags"] and "state:critical" in r["tags"] for r in states), states[-3:]
+
+        # restart: the CRITICAL state is restored, no second notification
+        assert a.stop() == 0, a.log()
+        state_files = os.listdir(a.cfg["run_path"])
+        a.start()
+        a.send("it.heap:6000|g|#service:payment-processor")
+        flushed_at(a, 6000)
+        time.sleep(1.5)
+        assert len(rx.got) == 3, (state_files, rx.got[3:])
+
+        # recovery: resolved bodies with the same identity
+        a.send("it.heap:10|g|#service:payment-processor")
+        t_flush = flushed_at(a, 10)
+        got = rx.wait(6)
+        assert max(g[0] for g in got[3:]) - t_flush < 1.0
+        pd = rx.by_path("/pagerduty", 3)[0][2]
+        assert pd["event_action"] == "resolve" and pd["dedup_key"] == fp, pd
+        hook = rx.by_path("/webhook", 3)[0][2]
+        assert hook["status"] == "resolved" and hook["alerts"][0]["fingerprint"] == fp, hook
+        assert hook["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z", hook
+        slack = rx.by_path("/slack", 3)[0][2]
+        assert slack["text"] == ":white_check_mark: [RESOLVED] it_heap_high on test-host: 10 > 1000 recovered", slack
+    finally:
+        a.cleanup()
+        rx.srv.shutdown()
+
+
+if __name__ == "__main__":
+    Runner().run([test_notify_fire_restart_resolve])
