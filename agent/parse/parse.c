@@ -1,0 +1,536 @@
+/*
+ * parse.c - the DogStatsD parser: splits a datagram into messages and turns
+ * each into a metric, event or service check callback (PROTOCOL.md section 1).
+ *
+ * Caller: the receive pipeline (agent.c wires net -> dsd_parse -> aggr).
+ * Owns: its limits, the tag and value scratch arrays (allocated once in
+ * dsd_parser_new, sized by max_tags / max_values), a "C" locale for the
+ * strtod_l fallback, and its counters. Views handed to the sink point into the
+ * datagram or into the scratch arrays and die when the callback returns.
+ * Threading: one parser per receive thread; no globals, no logging.
+ *
+ * Cost: linear in the datagram. Every split uses memchr; each byte of a
+ * message is looked at a small constant number of times (split, field scan,
+ * UTF-8 check of name and tags). Nothing is allocated per datagram or line.
+ */
+#include "parse/parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse/num.h"
+
+struct dsd_parser {
+	struct dsd_limits lim;
+	locale_t c_locale;
+	struct sv *tags;	/* lim.max_tags entries (at least 1) */
+	double *values;		/* lim.max_values entries (at least 1) */
+	struct dsd_stats st;
+};
+
+enum kind { KIND_METRIC, KIND_EVENT, KIND_CHECK };
+
+/* "No error": the message was accepted. */
+#define ACCEPT DSD_ERR_COUNT
+
+static const char *const error_names[DSD_ERR_COUNT] = {
+	[DSD_ERR_EMPTY_NAME] = "empty_name",
+	[DSD_ERR_NO_VALUE] = "no_value",
+	[DSD_ERR_BAD_VALUE] = "bad_value",
+	[DSD_ERR_NAN_INF] = "nan_inf",
+	[DSD_ERR_NO_TYPE] = "no_type",
+	[DSD_ERR_BAD_TYPE] = "bad_type",
+	[DSD_ERR_BAD_SAMPLE_RATE] = "bad_sample_rate",
+	[DSD_ERR_BAD_TIMESTAMP] = "bad_timestamp",
+	[DSD_ERR_NAME_TOO_LONG] = "name_too_long",
+	[DSD_ERR_TOO_MANY_TAGS] = "too_many_tags",
+	[DSD_ERR_TAG_TOO_LONG] = "tag_too_long",
+	[DSD_ERR_TOO_MANY_VALUES] = "too_many_values",
+	[DSD_ERR_NUL_BYTE] = "nul_byte",
+	[DSD_ERR_INVALID_UTF8] = "invalid_utf8",
+	[DSD_ERR_EVENT_HEADER] = "event_header",
+	[DSD_ERR_EVENT_LENGTH] = "event_length",
+	[DSD_ERR_EVENT_EMPTY_TITLE] = "event_empty_title",
+	[DSD_ERR_CHECK_FORMAT] = "check_format",
+	[DSD_ERR_CHECK_EMPTY_NAME] = "check_empty_name",
+	[DSD_ERR_CHECK_STATUS] = "check_status",
+};
+
+const char *dsd_error_name(enum dsd_error e)
+{
+	if ((unsigned)e >= DSD_ERR_COUNT || !error_names[e])
+		return "unknown";
+	return error_names[e];
+}
+
+struct dsd_parser *dsd_parser_new(const struct dsd_limits *lim)
+{
+	struct dsd_parser *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->lim = lim ? *lim : DSD_LIMITS_DEFAULT;
+	p->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	p->tags = calloc(p->lim.max_tags ? p->lim.max_tags : 1, sizeof(*p->tags));
+	p->values = calloc(p->lim.max_values ? p->lim.max_values : 1, sizeof(*p->values));
+	if (p->c_locale == (locale_t)0 || !p->tags || !p->values) {
+		dsd_parser_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void dsd_parser_free(struct dsd_parser *p)
+{
+	if (!p)
+		return;
+	if (p->c_locale != (locale_t)0)
+		freelocale(p->c_locale);
+	free(p->tags);
+	free(p->values);
+	free(p);
+}
+
+const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p)
+{
+	return &p->st;
+}
+
+/* ---- shared field helpers ---------------------------------------------- */
+
+static inline bool has_prefix(const char *s, size_t n, const char *pre, size_t pn)
+{
+	return n >= pn && memcmp(s, pre, pn) == 0;
+}
+
+/*
+ * Splits the next '|'-separated field off *pos (NULL = none left); the last
+ * field runs to end. A trailing '|' yields one final empty field.
+ */
+static inline bool next_field(const char **pos, const char *end, struct sv *f)
+{
+	const char *s = *pos;
+	if (!s)
+		return false;
+	const char *bar = memchr(s, '|', (size_t)(end - s));
+	f->p = s;
+	f->n = (size_t)((bar ? bar : end) - s);
+	*pos = bar ? bar + 1 : NULL;
+	return true;
+}
+
+/*
+ * Splits a tags field on ',' into p->tags (empty tags skipped), enforcing
+ * max_tags and max_tag_len, then checks the whole field is UTF-8 (a ',' can
+ * never sit inside a multi-byte sequence, so this equals a per-tag check).
+ */
+static enum dsd_error parse_tags(struct dsd_parser *p, const char *s, size_t n, size_t *ntags)
+{
+	const char *start = s, *end = s + n;
+	size_t count = 0;
+	while (s < end) {
+		const char *comma = memchr(s, ',', (size_t)(end - s));
+		size_t len = (size_t)((comma ? comma : end) - s);
+		if (len) {
+			if (len > p->lim.max_tag_len)
+				return DSD_ERR_TAG_TOO_LONG;
+			if (count == p->lim.max_tags)
+				return DSD_ERR_TOO_MANY_TAGS;
+			p->tags[count++] = (struct sv){ s, len };
+		}
+		if (!comma)
+			break;
+		s = comma + 1;
+	}
+	if (!parse_utf8_valid(start, n))
+		return DSD_ERR_INVALID_UTF8;
+	*ntags = count;
+	return ACCEPT;
+}
+
+static enum dsd_error check_name(const struct dsd_parser *p, const char *s, size_t n)
+{
+	if (n > p->lim.max_name_len)
+		return DSD_ERR_NAME_TOO_LONG;
+	if (!parse_utf8_valid(s, n))
+		return DSD_ERR_INVALID_UTF8;
+	return ACCEPT;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static enum dsd_error metric_type(const char *s, size_t n, enum metric_type *t)
+{
+	if (n == 0)
+		return DSD_ERR_NO_TYPE;
+	if (n == 1) {
+		switch (s[0]) {
+		case 'c': *t = METRIC_COUNT; return ACCEPT;
+		case 'g': *t = METRIC_GAUGE; return ACCEPT;
+		case 'h': *t = METRIC_HISTOGRAM; return ACCEPT;
+		case 's': *t = METRIC_SET; return ACCEPT;
+		case 'd': *t = METRIC_DISTRIBUTION; return ACCEPT;
+		default: return DSD_ERR_BAD_TYPE;
+		}
+	}
+	if (n == 2 && s[0] == 'm' && s[1] == 's') {
+		*t = METRIC_TIMING;
+		return ACCEPT;
+	}
+	return DSD_ERR_BAD_TYPE;
+}
+
+/* Values between the name's ':' and the type's '|': one set member, or
+ * ':'-separated numbers with empty pieces skipped. */
+static enum dsd_error metric_values(struct dsd_parser *p, const char *s, size_t n,
+				    struct dsd_metric *m)
+{
+	const char *end = s + n;
+	size_t count = 0;
+	bool sign = false;
+
+	m->values = p->values;
+	if (m->type == METRIC_SET) {
+		p->values[0] = 0;
+		m->set_member = (struct sv){ s, n };
+		m->nvalues = 1;
+		return ACCEPT;
+	}
+	for (;;) {
+		const char *colon = memchr(s, ':', (size_t)(end - s));
+		size_t len = (size_t)((colon ? colon : end) - s);
+		if (len) {
+			if (count == p->lim.max_values)
+				return DSD_ERR_TOO_MANY_VALUES;
+			int r = parse_double(p->c_locale, s, len, &p->values[count]);
+			if (r == PARSE_NUM_NAN_INF)
+				return DSD_ERR_NAN_INF;
+			if (r != PARSE_NUM_OK)
+				return DSD_ERR_BAD_VALUE;
+			sign |= s[0] == '+' || s[0] == '-';
+			count++;
+		}
+		if (!colon)
+			break;
+		s = colon + 1;
+	}
+	if (count == 0)
+		return DSD_ERR_NO_VALUE;
+	m->nvalues = count;
+	m->explicit_sign = sign;
+	return ACCEPT;
+}
+
+/* One optional metric field; unknown ones are ignored. */
+static enum dsd_error metric_field(struct dsd_parser *p, struct sv f, struct dsd_metric *m,
+				   bool *rate_oor)
+{
+	double rate;
+	int64_t ts;
+
+	if (f.n == 0)
+		return ACCEPT;
+	switch (f.p[0]) {
+	case '@':
+		if (parse_double(p->c_locale, f.p + 1, f.n - 1, &rate) != PARSE_NUM_OK)
+			return DSD_ERR_BAD_SAMPLE_RATE;
+		*rate_oor = !(rate > 0 && rate <= 1);
+		m->sample_rate = *rate_oor ? 1.0 : rate;
+		return ACCEPT;
+	case '#':
+		return parse_tags(p, f.p + 1, f.n - 1, &m->ntags);
+	case 'T':
+		if (parse_int64(f.p + 1, f.n - 1, &ts) != PARSE_NUM_OK || ts <= 0)
+			return DSD_ERR_BAD_TIMESTAMP;
+		m->timestamp = ts;
+		return ACCEPT;
+	case 'c':
+		if (has_prefix(f.p, f.n, "c:", 2))
+			m->container_id = (struct sv){ f.p + 2, f.n - 2 };
+		else if (has_prefix(f.p, f.n, "card:", 5))
+			m->cardinality = (struct sv){ f.p + 5, f.n - 5 };
+		return ACCEPT;
+	case 'e':
+		if (has_prefix(f.p, f.n, "e:", 2))
+			m->external_data = (struct sv){ f.p + 2, f.n - 2 };
+		return ACCEPT;
+	default:
+		return ACCEPT;
+	}
+}
+
+/* name:value[:value...]|type[|field...] */
+static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
+				   const struct dsd_sink *sink, void *ctx)
+{
+	const char *end = s + n;
+	const char *bar = memchr(s, '|', n);
+	const char *nv_end = bar ? bar : end;
+	const char *colon = memchr(s, ':', (size_t)(nv_end - s));
+	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
+	bool rate_oor = false;
+	enum dsd_error e;
+	struct sv f = SV_NULL;
+
+	if (!colon)
+		return DSD_ERR_NO_VALUE;
+	if (colon == s)
+		return DSD_ERR_EMPTY_NAME;
+	m.name = (struct sv){ s, (size_t)(colon - s) };
+	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
+		return e;
+	if (colon + 1 == nv_end)
+		return DSD_ERR_NO_VALUE;
+	if (!bar)
+		return DSD_ERR_NO_TYPE;
+	const char *pos = bar + 1;
+	if (!next_field(&pos, end, &f))
+		return DSD_ERR_NO_TYPE;
+	if ((e = metric_type(f.p, f.n, &m.type)) != ACCEPT)
+		return e;
+	if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), &m)) != ACCEPT)
+		return e;
+	while (next_field(&pos, end, &f)) {
+		if ((e = metric_field(p, f, &m, &rate_oor)) != ACCEPT)
+			return e;
+	}
+	p->st.metric_lines++;
+	p->st.samples[m.type] += m.nvalues;
+	p->st.rate_out_of_range += rate_oor;
+	if (sink && sink->metric)
+		sink->metric(ctx, &m);
+	return ACCEPT;
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+/* Reads a decimal length ended by `term`; saturates far above any datagram size. */
+static bool read_len(const char *s, size_t n, size_t *i, char term, size_t *out)
+{
+	size_t v = 0, start = *i;
+	while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+		if (v < ((size_t)1 << 40))
+			v = v * 10 + (size_t)(s[*i] - '0');
+		(*i)++;
+	}
+	if (*i == start || *i >= n || s[*i] != term)
+		return false;
+	(*i)++;
+	*out = v;
+	return true;
+}
+
+static enum dsd_error event_field(struct dsd_parser *p, struct sv f, struct dsd_event *ev)
+{
+	struct sv v;
+	int64_t ts;
+
+	if (f.n >= 1 && f.p[0] == '#')
+		return parse_tags(p, f.p + 1, f.n - 1, &ev->ntags);
+	if (f.n < 2 || f.p[1] != ':')
+		return ACCEPT;
+	v = (struct sv){ f.p + 2, f.n - 2 };
+	switch (f.p[0]) {
+	case 'd':
+		if (parse_int64(v.p, v.n, &ts) == PARSE_NUM_OK)
+			ev->timestamp = ts;
+		break;
+	case 'h': ev->hostname = v; ev->has_hostname = true; break;
+	case 'k': ev->aggregation_key = v; break;
+	case 's': ev->source_type = v; break;
+	case 'c': ev->container_id = v; break;
+	case 'p':
+		if (sv_eq_cstr(v, "normal"))
+			ev->priority = EVENT_PRIORITY_NORMAL;
+		else if (sv_eq_cstr(v, "low"))
+			ev->priority = EVENT_PRIORITY_LOW;
+		break;
+	case 't':
+		if (sv_eq_cstr(v, "info"))
+			ev->alert_type = EVENT_ALERT_INFO;
+		else if (sv_eq_cstr(v, "error"))
+			ev->alert_type = EVENT_ALERT_ERROR;
+		else if (sv_eq_cstr(v, "warning"))
+			ev->alert_type = EVENT_ALERT_WARNING;
+		else if (sv_eq_cstr(v, "success"))
+			ev->alert_type = EVENT_ALERT_SUCCESS;
+		break;
+	default:
+		break;
+	}
+	return ACCEPT;
+}
+
+/* Turns each "\\n" (backslash, 'n') into '\n' in place; returns the new length. */
+static size_t unescape_newlines(char *s, size_t n)
+{
+	char *r = memchr(s, '\\', n), *end = s + n, *w;
+	if (!r)
+		return n;
+	w = r;
+	while (r < end) {
+		if (r[0] == '\\' && r + 1 < end && r[1] == 'n') {
+			*w++ = '\n';
+			r += 2;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	return (size_t)(w - s);
+}
+
+/* _e{<title_len>,<text_len>}:<title>|<text>[|field...] */
+static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n,
+				  const struct dsd_sink *sink, void *ctx)
+{
+	struct dsd_event ev = { .tags = p->tags };
+	size_t i = 3, tl, xl;
+	enum dsd_error e;
+	struct sv f = SV_NULL;
+
+	if (!read_len(s, n, &i, ',', &tl) || !read_len(s, n, &i, '}', &xl) || i >= n || s[i] != ':')
+		return DSD_ERR_EVENT_HEADER;
+	if (tl == 0)
+		return DSD_ERR_EVENT_EMPTY_TITLE;
+	char *body = s + i + 1;
+	size_t bn = n - i - 1, tend = tl + 1 + xl;
+	if (tend > bn || body[tl] != '|' || (tend < bn && body[tend] != '|'))
+		return DSD_ERR_EVENT_LENGTH;
+	ev.title = (struct sv){ body, tl };
+	const char *pos = tend < bn ? body + tend + 1 : NULL;
+	const char *end = s + n;
+	while (next_field(&pos, end, &f)) {
+		if ((e = event_field(p, f, &ev)) != ACCEPT)
+			return e;
+	}
+	ev.text = (struct sv){ body + tl + 1, unescape_newlines(body + tl + 1, xl) };
+	p->st.events++;
+	if (sink && sink->event)
+		sink->event(ctx, &ev);
+	return ACCEPT;
+}
+
+/* ---- service checks ----------------------------------------------------- */
+
+static enum dsd_error check_field(struct dsd_parser *p, struct sv f, const char *end,
+				  struct dsd_service_check *sc, bool *last)
+{
+	int64_t ts;
+
+	if (f.n >= 1 && f.p[0] == '#')
+		return parse_tags(p, f.p + 1, f.n - 1, &sc->ntags);
+	if (f.n < 2 || f.p[1] != ':')
+		return ACCEPT;
+	switch (f.p[0]) {
+	case 'd':
+		if (parse_int64(f.p + 2, f.n - 2, &ts) == PARSE_NUM_OK)
+			sc->timestamp = ts;
+		break;
+	case 'h':
+		sc->hostname = (struct sv){ f.p + 2, f.n - 2 };
+		sc->has_hostname = true;
+		break;
+	case 'c':
+		sc->container_id = (struct sv){ f.p + 2, f.n - 2 };
+		break;
+	case 'm': /* the message is last and may contain '|' */
+		sc->message = (struct sv){ f.p + 2, (size_t)(end - f.p - 2) };
+		*last = true;
+		break;
+	default:
+		break;
+	}
+	return ACCEPT;
+}
+
+/* _sc|<name>|<status>[|field...] */
+static enum dsd_error parse_check(struct dsd_parser *p, const char *s, size_t n,
+				  const struct dsd_sink *sink, void *ctx)
+{
+	struct dsd_service_check sc = { .tags = p->tags };
+	const char *end = s + n, *name = s + 4;
+	const char *bar = memchr(name, '|', (size_t)(end - name));
+	enum dsd_error e;
+	struct sv f = SV_NULL;
+	bool last = false;
+
+	if (!bar)
+		return DSD_ERR_CHECK_FORMAT;
+	if (bar == name)
+		return DSD_ERR_CHECK_EMPTY_NAME;
+	sc.name = (struct sv){ name, (size_t)(bar - name) };
+	if ((e = check_name(p, sc.name.p, sc.name.n)) != ACCEPT)
+		return e;
+	const char *pos = bar + 1;
+	if (!next_field(&pos, end, &f) || f.n != 1 || f.p[0] < '0' || f.p[0] > '3')
+		return DSD_ERR_CHECK_STATUS;
+	sc.status = (enum check_status)(f.p[0] - '0');
+	while (!last && next_field(&pos, end, &f)) {
+		if ((e = check_field(p, f, end, &sc, &last)) != ACCEPT)
+			return e;
+	}
+	p->st.service_checks++;
+	if (sink && sink->service_check)
+		sink->service_check(ctx, &sc);
+	return ACCEPT;
+}
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+static void reject(struct dsd_parser *p, enum kind k, enum dsd_error e)
+{
+	p->st.errors[e]++;
+	if (k == KIND_EVENT)
+		p->st.event_errors++;
+	else if (k == KIND_CHECK)
+		p->st.check_errors++;
+	else
+		p->st.metric_errors++;
+}
+
+static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nul,
+		       const struct dsd_sink *sink, void *ctx)
+{
+	enum kind k = KIND_METRIC;
+	enum dsd_error e;
+
+	p->st.lines++;
+	if (n >= 3 && s[0] == '_' && s[1] == 'e' && s[2] == '{')
+		k = KIND_EVENT;
+	else if (n >= 4 && s[0] == '_' && s[1] == 's' && s[2] == 'c' && s[3] == '|')
+		k = KIND_CHECK;
+	if (may_have_nul && memchr(s, '\0', n)) {
+		reject(p, k, DSD_ERR_NUL_BYTE);
+		return;
+	}
+	if (k == KIND_EVENT)
+		e = parse_event(p, s, n, sink, ctx);
+	else if (k == KIND_CHECK)
+		e = parse_check(p, s, n, sink, ctx);
+	else
+		e = parse_metric(p, s, n, sink, ctx);
+	if (e != ACCEPT)
+		reject(p, k, e);
+}
+
+void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)
+{
+	char *s = buf, *end = buf + len;
+	bool may_have_nul;
+
+	p->st.datagrams++;
+	p->st.bytes += len;
+	if (len == 0)
+		return;
+	may_have_nul = memchr(buf, '\0', len) != NULL;
+	for (;;) {
+		char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = (size_t)((nl ? nl : end) - s);
+		if (n && s[n - 1] == '\r')
+			n--;
+		if (n)
+			parse_line(p, s, n, may_have_nul, sink, ctx);
+		if (!nl || nl + 1 == end)
+			break;
+		s = nl + 1;
+	}
+}

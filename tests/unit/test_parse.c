@@ -1,0 +1,889 @@
+/*
+ * test_parse.c - unit tests for the DogStatsD parser (agent/parse).
+ *
+ * Every callback is rendered into one canonical text line (see render_*), so a
+ * table row states the exact outputs (name, type, values, rate, tags,
+ * timestamp, container id, event and check fields) and the exact counters.
+ * Each row is also re-run with a valid metric appended on the next line, which
+ * must still be parsed.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse/num.h"
+#include "parse/parse.h"
+
+/* ---- recorder ----------------------------------------------------------- */
+
+struct rec {
+	FILE *f;
+	char *text;
+	size_t text_len;
+	const char *lo, *hi; /* the datagram: every view must lie inside */
+	size_t nmetrics, nevents, nchecks;
+};
+
+static void check_view(const struct rec *r, struct sv v)
+{
+	if (v.n == 0)
+		return;
+	cr_assert(v.p >= r->lo && v.p + v.n <= r->hi, "view outside the datagram");
+}
+
+static void put_sv(FILE *f, const char *pre, struct sv v)
+{
+	fputs(pre, f);
+	for (size_t i = 0; i < v.n; i++) {
+		if (v.p[i] == '\n')
+			fputs("<NL>", f);
+		else
+			fputc(v.p[i], f);
+	}
+}
+
+static void put_num(FILE *f, double v)
+{
+	char b[64];
+	snprintf(b, sizeof(b), "%.15g", v);
+	if (strtod(b, NULL) != v || signbit(strtod(b, NULL)) != signbit(v))
+		snprintf(b, sizeof(b), "%.17g", v);
+	fputs(b, f);
+}
+
+static void put_tags(struct rec *r, const struct sv *tags, size_t n)
+{
+	if (n == 0)
+		return;
+	fputs(" #", r->f);
+	for (size_t i = 0; i < n; i++) {
+		check_view(r, tags[i]);
+		cr_assert(tags[i].n > 0, "empty tag handed out");
+		put_sv(r->f, i ? "," : "", tags[i]);
+	}
+}
+
+static void on_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct rec *r = ctx;
+	r->nmetrics++;
+	check_view(r, m->name);
+	check_view(r, m->set_member);
+	put_sv(r->f, "M ", m->name);
+	fprintf(r->f, " %s", metric_type_name(m->type));
+	cr_assert(m->nvalues >= 1);
+	if (m->type == METRIC_SET) {
+		cr_assert_eq(m->nvalues, 1);
+		put_sv(r->f, " member=", m->set_member);
+	} else {
+		fputs(" v=", r->f);
+		for (size_t i = 0; i < m->nvalues; i++) {
+			if (i)
+				fputc(',', r->f);
+			put_num(r->f, m->values[i]);
+		}
+	}
+	cr_assert(m->sample_rate > 0 && m->sample_rate <= 1);
+	if (m->sample_rate != 1) {
+		fputs(" @", r->f);
+		put_num(r->f, m->sample_rate);
+	}
+	put_tags(r, m->tags, m->ntags);
+	if (m->timestamp)
+		fprintf(r->f, " T%lld", (long long)m->timestamp);
+	if (m->container_id.p)
+		put_sv(r->f, " c:", m->container_id);
+	if (m->external_data.p)
+		put_sv(r->f, " e:", m->external_data);
+	if (m->cardinality.p)
+		put_sv(r->f, " card:", m->cardinality);
+	if (m->explicit_sign)
+		fputs(" sign", r->f);
+	fputc('\n', r->f);
+}
+
+static void on_event(void *ctx, const struct dsd_event *e)
+{
+	struct rec *r = ctx;
+	r->nevents++;
+	check_view(r, e->title);
+	check_view(r, e->text);
+	put_sv(r->f, "E title=", e->title);
+	put_sv(r->f, " text=", e->text);
+	if (e->timestamp)
+		fprintf(r->f, " d:%lld", (long long)e->timestamp);
+	if (e->has_hostname)
+		put_sv(r->f, " h:", e->hostname);
+	if (e->aggregation_key.p)
+		put_sv(r->f, " k:", e->aggregation_key);
+	if (e->source_type.p)
+		put_sv(r->f, " s:", e->source_type);
+	fprintf(r->f, " p:%s t:%s", event_priority_name(e->priority),
+		event_alert_type_name(e->alert_type));
+	put_tags(r, e->tags, e->ntags);
+	if (e->container_id.p)
+		put_sv(r->f, " c:", e->container_id);
+	fputc('\n', r->f);
+}
+
+static void on_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct rec *r = ctx;
+	r->nchecks++;
+	check_view(r, sc->name);
+	check_view(r, sc->message);
+	put_sv(r->f, "S ", sc->name);
+	fprintf(r->f, " %d", (int)sc->status);
+	if (sc->timestamp)
+		fprintf(r->f, " d:%lld", (long long)sc->timestamp);
+	if (sc->has_hostname)
+		put_sv(r->f, " h:", sc->hostname);
+	put_tags(r, sc->tags, sc->ntags);
+	if (sc->message.p)
+		put_sv(r->f, " m:", sc->message);
+	if (sc->container_id.p)
+		put_sv(r->f, " c:", sc->container_id);
+	fputc('\n', r->f);
+}
+
+static const struct dsd_sink sink = { on_metric, on_event, on_check };
+
+/* Parses a copy of in[0..len) (exactly sized, so ASan sees over-reads) and
+ * returns the rendered callbacks; *st receives the counters. Caller frees. */
+static char *run_lim(const char *in, size_t len, const struct dsd_limits *lim, struct dsd_stats *st)
+{
+	struct dsd_parser *p = dsd_parser_new(lim);
+	cr_assert_not_null(p);
+	char *copy = malloc(len ? len : 1);
+	cr_assert_not_null(copy);
+	memcpy(copy, in, len);
+	struct rec r = { .lo = copy, .hi = copy + len };
+	r.f = open_memstream(&r.text, &r.text_len);
+	cr_assert_not_null(r.f);
+	dsd_parse(p, copy, len, &sink, &r);
+	fclose(r.f);
+	*st = *dsd_parser_stats(p);
+	cr_assert_eq(st->metric_lines, r.nmetrics);
+	cr_assert_eq(st->events, r.nevents);
+	cr_assert_eq(st->service_checks, r.nchecks);
+	dsd_parser_free(p);
+	free(copy);
+	return r.text;
+}
+
+static char *run(const char *in, size_t len, struct dsd_stats *st)
+{
+	return run_lim(in, len, NULL, st);
+}
+
+static uint64_t sum_errors(const struct dsd_stats *st)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < DSD_ERR_COUNT; i++)
+		n += st->errors[i];
+	return n;
+}
+
+/* lines == accepted + rejected, and the per-kind totals equal the reasons. */
+static void assert_invariants(const struct dsd_stats *st)
+{
+	uint64_t acc = st->metric_lines + st->events + st->service_checks;
+	uint64_t rej = st->metric_errors + st->event_errors + st->check_errors;
+	cr_assert_eq(st->lines, acc + rej, "lines %llu != %llu + %llu", (unsigned long long)st->lines,
+		     (unsigned long long)acc, (unsigned long long)rej);
+	cr_assert_eq(sum_errors(st), rej);
+	uint64_t samples = 0;
+	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
+		samples += st->samples[t];
+	cr_assert_geq(samples, st->metric_lines);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+struct pcase {
+	const char *in;
+	size_t len;	 /* 0: strlen(in) */
+	const char *out; /* rendered callbacks */
+	int err;	 /* -1: accepted; else the dsd_error reason */
+	char kind;	 /* rejected: 'm' metric, 'e' event, 's' service check */
+	int oor;	 /* expected rate_out_of_range */
+};
+
+#define OK(i, o) { (i), 0, o "\n", -1, 0, 0 }
+#define OOR(i, o) { (i), 0, o "\n", -1, 0, 1 }
+#define BAD(i, e, k) { (i), 0, "", (e), (k), 0 }
+#define BADN(i, e, k) { (i), sizeof(i) - 1, "", (e), (k), 0 }
+
+static struct pcase cases[] = {
+	/* metrics: types and values */
+	OK("page.views:1|c", "M page.views count v=1"),
+	OK("temp:-0.5|g", "M temp gauge v=-0.5 sign"),
+	OK("lat:.5|ms", "M lat timing v=0.5"),
+	OK("h:5.|h", "M h histogram v=5"),
+	OK("d:1e3|d", "M d distribution v=1000"),
+	OK("d:1E3|d", "M d distribution v=1000"),
+	OK("d:1e+3|d", "M d distribution v=1000"),
+	OK("d:2.5e-3|d", "M d distribution v=0.0025"),
+	OK("x:0.1|g", "M x gauge v=0.1"),
+	OK("x:+3|g", "M x gauge v=3 sign"),
+	OK("x:-0|g", "M x gauge v=-0 sign"),
+	OK("x:007|c", "M x count v=7"),
+	OK("x:1e-400|g", "M x gauge v=0"),
+	OK("x:123456789012345678901234567890|g", "M x gauge v=1.2345678901234568e+29"),
+	OK("x:9007199254740993|g", "M x gauge v=9007199254740992"),
+	OK("x:1.7976931348623157e308|g", "M x gauge v=1.7976931348623157e+308"),
+	OK("x:4.9e-324|g", "M x gauge v=4.94065645841247e-324"),
+	OK("x:0.000000000000000000000000000001|g", "M x gauge v=1e-30"),
+	OK("u:user:42|s", "M u set member=user:42"),
+	OK("u:-5|s", "M u set member=-5"),
+	OK("m:1:2:3|h", "M m histogram v=1,2,3"),
+	OK("m:1::2:|d", "M m distribution v=1,2"),
+	OK("m::1|d", "M m distribution v=1"),
+	OK("m:1:-2|g", "M m gauge v=1,-2 sign"),
+	/* optional fields */
+	OK("r:1|c|@0.5", "M r count v=1 @0.5"),
+	OK("r:1|c|@1", "M r count v=1"),
+	OK("r:1|c|@.25", "M r count v=1 @0.25"),
+	OOR("r:1|c|@2", "M r count v=1"),
+	OOR("r:1|c|@0", "M r count v=1"),
+	OOR("r:1|c|@-0.5", "M r count v=1"),
+	OK("t:1|c|#a,b:c,,d:e:f", "M t count v=1 #a,b:c,d:e:f"),
+	OK("t:1|c|#", "M t count v=1"),
+	OK("t:1|c|#,,,", "M t count v=1"),
+	OK("t:1|c|#a,b,a", "M t count v=1 #a,b,a"),
+	OK("t:1|c|#host:", "M t count v=1 #host:"),
+	OK("t:1|c|#a|#b", "M t count v=1 #b"),
+	OK("t:1|c|T1700000000", "M t count v=1 T1700000000"),
+	OK("t:1|c|T+5", "M t count v=1 T5"),
+	OK("t:1|c|c:abc|e:ext-1|card:high", "M t count v=1 c:abc e:ext-1 card:high"),
+	OK("t:1|c|c:", "M t count v=1 c:"),
+	OK("t:1|c|#a|@0.25|T5|c:x", "M t count v=1 @0.25 #a T5 c:x"),
+	OK("t:1|c|c:x|#a|T5|@0.25", "M t count v=1 @0.25 #a T5 c:x"),
+	OK("t:1|c|x:unknown|zzz|carrot|ee", "M t count v=1"),
+	OK("t:1|c|", "M t count v=1"),
+	OK("t:1|c||#a", "M t count v=1 #a"),
+	OK("a:1|c\r", "M a count v=1"),
+	OK("caf\xc3\xa9:1|c|#\xe2\x82\xac:\xf0\x9f\x98\x80", "M caf\xc3\xa9 count v=1 #\xe2\x82\xac:\xf0\x9f\x98\x80"),
+	OK("_sc:1|c", "M _sc count v=1"),
+	OK("_e:1|c", "M _e count v=1"),
+	OK("a.b-c_d:1|c|#k:v:w", "M a.b-c_d count v=1 #k:v:w"),
+	/* metric rejections */
+	BAD("abc", DSD_ERR_NO_VALUE, 'm'),
+	BAD("a|c", DSD_ERR_NO_VALUE, 'm'),
+	BAD("a|b:1|c", DSD_ERR_NO_VALUE, 'm'),
+	BAD(":1|c", DSD_ERR_EMPTY_NAME, 'm'),
+	BAD("a:|c", DSD_ERR_NO_VALUE, 'm'),
+	BAD("a:::|c", DSD_ERR_NO_VALUE, 'm'),
+	BAD("a:", DSD_ERR_NO_VALUE, 'm'),
+	BAD("a:1", DSD_ERR_NO_TYPE, 'm'),
+	BAD("a:1|", DSD_ERR_NO_TYPE, 'm'),
+	BAD("a:1||c", DSD_ERR_NO_TYPE, 'm'),
+	BAD("a:1|x", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:1|cc", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:1|C", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:1|m", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:1|msx", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:1|s2", DSD_ERR_BAD_TYPE, 'm'),
+	BAD("a:abc|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:0x10|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:0x1p3|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1_000|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a: 1|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1 |c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:.|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:e5|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1e|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1e+|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1e5x|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:--1|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:+|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:-|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1.2.3|c", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1,5|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:infinite|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:nanx|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:i|g", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:1:x:3|h", DSD_ERR_BAD_VALUE, 'm'),
+	BAD("a:nan|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:NaN|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:inf|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:+Inf|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:-Infinity|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:1e999|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:1e400|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:-1e400|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:1.8e308|g", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:1:nan|h", DSD_ERR_NAN_INF, 'm'),
+	BAD("a:1|c|@abc", DSD_ERR_BAD_SAMPLE_RATE, 'm'),
+	BAD("a:1|c|@", DSD_ERR_BAD_SAMPLE_RATE, 'm'),
+	BAD("a:1|c|@nan", DSD_ERR_BAD_SAMPLE_RATE, 'm'),
+	BAD("a:1|c|@0.5x", DSD_ERR_BAD_SAMPLE_RATE, 'm'),
+	BAD("a:1|c|T", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|Tabc", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|TABCD", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|T-5", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|T0", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|T1.5", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BAD("a:1|c|T99999999999999999999", DSD_ERR_BAD_TIMESTAMP, 'm'),
+	BADN("a:1\0|c", DSD_ERR_NUL_BYTE, 'm'),
+	BADN("a:1|c|#x\0y", DSD_ERR_NUL_BYTE, 'm'),
+	BADN("\0", DSD_ERR_NUL_BYTE, 'm'),
+	BAD("a\xff:1|c", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xc3", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#ok,\xc3,\xa9", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xed\xa0\x80", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xc0\x80", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xe0\x80\x80", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xf4\x90\x80\x80", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("a:1|c|#\xf8\x88\x80\x80\x80", DSD_ERR_INVALID_UTF8, 'm'),
+	BAD("abcdefgh\x80:1|c", DSD_ERR_INVALID_UTF8, 'm'),
+
+	/* events */
+	OK("_e{5,4}:title|text", "E title=title text=text p:normal t:info"),
+	OK("_e{5,0}:title|", "E title=title text= p:normal t:info"),
+	OK("_e{5,4}:ti|le|text", "E title=ti|le text=text p:normal t:info"),
+	OK("_e{1,6}:t|a|b|cd", "E title=t text=a|b|cd p:normal t:info"),
+	OK("_e{1,4}:t|a\\nb", "E title=t text=a<NL>b p:normal t:info"),
+	OK("_e{1,8}:t|\\n\\\\n\\t\\", "E title=t text=<NL>\\<NL>\\t\\ p:normal t:info"),
+	OK("_e{4,1}:a\\nb|x", "E title=a\\nb text=x p:normal t:info"),
+	OK("_e{1,1}:t|x|d:1700000000|h:host1|k:key|p:low|s:src|t:error|#a,b|c:cid",
+	   "E title=t text=x d:1700000000 h:host1 k:key s:src p:low t:error #a,b c:cid"),
+	OK("_e{1,1}:t|x|t:warning", "E title=t text=x p:normal t:warning"),
+	OK("_e{1,1}:t|x|t:success|p:normal", "E title=t text=x p:normal t:success"),
+	OK("_e{1,1}:t|x|p:urgent|t:fatal|d:abc|zz:1|q", "E title=t text=x p:normal t:info"),
+	OK("_e{1,1}:t|x|p:low|p:bogus", "E title=t text=x p:low t:info"),
+	OK("_e{1,1}:t|x|h:", "E title=t text=x h: p:normal t:info"),
+	OK("_e{1,1}:t|x|", "E title=t text=x p:normal t:info"),
+	OK("_e{2,3}:\xc3\xa9|\xe2\x82\xac", "E title=\xc3\xa9 text=\xe2\x82\xac p:normal t:info"),
+	BAD("_e{5,4}title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{,4}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{5}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{a,4}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{-1,4}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{5,-4}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{ 5,4}:title|text", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{5,4", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{5,4}", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{", DSD_ERR_EVENT_HEADER, 'e'),
+	BAD("_e{0,4}:|text", DSD_ERR_EVENT_EMPTY_TITLE, 'e'),
+	BAD("_e{10,4}:title|text", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{5,10}:title|text", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{5,3}:title|text", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{4,4}:title|text", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{5,0}:title", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{99999999999999999999999,1}:a|b", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{1,99999999999999999999999}:a|b", DSD_ERR_EVENT_LENGTH, 'e'),
+	BAD("_e{1,1}:t|x|#\xff", DSD_ERR_INVALID_UTF8, 'e'),
+	BADN("_e{1,1}:t|\0", DSD_ERR_NUL_BYTE, 'e'),
+
+	/* service checks */
+	OK("_sc|db.up|0", "S db.up 0"),
+	OK("_sc|db.up|3", "S db.up 3"),
+	OK("_sc|db.up|2|d:1700000000|h:web1|#env:prod,role|m:disk | full|c:x",
+	   "S db.up 2 d:1700000000 h:web1 #env:prod,role m:disk | full|c:x"),
+	OK("_sc|n|1|h:a|h:b|d:1|d:2", "S n 1 d:2 h:b"),
+	OK("_sc|n|1|d:abc|c:cid|zz|m:", "S n 1 m: c:cid"),
+	OK("_sc|n|0|h:", "S n 0 h:"),
+	OK("_sc|n|0|", "S n 0"),
+	BAD("_sc|n", DSD_ERR_CHECK_FORMAT, 's'),
+	BAD("_sc|", DSD_ERR_CHECK_FORMAT, 's'),
+	BAD("_sc||0", DSD_ERR_CHECK_EMPTY_NAME, 's'),
+	BAD("_sc|n|4", DSD_ERR_CHECK_STATUS, 's'),
+	BAD("_sc|n|", DSD_ERR_CHECK_STATUS, 's'),
+	BAD("_sc|n|01", DSD_ERR_CHECK_STATUS, 's'),
+	BAD("_sc|n|-1", DSD_ERR_CHECK_STATUS, 's'),
+	BAD("_sc|n|x|m:a", DSD_ERR_CHECK_STATUS, 's'),
+	BAD("_sc|n\xff|0", DSD_ERR_INVALID_UTF8, 's'),
+	BAD("_sc|n|0|#\xc3", DSD_ERR_INVALID_UTF8, 's'),
+	BADN("_sc|n|0|m:\0", DSD_ERR_NUL_BYTE, 's'),
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* Criterion runs each parameter in a fresh process image, so parameters must
+ * not hold pointers: they are indices into the static tables. */
+static size_t case_idx[NCASES];
+
+ParameterizedTestParameters(parse, table)
+{
+	for (size_t i = 0; i < NCASES; i++)
+		case_idx[i] = i;
+	return cr_make_param_array(size_t, case_idx, NCASES);
+}
+
+static void check_case(const struct pcase *c, const char *in, size_t len, const char *want_tail)
+{
+	struct dsd_stats st;
+	char *out = run(in, len, &st);
+	char want[4096];
+	snprintf(want, sizeof(want), "%s%s", c->out, want_tail);
+	cr_assert_str_eq(out, want, "input \"%s\": got \"%s\" want \"%s\"", c->in, out, want);
+	free(out);
+	uint64_t extra = *want_tail ? 1 : 0;
+	cr_assert_eq(st.datagrams, 1);
+	cr_assert_eq(st.bytes, len);
+	cr_assert_eq(st.lines, 1 + extra, "input \"%s\"", c->in);
+	cr_assert_eq(st.rate_out_of_range, (uint64_t)c->oor, "input \"%s\"", c->in);
+	assert_invariants(&st);
+	if (c->err < 0) {
+		cr_assert_eq(sum_errors(&st), 0, "input \"%s\" rejected", c->in);
+		uint64_t acc = st.metric_lines + st.events + st.service_checks;
+		cr_assert_eq(acc, 1 + extra);
+		cr_assert_eq(st.metric_lines, (c->out[0] == 'M') + extra);
+		cr_assert_eq(st.events, c->out[0] == 'E');
+		cr_assert_eq(st.service_checks, c->out[0] == 'S');
+		return;
+	}
+	cr_assert_eq(st.errors[c->err], 1, "input \"%s\": expected %s", c->in, dsd_error_name(c->err));
+	cr_assert_eq(sum_errors(&st), 1, "input \"%s\"", c->in);
+	cr_assert_eq(st.metric_errors, c->kind == 'm', "input \"%s\"", c->in);
+	cr_assert_eq(st.event_errors, c->kind == 'e', "input \"%s\"", c->in);
+	cr_assert_eq(st.check_errors, c->kind == 's', "input \"%s\"", c->in);
+	cr_assert_eq(st.metric_lines, extra);
+	cr_assert_eq(st.events + st.service_checks, 0);
+}
+
+ParameterizedTest(size_t *idx, parse, table)
+{
+	const struct pcase *c = &cases[*idx];
+	size_t len = c->len ? c->len : strlen(c->in);
+	check_case(c, c->in, len, "");
+
+	/* the next line of the same datagram is still parsed */
+	char buf[4096];
+	cr_assert_lt(len + 16, sizeof(buf));
+	memcpy(buf, c->in, len);
+	memcpy(buf + len, "\nnext:7|c", 9);
+	check_case(c, buf, len + 9, "M next count v=7\n");
+}
+
+/* ---- datagram splitting ------------------------------------------------- */
+
+Test(parse, multi_line_datagram)
+{
+	const char in[] = "a:1|c\n\n\r\nb:2:3|h|#x\r\n_sc|up|0\n_e{1,1}:t|x\nbad\n:1|c\n_e{0,1}:|x\n_sc|n|9\n";
+	struct dsd_stats st;
+	char *out = run(in, sizeof(in) - 1, &st);
+	cr_assert_str_eq(out, "M a count v=1\nM b histogram v=2,3 #x\nS up 0\nE title=t text=x p:normal t:info\n");
+	free(out);
+	cr_assert_eq(st.datagrams, 1);
+	cr_assert_eq(st.bytes, sizeof(in) - 1);
+	cr_assert_eq(st.lines, 8);
+	cr_assert_eq(st.metric_lines, 2);
+	cr_assert_eq(st.samples[METRIC_COUNT], 1);
+	cr_assert_eq(st.samples[METRIC_HISTOGRAM], 2);
+	cr_assert_eq(st.events, 1);
+	cr_assert_eq(st.service_checks, 1);
+	cr_assert_eq(st.errors[DSD_ERR_NO_VALUE], 1);
+	cr_assert_eq(st.errors[DSD_ERR_EMPTY_NAME], 1);
+	cr_assert_eq(st.errors[DSD_ERR_EVENT_EMPTY_TITLE], 1);
+	cr_assert_eq(st.errors[DSD_ERR_CHECK_STATUS], 1);
+	cr_assert_eq(st.metric_errors, 2);
+	cr_assert_eq(st.event_errors, 1);
+	cr_assert_eq(st.check_errors, 1);
+	assert_invariants(&st);
+}
+
+Test(parse, empty_and_blank_datagrams)
+{
+	static const char *const ins[] = { "", "\n", "\r\n", "\n\n\n", "\r", "\r\n\r\n" };
+	for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+		struct dsd_stats st;
+		char *out = run(ins[i], strlen(ins[i]), &st);
+		cr_assert_str_eq(out, "");
+		free(out);
+		cr_assert_eq(st.datagrams, 1);
+		cr_assert_eq(st.lines, 0);
+		assert_invariants(&st);
+	}
+}
+
+Test(parse, counters_accumulate_across_datagrams)
+{
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	char a[] = "a:1|c|@0.5\nb:1:2:3|d", b[] = "s:x|s\nbad|c\nc:2|c|@5";
+	dsd_parse(p, a, sizeof(a) - 1, &(struct dsd_sink){ 0 }, NULL);
+	dsd_parse(p, b, sizeof(b) - 1, NULL, NULL);
+	const struct dsd_stats *st = dsd_parser_stats(p);
+	cr_assert_eq(st->datagrams, 2);
+	cr_assert_eq(st->bytes, sizeof(a) + sizeof(b) - 2);
+	cr_assert_eq(st->lines, 5);
+	cr_assert_eq(st->metric_lines, 4);
+	cr_assert_eq(st->samples[METRIC_COUNT], 2);
+	cr_assert_eq(st->samples[METRIC_DISTRIBUTION], 3);
+	cr_assert_eq(st->samples[METRIC_SET], 1);
+	cr_assert_eq(st->samples[METRIC_GAUGE], 0);
+	cr_assert_eq(st->rate_out_of_range, 1);
+	cr_assert_eq(st->metric_errors, 1);
+	cr_assert_eq(st->errors[DSD_ERR_NO_VALUE], 1);
+	assert_invariants(st);
+	dsd_parser_free(p);
+	dsd_parser_free(NULL);
+}
+
+Test(parse, event_text_unescaped_in_place)
+{
+	char buf[] = "_e{2,7}:hi|a\\nb\\nc|#t";
+	struct rec r = { .lo = buf, .hi = buf + sizeof(buf) - 1 };
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	r.f = open_memstream(&r.text, &r.text_len);
+	dsd_parse(p, buf, sizeof(buf) - 1, &sink, &r);
+	fclose(r.f);
+	cr_assert_str_eq(r.text, "E title=hi text=a<NL>b<NL>c p:normal t:info #t\n");
+	/* the text view was compacted inside the datagram; the tags were untouched */
+	cr_assert_eq(memcmp(buf + 11, "a\nb\nc", 5), 0);
+	cr_assert_eq(memcmp(buf + 19, "#t", 2), 0);
+	free(r.text);
+	dsd_parser_free(p);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+static struct dsd_limits small = { 8, 3, 5, 4 };
+
+struct lcase {
+	const char *in;
+	const char *out;
+	int err;
+	char kind;
+};
+
+static struct lcase limit_cases[] = {
+	{ "12345678:1|c", "M 12345678 count v=1\n", -1, 0 },
+	{ "123456789:1|c", "", DSD_ERR_NAME_TOO_LONG, 'm' },
+	{ "_sc|12345678|0", "S 12345678 0\n", -1, 0 },
+	{ "_sc|123456789|0", "", DSD_ERR_NAME_TOO_LONG, 's' },
+	{ "a:1|c|#a,b,c", "M a count v=1 #a,b,c\n", -1, 0 },
+	{ "a:1|c|#a,,b,,c,,", "M a count v=1 #a,b,c\n", -1, 0 },
+	{ "a:1|c|#a,b,c,d", "", DSD_ERR_TOO_MANY_TAGS, 'm' },
+	{ "a:1|c|#a,b,c|#d", "M a count v=1 #d\n", -1, 0 },
+	{ "_e{1,1}:t|x|#a,b,c,d", "", DSD_ERR_TOO_MANY_TAGS, 'e' },
+	{ "_sc|n|0|#a,b,c,d", "", DSD_ERR_TOO_MANY_TAGS, 's' },
+	{ "a:1|c|#12345", "M a count v=1 #12345\n", -1, 0 },
+	{ "a:1|c|#123456", "", DSD_ERR_TAG_TOO_LONG, 'm' },
+	{ "_e{1,1}:t|x|#123456", "", DSD_ERR_TAG_TOO_LONG, 'e' },
+	{ "_sc|n|0|#123456", "", DSD_ERR_TAG_TOO_LONG, 's' },
+	{ "a:1:2:3:4|h", "M a histogram v=1,2,3,4\n", -1, 0 },
+	{ "a:1:2::3:4:|h", "M a histogram v=1,2,3,4\n", -1, 0 },
+	{ "a:1:2:3:4:5|h", "", DSD_ERR_TOO_MANY_VALUES, 'm' },
+	{ "a:1:2:3:4:5:6:7|s", "M a set member=1:2:3:4:5:6:7\n", -1, 0 },
+};
+
+#define NLIMIT_CASES (sizeof(limit_cases) / sizeof(limit_cases[0]))
+static size_t limit_idx[NLIMIT_CASES];
+
+ParameterizedTestParameters(parse, limits)
+{
+	for (size_t i = 0; i < NLIMIT_CASES; i++)
+		limit_idx[i] = i;
+	return cr_make_param_array(size_t, limit_idx, NLIMIT_CASES);
+}
+
+ParameterizedTest(size_t *idx, parse, limits)
+{
+	const struct lcase *c = &limit_cases[*idx];
+	struct dsd_stats st;
+	char *out = run_lim(c->in, strlen(c->in), &small, &st);
+	cr_assert_str_eq(out, c->out, "input \"%s\"", c->in);
+	free(out);
+	cr_assert_eq(st.lines, 1);
+	assert_invariants(&st);
+	if (c->err < 0) {
+		cr_assert_eq(sum_errors(&st), 0);
+		return;
+	}
+	cr_assert_eq(st.errors[c->err], 1, "input \"%s\"", c->in);
+	cr_assert_eq(st.metric_errors, c->kind == 'm');
+	cr_assert_eq(st.event_errors, c->kind == 'e');
+	cr_assert_eq(st.check_errors, c->kind == 's');
+}
+
+Test(parse, zero_limits_reject_everything_capped)
+{
+	struct dsd_limits z = { 0, 0, 0, 0 };
+	struct dsd_stats st;
+	char *out = run_lim("a:1|c\nb|c", 9, &z, &st);
+	cr_assert_str_eq(out, "");
+	free(out);
+	cr_assert_eq(st.errors[DSD_ERR_NAME_TOO_LONG], 1);
+	cr_assert_eq(st.errors[DSD_ERR_NO_VALUE], 1);
+	assert_invariants(&st);
+}
+
+/* ---- hostile datagrams -------------------------------------------------- */
+
+static char *filled(size_t n, char c)
+{
+	char *b = malloc(n);
+	cr_assert_not_null(b);
+	memset(b, c, n);
+	return b;
+}
+
+/* Runs a hostile datagram (exactly sized heap copy) and checks one reason. */
+static void hostile(const char *in, size_t len, int err, const char *want)
+{
+	struct dsd_stats st;
+	char *out = run(in, len, &st);
+	cr_assert_str_eq(out, want);
+	free(out);
+	assert_invariants(&st);
+	if (err >= 0)
+		cr_assert_eq(st.errors[err], 1, "expected %s", dsd_error_name(err));
+	else
+		cr_assert_eq(sum_errors(&st), 0);
+}
+
+Test(parse, hostile_64k_name)
+{
+	size_t n = 65536;
+	char *b = filled(n + 4, 'a');
+	memcpy(b + n, ":1|c", 4);
+	hostile(b, n + 4, DSD_ERR_NAME_TOO_LONG, "");
+	/* same, as a service check */
+	memcpy(b, "_sc|", 4);
+	memcpy(b + n, "|0|c", 4);
+	hostile(b, n + 4, DSD_ERR_NAME_TOO_LONG, "");
+	free(b);
+}
+
+Test(parse, hostile_10000_tags)
+{
+	size_t n = 7 + 10000 * 4;
+	char *b = malloc(n);
+	memcpy(b, "a:1|c|#", 7);
+	for (size_t i = 0; i < 10000; i++)
+		memcpy(b + 7 + i * 4, i == 9999 ? "t99" : "t99,", 4);
+	hostile(b, n - 1, DSD_ERR_TOO_MANY_TAGS, "");
+	free(b);
+}
+
+Test(parse, hostile_separators)
+{
+	size_t n = 100 * 1024;
+	char *b = filled(n, '|');
+	hostile(b, n, DSD_ERR_NO_VALUE, "");
+	memset(b, ':', n);
+	hostile(b, n, DSD_ERR_EMPTY_NAME, "");
+	memset(b, ',', n);
+	hostile(b, n, DSD_ERR_NO_VALUE, "");
+	memcpy(b, "a:1|c|#", 7);
+	hostile(b, n, -1, "M a count v=1\n");
+	memset(b, '|', n);
+	memcpy(b, "a:1|c", 5);
+	hostile(b, n, -1, "M a count v=1\n");
+	memcpy(b, "a:1||", 5);
+	hostile(b, n, DSD_ERR_NO_TYPE, "");
+	memset(b, ':', n);
+	memcpy(b, "a:", 2);
+	memcpy(b + n - 2, "|h", 2);
+	hostile(b, n, DSD_ERR_NO_VALUE, "");
+	memset(b, '\n', n);
+	hostile(b, n, -1, "");
+	free(b);
+}
+
+Test(parse, hostile_many_values_and_events)
+{
+	size_t n = 2 + 2000 * 2 + 2;
+	char *b = malloc(n);
+	memcpy(b, "a:", 2);
+	for (size_t i = 0; i < 2000; i++)
+		memcpy(b + 2 + i * 2, "1:", 2);
+	memcpy(b + n - 2, "|h", 2);
+	hostile(b, n, DSD_ERR_TOO_MANY_VALUES, "");
+	free(b);
+
+	size_t m = 100 * 1024;
+	b = filled(m, 'x');
+	memcpy(b, "_e{10,10}:", 10);
+	hostile(b, m, DSD_ERR_EVENT_LENGTH, "");
+	memcpy(b, "_e{200000,1}:", 13);
+	hostile(b, m, DSD_ERR_EVENT_LENGTH, "");
+	memset(b, '|', m);
+	memcpy(b, "_e{0,99}:a", 10);
+	hostile(b, m, DSD_ERR_EVENT_EMPTY_TITLE, "");
+	memcpy(b, "_e{1,1}:a|", 10);
+	hostile(b, m, -1, "E title=a text=| p:normal t:info\n");
+	free(b);
+}
+
+Test(parse, hostile_numbers)
+{
+	size_t n = 50000;
+	char *b = filled(n, '9');
+	memcpy(b, "a:", 2);
+	memcpy(b + n - 2, "|g", 2);
+	hostile(b, n, DSD_ERR_NAN_INF, "");
+	memset(b + 2, '0', n - 4);
+	b[3] = '.';
+	b[n - 3] = '1';
+	hostile(b, n, -1, "M a gauge v=0\n");
+	memset(b + 2, '0', n - 4);
+	b[n - 3] = '7';
+	hostile(b, n, -1, "M a gauge v=7\n");
+	b[2] = '-';
+	hostile(b, n, -1, "M a gauge v=-7 sign\n");
+	free(b);
+	hostile("a:1e400|g", 9, DSD_ERR_NAN_INF, "");
+	hostile("a:-1e400|g", 10, DSD_ERR_NAN_INF, "");
+	hostile("a:1e-99999999999999999999|g", 27, -1, "M a gauge v=0\n");
+	hostile("a:1e99999999999999999999|g", 26, DSD_ERR_NAN_INF, "");
+	hostile("a:-1.5|c", 8, -1, "M a count v=-1.5 sign\n");
+}
+
+Test(parse, hostile_random_bytes_keep_invariants)
+{
+	struct dsd_parser *p = dsd_parser_new(&small);
+	uint64_t x = 0x9E3779B97F4A7C15u;
+	static const char alphabet[] = "ab:|#,@T1e.-+\n\r_{}sc0\x80\xc3\xa9\0dhgms";
+	char buf[256];
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t len = x % sizeof(buf);
+		for (; n < len; n++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[n] = alphabet[x % (sizeof(alphabet) - 1)];
+		}
+		dsd_parse(p, buf, len, NULL, NULL);
+	}
+	assert_invariants(dsd_parser_stats(p));
+	cr_assert_eq(dsd_parser_stats(p)->datagrams, 20000);
+	dsd_parser_free(p);
+}
+
+/* ---- numbers and UTF-8 -------------------------------------------------- */
+
+/* parse_double must agree bit for bit with glibc's strtod on its grammar. */
+static void expect_same_as_strtod(locale_t loc, const char *s)
+{
+	double got = 0, want = strtod(s, NULL);
+	int r = parse_double(loc, s, strlen(s), &got);
+	if (isinf(want)) {
+		cr_assert_eq(r, PARSE_NUM_NAN_INF, "\"%s\"", s);
+		return;
+	}
+	cr_assert_eq(r, PARSE_NUM_OK, "\"%s\"", s);
+	cr_assert(memcmp(&got, &want, sizeof(got)) == 0, "\"%s\": %.17g != %.17g", s, got, want);
+}
+
+Test(parse, numbers_match_strtod)
+{
+	static const char *const fixed[] = {
+		"0", "1", "-1", "0.1", "0.2", "0.3", "1.1", "123.456", "9007199254740992",
+		"9007199254740993", "18446744073709551615", "18446744073709551616", "1e22",
+		"1e23", "1e-22", "1e-23", "4.35", "2.2250738585072011e-308", "2.2250738585072014e-308",
+		"1.7976931348623157e308", "1.7976931348623159e308", "5e-324", "2.4703282292062327e-324",
+		"2.4703282292062328e-324", "0.000001", "123456789012345678", "1234567890123456789",
+		"12345678901234567890", "3.141592653589793238462643383279", ".5", "5.", "-.5e-1",
+		"+7", "00000000000000000000000000001", "1.00000000000000011102230246251565404236316680908203125",
+		"1.00000000000000011102230246251565404236316680908203124",
+		"1.00000000000000011102230246251565404236316680908203126",
+	};
+	locale_t loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		expect_same_as_strtod(loc, fixed[i]);
+
+	uint64_t x = 88172645463325252u;
+	char s[64];
+	for (int iter = 0; iter < 200000; iter++) {
+		size_t k = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (x & 1)
+			s[k++] = '-';
+		int digits = 1 + (int)((x >> 8) % 24), dot = (int)((x >> 16) % (unsigned)(digits + 2));
+		for (int d = 0; d < digits; d++) {
+			if (d == dot)
+				s[k++] = '.';
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			s[k++] = (char)('0' + x % 10);
+		}
+		if (x & 2)
+			k += (size_t)snprintf(s + k, sizeof(s) - k, "e%d", (int)((x >> 20) % 700) - 350);
+		s[k] = '\0';
+		expect_same_as_strtod(loc, s);
+	}
+	freelocale(loc);
+}
+
+Test(parse, numbers_are_locale_independent)
+{
+	/* A comma-decimal locale must not change anything (if one is installed). */
+	setlocale(LC_NUMERIC, "de_DE.UTF-8");
+	struct dsd_stats st;
+	char *out = run("a:1.5:12345678901234567890.5|h", 30, &st);
+	cr_assert_str_eq(out, "M a histogram v=1.5,1.2345678901234567e+19\n");
+	free(out);
+	setlocale(LC_NUMERIC, "C");
+}
+
+Test(parse, int64_parser)
+{
+	int64_t v = -1;
+	cr_assert_eq(parse_int64("9223372036854775807", 19, &v), PARSE_NUM_OK);
+	cr_assert_eq(v, INT64_MAX);
+	cr_assert_eq(parse_int64("9223372036854775808", 19, &v), PARSE_NUM_BAD);
+	cr_assert_eq(parse_int64("+0", 2, &v), PARSE_NUM_OK);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(parse_int64("", 0, &v), PARSE_NUM_BAD);
+	cr_assert_eq(parse_int64("+", 1, &v), PARSE_NUM_BAD);
+	cr_assert_eq(parse_int64("-1", 2, &v), PARSE_NUM_BAD);
+	cr_assert_eq(parse_int64("12a", 3, &v), PARSE_NUM_BAD);
+	cr_assert_eq(parse_int64("123", 2, &v), PARSE_NUM_OK);
+	cr_assert_eq(v, 12);
+}
+
+Test(parse, utf8_validation)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+	} t[] = {
+		{ "", true }, { "plain ascii longer than eight bytes", true },
+		{ "\xc3\xa9", true }, { "\xe2\x82\xac", true }, { "\xf0\x9f\x98\x80", true },
+		{ "\xf4\x8f\xbf\xbf", true }, { "\xed\x9f\xbf", true }, { "\xee\x80\x80", true },
+		{ "0123456789abcdef\xc3\xa9" "0123456789abcdef", true },
+		{ "\x80", false }, { "\xbf", false }, { "\xc0\xaf", false }, { "\xc1\xbf", false },
+		{ "\xc3", false }, { "\xc3(", false }, { "\xe2\x82", false }, { "\xe0\x9f\xbf", false },
+		{ "\xed\xa0\x80", false }, { "\xf0\x8f\xbf\xbf", false }, { "\xf4\x90\x80\x80", false },
+		{ "\xf5\x80\x80\x80", false }, { "\xff", false }, { "\xfe", false },
+		{ "0123456789abcdef\xc3", false }, { "\xf0\x9f\x98", false },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		cr_assert_eq(parse_utf8_valid(t[i].s, strlen(t[i].s)), t[i].ok, "case %zu", i);
+}
+
+Test(parse, error_names_are_stable_and_distinct)
+{
+	cr_assert_str_eq(dsd_error_name(DSD_ERR_NAN_INF), "nan_inf");
+	cr_assert_str_eq(dsd_error_name(DSD_ERR_EVENT_LENGTH), "event_length");
+	cr_assert_str_eq(dsd_error_name(DSD_ERR_COUNT), "unknown");
+	cr_assert_str_eq(dsd_error_name((enum dsd_error)-1), "unknown");
+	for (int i = 0; i < DSD_ERR_COUNT; i++) {
+		cr_assert_str_neq(dsd_error_name(i), "unknown");
+		for (int j = 0; j < i; j++)
+			cr_assert_str_neq(dsd_error_name(i), dsd_error_name(j));
+	}
+}
+
+Test(parse, default_limits)
+{
+	struct dsd_stats st;
+	char *b = filled(1025 + 4, 'a');
+	memcpy(b + 1024, ":1|c", 4);
+	char *out = run(b, 1024 + 4, &st);
+	cr_assert_eq(strlen(out), 2 + 1024 + 11);
+	cr_assert_str_eq(out + 2 + 1024, " count v=1\n");
+	free(out);
+	cr_assert_eq(st.metric_lines, 1);
+	memset(b, 'a', 1025);
+	memcpy(b + 1025, ":1|c", 4);
+	hostile(b, 1025 + 4, DSD_ERR_NAME_TOO_LONG, "");
+	free(b);
+}
