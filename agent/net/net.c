@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <linux/sock_diag.h>
 
 #include "core/log.h"
 #include "net/net_int.h"
@@ -431,6 +432,20 @@ int net_resume(struct net *n)
 	return 0;
 }
 
+/* Drops since the last SO_RXQ_OVFL value we saw on s: the kernel's current
+ * counter (SO_MEMINFO), so drops not yet followed by a datagram count too. The
+ * next cmsg carries the same counter, so the total never goes backwards. */
+static uint32_t unseen_drops(const struct net_sock *s)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+	    len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+		return 0;
+	return (uint32_t)(mi[SK_MEMINFO_DROPS] - s->last_ovfl);
+}
+
 void net_get_stats(const struct net *n, struct net_stats *out)
 {
 	if (!n) {
@@ -438,6 +453,8 @@ void net_get_stats(const struct net *n, struct net_stats *out)
 		return;
 	}
 	*out = n->st;
+	for (unsigned i = 0; i < n->nsocks; i++)
+		out->kernel_drops += unseen_drops(&n->socks[i]);
 }
 
 int net_udp_port(const struct net *n)

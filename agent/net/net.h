@@ -24,9 +24,9 @@
  * level-triggered: the rest is read on the next iteration).
  *
  * Kernel drops: the kernel attaches its cumulative per-socket drop count to
- * each datagram it queues, so drops become visible when the next datagram
- * after them is read (a burst of drops followed by silence shows up with the
- * next packet).
+ * each datagram it queues (SO_RXQ_OVFL), read from every recvmmsg batch;
+ * net_get_stats adds the drops not yet followed by a datagram, read from the
+ * socket's current counter (SO_MEMINFO), so the figure is exact at any time.
  *
  * Ownership: a net owns its sockets, events and buffers; cfg is only read
  * during net_new. Threading: all callbacks on the loop thread that owns
@@ -53,7 +53,8 @@ struct net_stats {
 	uint64_t udp_packets, udp_bytes;
 	uint64_t uds_packets, uds_bytes;
 	uint64_t truncated;	/* datagrams longer than dogstatsd_buffer_size */
-	uint64_t kernel_drops;	/* SO_RXQ_OVFL, summed over sockets */
+	uint64_t kernel_drops;	/* kernel's per-socket drop counters, summed; exact
+				   at the time of net_get_stats */
 	uint64_t recv_errors;
 	unsigned sockets;	/* open listening sockets */
 };
