@@ -129,30 +129,13 @@ static int slow_path(locale_t loc, const char *s, size_t n, double *out)
 	return PARSE_NUM_OK;
 }
 
-/* Digits of the mantissa: accumulates up to 19 significant ones into *mant. */
-static const char *scan_digits(const char *p, const char *end, bool frac, uint64_t *mant,
-			       int *ndig, int64_t *e10, bool *big, bool *any)
-{
-	for (; p < end && is_digit(*p); p++) {
-		*any = true;
-		if (*ndig < 19) {
-			*mant = *mant * 10 + (uint64_t)(*p - '0');
-			*ndig += *mant != 0;
-			*e10 -= frac;
-		} else {
-			*big = true;
-		}
-	}
-	return p;
-}
-
 int parse_double(locale_t loc, const char *s, size_t n, double *out)
 {
 	const char *p = s, *end = s + n;
 	uint64_t mant = 0;
 	int ndig = 0;
-	int64_t e10 = 0;
-	bool neg = false, big = false, any = false;
+	int64_t e10 = 0, frac = 0;
+	bool neg = false, big = false, any = false, dot = false;
 
 	if (p < end && (*p == '+' || *p == '-')) {
 		neg = *p == '-';
@@ -162,9 +145,25 @@ int parse_double(locale_t loc, const char *s, size_t n, double *out)
 		return PARSE_NUM_BAD;
 	if ((*p | 0x20) == 'i' || (*p | 0x20) == 'n')
 		return special(p, (size_t)(end - p));
-	p = scan_digits(p, end, false, &mant, &ndig, &e10, &big, &any);
-	if (p < end && *p == '.')
-		p = scan_digits(p + 1, end, true, &mant, &ndig, &e10, &big, &any);
+	/* mantissa: up to 19 significant digits accumulate, more go slow */
+	for (; p < end; p++) {
+		unsigned d = (unsigned char)(*p - '0');
+		if (d < 10) {
+			any = true;
+			if (ndig < 19) {
+				mant = mant * 10 + d;
+				ndig += mant != 0;
+				e10 -= frac;
+			} else {
+				big = true;
+			}
+		} else if (*p == '.' && !dot) {
+			dot = true;
+			frac = 1;
+		} else {
+			break;
+		}
+	}
 	if (!any)
 		return PARSE_NUM_BAD;
 	if (p < end && (*p | 0x20) == 'e') {
