@@ -3,8 +3,8 @@
  *
  * Data flow:
  *   socket -> net -> on_datagram -> dsd_parse -> on_metric -> aggr_ingest
- *   flush timer -> aggr_flush(now) -> batch -> [alerts] -> output (JSON lines
- *   or the forwarder) -> batch_free
+ *   flush timer -> aggr_flush(now) -> batch -> alert_eval -> notify
+ *                -> own metrics appended -> forwarder and/or JSON lines -> batch_free
  *   SIGHUP -> reload; SIGINT/SIGTERM -> stop receiving, final flush, drain, exit.
  */
 #include "agent.h"
@@ -16,18 +16,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "aggr/aggr.h"
+#include "alert/alert.h"
+#include "config/yaml.h"
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "ddma_config.h"
+#include "forward/forward.h"
+#include "forward/http.h"
 #include "net/net.h"
+#include "notify/notify.h"
 #include "parse/parse.h"
-#include "status/status.h"
 #include "sdnotify.h"
+#include "status/status.h"
+#include "telemetry.h"
+
+#define ALERT_LINES_MAX 64
 
 struct agent {
 	struct event_base *base;
@@ -36,10 +45,16 @@ struct agent {
 	struct aggr *aggr;
 	struct net *net;
 	struct status *status;
+	struct fwd *fwd;		/* NULL when no intake is configured */
+	struct http_client *http;	/* the notifiers' transport */
+	struct alert_engine *alerts;
+	struct notifier_set *notifiers;
+	struct alert_transitions transitions;
+	struct telemetry telemetry;
 	struct event *flush_ev, *watchdog_ev;
 	struct event *sig_ev[3];
-	int out_fd;
-	int64_t now;		/* receive time of the datagram being parsed */
+	int out_fd;			/* JSON lines output, -1 = off */
+	int64_t now;			/* receive time of the datagram being parsed */
 	int64_t started;
 	uint64_t flushes;
 	double last_flush_s;
@@ -47,6 +62,9 @@ struct agent {
 	uint64_t reloads, reload_errors;
 	bool stopping;
 	int exit_code;
+	char alert_lines[ALERT_LINES_MAX][160];
+	const char *alert_line_ptrs[ALERT_LINES_MAX];
+	size_t nalert_lines;
 };
 
 static int64_t wall_now(void)
@@ -61,6 +79,12 @@ static double mono_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void diag_log(void *ctx, bool is_error, const char *msg)
+{
+	(void)ctx;
+	log_msg(is_error ? LOG_LVL_ERROR : LOG_LVL_WARN, "%s", msg);
 }
 
 /* ---- receive path ---- */
@@ -94,13 +118,15 @@ static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 	dsd_parse(a->parser, buf, len, &sink, a);
 }
 
-/* ---- output ---- */
+/* ---- JSON lines output (the embedded default when no intake is set) ---- */
 
 static int open_output(struct agent *a)
 {
 	const char *path = a->cfg->output.path;
-	if (!path || !*path || strcmp(path, "-") == 0) {
-		a->out_fd = STDOUT_FILENO;
+	bool to_stdout = !path || !*path || strcmp(path, "-") == 0;
+	if (to_stdout) {
+		/* With an intake, stdout stays quiet; an explicit file still gets a copy. */
+		a->out_fd = a->fwd ? -1 : STDOUT_FILENO;
 		return 0;
 	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -131,7 +157,7 @@ static void write_all(struct agent *a, const char *p, size_t n)
 static void output_batch(struct agent *a, const struct batch *b)
 {
 	size_t records = b->nseries + b->nsketches + b->nevents + b->nchecks;
-	if (!records)
+	if (a->out_fd < 0 || !records)
 		return;
 	struct buf out;
 	buf_init(&out);
@@ -169,14 +195,46 @@ static void log_counters(struct agent *a)
 		 (unsigned long long)(as.dropped[AGGR_DROP_CONTEXT_CAP] + as.dropped[AGGR_DROP_METRIC_CAP]));
 }
 
+static void evaluate_alerts(struct agent *a, struct batch *b, int64_t now)
+{
+	if (!a->alerts)
+		return;
+	alert_transitions_reset(&a->transitions);
+	if (alert_eval(a->alerts, b, now, &a->transitions) < 0)
+		log_limited(LOG_LVL_ERROR, "alerts: out of memory during evaluation");
+	for (size_t i = 0; i < a->transitions.n; i++) {
+		const struct alert_transition *t = &a->transitions.v[i];
+		log_info("alert %s%s%s: %s -> %s (value %g)", t->rule_name, t->ngroup_tags ? " " : "",
+			 t->ngroup_tags ? t->group_tags[0] : "", alert_state_name(t->from),
+			 alert_state_name(t->to), t->value);
+		if (a->notifiers)
+			notify_transition(a->notifiers, t, now);
+	}
+	alert_engine_append_metrics(a->alerts, b, now);
+}
+
 static void flush(struct agent *a, bool final)
 {
 	double t0 = mono_now();
-	struct batch *b = aggr_flush(a->aggr, wall_now(), final);
+	int64_t now = wall_now();
+	struct batch *b = aggr_flush(a->aggr, now, final);
 	if (!b) {
 		log_limited(LOG_LVL_ERROR, "flush: out of memory");
 		return;
 	}
+	evaluate_alerts(a, b, now);
+	struct telemetry_input ti = { .parse = dsd_parser_stats(a->parser), .hostname = a->cfg->aggr.hostname,
+				      .interval_s = (uint32_t)a->cfg->flush_interval_s };
+	net_get_stats(a->net, &ti.net);
+	aggr_get_stats(a->aggr, &ti.aggr);
+	if (a->fwd) {
+		fwd_get_stats(a->fwd, &ti.fwd);
+		ti.has_fwd = true;
+	}
+	if (telemetry_append(&a->telemetry, &ti, b, now) < 0)
+		log_limited(LOG_LVL_ERROR, "telemetry: out of memory");
+	if (a->fwd && fwd_submit(a->fwd, b, now) < 0)
+		log_limited(LOG_LVL_ERROR, "forwarder refused the batch (out of memory or draining)");
 	output_batch(a, b);
 	batch_free(b);
 	a->flushes++;
@@ -191,6 +249,56 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 /* ---- status ---- */
 
+static void add_fwd_stat(void *arg, const char *name, double v)
+{
+	status_section_add(arg, "forwarder", name, v);
+}
+
+static void add_alert_line(void *ctx, const struct alert_instance_info *i)
+{
+	struct agent *a = ctx;
+	if (a->nalert_lines == ALERT_LINES_MAX)
+		return;
+	char *line = a->alert_lines[a->nalert_lines];
+	int n = snprintf(line, sizeof(a->alert_lines[0]), "%s", i->rule);
+	for (size_t k = 0; k < i->ngroup_tags && n > 0 && (size_t)n < sizeof(a->alert_lines[0]); k++)
+		n += snprintf(line + n, sizeof(a->alert_lines[0]) - (size_t)n, "%s%s", k ? "," : " {",
+			      i->group_tags[k]);
+	if (i->ngroup_tags && n > 0 && (size_t)n < sizeof(a->alert_lines[0]))
+		n += snprintf(line + n, sizeof(a->alert_lines[0]) - (size_t)n, "}");
+	if (n > 0 && (size_t)n < sizeof(a->alert_lines[0]))
+		snprintf(line + n, sizeof(a->alert_lines[0]) - (size_t)n, " %s value=%g",
+			 alert_state_name(i->state), i->value);
+	a->alert_line_ptrs[a->nalert_lines++] = line;
+}
+
+static void snapshot_alerts(struct agent *a, struct status_snapshot *s)
+{
+	struct alert_stats as;
+	struct notify_stats ns;
+	if (!a->alerts)
+		return;
+	alert_engine_get_stats(a->alerts, &as);
+	status_section_add(s, "alerts", "instances", (double)as.instances);
+	status_section_add(s, "alerts", "evals", (double)as.evals);
+	status_section_add(s, "alerts", "transitions", (double)as.transitions);
+	status_section_add(s, "alerts", "groups_refused", (double)as.groups_refused);
+	status_section_add(s, "alerts", "state_write_errors", (double)as.state_write_errors);
+	if (a->notifiers) {
+		notify_stats_total(a->notifiers, &ns);
+		status_section_add(s, "notifications", "sent", (double)ns.sent);
+		status_section_add(s, "notifications", "failed", (double)ns.failed);
+		status_section_add(s, "notifications", "retried", (double)ns.retried);
+		status_section_add(s, "notifications", "rate_limited", (double)ns.rate_limited);
+		status_section_add(s, "notifications", "dropped", (double)ns.dropped);
+		status_section_add(s, "notifications", "queued", (double)ns.queued);
+	}
+	a->nalert_lines = 0;
+	alert_engine_states(a->alerts, add_alert_line, a);
+	s->alert_lines = a->alert_line_ptrs;
+	s->nalert_lines = a->nalert_lines;
+}
+
 static void snapshot(void *ctx, struct status_snapshot *s)
 {
 	struct agent *a = ctx;
@@ -204,6 +312,12 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	net_get_stats(a->net, &s->net);
 	aggr_get_stats(a->aggr, &s->aggr);
 	s->ntop = aggr_top(a->aggr, s->top, STATUS_TOP_MAX);
+	if (a->fwd) {
+		struct fwd_stats fs;
+		fwd_get_stats(a->fwd, &fs);
+		fwd_stats_foreach(&fs, add_fwd_stat, s);
+	}
+	snapshot_alerts(a, s);
 	status_section_add(s, "output", "batches", (double)a->out_batches);
 	status_section_add(s, "output", "records", (double)a->out_records);
 	status_section_add(s, "output", "write_errors", (double)a->out_write_errors);
@@ -211,7 +325,56 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	status_section_add(s, "agent", "reload_errors", (double)a->reload_errors);
 }
 
+/* ---- alerts: rules + notifiers, loaded together so a reload swaps both ---- */
+
+struct alert_setup {
+	struct alert_rules *rules;
+	struct notifier_set *notifiers;
+};
+
+static int load_alerts(struct agent *a, const struct agent_config *cfg, struct alert_setup *out)
+{
+	struct config_diag diag = { diag_log, NULL, 0, 0 };
+	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
+	memset(out, 0, sizeof(*out));
+	if (alert_rules_load_dir(cfg->alerts_dir, &out->rules, &diag) < 0)
+		goto fail;
+	if (section)
+		out->notifiers = notify_new(a->base, a->http, section, cfg->path, &diag);
+	else
+		out->notifiers = notify_new_from_file(a->base, a->http, cfg->notifiers_file, &diag);
+	if (!out->notifiers || notify_check_rules(out->notifiers, out->rules, &diag) > 0 || diag.errors)
+		goto fail;
+	return 0;
+fail:
+	alert_rules_free(out->rules);
+	notify_free(out->notifiers);
+	memset(out, 0, sizeof(*out));
+	return -EINVAL;
+}
+
+static int start_alerts(struct agent *a)
+{
+	struct alert_setup as;
+	char state_path[4096];
+	if (load_alerts(a, a->cfg, &as) < 0)
+		return -EINVAL;
+	snprintf(state_path, sizeof(state_path), "%s/alerts.state", a->cfg->run_path);
+	struct alert_engine_config ac = {
+		.state_path = state_path, .hostname = a->cfg->aggr.hostname, .resolution_s = 10,
+	};
+	a->alerts = alert_engine_new(as.rules, &ac, wall_now());
+	a->notifiers = as.notifiers;
+	return a->alerts ? 0 : -ENOMEM;
+}
+
 /* ---- signals: stop and reload ---- */
+
+static void on_drained(void *arg)
+{
+	struct agent *a = arg;
+	event_base_loopexit(a->base, NULL);
+}
 
 static void stop(struct agent *a)
 {
@@ -221,30 +384,62 @@ static void stop(struct agent *a)
 	sdnotify_send("STOPPING=1");
 	log_info("stopping: final flush");
 	net_pause(a->net);
-	net_drain(a->net, 64); /* what the kernel already queued is accepted: parse it */
+	net_drain(a->net, 64); /* what the kernel already queued was accepted: parse it */
 	flush(a, true);
-	event_base_loopexit(a->base, NULL);
+	if (a->fwd)
+		fwd_drain(a->fwd, a->cfg->fwd.drain_timeout_s, on_drained, a);
+	else
+		event_base_loopexit(a->base, NULL);
+}
+
+static void reload_fail(struct agent *a, struct agent_config *nc, const char *why)
+{
+	if (nc) {
+		config_free(nc);
+		free(nc);
+	}
+	a->reload_errors++;
+	log_error("reload: %s; keeping the running configuration", why);
+	sdnotify_send("READY=1");
 }
 
 static void reload(struct agent *a)
 {
+	struct alert_setup as;
 	sdnotify_send("RELOADING=1");
 	struct agent_config *nc = calloc(1, sizeof(*nc));
 	if (!nc || config_load(a->cfg->path, nc, NULL) < 0) {
 		free(nc);
-		a->reload_errors++;
-		log_error("reload: %s is invalid; keeping the running configuration", a->cfg->path);
-		sdnotify_send("READY=1");
+		reload_fail(a, NULL, "the configuration file is invalid");
+		return;
+	}
+	if (load_alerts(a, nc, &as) < 0) {
+		reload_fail(a, nc, "alert rules or notifiers are invalid");
 		return;
 	}
 	int lvl = log_level_parse(nc->log_level);
 	if (lvl >= 0)
 		log_set_level((enum log_level)lvl);
 	aggr_reconfigure(a->aggr, &nc->aggr);
+	if (a->fwd) {
+		if (!nc->fwd.intake_enabled)
+			log_warn("reload: turning the intake off needs a restart; still forwarding");
+		else if (fwd_reconfigure(a->fwd, &nc->fwd) < 0)
+			log_warn("reload: forwarder disk queue changes need a restart; the rest applied");
+		fwd_set_sketch_converter(a->fwd, aggr_sketch_to_series, &nc->aggr);
+		fwd_set_hostname(a->fwd, nc->aggr.hostname);
+	} else if (nc->fwd.intake_enabled) {
+		log_warn("reload: turning the intake on needs a restart");
+	}
+	alert_engine_swap_rules(a->alerts, as.rules);
+	notify_free(a->notifiers);
+	a->notifiers = as.notifiers;
 	if (nc->net.port != a->cfg->net.port || nc->flush_interval_s != a->cfg->flush_interval_s)
 		log_warn("reload: listener and flush interval changes need a restart; kept the old ones");
-	nc->net = a->cfg->net; /* the sockets stay open: keep what they were built from */
-	memset(&a->cfg->net, 0, sizeof(a->cfg->net));
+	/* The sockets stay open: keep what they were built from. */
+	struct net_config keep = a->cfg->net;
+	a->cfg->net = nc->net;
+	nc->net = keep;
 	nc->flush_interval_s = a->cfg->flush_interval_s;
 	config_free(a->cfg);
 	free(a->cfg);
@@ -292,10 +487,38 @@ static int setup_events(struct agent *a)
 	return 0;
 }
 
-struct agent *agent_new(struct agent_config *cfg)
+static int start_forwarder(struct agent *a)
+{
+	char err[512] = "";
+	const struct fwd_config *fc = &a->cfg->fwd;
+	struct http_client_config hc = {
+		.ca_file = fc->ca_file, .skip_ssl_validation = fc->skip_ssl_validation,
+		.proxy_http = fc->proxy_http, .proxy_https = fc->proxy_https, .no_proxy = fc->no_proxy,
+	};
+	a->http = http_client_new(a->base, &hc);
+	if (!a->http) {
+		log_error("cannot create the HTTP client");
+		return -ENOMEM;
+	}
+	if (!fc->intake_enabled)
+		return 0;
+	if (mkdir(a->cfg->run_path, 0700) < 0 && errno != EEXIST)
+		log_warn("run_path %s: %s", a->cfg->run_path, strerror(errno));
+	a->fwd = fwd_new(a->base, fc, err, sizeof(err));
+	if (!a->fwd) {
+		log_error("forwarder: %s", err);
+		return -EINVAL;
+	}
+	fwd_set_sketch_converter(a->fwd, aggr_sketch_to_series, &a->cfg->aggr);
+	fwd_set_hostname(a->fwd, a->cfg->aggr.hostname);
+	return 0;
+}
+
+struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 {
 	char err[512] = "";
 	struct agent *a = calloc(1, sizeof(*a));
+	*exit_code = 1;
 	if (!a) {
 		config_free(cfg);
 		free(cfg);
@@ -304,6 +527,7 @@ struct agent *agent_new(struct agent_config *cfg)
 	a->cfg = cfg;
 	a->out_fd = -1;
 	a->started = wall_now();
+	alert_transitions_init(&a->transitions);
 	signal(SIGPIPE, SIG_IGN);
 	a->base = event_base_new();
 	a->parser = dsd_parser_new(&cfg->limits);
@@ -312,8 +536,13 @@ struct agent *agent_new(struct agent_config *cfg)
 		log_error("out of memory while starting");
 		goto fail;
 	}
-	if (open_output(a) < 0)
+	if (start_forwarder(a) < 0 || open_output(a) < 0)
 		goto fail;
+	if (start_alerts(a) < 0) {
+		log_error("alert rules or notifiers are invalid (alerts_dir %s); not starting", cfg->alerts_dir);
+		*exit_code = 78;
+		goto fail;
+	}
 	a->net = net_new(a->base, &cfg->net, on_datagram, a, err, sizeof(err));
 	if (!a->net) {
 		log_error("%s", err);
@@ -330,6 +559,7 @@ struct agent *agent_new(struct agent_config *cfg)
 		log_error("cannot set up timers and signals");
 		goto fail;
 	}
+	*exit_code = 0;
 	return a;
 fail:
 	agent_free(a);
@@ -341,7 +571,8 @@ int agent_run(struct agent *a)
 	log_info("dd-mini-agent %s running: hostname=%s udp=%d uds=%s status=%d flush=%ds intake=%s",
 		 DDMA_VERSION, a->cfg->aggr.hostname, a->cfg->net.port,
 		 a->cfg->net.socket_path && *a->cfg->net.socket_path ? a->cfg->net.socket_path : "off",
-		 status_port(a->status), a->cfg->flush_interval_s, "off (JSON lines)");
+		 status_port(a->status), a->cfg->flush_interval_s,
+		 a->fwd ? fwd_base_url(a->fwd) : "off (JSON lines)");
 	sdnotify_send("READY=1");
 	event_base_dispatch(a->base);
 	log_info("stopped");
@@ -361,6 +592,11 @@ void agent_free(struct agent *a)
 		event_free(a->watchdog_ev);
 	status_free(a->status);
 	net_free(a->net);
+	notify_free(a->notifiers);
+	fwd_free(a->fwd);
+	http_client_free(a->http);
+	alert_engine_free(a->alerts);
+	alert_transitions_done(&a->transitions);
 	aggr_free(a->aggr);
 	dsd_parser_free(a->parser);
 	if (a->out_fd > STDOUT_FILENO)

@@ -14,7 +14,8 @@ struct agent;
 
 /* Consumes cfg (the agent owns it from now on, also on failure).
  * Returns NULL when a listener or the intake cannot be set up (logged). */
-struct agent *agent_new(struct agent_config *cfg);
+/* *exit_code: 78 for invalid alert rules / notifiers, 1 otherwise. */
+struct agent *agent_new(struct agent_config *cfg, int *exit_code);
 /* Runs until SIGINT/SIGTERM; returns the process exit code. */
 int agent_run(struct agent *a);
 void agent_free(struct agent *a);

@@ -15,8 +15,10 @@
 
 #include "agent.h"
 #include "config/config.h"
+#include "alert/alert.h"
 #include "core/log.h"
 #include "ddma_config.h"
+#include "notify/notify.h"
 #include "status/status.h"
 
 #define EX_CONFIG_ 78
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 		"       dd-mini-agent --check-config [--config PATH]\n"
 		"                                                validate the configuration (exit 0 or 78)\n"
 		"       dd-mini-agent status [--config PATH]     summary of the running agent\n"
+		"       dd-mini-agent test-rules RULES FIXTURE   replay a series fixture through alert rules\n"
 		"       dd-mini-agent --version | --help\n"
 		"\n"
 		"Default config: %s/agent.yaml\n"
@@ -52,8 +55,10 @@ static int check_config(const char *path)
 		return EX_CONFIG_;
 	}
 	printf("%s: configuration OK (%u warning%s)\n", path, diag.warnings, diag.warnings == 1 ? "" : "s");
+	/* Alert rules and notifiers are part of the configuration. */
+	rc = notify_cli_check(cfg.alerts_dir, cfg.notifiers_file, stdout);
 	config_free(&cfg);
-	return 0;
+	return rc ? EX_CONFIG_ : 0;
 }
 
 static int run_status(const char *path)
@@ -85,10 +90,11 @@ static int run_agent(const char *path)
 	int lvl = log_level_parse(cfg->log_level);
 	if (log_setup(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl, cfg->log_file) < 0)
 		log_error("log_file %s: %s; logging to stderr", cfg->log_file, strerror(errno));
-	struct agent *a = agent_new(cfg);
+	int rc = 0;
+	struct agent *a = agent_new(cfg, &rc);
 	if (!a)
-		return 1;
-	int rc = agent_run(a);
+		return rc;
+	rc = agent_run(a);
 	agent_free(a);
 	log_close();
 	return rc;
@@ -130,6 +136,13 @@ int main(int argc, char **argv)
 		return check_config(config);
 	if (cmd && strcmp(cmd, "status") == 0)
 		return run_status(config);
+	if (cmd && strcmp(cmd, "test-rules") == 0) {
+		if (argc - optind != 3) {
+			fprintf(stderr, "usage: dd-mini-agent test-rules RULES FIXTURE\n");
+			return 64;
+		}
+		return alert_cli_test_rules(argv[optind + 1], argv[optind + 2], stdout);
+	}
 	if (cmd) {
 		fprintf(stderr, "dd-mini-agent: unknown command '%s'\n", cmd);
 		usage(stderr);

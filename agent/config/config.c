@@ -276,6 +276,43 @@ fail:
 	return -EINVAL;
 }
 
+/* systemd's LoadCredential=api_key:...: $CREDENTIALS_DIRECTORY/api_key. An
+ * absent or blank credential (the unit's SetCredential fallback is a lone
+ * newline) means "no key here". The key never reaches a message. */
+static int read_credential(struct ctx *c)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096], buf[MAX_KEY_FILE + 1], *p, *e;
+	ssize_t r;
+	int fd;
+
+	if (!dir || !*dir || snprintf(path, sizeof(path), "%s/api_key", dir) >= (int)sizeof(path))
+		return 0;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return 0;
+	r = read(fd, buf, MAX_KEY_FILE);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	for (p = buf; *p && isspace((unsigned char)*p); p++)
+		;
+	for (e = p + strlen(p); e > p && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	if (!*p)
+		return 0;
+	if (!valid_key(p)) {
+		cfg_report(c, true, NULL, "api_key", "credential %s does not hold a printable API key", path);
+		explicit_bzero(buf, sizeof(buf));
+		return 0;
+	}
+	r = cfg_set_str(&c->cfg->fwd.api_key, p);
+	explicit_bzero(buf, sizeof(buf));
+	return (int)r;
+}
+
 static bool valid_hostname(const char *s)
 {
 	size_t n = strlen(s);
@@ -357,6 +394,8 @@ static int finish(struct ctx *c, const struct ynode *root)
 		return -ENOMEM;
 	if (f->api_key_file[0] && !(env && *env) &&
 	    read_key_file(c, ynode_get(root, "api_key_file")) == -ENOMEM)
+		return -ENOMEM;
+	if (!(env && *env) && read_credential(c) < 0)
 		return -ENOMEM;
 	if (apply_env(c) < 0)
 		return -ENOMEM;

@@ -381,8 +381,14 @@ static int submit_sketches(struct fwd *f, const struct batch *b, const struct en
 		drop(f, FWD_DROP_ENCODE, 1, b->nsketches);
 		return -ENOMEM;
 	}
+	size_t failed = 0;
 	for (size_t i = 0; i < b->nsketches; i++)
-		f->conv(f->acfg, &b->sketches[i], tmp);
+		if (f->conv(f->acfg, &b->sketches[i], tmp) < 0)
+			failed++;
+	if (failed) {
+		f->st.points_submitted += failed;
+		drop(f, FWD_DROP_ENCODE, 1, failed);
+	}
 	int rc = submit_series(f, tmp->series, tmp->nseries, o);
 	batch_free(tmp);
 	return rc;

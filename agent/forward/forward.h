@@ -76,7 +76,8 @@ struct fwd_stats {
 
 /* Converts one distribution into series (aggr_sketch_to_series); used when
  * cfg->distributions == DIST_SERIES. */
-typedef void (*fwd_sketch_to_series_fn)(const struct aggr_config *acfg,
+/* Returns 0 or -ENOMEM. */
+typedef int (*fwd_sketch_to_series_fn)(const struct aggr_config *acfg,
 					const struct sketch_point *sp, struct batch *out);
 
 /* Creates the forwarder on `base`. cfg is copied. Opens (and recovers) the

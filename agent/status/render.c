@@ -9,8 +9,17 @@
 #include "status/status.h"
 
 static const char *const aggr_drop_names[AGGR_DROP_COUNT] = {
-	"context_cap", "metric_cap", "timestamped_type", "nomem",
+	[AGGR_DROP_CONTEXT_CAP] = "context_cap",
+	[AGGR_DROP_METRIC_CAP] = "metric_cap",
+	[AGGR_DROP_TIMESTAMPED_TYPE] = "timestamped_type",
+	[AGGR_DROP_NOMEM] = "nomem",
+	[AGGR_DROP_PENDING_CAP] = "pending_cap",
 };
+
+static const char *drop_name(int d)
+{
+	return aggr_drop_names[d] ? aggr_drop_names[d] : "unknown";
+}
 
 void status_section_add(struct status_snapshot *s, const char *section, const char *name, double v)
 {
@@ -25,8 +34,11 @@ void status_section_add(struct status_snapshot *s, const char *section, const ch
 		sec->name = section;
 		sec->n = 0;
 	}
-	if (sec->n < STATUS_KV_MAX)
-		sec->kv[sec->n++] = (struct status_kv){ name, v };
+	if (sec->n < STATUS_KV_MAX) {
+		struct status_kv *kv = &sec->kv[sec->n++];
+		snprintf(kv->name, sizeof(kv->name), "%s", name);
+		kv->value = v;
+	}
 }
 
 static void kv_u(struct jw *w, const char *k, uint64_t v)
@@ -92,7 +104,7 @@ static void json_aggr(struct jw *w, const struct status_snapshot *s)
 	jw_key(w, "dropped");
 	jw_obj_begin(w);
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)
-		kv_u(w, aggr_drop_names[d], a->dropped[d]);
+		kv_u(w, drop_name(d), a->dropped[d]);
 	jw_obj_end(w);
 	jw_key(w, "top");
 	jw_arr_begin(w);
@@ -199,7 +211,7 @@ void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 	prom(o, "aggregator_dropped_total", "Samples refused by the aggregator, by reason.", "counter");
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)
 		buf_printf(o, "dd_mini_agent_aggregator_dropped_total{reason=\"%s\"} %llu\n",
-			   aggr_drop_names[d], (unsigned long long)s->aggr.dropped[d]);
+			   drop_name(d), (unsigned long long)s->aggr.dropped[d]);
 	prom(o, "metric_contexts", "Live contexts of the metrics with the most contexts.", "gauge");
 	for (size_t i = 0; i < s->ntop; i++) {
 		buf_puts(o, "dd_mini_agent_metric_contexts{metric=\"");
@@ -250,7 +262,7 @@ void status_render_text(const struct status_snapshot *s, struct buf *o)
 		   (unsigned long long)s->aggr.contexts_expired, s->aggr.memory_bytes);
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)
 		if (s->aggr.dropped[d])
-			buf_printf(o, "  Refused (%s): %llu\n", aggr_drop_names[d], (unsigned long long)s->aggr.dropped[d]);
+			buf_printf(o, "  Refused (%s): %llu\n", drop_name(d), (unsigned long long)s->aggr.dropped[d]);
 	if (s->ntop)
 		buf_puts(o, "  Top metrics by contexts:\n");
 	for (size_t i = 0; i < s->ntop; i++)

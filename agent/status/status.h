@@ -30,7 +30,7 @@
 /* A flat list of named counters for sections owned by modules the status
  * module does not know (forwarder, alerts, output). */
 struct status_kv {
-	const char *name;	/* snake_case, static storage */
+	char name[48];		/* snake_case, copied */
 	double value;
 };
 

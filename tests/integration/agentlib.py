@@ -8,7 +8,7 @@ import atexit
 import json
 import os
 import shutil
-import signal
+import signal as _signal
 import socket
 import subprocess
 import sys
@@ -74,8 +74,7 @@ def to_yaml(d, indent=0):
                 out.append(f"{pad}{k}:")
                 out.append(to_yaml(v, indent + 2))
         elif isinstance(v, list):
-            if not v:
-                out.append(f"{pad}{k}: []")
+            out.append(f"{pad}{k}: []" if not v else f"{pad}{k}:")
             for item in v:
                 if isinstance(item, dict):
                     sub = to_yaml(item, indent + 4).lstrip()
@@ -196,7 +195,7 @@ class Agent:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15):
+    def stop(self, sig=_signal.SIGTERM, timeout=15):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
