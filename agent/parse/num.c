@@ -129,6 +129,20 @@ static int slow_path(locale_t loc, const char *s, size_t n, double *out)
 	return PARSE_NUM_OK;
 }
 
+/* True when [p, end) is exactly [+-]D+ (the part after 'e'). */
+static bool exponent_ok(const char *p, const char *end)
+{
+	if (p < end && (*p == '+' || *p == '-'))
+		p++;
+	if (p == end)
+		return false;
+	for (; p < end; p++) {
+		if (!is_digit(*p))
+			return false;
+	}
+	return true;
+}
+
 int parse_double(locale_t loc, const char *s, size_t n, double *out)
 {
 	const char *p = s, *end = s + n;
@@ -167,21 +181,13 @@ int parse_double(locale_t loc, const char *s, size_t n, double *out)
 	if (!any)
 		return PARSE_NUM_BAD;
 	if (p < end && (*p | 0x20) == 'e') {
-		const char *e = p + 1;
-		if (e < end && (*e == '+' || *e == '-'))
-			e++;
-		if (e == end || !is_digit(*e))
-			return PARSE_NUM_BAD;
-		while (e < end && is_digit(*e))
-			e++;
-		if (e != end)
+		if (!exponent_ok(p + 1, end))
 			return PARSE_NUM_BAD;
 		if (!big && mant != 0)
 			e10 += read_exponent(p + 1, end);
-		p = end;
-	}
-	if (p != end)
+	} else if (p != end) {
 		return PARSE_NUM_BAD;
+	}
 	if (!big && mant == 0) {
 		*out = neg ? -0.0 : 0.0;
 		return PARSE_NUM_OK;
