@@ -110,7 +110,7 @@ int config_defaults(struct agent_config *cfg)
 	cfg->fwd = (struct fwd_config){
 		.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2,
 		.backoff_factor = 2, .backoff_max = 64, .compressor = COMPRESS_ZLIB,
-		.compressor_level = 6, .series_api = SERIES_API_V2, .distributions = DIST_SKETCHES,
+		.compressor_level = 6, .series_api = SERIES_API_V1, .distributions = DIST_SERIES,
 		.max_points_per_payload = 10000, .drain_timeout_s = 2,
 	};
 	cfg->status.port = 5012;

@@ -227,8 +227,8 @@ static void expect_defaults(const struct agent_config *c)
 	cr_expect_eq(c->fwd.backoff_max, 64);
 	cr_expect_eq(c->fwd.compressor, COMPRESS_ZLIB);
 	cr_expect_eq(c->fwd.compressor_level, 6);
-	cr_expect_eq(c->fwd.series_api, SERIES_API_V2);
-	cr_expect_eq(c->fwd.distributions, DIST_SKETCHES);
+	cr_expect_eq(c->fwd.series_api, SERIES_API_V1);
+	cr_expect_eq(c->fwd.distributions, DIST_SERIES);
 	cr_expect_eq(c->fwd.max_points_per_payload, 10000);
 	cr_expect_str_eq(c->fwd.proxy_http, "");
 	cr_expect_str_eq(c->fwd.proxy_https, "");
@@ -426,11 +426,11 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(c.fwd.backoff_factor, 3);
 	cr_expect_eq(c.fwd.backoff_max, 30);
 	cr_expect_eq(c.fwd.drain_timeout_s, 5.5);
-	cr_expect_eq(c.fwd.distributions, DIST_SERIES);
+	cr_expect_eq(c.fwd.distributions, DIST_SKETCHES);
 	cr_expect_eq(c.fwd.compressor, COMPRESS_ZSTD);
 	cr_expect_eq(c.fwd.compressor_level, 19);
 	cr_expect_eq(c.fwd.max_points_per_payload, 2000);
-	cr_expect_eq(c.fwd.series_api, SERIES_API_V1);
+	cr_expect_eq(c.fwd.series_api, SERIES_API_V2);
 	cr_expect_str_eq(c.fwd.proxy_http, "http://proxy.example:3128");
 	cr_expect_str_eq(c.fwd.proxy_https, "http://proxy.example:3129");
 	cr_expect_str_eq(c.fwd.no_proxy, "localhost,.internal");
