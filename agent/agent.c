@@ -231,7 +231,7 @@ static void flush(struct agent *a, bool final)
 		fwd_get_stats(a->fwd, &ti.fwd);
 		ti.has_fwd = true;
 	}
-	if (telemetry_append(&a->telemetry, &ti, b, now) < 0)
+	if (a->cfg->telemetry_enabled && telemetry_append(&a->telemetry, &ti, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "telemetry: out of memory");
 	if (a->fwd && fwd_submit(a->fwd, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "forwarder refused the batch (out of memory or draining)");

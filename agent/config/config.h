@@ -130,6 +130,7 @@ struct agent_config {
 	char *path;		/* the file this came from */
 	char *run_path;		/* run_path, /var/lib/dd-mini-agent: state, disk queue, alert state */
 	int flush_interval_s;	/* dogstatsd_flush_interval, 10 */
+	bool telemetry_enabled;	/* telemetry_enabled, true: dd_mini_agent.* metrics in every flush */
 	char *log_level;	/* log_level, info */
 	char *log_file;		/* log_file, "" = stderr */
 	char *alerts_dir;	/* alerts_dir, <dir of agent.yaml>/alerts.d */

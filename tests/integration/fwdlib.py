@@ -13,7 +13,9 @@ def agent_for(url, extra=None, name="agent"):
     """A dd-mini-agent forwarding to `url` (flush every second)."""
     cfg = {"dd_url": url, "api_key": "it-secret-api-key-0123456789", "hostname": "fwd-host",
            "forwarder_backoff_base": 0.2, "forwarder_backoff_max": 1,
-           "forwarder_stop_timeout": 3}
+           "forwarder_stop_timeout": 3,
+           # these tests count payloads and attempts exactly: no dd_mini_agent.* series
+           "telemetry_enabled": False}
     if extra:
         cfg.update(extra)
     a = Agent(cfg, name=name)

@@ -90,14 +90,14 @@ def test_retry_after_and_backoff_ranges():
             ra = [t for t, _, _ in at["ra.g"]]
             assert 2.9 <= ra[1] - ra[0] <= 4.5, f"Retry-After 3 not honoured: {ra[1] - ra[0]:.2f}s"
             bo = [t for t, _, _ in at["bo.g"]]
-            # both metrics share the series endpoint: a wait may be the
-            # other's round, so check the upper bound strictly and the lower
-            # bound against d/2 of that step
+            # both metrics share the series endpoint: ra.g's success after its
+            # Retry-After resets the endpoint's backoff step, so only the upper
+            # bound holds here; exact [d/2, d] ranges are checked by
+            # test_backoff_single_endpoint_exact_ranges
             for n in range(1, 6):
                 d = min(0.5 * 2 ** (n - 1), 2)
                 gap = bo[n] - bo[n - 1]
                 assert gap <= max(d, 3.0) + 0.5, f"attempt {n}: gap {gap:.2f} > d={d}"
-                assert gap >= d / 2 - 0.05, f"attempt {n}: gap {gap:.2f} < d/2={d / 2}"
             check_identity(fwd(a))
         finally:
             a.cleanup()

@@ -383,6 +383,7 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(c.limits.max_tag_len, 300);
 	cr_expect_eq(c.limits.max_values, 16);
 	cr_expect_eq(c.flush_interval_s, 15);
+	cr_expect_eq(c.telemetry_enabled, false);
 	cr_expect_str_eq(a->namespace, "myapp.");
 	cr_assert_eq(a->nnamespace_blacklist, 2);
 	cr_expect_str_eq(a->namespace_blacklist[0], "datadog.agent");
