@@ -10,7 +10,7 @@ BUILD_PKGS="gcc clang meson ninja-build pkg-config libevent-dev libyaml-dev libc
   libcriterion-dev libxxhash-dev zlib1g-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler
   libsystemd-dev"
 TEST_PKGS="python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
-  systemd dpkg-dev debhelper fakeroot nodejs npm"
+  systemd dpkg-dev debhelper fakeroot adduser"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
@@ -18,6 +18,11 @@ missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node.js and npm (for the hot-shots client tests): the machine image ships
+# them; Debian's packages only when they are absent (they conflict otherwise).
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null; then
+	missing="$missing nodejs npm"
+fi
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
