@@ -500,10 +500,13 @@ static int start_forwarder(struct agent *a)
 		log_error("cannot create the HTTP client");
 		return -ENOMEM;
 	}
+	/* run_path holds the disk queue and the alert state; systemd's
+	 * StateDirectory= creates it for the service, we do for a manual run. */
+	if (mkdir(a->cfg->run_path, 0700) < 0 && errno != EEXIST)
+		log_warn("run_path %s: %s (alert state and the disk queue cannot be kept)",
+			 a->cfg->run_path, strerror(errno));
 	if (!fc->intake_enabled)
 		return 0;
-	if (mkdir(a->cfg->run_path, 0700) < 0 && errno != EEXIST)
-		log_warn("run_path %s: %s", a->cfg->run_path, strerror(errno));
 	a->fwd = fwd_new(a->base, fc, err, sizeof(err));
 	if (!a->fwd) {
 		log_error("forwarder: %s", err);
