@@ -364,7 +364,7 @@ static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fre
 	if (!s)
 		return NULL;
 	if (acc_init(a, c->type, s) < 0) {
-		if (s >= c->more && s < c->more + c->nmore)
+		if (c->more && s >= c->more && s < c->more + c->nmore)
 			c->nmore--; /* it was the last one appended */
 		return NULL;
 	}

@@ -1,0 +1,396 @@
+/*
+ * alloc_fail.c - F10 of RELIABILITY.md: allocation failure injected into the
+ * config loader, the parse -> aggregate -> flush pipeline and the forward
+ * encoders + compressors. Not a library: a test driver run by `meson test`
+ * (tests/reliability/meson.build), in both the gcc and the ASan/UBSan builds.
+ *
+ * How: linked with -Wl,--wrap=malloc,calloc,realloc,strdup,strndup,asprintf,
+ * free, so every allocation made by agent code (the module libraries are linked
+ * statically into this driver) goes through the counters below. Allocations
+ * made inside shared libraries (libyaml, zstd, zlib, protobuf-c, libc) are
+ * not seen; their failure paths are those libraries' business.
+ * For each scenario:
+ *   1. a dry run counts the allocations it makes (T);
+ *   2. "exactly the k-th allocation fails", for every k in 1..T (stride 1
+ *      while T <= DDMA_ALLOC_MAX_SINGLE, else spread evenly);
+ *   3. "every N-th allocation fails", for N in 2..16.
+ * Checks: no crash (ASan/UBSan abort), and after each run the number of live
+ * wrapped allocations is back where it was (a leak counter that works in the
+ * gcc build too; LeakSanitizer checks again at exit under ASan). Any failure
+ * prints the scenario and k/N and exits 1.
+ * Usage: alloc_fail [SCENARIO]   (config | pipeline | encode; default all)
+ * Environment: DDMA_TEST_DATA (tests/data), DDMA_SOURCE_ROOT.
+ * Single-threaded.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggr/aggr.h"
+#include "config/config.h"
+#include "core/buf.h"
+#include "forward/compress.h"
+#include "forward/encode.h"
+#include "parse/parse.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+int __wrap_asprintf(char **out, const char *fmt, ...);
+void __wrap_free(void *p);
+
+static bool armed;
+static uint64_t calls;	   /* allocation calls while armed */
+static uint64_t fail_at;   /* fail exactly this call (1-based); 0 = off */
+static uint64_t fail_every; /* fail every N-th call; 0 = off */
+static uint64_t failed;	   /* failures injected */
+static int64_t live;	   /* wrapped allocations not yet freed */
+
+static bool should_fail(void)
+{
+	if (!armed)
+		return false;
+	calls++;
+	if ((fail_at && calls == fail_at) || (fail_every && calls % fail_every == 0)) {
+		failed++;
+		return true;
+	}
+	return false;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __real_malloc(n);
+	if (p)
+		live++;
+	return p;
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __real_calloc(n, m);
+	if (p)
+		live++;
+	return p;
+}
+
+void *__wrap_realloc(void *old, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __real_realloc(old, n);
+	if (p && !old)
+		live++;
+	return p;
+}
+
+char *__wrap_strdup(const char *s)
+{
+	if (should_fail())
+		return NULL;
+	char *p = __real_strdup(s);
+	if (p)
+		live++;
+	return p;
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	char *p = __real_strndup(s, n);
+	if (p)
+		live++;
+	return p;
+}
+
+int __wrap_asprintf(char **out, const char *fmt, ...)
+{
+	if (should_fail()) {
+		*out = NULL;
+		return -1;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vasprintf(out, fmt, ap);
+	va_end(ap);
+	if (rc >= 0)
+		live++;
+	return rc;
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		live--;
+	__real_free(p);
+}
+
+/* ---- scenarios: each returns after freeing everything it made ---- */
+
+static char config_path[4096];
+
+static void quiet(void *ctx, bool is_error, const char *msg)
+{
+}
+
+static void run_config(void)
+{
+	struct config_diag diag = { .report = quiet };
+	struct agent_config cfg;
+
+	if (config_load(config_path, &cfg, &diag) == 0)
+		config_free(&cfg);
+}
+
+/* The fixed datagram set: every metric type, tags, host override, sample
+ * rates, multi-value, |T timestamps, events, service checks, rejects. */
+static const char *const datagrams[] = {
+	"page.views:1|c|#env:prod,role:web\npage.views:2|c|@0.5|#env:prod,role:web",
+	"temp:21.5|g|#room:a\ntemp:+1|g|#room:a\nqueue:7|g|T1700000005",
+	"lat:10|ms|#ep:/a\nlat:12|h|@0.25\nlat:1:2:3:4|h|#ep:/b",
+	"users:alice|s\nusers:bob|s|#x:y\nusers:alice|s",
+	"req.size:100|d|#ep:/a\nreq.size:250:300|d|@0.5|#ep:/a,host:other",
+	"hits:5|c|T1700000003|#host:",
+	"_e{5,4}:title|text|d:1700000000|h:h1|p:low|t:warning|#a:b",
+	"_sc|db.up|1|d:1700000000|h:h2|#x|m:down for maintenance",
+	"bad line\n:1|c\nx:nan|g\nx:1|q\nx:1|c|@abc",
+	"airflow.job.duration_sec.etl.daily:3|g",
+};
+
+static struct agent_config pipe_cfg;
+
+static void sink_metric(void *ctx, const struct dsd_metric *m)
+{
+	aggr_ingest(ctx, m, 1700000001);
+}
+
+static void sink_event(void *ctx, const struct dsd_event *e)
+{
+	aggr_event(ctx, e, 1700000001);
+}
+
+static void sink_check(void *ctx, const struct dsd_service_check *sc)
+{
+	aggr_service_check(ctx, sc, 1700000001);
+}
+
+static void consume_batch(const struct batch *b)
+{
+	struct buf out;
+
+	buf_init(&out);
+	(void)batch_write_jsonl(b, &out);
+	buf_done(&out);
+	for (size_t i = 0; i < b->nsketches; i++) {
+		struct batch *s = batch_new();
+		if (s)
+			(void)aggr_sketch_to_series(&pipe_cfg.aggr, &b->sketches[i], s);
+		batch_free(s);
+	}
+}
+
+static void run_pipeline(void)
+{
+	static const struct dsd_sink sink = { sink_metric, sink_event, sink_check };
+	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
+	struct aggr *a = aggr_new(&pipe_cfg.aggr);
+
+	if (p && a) {
+		char buf[512];
+		for (size_t i = 0; i < sizeof(datagrams) / sizeof(datagrams[0]); i++) {
+			size_t n = strlen(datagrams[i]);
+			memcpy(buf, datagrams[i], n + 1);
+			dsd_parse(p, buf, n, &sink, a);
+		}
+		struct batch *b = aggr_flush(a, 1700000011, false);
+		if (b)
+			consume_batch(b);
+		batch_free(b);
+		b = aggr_flush(a, 1700000030, true);
+		if (b)
+			consume_batch(b);
+		batch_free(b);
+	}
+	aggr_free(a);
+	dsd_parser_free(p);
+}
+
+static struct batch *enc_batch; /* built once, unarmed, by the pipeline */
+
+static void pipeline_into(struct batch **out)
+{
+	static const struct dsd_sink sink = { sink_metric, sink_event, sink_check };
+	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
+	struct aggr *a = aggr_new(&pipe_cfg.aggr);
+	char buf[512];
+
+	for (size_t i = 0; p && a && i < sizeof(datagrams) / sizeof(datagrams[0]); i++) {
+		size_t n = strlen(datagrams[i]);
+		memcpy(buf, datagrams[i], n + 1);
+		dsd_parse(p, buf, n, &sink, a);
+	}
+	*out = a ? aggr_flush(a, 1700000030, true) : NULL;
+	aggr_free(a);
+	dsd_parser_free(p);
+}
+
+static int drop_payload(void *arg, struct payload *pl)
+{
+	payload_free(pl);
+	return 0;
+}
+
+static void run_encode(void)
+{
+	static const enum compressor_kind kinds[] = { COMPRESS_ZSTD, COMPRESS_ZLIB, COMPRESS_GZIP,
+						      COMPRESS_NONE };
+	const struct batch *b = enc_batch;
+	uint64_t seq = 0;
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		/* tiny limits force the split paths */
+		struct enc_opts o = { .compressor = kinds[k], .created = 1700000030, .seq = &seq,
+				      .hostname = "h", .max_points = 2,
+				      .max_uncompressed = k == 3 ? 300 : 0 };
+		struct enc_result r;
+		(void)enc_series_v1(b->series, b->nseries, &o, drop_payload, NULL, &r);
+		(void)enc_series_v2(b->series, b->nseries, &o, drop_payload, NULL, &r);
+		(void)enc_sketches(b->sketches, b->nsketches, &o, drop_payload, NULL, &r);
+		(void)enc_checks(b->checks, b->nchecks, &o, drop_payload, NULL, &r);
+		(void)enc_events(b->events, b->nevents, &o, drop_payload, NULL, &r);
+
+		static const char text[] = "compress me compress me compress me compress me";
+		uint8_t *c = NULL, *d = NULL;
+		size_t cl = 0, dl = 0;
+		if (compress_buf(kinds[k], 0, text, sizeof(text), &c, &cl) == 0)
+			(void)decompress_buf(kinds[k], c, cl, 1 << 20, &d, &dl);
+		free(c);
+		free(d);
+	}
+}
+
+/* ---- the injection loop ---- */
+
+struct scenario {
+	const char *name;
+	void (*run)(void);
+};
+
+static int failures;
+
+static void check_one(const struct scenario *s, const char *mode, uint64_t n)
+{
+	int64_t before = live;
+
+	calls = 0;
+	failed = 0;
+	armed = true;
+	s->run();
+	armed = false;
+	if (live != before) {
+		fprintf(stderr, "alloc_fail: %s, %s %llu: %lld allocation(s) leaked\n", s->name,
+			mode, (unsigned long long)n, (long long)(live - before));
+		failures++;
+	}
+}
+
+static void run_scenario(const struct scenario *s, uint64_t max_single)
+{
+	fail_at = fail_every = 0;
+	check_one(s, "dry run", 0);
+	uint64_t total = calls;
+	uint64_t stride = total > max_single ? (total + max_single - 1) / max_single : 1;
+	uint64_t runs = 0, injected = 0;
+
+	for (uint64_t k = 1; k <= total; k += stride) {
+		fail_at = k;
+		check_one(s, "fail only allocation", k);
+		injected += failed;
+		runs++;
+	}
+	fail_at = 0;
+	for (uint64_t n = 2; n <= 16; n++) {
+		fail_every = n;
+		check_one(s, "fail every", n);
+		injected += failed;
+		runs++;
+	}
+	fail_every = 0;
+	printf("%s: %llu allocations per run, %llu runs (single-failure stride %llu), %llu failures injected\n",
+	       s->name, (unsigned long long)total, (unsigned long long)runs,
+	       (unsigned long long)stride, (unsigned long long)injected);
+	if (total == 0) {
+		fprintf(stderr, "alloc_fail: %s made no allocation: the wrap is not in effect\n",
+			s->name);
+		failures++;
+	}
+}
+
+static int setup(void)
+{
+	const char *data = getenv("DDMA_TEST_DATA");
+	snprintf(config_path, sizeof(config_path), "%s/config/full.yaml", data ? data : "tests/data");
+	static const char pipe_yaml[] =
+		"hostname: h0\ntags: [\"env:test\"]\nhistogram_percentiles: [0.5, 0.95]\n"
+		"dogstatsd_no_aggregation_pipeline: true\n"
+		"dogstatsd_mapper_profiles:\n  - name: airflow\n    prefix: \"airflow.\"\n"
+		"    mappings:\n      - match: \"airflow.job.duration_sec.*.*\"\n"
+		"        name: \"airflow.job.duration\"\n        tags: {job_type: \"$1\", job_name: \"$2\"}\n";
+	struct config_diag diag = { .report = quiet };
+	if (config_load_buffer("pipe.yaml", pipe_yaml, sizeof(pipe_yaml) - 1, &pipe_cfg, &diag)) {
+		fprintf(stderr, "alloc_fail: pipeline config rejected\n");
+		return -1;
+	}
+	pipeline_into(&enc_batch);
+	if (!enc_batch || !enc_batch->nseries || !enc_batch->nsketches || !enc_batch->nevents ||
+	    !enc_batch->nchecks) {
+		fprintf(stderr, "alloc_fail: the datagram set did not give every record kind\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct scenario all[] = {
+		{ "config", run_config },
+		{ "pipeline", run_pipeline },
+		{ "encode", run_encode },
+	};
+	const char *e = getenv("DDMA_ALLOC_MAX_SINGLE");
+	uint64_t max_single = e ? strtoull(e, NULL, 10) : 4000;
+
+	if (max_single == 0)
+		max_single = 1;
+	if (setup())
+		return 1;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (argc > 1 && strcmp(argv[1], all[i].name))
+			continue;
+		run_scenario(&all[i], max_single);
+	}
+	batch_free(enc_batch);
+	config_free(&pipe_cfg);
+	if (failures)
+		printf("alloc_fail: %d failing run(s)\n", failures);
+	else
+		printf("alloc_fail: no crash, no leak\n");
+	return failures ? 1 : 0;
+}
