@@ -19,6 +19,15 @@
 
 #include "core/hash.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* hash64() inlined (same values: XXH3-64): it runs 4-6 times per line. */
+static inline uint64_t hsh(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
 static void cfg_clear(struct aggr *a)
 {
 	mapper_free(a->mapper);
@@ -29,11 +38,15 @@ static void cfg_clear(struct aggr *a)
 	free(a->ns);
 	a->ns = NULL;
 	a->nslen = 0;
+	a->host = SV_NULL;
+	a->host_h = 0;
 }
 
 static int cfg_apply(struct aggr *a, const struct aggr_config *cfg)
 {
 	a->cfg = cfg;
+	a->host = sv_from_cstr(cfg->hostname ? cfg->hostname : "");
+	a->host_h = hsh(a->host.p, a->host.n);
 	if (cfg->nmapper_profiles) {
 		a->mapper = mapper_new(cfg->mapper_profiles, cfg->nmapper_profiles);
 		if (!a->mapper)
@@ -89,6 +102,8 @@ void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
 		 * global tags or namespace) rather than fail the reload. */
 		cfg_clear(a);
 		a->cfg = cfg;
+		a->host = sv_from_cstr(cfg->hostname ? cfg->hostname : "");
+		a->host_h = hsh(a->host.p, a->host.n);
 		a->st.dropped[AGGR_DROP_NOMEM]++;
 	}
 }
@@ -185,7 +200,7 @@ static void add_tags(struct aggr *a, struct sample_key *k, const struct sv *tags
 {
 	const struct sv host_prefix = SV_LIT("host:");
 	for (size_t i = 0; i < n; i++) {
-		if (sv_starts_with(tags[i], host_prefix)) {
+		if (tags[i].n >= 5 && tags[i].p[0] == 'h' && sv_starts_with(tags[i], host_prefix)) {
 			k->host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
 			continue;
 		}
@@ -197,11 +212,13 @@ static int enrich(struct aggr *a, struct sv name, const struct sv *tags, size_t 
 		  struct sample_key *k)
 {
 	struct mapper_result mr = { .ntags = 0 };
-	int rc = mapper_map(a->mapper, name, &mr);
-	if (rc < 0)
-		return rc;
-	if (rc == 1)
-		name = mr.name;
+	if (a->mapper) {
+		int rc = mapper_map(a->mapper, name, &mr);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			name = mr.name;
+	}
 	if (a->ns && !blacklisted(a->cfg, name)) {
 		buf_reset(&a->name);
 		buf_append(&a->name, a->ns, a->nslen);
@@ -213,7 +230,7 @@ static int enrich(struct aggr *a, struct sv name, const struct sv *tags, size_t 
 		name = (struct sv){ a->name.p, a->name.len };
 	}
 	k->name = name;
-	k->host = sv_from_cstr(a->cfg->hostname);
+	k->host = a->host;
 	k->ntags = 0;
 	if (scratch_reserve(a, ntags + mr.ntags + a->ngtags) < 0)
 		return -ENOMEM;
@@ -236,9 +253,40 @@ struct lookup {
 	uint8_t type;
 };
 
-static bool istr_is(const struct istr *s, uint64_t h, struct sv v)
+static inline bool istr_is(const struct istr *s, uint64_t h, struct sv v)
 {
-	return s->hash == h && s->len == v.n && (v.n == 0 || memcmp(s->s, v.p, v.n) == 0);
+	return s->hash == h && sv_same(s->s, s->len, v);
+}
+
+static inline bool ref_less(const struct tagref *x, const struct tagref *y)
+{
+	if (x->h != y->h)
+		return x->h < y->h;
+	return sv_cmp(x->s, y->s) < 0;
+}
+
+/* Per-tag hashes, then intern.h's canonical order and de-duplication
+ * (tagref_canon), inlined for the usual few tags. */
+static size_t canon_tags(struct tagref *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		r[i].h = hsh(r[i].s.p, r[i].s.n);
+	if (n > 8)
+		return tagref_canon(r, n);
+	for (size_t i = 1; i < n; i++) {
+		struct tagref x = r[i];
+		size_t j = i;
+		while (j > 0 && ref_less(&x, &r[j - 1])) {
+			r[j] = r[j - 1];
+			j--;
+		}
+		r[j] = x;
+	}
+	size_t out = n ? 1 : 0;
+	for (size_t i = 1; i < n; i++)
+		if (r[out - 1].h != r[i].h || !sv_eq(r[out - 1].s, r[i].s))
+			r[out++] = r[i];
+	return out;
 }
 
 static struct ctx *ctx_find(struct aggr *a, const struct sample_key *k, const struct lookup *l)
@@ -374,13 +422,13 @@ static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fre
 }
 
 static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
-		     const struct dsd_metric *m, double v)
+		     const struct dsd_metric *m, double rate, double v)
 {
 	size_t before;
 	int rc = 0;
 	switch (c->type) {
 	case METRIC_COUNT:
-		s->u.d += v / m->sample_rate;
+		s->u.d += v / rate;
 		return 0;
 	case METRIC_GAUGE:
 		if (a->cfg->gauge_deltas && m->explicit_sign)
@@ -391,11 +439,11 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 		return 0;
 	case METRIC_HISTOGRAM:
 		before = hist_bytes(s->u.h);
-		rc = hist_add(s->u.h, v, 1.0 / m->sample_rate);
+		rc = hist_add(s->u.h, v, 1.0 / rate);
 		a->acc_bytes += hist_bytes(s->u.h) - before;
 		return rc;
 	case METRIC_DISTRIBUTION: {
-		double w = 1.0 / m->sample_rate + 0.5;
+		double w = 1.0 / rate + 0.5;
 		before = ddsketch_bytes(s->u.sk);
 		rc = ddsketch_add(s->u.sk, v, w >= (double)(1u << 20) ? 1u << 20 : (uint32_t)w);
 		a->acc_bytes += ddsketch_bytes(s->u.sk) - before;
@@ -406,7 +454,8 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 	}
 }
 
-static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, int64_t now)
+static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
+		       int64_t now)
 {
 	bool fresh;
 	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
@@ -427,7 +476,7 @@ static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m
 		return;
 	}
 	for (size_t i = 0; i < m->nvalues; i++) {
-		if (add_value(a, c, s, fresh, m, m->values[i]) < 0)
+		if (add_value(a, c, s, fresh, m, rate, m->values[i]) < 0)
 			a->st.dropped[AGGR_DROP_NOMEM]++;
 		fresh = false;
 	}
@@ -519,13 +568,11 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		return;
 	}
 	struct lookup l = { .type = family(m->type) };
-	for (size_t i = 0; i < k.ntags; i++)
-		a->scratch[i].h = hash64(a->scratch[i].s.p, a->scratch[i].s.n);
-	k.ntags = tagref_canon(a->scratch, k.ntags);
+	k.ntags = canon_tags(a->scratch, k.ntags);
 	l.tags_h = tagset_hash(a->scratch, k.ntags);
-	l.name_h = hash64(k.name.p, k.name.n);
-	l.host_h = hash64(k.host.p, k.host.n);
-	l.hash = hash64_combine(hash64_combine(hash64_combine(l.name_h, l.host_h), l.tags_h), l.type);
+	l.name_h = hsh(k.name.p, k.name.n);
+	l.host_h = k.host.p == a->host.p ? a->host_h : hsh(k.host.p, k.host.n);
+	l.hash = mix64(mix64(mix64(l.name_h, l.host_h), l.tags_h), l.type);
 	struct ctx *c = ctx_find(a, &k, &l);
 	if (!c) {
 		if (refuse(a, &k, &l, nv))
@@ -536,9 +583,7 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 			return;
 		}
 	}
-	struct dsd_metric mm = *m;
-	mm.sample_rate = rate_of(m);
-	accumulate(a, c, &mm, now);
+	accumulate(a, c, m, rate_of(m), now);
 }
 
 /* Event/check tags plus the global tags, in order, copied into the batch. */

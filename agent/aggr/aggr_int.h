@@ -70,6 +70,8 @@ struct aggr {
 	struct mapper *mapper;
 	struct tagref *gtags;	/* cfg->tags with their hashes */
 	size_t ngtags;
+	struct sv host;		/* cfg->hostname (the default host) and its hash */
+	uint64_t host_h;
 	char *ns;		/* namespace with its trailing '.', or NULL */
 	size_t nslen;
 	struct buf name;	/* scratch: namespaced name */

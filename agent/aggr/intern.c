@@ -111,26 +111,6 @@ size_t tagref_canon(struct tagref *r, size_t n)
 	return out;
 }
 
-uint64_t tagset_hash(const struct tagref *r, size_t n)
-{
-	uint64_t h = 0x7a67736574ULL + n;
-	for (size_t i = 0; i < n; i++)
-		h = hash64_combine(h, r[i].h);
-	return h;
-}
-
-bool tagset_eq(const struct tagset *ts, const struct tagref *r, size_t n)
-{
-	if (ts->n != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const struct istr *t = ts->tags[i];
-		if (t->hash != r[i].h || !str_eq(t, &r[i].s))
-			return false;
-	}
-	return true;
-}
-
 /* ---- tag sets ---- */
 
 struct tkey {

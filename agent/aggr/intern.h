@@ -18,8 +18,10 @@
 #ifndef DDMA_AGGR_INTERN_H
 #define DDMA_AGGR_INTERN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "aggr/htab.h"
 #include "core/sv.h"
@@ -71,10 +73,66 @@ void strpool_put(struct strpool *p, struct istr *s); /* accepts NULL */
 /* Sorts refs into canonical order and removes duplicates; returns the new
  * count. Insertion sort up to 8 tags, qsort above. */
 size_t tagref_canon(struct tagref *refs, size_t n);
+/* hash64_combine (core/hash.h), inlined for the hot path: same values. */
+static inline uint64_t mix64(uint64_t a, uint64_t b)
+{
+	a ^= b + 0x9e3779b97f4a7c15ULL + (a << 12) + (a >> 4);
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdULL;
+	a ^= a >> 33;
+	return a;
+}
+
 /* Order-dependent hash of a canonical list. */
-uint64_t tagset_hash(const struct tagref *refs, size_t n);
+static inline uint64_t tagset_hash(const struct tagref *r, size_t n)
+{
+	uint64_t h = 0x7a67736574ULL + n;
+	for (size_t i = 0; i < n; i++)
+		h = mix64(h, r[i].h);
+	return h;
+}
+
+static inline uint64_t ld64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* p[0..len) == s, with word compares for the short strings of the hot path. */
+static inline bool sv_same(const char *p, size_t len, struct sv s)
+{
+	if (len != s.n)
+		return false;
+	if (len >= 8 && len <= 64) {
+		for (size_t i = 0; i + 8 < len; i += 8)
+			if (ld64(p + i) != ld64(s.p + i))
+				return false;
+		return ld64(p + len - 8) == ld64(s.p + len - 8);
+	}
+	if (len >= 4 && len < 8) {
+		uint32_t x, y, u, v;
+		memcpy(&x, p, 4);
+		memcpy(&y, s.p, 4);
+		memcpy(&u, p + len - 4, 4);
+		memcpy(&v, s.p + len - 4, 4);
+		return x == y && u == v;
+	}
+	return len == 0 || memcmp(p, s.p, len) == 0;
+}
+
 /* True when ts holds exactly the canonical list refs. */
-bool tagset_eq(const struct tagset *ts, const struct tagref *refs, size_t n);
+static inline bool tagset_eq(const struct tagset *ts, const struct tagref *r, size_t n)
+{
+	if (ts->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct istr *t = ts->tags[i];
+		if (t->hash != r[i].h || !sv_same(t->s, t->len, r[i].s))
+			return false;
+	}
+	return true;
+}
 
 void tagpool_init(struct tagpool *p);
 void tagpool_done(struct tagpool *p, struct strpool *sp); /* accepts NULL */

@@ -1,0 +1,354 @@
+/*
+ * perf_driver.c - the receive hot path without sockets: parse + aggregate
+ * (+ flush) over a fixed, generated set of DogStatsD datagrams.
+ *
+ * Caller: tests/perf/perf_check.py (under valgrind --tool=callgrind, the
+ * instructions-per-line regression guard, budget in tests/perf/budget.txt) and
+ * engineers by hand (native timings, memory per context). Single-threaded.
+ *
+ * The datagrams are bench/loadgen's: 20 lines per datagram, context c is
+ * "loadgen.metric.<c % 100>:1|c|#ctx:<c / 100>,t1:v<(c+1)%10>,t2:v<(c+2)%10>",
+ * contexts drawn from the same xorshift generator. Every phase is wrapped in
+ * callgrind client requests (no-ops outside valgrind): instrumentation is on
+ * only inside a phase and each phase ends with a dump named after it, so
+ * perf_check.py reads one exact instruction count per phase.
+ *
+ * usage: perf_driver callgrind [LINES]     phases counters (10k warm contexts),
+ *                                          mix (same, six types), create (a new
+ *                                          context per line), flush (of counters)
+ *        perf_driver bench [LINES]         same phases, native ns per line
+ *        perf_driver memory [CONTEXTS]     unique counters: RSS bytes/context,
+ *                                          CPU of the flush, of a zero-fill flush
+ *                                          and of receiving lines during it
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef HAVE_CALLGRIND_H
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_TOGGLE_COLLECT
+#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
+#endif
+
+#include "aggr/aggr.h"
+#include "aggr/hist.h"
+#include "parse/parse.h"
+
+#define T0 1700000000 /* a bucket boundary */
+#define LPD 20
+#define NTAGS 3
+#define MAX_DGRAM 8192
+
+static uint64_t rng;
+
+static uint64_t rng_next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* bench/loadgen.c's write_line with --tags-per-line 3; types "c" or "mix". */
+static char *write_line(char *p, uint64_t c, bool mix)
+{
+	static const char *const types[] = { "c", "g", "ms", "h", "s", "d" };
+	uint64_t name = c % 100;
+	const char *type = mix ? types[name % 6] : "c";
+	p = put_str(p, "loadgen.metric.");
+	p = put_u64(p, name);
+	*p++ = ':';
+	if (type[0] == 'c')
+		*p++ = '1';
+	else
+		p = put_u64(p, rng_next() % (type[0] == 's' ? 100000 : 1000));
+	*p++ = '|';
+	p = put_str(p, type);
+	p = put_str(p, "|#ctx:");
+	p = put_u64(p, c / 100);
+	for (unsigned t = 1; t < NTAGS; t++) {
+		p = put_str(p, ",t");
+		p = put_u64(p, t);
+		p = put_str(p, ":v");
+		p = put_u64(p, (c + t) % 10);
+	}
+	return p;
+}
+
+struct load {
+	char *buf;
+	size_t *off;	/* ndgram + 1 offsets into buf */
+	size_t ndgram, lines;
+};
+
+/* lines lines, contexts drawn from ncontexts (0 = each line a new context). */
+static void load_make(struct load *l, size_t lines, uint64_t ncontexts, bool mix)
+{
+	l->ndgram = (lines + LPD - 1) / LPD;
+	l->lines = lines;
+	l->buf = malloc(l->ndgram * (size_t)LPD * 128);
+	l->off = malloc((l->ndgram + 1) * sizeof(*l->off));
+	if (!l->buf || !l->off) {
+		fprintf(stderr, "perf_driver: out of memory\n");
+		exit(1);
+	}
+	rng = 1 * 0x9E3779B97F4A7C15ull;
+	char *p = l->buf;
+	for (size_t i = 0; i < lines; i++) {
+		if (i % LPD == 0)
+			l->off[i / LPD] = (size_t)(p - l->buf);
+		else
+			*p++ = '\n';
+		p = write_line(p, ncontexts ? rng_next() % ncontexts : i, mix);
+	}
+	l->off[l->ndgram] = (size_t)(p - l->buf);
+}
+
+static void load_free(struct load *l)
+{
+	free(l->buf);
+	free(l->off);
+}
+
+static char *hostname = "perfhost";
+static char *blacklist[] = { "datadog.agent", "datadog.dogstatsd" };
+static double pct95[] = { 0.95 };
+
+static void cfg_init(struct aggr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hostname = hostname;
+	c->namespace = "";
+	c->namespace_blacklist = blacklist;
+	c->nnamespace_blacklist = 2;
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 300;
+	c->context_expiry_seconds = 20;
+	c->histogram_aggregates = HIST_AGG_DEFAULT;
+	c->histogram_percentiles = pct95;
+	c->nhistogram_percentiles = 1;
+	c->no_aggregation_pipeline = true;
+	c->max_contexts = 2000000;
+	c->max_contexts_per_metric = 2000000;
+	c->set_exact_max = 10000;
+}
+
+struct rx {
+	struct aggr *a;
+	int64_t now;
+};
+
+static void on_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct rx *r = ctx;
+	aggr_ingest(r->a, m, r->now);
+}
+
+static void on_event(void *ctx, const struct dsd_event *e)
+{
+	struct rx *r = ctx;
+	aggr_event(r->a, e, r->now);
+}
+
+static void on_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct rx *r = ctx;
+	aggr_service_check(r->a, sc, r->now);
+}
+
+static const struct dsd_sink sink = { on_metric, on_event, on_check };
+
+/* Datagrams [from, to) of l, as agent.c's on_datagram does. */
+static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
+{
+	for (size_t d = from; d < to; d++)
+		dsd_parse(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink, r);
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void check_lines(const struct dsd_parser *p, const struct aggr *a, uint64_t want)
+{
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	if (dsd_parser_stats(p)->metric_lines != want || st.samples_in != want) {
+		fprintf(stderr, "perf_driver: %llu lines parsed, %llu ingested, want %llu\n",
+			(unsigned long long)dsd_parser_stats(p)->metric_lines,
+			(unsigned long long)st.samples_in, (unsigned long long)want);
+		exit(1);
+	}
+}
+
+/* One phase: ingest every datagram of l at T0 into a (when warm is given: after
+ * it was ingested once, unmeasured, so that the phase measures lookups of
+ * existing contexts) fresh aggregator. */
+static struct aggr *phase_ingest(const char *name, const struct aggr_config *cfg,
+				 const struct load *l, const struct load *warm, bool timed)
+{
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	struct rx r = { aggr_new(cfg), T0 };
+	if (!p || !r.a)
+		exit(1);
+	uint64_t want = l->lines;
+	if (warm) {
+		feed(p, &r, warm, 0, warm->ndgram);
+		want += warm->lines;
+	}
+	double t = cpu_s();
+	CALLGRIND_TOGGLE_COLLECT;
+	feed(p, &r, l, 0, l->ndgram);
+	CALLGRIND_TOGGLE_COLLECT;
+	CALLGRIND_DUMP_STATS_AT(name);
+	t = cpu_s() - t;
+	check_lines(p, r.a, want);
+	printf("%s lines=%zu", name, l->lines);
+	if (timed)
+		printf(" ns_per_line=%.1f", t * 1e9 / (double)l->lines);
+	printf("\n");
+	dsd_parser_free(p);
+	return r.a;
+}
+
+static size_t phase_flush(struct aggr *a, bool timed)
+{
+	double t = cpu_s();
+	CALLGRIND_TOGGLE_COLLECT;
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	CALLGRIND_TOGGLE_COLLECT;
+	CALLGRIND_DUMP_STATS_AT("flush");
+	t = cpu_s() - t;
+	if (!b)
+		exit(1);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	printf("flush contexts=%llu series=%zu", (unsigned long long)st.contexts, b->nseries);
+	if (timed)
+		printf(" ns_per_context=%.1f", t * 1e9 / (double)st.contexts);
+	printf("\n");
+	size_t n = b->nseries;
+	batch_free(b);
+	return n;
+}
+
+/* Every context of 0..n-1 once, in order. */
+static void load_all(struct load *l, uint64_t n, bool mix)
+{
+	load_make(l, n, 0, mix);
+}
+
+static int run_phases(size_t lines, bool timed)
+{
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	struct load l, warm;
+	load_all(&warm, 10000, false);
+	load_make(&l, lines, 10000, false);
+	struct aggr *a = phase_ingest("counters", &cfg, &l, &warm, timed);
+	load_free(&l);
+	load_free(&warm);
+	load_all(&warm, 10000, true);
+	load_make(&l, lines, 10000, true);
+	aggr_free(phase_ingest("mix", &cfg, &l, &warm, timed));
+	load_free(&l);
+	load_free(&warm);
+	load_all(&l, lines, false);
+	aggr_free(phase_ingest("create", &cfg, &l, NULL, timed));
+	load_free(&l);
+	phase_flush(a, timed);
+	aggr_free(a);
+	return 0;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * 4;
+}
+
+/* n unique counter contexts: RSS per context, then the flush of the closed
+ * bucket and the next (zero-fill only) flush, CPU seconds each. */
+static int run_memory(size_t n)
+{
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	struct load l;
+	load_make(&l, n, 0, false);
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	struct rx r = { aggr_new(&cfg), T0 };
+	if (!p || !r.a)
+		return 1;
+	long before = rss_kib();
+	double t = cpu_s();
+	feed(p, &r, &l, 0, l.ndgram);
+	t = cpu_s() - t;
+	long after = rss_kib();
+	check_lines(p, r.a, n);
+	struct aggr_stats st;
+	aggr_get_stats(r.a, &st);
+	printf("memory contexts=%llu rss_bytes_per_context=%.1f memory_bytes_per_context=%.1f "
+	       "ingest_ns_per_line=%.1f\n", (unsigned long long)st.contexts,
+	       (double)(after - before) * 1024 / (double)st.contexts,
+	       (double)st.memory_bytes / (double)st.contexts, t * 1e9 / (double)n);
+	for (int k = 1; k <= 2; k++) {
+		t = cpu_s();
+		struct batch *b = aggr_flush(r.a, T0 + 10 * k, false);
+		t = cpu_s() - t;
+		if (!b)
+			return 1;
+		printf("flush%d contexts=%llu series=%zu cpu_s=%.3f\n", k,
+		       (unsigned long long)st.contexts, b->nseries, t);
+		batch_free(b);
+	}
+	aggr_free(r.a);
+	dsd_parser_free(p);
+	load_free(&l);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "callgrind";
+	long n = argc > 2 ? atol(argv[2]) : 0;
+	if (strcmp(mode, "callgrind") == 0)
+		return run_phases(n > 0 ? (size_t)n : 100000, false);
+	if (strcmp(mode, "bench") == 0)
+		return run_phases(n > 0 ? (size_t)n : 2000000, true);
+	if (strcmp(mode, "memory") == 0)
+		return run_memory(n > 0 ? (size_t)n : 1000000);
+	fprintf(stderr, "usage: perf_driver callgrind|bench|memory [N]\n");
+	return 2;
+}
