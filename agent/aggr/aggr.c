@@ -139,12 +139,65 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c)
 	aggr_slot_release(a, c, &c->slot[1]);
 	for (uint16_t i = 0; i < c->nmore; i++)
 		aggr_slot_release(a, c, &c->more[i]);
-	a->acc_bytes -= (size_t)c->more_cap * sizeof(*c->more);
+	a->acc_bytes -= (size_t)more_cap(c->nmore) * sizeof(*c->more);
 	free(c->more);
 	strpool_put(&a->names, c->name);
 	strpool_put(&a->strs, c->host);
 	tagpool_put(&a->tagsets, &a->strs, c->tags);
-	free(c);
+	memcpy(c, &a->slab.free, sizeof(a->slab.free));
+	a->slab.free = c;
+}
+
+void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n)
+{
+	uint16_t oc = more_cap(old_n), nc = more_cap(c->nmore);
+	if (nc == oc)
+		return;
+	a->acc_bytes -= (size_t)(oc - nc) * sizeof(*c->more);
+	if (!nc) {
+		free(c->more);
+		c->more = NULL;
+		return;
+	}
+	struct slot *m = realloc(c->more, nc * sizeof(*m));
+	if (m)
+		c->more = m; /* a failed shrink keeps the larger block: still valid */
+}
+
+/* A zeroed context from the slab, or NULL on ENOMEM. */
+static struct ctx *ctx_alloc(struct aggr *a)
+{
+	struct ctx_slab *sl = &a->slab;
+	struct ctx *c = sl->free;
+	if (c) {
+		memcpy(&sl->free, c, sizeof(sl->free));
+	} else {
+		if (!sl->nchunks || sl->used == CTX_CHUNK) {
+			if (sl->nchunks == sl->chunks_cap) {
+				size_t nc = sl->chunks_cap ? sl->chunks_cap * 2 : 16;
+				struct ctx **n = realloc(sl->chunks, nc * sizeof(*n));
+				if (!n)
+					return NULL;
+				sl->chunks = n;
+				sl->chunks_cap = nc;
+			}
+			if (!(sl->chunks[sl->nchunks] = malloc(CTX_CHUNK * sizeof(struct ctx))))
+				return NULL;
+			sl->nchunks++;
+			sl->used = 0;
+		}
+		c = &sl->chunks[sl->nchunks - 1][sl->used++];
+	}
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
+void aggr_slab_done(struct ctx_slab *sl)
+{
+	for (size_t i = 0; i < sl->nchunks; i++)
+		free(sl->chunks[i]);
+	free(sl->chunks);
+	memset(sl, 0, sizeof(*sl));
 }
 
 void aggr_free(struct aggr *a)
@@ -155,6 +208,7 @@ void aggr_free(struct aggr *a)
 		if (a->ctxs.s[i].p)
 			aggr_ctx_destroy(a, a->ctxs.s[i].p);
 	htab_done(&a->ctxs);
+	aggr_slab_done(&a->slab);
 	tagpool_done(&a->tagsets, &a->strs);
 	strpool_done(&a->strs);
 	strpool_done(&a->names);
@@ -327,10 +381,14 @@ static bool refuse(struct aggr *a, const struct sample_key *k, const struct look
 static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const struct lookup *l,
 			      int64_t now)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
+	struct ctx *c = ctx_alloc(a);
 	if (!c)
 		return NULL;
-	c->hash = l->hash;
+	if (!a->have_epoch) {
+		a->epoch = now;
+		a->have_epoch = true;
+	}
+	c->last_seen = INT32_MIN; /* never: set by the first sample */
 	c->type = l->type;
 	c->slot[0].bucket = c->slot[1].bucket = SLOT_FREE;
 	c->x.born = bucket_of(now);
@@ -385,16 +443,16 @@ static struct slot *slot_new(struct aggr *a, struct ctx *c)
 	for (int i = 0; i < 2; i++)
 		if (c->slot[i].bucket == SLOT_FREE)
 			return &c->slot[i];
-	if (c->nmore == c->more_cap) {
-		if (c->more_cap >= UINT16_MAX / 2)
+	uint16_t cap = more_cap(c->nmore);
+	if (c->nmore == cap) {
+		if (cap >= UINT16_MAX / 2)
 			return NULL;
-		uint16_t nc = c->more_cap ? (uint16_t)(c->more_cap * 2) : 2;
+		uint16_t nc = cap ? (uint16_t)(cap * 2) : 2;
 		struct slot *nm = realloc(c->more, nc * sizeof(*nm));
 		if (!nm)
 			return NULL;
-		a->acc_bytes += (size_t)(nc - c->more_cap) * sizeof(*nm);
+		a->acc_bytes += (size_t)(nc - cap) * sizeof(*nm);
 		c->more = nm;
-		c->more_cap = nc;
 	}
 	return &c->more[c->nmore++];
 }
@@ -413,7 +471,7 @@ static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fre
 		return NULL;
 	if (acc_init(a, c->type, s) < 0) {
 		if (c->more && s >= c->more && s < c->more + c->nmore)
-			c->nmore--; /* it was the last one appended */
+			aggr_more_shrunk(a, c, c->nmore--); /* it was the last one appended */
 		return NULL;
 	}
 	s->bucket = b;
@@ -464,8 +522,9 @@ static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m
 		a->st.dropped[AGGR_DROP_NOMEM] += nv;
 		return;
 	}
-	if (now > c->last_seen)
-		c->last_seen = now;
+	int64_t rel = now - a->epoch;
+	if (rel > c->last_seen)
+		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
 	if (m->type == METRIC_SET) {
 		struct sv mb = m->set_member;
 		size_t before = setacc_bytes(s->u.set);

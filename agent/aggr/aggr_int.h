@@ -44,22 +44,47 @@ struct slot {
 	} u;
 };
 
+/* 80 bytes: allocated from the aggregator's slab (struct ctx_slab), no
+ * per-context malloc header. The full key hash lives only in the table slot. */
 struct ctx {
-	uint64_t hash;
 	struct istr *name;	/* names pool */
 	struct istr *host;	/* strings pool */
 	struct tagset *tags;
-	int64_t last_seen;	/* receive time of the last sample */
 	union {
 		int64_t born;	/* count: bucket of the first sample (zero-fill start) */
 		double last;	/* gauge: last value (gauge deltas) */
 	} x;
 	struct slot slot[2];
-	struct slot *more;
-	uint16_t nmore, more_cap;
+	struct slot *more;	/* nmore slots, capacity more_cap(nmore) */
+	int32_t last_seen;	/* receive time of the last sample - aggr.epoch */
+	uint16_t nmore;
 	uint8_t type;		/* enum metric_type, METRIC_TIMING folded into HISTOGRAM */
 	uint8_t has_last;
 };
+
+/* Contexts are carved from chunks of CTX_CHUNK; freed ones go on a free list
+ * (their first word links it) and are reused first. Chunks are returned when
+ * no context is left (flush after the last expiry) or at aggr_free; after a
+ * partial expiry the memory stays reserved for new contexts (memory_bytes
+ * counts whole chunks). */
+#define CTX_CHUNK 4096
+struct ctx_slab {
+	struct ctx **chunks;
+	size_t nchunks, chunks_cap;
+	size_t used;		/* contexts handed out of the last chunk */
+	struct ctx *free;
+};
+
+/* Capacity of a context's overflow slot array holding n slots. */
+static inline uint16_t more_cap(uint16_t n)
+{
+	uint16_t c = 2;
+	if (n == 0)
+		return 0;
+	while (c < n)
+		c = (uint16_t)(c * 2);
+	return c;
+}
 
 struct aggr {
 	const struct aggr_config *cfg;
@@ -67,6 +92,9 @@ struct aggr {
 	struct strpool strs;	/* tags and hosts */
 	struct tagpool tagsets;
 	struct htab ctxs;
+	struct ctx_slab slab;
+	int64_t epoch;		/* ctx.last_seen is relative to this */
+	bool have_epoch;
 	struct mapper *mapper;
 	struct tagref *gtags;	/* cfg->tags with their hashes */
 	size_t ngtags;
@@ -91,8 +119,18 @@ static inline int64_t bucket_of(int64_t t)
 	return t - (r < 0 ? r + AGGR_BUCKET : r);
 }
 
+static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
+{
+	return a->epoch + c->last_seen;
+}
+
 /* Frees the slot's accumulator and marks it unused (aggr.c). */
 void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s);
+/* Frees every chunk: only when no context is live (aggr.c). */
+void aggr_slab_done(struct ctx_slab *sl);
+/* c->nmore went down from old_n: fits the overflow array (and acc_bytes) to
+ * more_cap(c->nmore) (aggr.c). */
+void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n);
 /* Unlinks nothing: drops the context's references and frees it (aggr.c). */
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c);
 

@@ -175,7 +175,7 @@ static void counter_range(struct flusher *f, struct ctx *c)
 		if (s) {
 			note(f, emit_value(f, c, b, s->u.d));
 			aggr_slot_release(f->a, c, s);
-		} else if (b >= c->x.born && b < c->last_seen + exp) {
+		} else if (b >= c->x.born && b < ctx_last_seen(f->a, c) + exp) {
 			note(f, emit_value(f, c, b, 0));
 		}
 	}
@@ -210,12 +210,14 @@ static bool flush_ctx(struct flusher *f, struct ctx *c)
 		if (s->bucket != SLOT_FREE)
 			c->more[keep++] = *s;
 	}
+	uint16_t old_n = c->nmore;
 	c->nmore = keep;
+	aggr_more_shrunk(a, c, old_n);
 	if (f->final || any_slot(c))
 		return false;
 	if (c->type == METRIC_COUNT)
-		return f->upto >= c->last_seen + a->cfg->expiry_seconds;
-	return f->now - c->last_seen >= a->cfg->context_expiry_seconds;
+		return f->upto >= ctx_last_seen(a, c) + a->cfg->expiry_seconds;
+	return f->now - ctx_last_seen(a, c) >= a->cfg->context_expiry_seconds;
 }
 
 static void flusher_init(struct flusher *f, struct aggr *a, struct batch *b, int64_t now, bool final)
@@ -247,7 +249,7 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 	struct flusher f;
 	flusher_init(&f, a, b, now, final);
 
-	struct ctx **dead = NULL;
+	struct hslot *dead = NULL; /* expired: (hash, context), removed after the walk */
 	size_t ndead = 0, dcap = 0;
 	for (size_t i = 0; i < a->ctxs.cap; i++) {
 		struct ctx *c = a->ctxs.s[i].p;
@@ -255,19 +257,21 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 			continue;
 		if (ndead == dcap) {
 			size_t nc = dcap ? dcap * 2 : 64;
-			struct ctx **nd = realloc(dead, nc * sizeof(*nd));
+			struct hslot *nd = realloc(dead, nc * sizeof(*nd));
 			if (!nd)
 				continue; /* cannot expire it now; it will be retried next flush */
 			dead = nd;
 			dcap = nc;
 		}
-		dead[ndead++] = c;
+		dead[ndead++] = a->ctxs.s[i];
 	}
 	for (size_t i = 0; i < ndead; i++) {
-		htab_remove(&a->ctxs, dead[i]->hash, dead[i]);
-		aggr_ctx_destroy(a, dead[i]);
+		htab_remove(&a->ctxs, dead[i].h, dead[i].p);
+		aggr_ctx_destroy(a, dead[i].p);
 	}
 	free(dead);
+	if (!a->ctxs.n)
+		aggr_slab_done(&a->slab);
 	a->st.contexts_expired += ndead;
 	a->flushed_upto = f.upto;
 	a->have_upto = true;

@@ -19,7 +19,7 @@ void aggr_get_stats(const struct aggr *a, struct aggr_stats *out)
 {
 	*out = a->st;
 	out->contexts = a->ctxs.n;
-	out->memory_bytes = sizeof(*a) + htab_bytes(&a->ctxs) + a->ctxs.n * sizeof(struct ctx) +
+	out->memory_bytes = sizeof(*a) + htab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
 			    htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) +
 			    a->strs.bytes + htab_bytes(&a->tagsets.t) + a->tagsets.bytes +
 			    a->acc_bytes + mapper_bytes(a->mapper) + a->name.cap +
