@@ -144,7 +144,7 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c)
 	strpool_put(&a->names, c->name);
 	strpool_put(&a->strs, c->host);
 	tagpool_put(&a->tagsets, &a->strs, c->tags);
-	memcpy(c, &a->slab.free, sizeof(a->slab.free));
+	*(struct ctx **)(void *)c = a->slab.free; /* the free-list link */
 	a->slab.free = c;
 }
 
@@ -170,7 +170,7 @@ static struct ctx *ctx_alloc(struct aggr *a)
 	struct ctx_slab *sl = &a->slab;
 	struct ctx *c = sl->free;
 	if (c) {
-		memcpy(&sl->free, c, sizeof(sl->free));
+		sl->free = *(struct ctx **)(void *)c;
 	} else {
 		if (!sl->nchunks || sl->used == CTX_CHUNK) {
 			if (sl->nchunks == sl->chunks_cap) {
