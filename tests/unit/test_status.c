@@ -1,0 +1,120 @@
+/*
+ * test_status.c - rendering of a known snapshot as /status JSON, Prometheus
+ * text and the human summary.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status/status.h"
+
+static void fill(struct status_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->version = "9.9.9";
+	s->hostname = "node-1";
+	s->now = 1700000100;
+	s->started = 1700000000;
+	s->flushes = 10;
+	s->net.udp_packets = 7;
+	s->net.uds_packets = 3;
+	s->net.udp_bytes = 700;
+	s->net.kernel_drops = 2;
+	s->net.truncated = 1;
+	s->parse.lines = 40;
+	s->parse.samples[METRIC_COUNT] = 30;
+	s->parse.errors[DSD_ERR_BAD_TYPE] = 4;
+	s->parse.metric_errors = 4;
+	s->aggr.contexts = 12;
+	s->aggr.dropped[AGGR_DROP_METRIC_CAP] = 5;
+	s->ntop = 1;
+	snprintf(s->top[0].name, sizeof(s->top[0].name), "%s", "jobs.\"q\"");
+	s->top[0].contexts = 12;
+	s->top[0].refused = 5;
+	snprintf(s->top[0].top_tag_key, sizeof(s->top[0].top_tag_key), "%s", "instance_id");
+	s->top[0].top_tag_values = 12;
+	status_section_add(s, "forwarder", "points_delivered", 99);
+	status_section_add(s, "forwarder", "queue_bytes", 0.5);
+	static const char *const lines[] = { "heap_growth CRITICAL value=12" };
+	s->alert_lines = lines;
+	s->nalert_lines = 1;
+}
+
+Test(status, json_has_every_section)
+{
+	struct status_snapshot s;
+	struct buf b;
+	fill(&s);
+	buf_init(&b);
+	status_render_json(&s, &b);
+	const char *want[] = {
+		"\"version\":\"9.9.9\"", "\"hostname\":\"node-1\"", "\"uptime_s\":100", "\"flushes\":10",
+		"\"packets\":10", "\"bytes\":700", "\"kernel_drops\":2", "\"truncated\":1", "\"lines\":40",
+		"\"samples\":{\"count\":30,", "\"bad_type\":4", "\"metric_parse_errors\":4",
+		"\"contexts\":12", "\"metric_cap\":5",
+		"\"top\":[{\"metric\":\"jobs.\\\"q\\\"\",\"contexts\":12,\"refused\":5,\"top_tag_key\":\"instance_id\",\"top_tag_values\":12}]",
+		"\"forwarder\":{\"points_delivered\":99,\"queue_bytes\":0.5}",
+		"\"alert_states\":[\"heap_growth CRITICAL value=12\"]",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect(strstr(b.p, want[i]), "missing %s in %s", want[i], b.p);
+	buf_done(&b);
+}
+
+Test(status, prometheus_lines_are_well_formed)
+{
+	struct status_snapshot s;
+	struct buf b;
+	fill(&s);
+	buf_init(&b);
+	status_render_prometheus(&s, &b);
+	cr_expect(strstr(b.p, "dd_mini_agent_packets_total{transport=\"udp\"} 7\n"));
+	cr_expect(strstr(b.p, "dd_mini_agent_parse_errors_total{reason=\"bad_type\"} 4\n"));
+	cr_expect(strstr(b.p, "dd_mini_agent_metric_contexts{metric=\"jobs.\\\"q\\\"\",top_tag_key=\"instance_id\"} 12\n"));
+	cr_expect(strstr(b.p, "dd_mini_agent_forwarder_points_delivered 99\n"));
+	/* every non-comment line: name[{labels}] value */
+	char *save = NULL;
+	for (char *line = strtok_r(b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#')
+			continue;
+		cr_assert(strncmp(line, "dd_mini_agent_", 14) == 0, "%s", line);
+		char *sp = strrchr(line, ' ');
+		cr_assert_not_null(sp, "%s", line);
+		char *end;
+		strtod(sp + 1, &end);
+		cr_assert_eq(*end, '\0', "%s", line);
+	}
+	buf_done(&b);
+}
+
+Test(status, text_summary_names_the_offender)
+{
+	struct status_snapshot s;
+	struct buf b;
+	fill(&s);
+	buf_init(&b);
+	status_render_text(&s, &b);
+	cr_expect(strstr(b.p, "Packets: 10 (udp 7, uds 3)"), "%s", b.p);
+	cr_expect(strstr(b.p, "Kernel drops: 2"));
+	cr_expect(strstr(b.p, "bad_type"));
+	cr_expect(strstr(b.p, "top tag: instance_id (12 values)"), "%s", b.p);
+	cr_expect(strstr(b.p, "heap_growth CRITICAL"));
+	buf_done(&b);
+}
+
+Test(status, sections_are_bounded)
+{
+	struct status_snapshot s;
+	memset(&s, 0, sizeof(s));
+	for (int i = 0; i < 200; i++)
+		status_section_add(&s, "forwarder", "a_rather_long_counter_name_that_is_cut_at_47_bytes", i);
+	for (int i = 0; i < 20; i++) {
+		static char names[20][8];
+		snprintf(names[i], sizeof(names[i]), "s%d", i);
+		status_section_add(&s, names[i], "x", i);
+	}
+	cr_expect_eq(s.sections[0].n, STATUS_KV_MAX);
+	cr_expect_eq(s.nsections, 8);
+	cr_expect_eq(strlen(s.sections[0].kv[0].name), 47);
+}
