@@ -403,6 +403,35 @@ static void reload_fail(struct agent *a, struct agent_config *nc, const char *wh
 	sdnotify_send("READY=1");
 }
 
+static void reconfigure_forwarder(struct agent *a, const struct agent_config *nc)
+{
+	int rc = fwd_reconfigure(a->fwd, &nc->fwd);
+	if (rc == -EBUSY)
+		log_warn("reload: forwarder disk queue location or on/off needs a restart; the rest applied");
+	else if (rc == -EAGAIN)
+		log_error("reload: forwarder: requests of earlier reloads still in flight; intake settings "
+			  "NOT applied, reload again later");
+	else if (rc < 0)
+		log_error("reload: forwarder: %s; intake settings not applied", strerror(-rc));
+}
+
+/* What a reload cannot change while running: said, not silently ignored. */
+static void warn_restart_needed(struct agent_config *old, struct agent_config *nc)
+{
+	if (nc->net.port != old->net.port || nc->flush_interval_s != old->flush_interval_s ||
+	    nc->net.buffer_size != old->net.buffer_size || nc->net.non_local != old->net.non_local)
+		log_warn("reload: listener and flush interval changes need a restart; kept the old ones");
+	if (memcmp(&nc->limits, &old->limits, sizeof(nc->limits)) != 0)
+		log_warn("reload: dogstatsd_max_* parser limits need a restart; kept the old ones");
+	if (strcmp(nc->output.path, old->output.path) != 0) {
+		log_warn("reload: dogstatsd_output_file changes need a restart; kept %s", old->output.path);
+		char *keep = old->output.path;
+		old->output.path = nc->output.path;
+		nc->output.path = keep;
+	}
+	nc->limits = old->limits;
+}
+
 static void reload(struct agent *a)
 {
 	struct alert_setup as;
@@ -424,8 +453,8 @@ static void reload(struct agent *a)
 	if (a->fwd) {
 		if (!nc->fwd.intake_enabled)
 			log_warn("reload: turning the intake off needs a restart; still forwarding");
-		else if (fwd_reconfigure(a->fwd, &nc->fwd) < 0)
-			log_warn("reload: forwarder disk queue changes need a restart; the rest applied");
+		else
+			reconfigure_forwarder(a, nc);
 		fwd_set_sketch_converter(a->fwd, aggr_sketch_to_series, &nc->aggr);
 		fwd_set_hostname(a->fwd, nc->aggr.hostname);
 	} else if (nc->fwd.intake_enabled) {
@@ -434,8 +463,7 @@ static void reload(struct agent *a)
 	alert_engine_swap_rules(a->alerts, as.rules);
 	notify_free(a->notifiers);
 	a->notifiers = as.notifiers;
-	if (nc->net.port != a->cfg->net.port || nc->flush_interval_s != a->cfg->flush_interval_s)
-		log_warn("reload: listener and flush interval changes need a restart; kept the old ones");
+	warn_restart_needed(a->cfg, nc);
 	/* The sockets stay open: keep what they were built from. */
 	struct net_config keep = a->cfg->net;
 	a->cfg->net = nc->net;

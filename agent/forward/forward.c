@@ -668,7 +668,7 @@ int fwd_reconfigure(struct fwd *f, const struct fwd_config *cfg)
 		free(url);
 		free(key);
 		http_client_free(hc);
-		return slot < 0 ? -EBUSY : -ENOMEM;
+		return slot < 0 ? -EAGAIN : -ENOMEM;
 	}
 	free(f->base_url);
 	f->base_url = url;

@@ -118,7 +118,8 @@ void fwd_drain(struct fwd *f, double timeout_s, void (*done)(void *arg), void *a
 /* Applies a reloaded config: URL, API key, TLS, proxy, compression, limits,
  * backoff and queue caps take effect for new requests; queued payloads are
  * kept. The disk queue path cannot change at runtime (-EBUSY; rest applied).
- * 0 or -errno. */
+ * -EAGAIN: requests of several earlier reloads are still in flight, nothing
+ * was applied (try again later). 0 or -errno. */
 int fwd_reconfigure(struct fwd *f, const struct fwd_config *cfg);
 
 /* The intake base URL in use (dd_url, or https://api.<site>), for status. */
