@@ -8,14 +8,19 @@
 # whose source exists, and runs each for SECONDS (default 30) over a temporary
 # copy of tests/fuzz/corpus/<name>/ (the committed corpus is never modified).
 # Crash/leak/timeout inputs are kept in BUILD_DIR/fuzz-artifacts/.
-# Exits non-zero if any harness fails to build or finds a problem.
-# Environment: FUZZ_JOBS (parallel runs, default 1), FUZZ_ARGS (extra libFuzzer flags).
+# Exits non-zero if any harness fails to build, finds a problem, or starts
+# with less than FUZZ_MIN_COV (default 100) coverage edges over its seed corpus:
+# a harness-only instrumentation (the module libraries not compiled with
+# -fsanitize=fuzzer-no-link) gives a few dozen, the real build hundreds+.
+# Environment: FUZZ_JOBS (parallel runs, default 1), FUZZ_ARGS (extra libFuzzer
+# flags), FUZZ_MIN_COV.
 set -euo pipefail
 
 src_root=$(cd "$(dirname "$0")/../.." && pwd)
 build_dir=${1:-build-fuzz}
 seconds=${2:-30}
 jobs=${FUZZ_JOBS:-1}
+min_cov=${FUZZ_MIN_COV:-100}
 
 case $seconds in
 '' | *[!0-9]*)
@@ -77,7 +82,15 @@ for n in "${names[@]}"; do
 		-print_final_stats=1 "${par[@]}" -artifact_prefix="$artifacts/${n}-" \
 		${FUZZ_ARGS:-} "$corpus") >"$tmp/$n.log" 2>&1; then
 		tail -n 12 "$tmp/$n.log" | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)' || true
-		echo "fuzz_$n: ok"
+		cov0=$(grep -m1 -o 'INITED cov: [0-9]*' "$tmp/$n.log" | grep -o '[0-9]*$' || echo 0)
+		cov1=$(grep -o ' cov: [0-9]*' "$tmp/$n.log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
+		if [ "${cov0:-0}" -lt "$min_cov" ]; then
+			echo "fuzz_$n: FAILED: only ${cov0:-0} coverage edges over the seed corpus (< $min_cov):" \
+				"are the module libraries instrumented? (tests/fuzz/meson.build)"
+			failed+=("$n")
+		else
+			echo "fuzz_$n: ok (coverage edges: $cov0 at start, $cov1 at end)"
+		fi
 	else
 		tail -n 40 "$tmp/$n.log"
 		echo "fuzz_$n: FAILED (artifacts in $artifacts)"

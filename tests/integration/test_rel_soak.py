@@ -19,7 +19,10 @@ Asserts:
   - RSS: after the warm-up (the first third of the run, which includes at
     least one full outage, so the retry queue has reached its high-water
     mark), the median RSS of the last quarter exceeds the median RSS of the
-    second third by at most RSS_SLACK_KIB (1024 KiB) + 2 % of it;
+    second third by at most RSS_SLACK_KIB (1024 KiB) + 2 % of it (not in an
+    ASan build, whose quarantine keeps freed memory: RSS grows ~100 KiB/s
+    there by design; LeakSanitizer checks at exit instead, and the agent
+    must exit 0 on SIGTERM);
   - descriptors: non-socket descriptors (files, pipes, eventfds) are exactly
     as many at every sample after warm-up as at its end; sockets (the
     listeners plus curl's intake connections, which come and go: up to 4 at
@@ -101,6 +104,11 @@ class Sender(threading.Thread):
             if ahead > 0:
                 time.sleep(ahead)
         s.close()
+
+
+def asan_build():
+    with open(os.environ.get("DDMA_BIN") or "", "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def rss_kib(pid):
@@ -187,6 +195,8 @@ def test_soak():
             assert s["points_delivered"] > 0 and s["payloads_retried"] > 0, s
             samples.append((time.time() - t0, rss_kib(pid), fd_count(pid)))
             check_resources(samples)
+            rc = a.stop()
+            assert rc == 0, f"exit code {rc} (LeakSanitizer?):\n{a.log()[-3000:]}"
             print(f"soak: {SECONDS}s, {sender.lines} lines, {s['points_delivered']} points delivered, "
                   f"{s['attempts']} attempts, {s['payloads_retried']} retried, faults: {faults_log}")
         finally:
@@ -206,7 +216,10 @@ def check_resources(samples):
           f"last median {rss_last} (growth {rss_last - rss_mid:+} KiB, bound {bound:.0f}); "
           f"fds (all, non-socket) warm-up max {max(f for _, _, f in warm)}, "
           f"after warm-up {sorted(set(f for _, _, f in samples[n // 3:]))}, final {samples[-1][2]}")
-    assert rss_last - rss_mid <= bound, f"RSS grew {rss_last - rss_mid} KiB > {bound:.0f}: {samples}"
+    if asan_build():
+        print("soak: ASan build: RSS bound not checked (quarantine); LeakSanitizer checks at exit")
+    else:
+        assert rss_last - rss_mid <= bound, f"RSS grew {rss_last - rss_mid} KiB > {bound:.0f}: {samples}"
     fd_warm = max(f[0] for _, _, f in warm)
     other = warm[-1][2][1]
     after = [f for _, _, f in samples[n // 3:]]
@@ -215,6 +228,7 @@ def check_resources(samples):
     fd_mid = statistics.median(f[0] for _, _, f in mid)
     fd_last = statistics.median(f[0] for _, _, f in last)
     assert fd_last <= fd_mid + 1, f"descriptors grew: median {fd_mid} -> {fd_last}: {after}"
+
 
 if __name__ == "__main__":
     Runner().run([test_soak])

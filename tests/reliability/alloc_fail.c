@@ -208,7 +208,8 @@ static void consume_batch(const struct batch *b)
 
 static void run_pipeline(void)
 {
-	static const struct dsd_sink sink = { sink_metric, sink_event, sink_check };
+	static const struct dsd_sink sink = { .metric = sink_metric, .event = sink_event,
+					       .service_check = sink_check };
 	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
 	struct aggr *a = aggr_new(&pipe_cfg.aggr);
 
@@ -236,7 +237,8 @@ static struct batch *enc_batch; /* built once, unarmed, by the pipeline */
 
 static void pipeline_into(struct batch **out)
 {
-	static const struct dsd_sink sink = { sink_metric, sink_event, sink_check };
+	static const struct dsd_sink sink = { .metric = sink_metric, .event = sink_event,
+					       .service_check = sink_check };
 	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
 	struct aggr *a = aggr_new(&pipe_cfg.aggr);
 	char buf[512];
