@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
-if [ ! -d node_modules/hot-shots ] && command -v npm >/dev/null; then
-	npm install --no-audit --no-fund --silent hot-shots@10 >/dev/null 2>&1 ||
+if [ -f tests/clients/package.json ] && [ ! -d tests/clients/node_modules/hot-shots ]; then
+	(cd tests/clients && npm install --no-audit --no-fund --silent >/dev/null 2>&1) ||
 		echo "test.sh: npm install hot-shots failed; the hot-shots tests will report it"
 fi
 
