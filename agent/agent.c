@@ -107,6 +107,14 @@ static void on_service_check(void *ctx, const struct dsd_service_check *sc)
 	aggr_service_check(a->aggr, sc, a->now);
 }
 
+/* The seen-line cache: a metric line aggr_ingest saw before skips the rest of
+ * the parse and the context lookup (dsd_parse_cached, aggr_ingest_seen). */
+static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct agent *a = ctx;
+	return aggr_ingest_seen(a->aggr, m, a->now);
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
 
 static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
@@ -115,7 +123,7 @@ static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 	if (truncated)
 		return; /* counted by net; never half-parsed */
 	a->now = wall_now();
-	dsd_parse(a->parser, buf, len, &sink, a);
+	dsd_parse_cached(a->parser, buf, len, &sink, on_metric_seen, a);
 }
 
 /* ---- JSON lines output (the embedded default when no intake is set) ---- */

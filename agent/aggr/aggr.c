@@ -96,6 +96,7 @@ struct aggr *aggr_new(const struct aggr_config *cfg)
 
 void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
 {
+	seen_clear(&a->seen); /* enrichment may change: every line is re-learned */
 	cfg_clear(a);
 	if (cfg_apply(a, cfg) < 0) {
 		/* Out of memory: run with what could be set up (no mapper, no
@@ -208,6 +209,7 @@ void aggr_free(struct aggr *a)
 		if (a->ctxs.s[i].p)
 			aggr_ctx_destroy(a, a->ctxs.s[i].p);
 	htab_done(&a->ctxs);
+	seen_done(&a->seen);
 	aggr_slab_done(&a->slab);
 	tagpool_done(&a->tagsets, &a->strs);
 	strpool_done(&a->strs);
@@ -512,8 +514,8 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 	}
 }
 
-static void accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
-		       int64_t now)
+void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
+		     int64_t now)
 {
 	bool fresh;
 	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
@@ -642,7 +644,9 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 			return;
 		}
 	}
-	accumulate(a, c, m, rate_of(m), now);
+	aggr_accumulate(a, c, m, rate_of(m), now);
+	if (m->cacheable)
+		seen_remember(&a->seen, m, c, rate_of(m));
 }
 
 /* Event/check tags plus the global tags, in order, copied into the batch. */

@@ -86,6 +86,41 @@ static inline uint16_t more_cap(uint16_t n)
 	return c;
 }
 
+/*
+ * The seen-line cache (seen.c): raw (name, type, suffix after the type) of a
+ * cacheable line -> its context and sample rate, so a line seen before skips
+ * tag parsing, enrichment and the context lookup. Bounded: at most SEEN_MAX
+ * entries and SEEN_KEY_BYTES of key bytes; keys over SEEN_KEY_MAX bytes are
+ * not cached; when full, nothing more is added until the next clear. Cleared
+ * when a flush expires contexts and by aggr_reconfigure. Refused and failed
+ * lines are never cached, so every refusal is counted by the full path.
+ */
+#define SEEN_MAX 65536
+#define SEEN_KEY_MAX 512
+#define SEEN_KEY_BYTES ((size_t)4 << 20)
+struct seen_ent {
+	uint64_t h;
+	uint64_t shape;		/* type (as sent, not the family) | name length << 8 |
+				 * suffix length << 24: one compare */
+	struct ctx *c;
+	double rate;
+	uint32_t off;		/* name then suffix bytes in seen.keys */
+};
+struct seen {
+	uint64_t *slot;		/* cap slots: (h >> 32) << 32 | (entry index + 1); 0 = empty */
+	size_t cap;		/* power of two, or 0 */
+	struct seen_ent *ent;
+	size_t n, ent_cap;
+	char *keys;
+	size_t klen, kcap;
+	/* The last miss of aggr_ingest_seen: when aggr_ingest then remembers the
+	 * same line (same views), its hash is reused and the lookup skipped. */
+	struct sv miss_name, miss_suffix;
+	uint64_t miss_h;
+	uint8_t miss_type;
+	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
+};
+
 struct aggr {
 	const struct aggr_config *cfg;
 	struct strpool names;	/* metric names; refcnt = live contexts, aux = refused */
@@ -110,6 +145,7 @@ struct aggr {
 	int64_t flushed_upto;	/* every bucket before this was flushed */
 	bool have_upto;		/* flushed_upto is set (first context or flush) */
 	size_t acc_bytes;	/* heap accumulators and overflow slot arrays */
+	struct seen seen;
 	struct aggr_stats st;
 };
 
@@ -131,6 +167,16 @@ void aggr_slab_done(struct ctx_slab *sl);
 /* c->nmore went down from old_n: fits the overflow array (and acc_bytes) to
  * more_cap(c->nmore) (aggr.c). */
 void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n);
+/* Adds m's values to c's bucket of `now` (aggr.c). */
+void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
+		     int64_t now);
+/* The seen-line cache (seen.c). seen_remember copies the key; failures only
+ * mean the line is not cached. seen_clear forgets every entry (keeps memory). */
+void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, double rate);
+void seen_clear(struct seen *sc);
+void seen_done(struct seen *sc);
+size_t seen_bytes(const struct seen *sc);
+
 /* Unlinks nothing: drops the context's references and frees it (aggr.c). */
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c);
 

@@ -270,6 +270,8 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 		aggr_ctx_destroy(a, dead[i].p);
 	}
 	free(dead);
+	if (ndead || !a->ctxs.n)
+		seen_clear(&a->seen); /* its entries may point to freed contexts */
 	if (!a->ctxs.n)
 		aggr_slab_done(&a->slab);
 	a->st.contexts_expired += ndead;

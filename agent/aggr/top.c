@@ -22,7 +22,7 @@ void aggr_get_stats(const struct aggr *a, struct aggr_stats *out)
 	out->memory_bytes = sizeof(*a) + htab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
 			    htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) +
 			    a->strs.bytes + htab_bytes(&a->tagsets.t) + a->tagsets.bytes +
-			    a->acc_bytes + mapper_bytes(a->mapper) + a->name.cap +
+			    a->acc_bytes + seen_bytes(&a->seen) + mapper_bytes(a->mapper) + a->name.cap +
 			    a->scratch_cap * sizeof(*a->scratch) + a->pending->arena.bytes +
 			    (a->pending->series_cap * sizeof(struct series));
 }

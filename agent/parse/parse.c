@@ -25,6 +25,7 @@ struct dsd_parser {
 	locale_t c_locale;
 	struct sv *tags;	/* lim.max_tags entries (at least 1) */
 	double *values;		/* lim.max_values entries (at least 1) */
+	dsd_seen_fn seen;	/* during dsd_parse_cached: the fast path, or NULL */
 	struct dsd_stats st;
 };
 
@@ -179,6 +180,36 @@ static enum dsd_error metric_type(const char *s, size_t n, enum metric_type *t)
 	return DSD_ERR_BAD_TYPE;
 }
 
+/*
+ * The common value shape, [+-]digits[.digits] with at most 15 digits, read
+ * in one pass: the mantissa is exact, so one division by an exact power of
+ * ten is correctly rounded, the same double parse_double returns (Clinger's
+ * fast path, num.c). Returns the end of the value when it ends at `end` or at
+ * a ':'; NULL (anything else) sends the value to parse_double.
+ */
+static inline const char *simple_value(const char *s, const char *end, double *out)
+{
+	static const double pow10[16] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+					  1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	const char *q = s;
+	bool neg = false;
+	uint64_t mant = 0;
+	unsigned nd = 0, fd = 0;
+
+	if (q < end && (*q == '+' || *q == '-'))
+		neg = *q++ == '-';
+	for (; q < end && (unsigned char)(*q - '0') < 10; q++, nd++)
+		mant = mant * 10 + (uint64_t)(*q - '0');
+	if (q < end && *q == '.')
+		for (q++; q < end && (unsigned char)(*q - '0') < 10; q++, fd++)
+			mant = mant * 10 + (uint64_t)(*q - '0');
+	if (nd + fd == 0 || nd + fd > 15 || (q < end && *q != ':'))
+		return NULL;
+	double v = fd ? (double)mant / pow10[fd] : (double)mant;
+	*out = neg ? -v : v;
+	return q;
+}
+
 /* Values between the name's ':' and the type's '|': one set member, or
  * ':'-separated numbers with empty pieces skipped. */
 static enum dsd_error metric_values(struct dsd_parser *p, const char *s, size_t n,
@@ -196,18 +227,27 @@ static enum dsd_error metric_values(struct dsd_parser *p, const char *s, size_t 
 		return ACCEPT;
 	}
 	for (;;) {
-		const char *colon = memchr(s, ':', (size_t)(end - s));
-		size_t len = (size_t)((colon ? colon : end) - s);
+		double v = 0;
+		const char *colon = s < end && *s != ':' ? simple_value(s, end, &v) : NULL;
+		size_t len;
+		bool simple = colon != NULL;
+		if (simple) {
+			len = (size_t)(colon - s);
+			colon = colon < end ? colon : NULL;
+		} else {
+			colon = memchr(s, ':', (size_t)(end - s));
+			len = (size_t)((colon ? colon : end) - s);
+		}
 		if (len) {
 			if (count == p->lim.max_values)
 				return DSD_ERR_TOO_MANY_VALUES;
-			int r = parse_double(p->c_locale, s, len, &p->values[count]);
+			int r = simple ? PARSE_NUM_OK : parse_double(p->c_locale, s, len, &v);
 			if (r == PARSE_NUM_NAN_INF)
 				return DSD_ERR_NAN_INF;
 			if (r != PARSE_NUM_OK)
 				return DSD_ERR_BAD_VALUE;
+			p->values[count++] = v;
 			sign |= s[0] == '+' || s[0] == '-';
-			count++;
 		}
 		if (!colon)
 			break;
@@ -258,6 +298,80 @@ static enum dsd_error metric_field(struct dsd_parser *p, struct sv f, struct dsd
 	}
 }
 
+/* The type field at t when it is a known type ended by '|' or the end of the
+ * line: its length (1 or 2), else 0. The same answer as metric_type on the
+ * field, without splitting it. */
+static inline size_t quick_type(const char *t, const char *end, enum metric_type *type)
+{
+	size_t n = (size_t)(end - t);
+	if (n >= 2 && t[0] == 'm' && t[1] == 's' && (n == 2 || t[2] == '|')) {
+		*type = METRIC_TIMING;
+		return 2;
+	}
+	if (n == 0 || (n > 1 && t[1] != '|'))
+		return 0;
+	return metric_type(t, 1, type) == ACCEPT ? 1 : 0;
+}
+
+/*
+ * The seen-line fast path: name, type and values are parsed, the suffix is
+ * not. When the callee recognises the line, it is counted as the full parse
+ * would count it (a cached line is never a set and has no out-of-range rate).
+ * Returns SEEN_TAKEN, SEEN_VALUES (not taken; the values are parsed into
+ * p->values: *nv and *sign) or SEEN_NO (not taken, values not parsed).
+ */
+enum seen_res { SEEN_NO, SEEN_VALUES, SEEN_TAKEN };
+
+static enum seen_res try_seen(struct dsd_parser *p, const char *s, const char *colon,
+			      const char *bar, const char *end, void *ctx, size_t *nv, bool *sign)
+{
+	struct dsd_metric q; /* only the fields parse.h promises are set */
+	size_t tn = quick_type(bar + 1, end, &q.type);
+	double v;
+
+	if (!tn || q.type == METRIC_SET)
+		return SEEN_NO;
+	q.name = (struct sv){ s, (size_t)(colon - s) };
+	q.raw_suffix = (struct sv){ bar + 1 + tn, (size_t)(end - bar - 1 - tn) };
+	if (simple_value(colon + 1, bar, &v) == bar) {
+		p->values[0] = v;
+		q.values = p->values;
+		q.nvalues = 1;
+		q.explicit_sign = colon[1] == '+' || colon[1] == '-';
+	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
+		return SEEN_NO;
+	}
+	*nv = q.nvalues;
+	*sign = q.explicit_sign;
+	if (!p->seen(ctx, &q))
+		return SEEN_VALUES;
+	p->st.metric_lines++;
+	p->st.samples[q.type] += q.nvalues;
+	return SEEN_TAKEN;
+}
+
+/* After the name, type and values: the fields from pos (NULL: none), then the
+ * callback. */
+static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, const char *pos,
+				  const char *end, const struct dsd_sink *sink, void *ctx)
+{
+	struct sv f = SV_NULL;
+	bool rate_oor = false;
+	enum dsd_error e;
+
+	while (next_field(&pos, end, &f)) {
+		if ((e = metric_field(p, f, m, &rate_oor)) != ACCEPT)
+			return e;
+	}
+	m->cacheable = !rate_oor && m->timestamp == 0 && m->type != METRIC_SET;
+	p->st.metric_lines++;
+	p->st.samples[m->type] += m->nvalues;
+	p->st.rate_out_of_range += rate_oor;
+	if (sink && sink->metric)
+		sink->metric(ctx, m);
+	return ACCEPT;
+}
+
 /* name:value[:value...]|type[|field...] */
 static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
 				   const struct dsd_sink *sink, void *ctx)
@@ -266,8 +380,9 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	const char *bar = memchr(s, '|', n);
 	const char *nv_end = bar ? bar : end;
 	const char *colon = memchr(s, ':', (size_t)(nv_end - s));
-	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
-	bool rate_oor = false;
+	enum seen_res sr = SEEN_NO;
+	size_t nv = 0;
+	bool sign = false;
 	enum dsd_error e;
 	struct sv f = SV_NULL;
 
@@ -275,6 +390,11 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 		return DSD_ERR_NO_VALUE;
 	if (colon == s)
 		return DSD_ERR_EMPTY_NAME;
+	if (p->seen && bar && colon + 1 < bar &&
+	    (sr = try_seen(p, s, colon, bar, end, ctx, &nv, &sign)) == SEEN_TAKEN)
+		return ACCEPT;
+	/* The full parse, errors in their documented order. */
+	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
 	m.name = (struct sv){ s, (size_t)(colon - s) };
 	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
 		return e;
@@ -287,18 +407,15 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 		return DSD_ERR_NO_TYPE;
 	if ((e = metric_type(f.p, f.n, &m.type)) != ACCEPT)
 		return e;
-	if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), &m)) != ACCEPT)
+	m.raw_suffix = (struct sv){ f.p + f.n, (size_t)(end - f.p - f.n) };
+	if (sr == SEEN_VALUES) {
+		m.values = p->values;
+		m.nvalues = nv;
+		m.explicit_sign = sign;
+	} else if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), &m)) != ACCEPT) {
 		return e;
-	while (next_field(&pos, end, &f)) {
-		if ((e = metric_field(p, f, &m, &rate_oor)) != ACCEPT)
-			return e;
 	}
-	p->st.metric_lines++;
-	p->st.samples[m.type] += m.nvalues;
-	p->st.rate_out_of_range += rate_oor;
-	if (sink && sink->metric)
-		sink->metric(ctx, &m);
-	return ACCEPT;
+	return metric_rest(p, &m, pos, end, sink, ctx);
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -512,7 +629,8 @@ static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nu
 		reject(p, k, e);
 }
 
-void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)
+void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
+		      dsd_seen_fn seen, void *ctx)
 {
 	char *s = buf, *end = buf + len;
 	bool may_have_nul;
@@ -521,6 +639,7 @@ void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sin
 	p->st.bytes += len;
 	if (len == 0)
 		return;
+	p->seen = seen;
 	may_have_nul = memchr(buf, '\0', len) != NULL;
 	for (;;) {
 		char *nl = memchr(s, '\n', (size_t)(end - s));
@@ -533,4 +652,10 @@ void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sin
 			break;
 		s = nl + 1;
 	}
+	p->seen = NULL;
+}
+
+void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)
+{
+	dsd_parse_cached(p, buf, len, sink, NULL, ctx);
 }

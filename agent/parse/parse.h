@@ -45,6 +45,13 @@ struct dsd_metric {
 	struct sv container_id; /* |c: */
 	struct sv external_data; /* |e: */
 	struct sv cardinality;	 /* |card: */
+	/* Everything after the type field, as sent (from its '|', or empty):
+	 * with name and type it determines every field above except the values.
+	 * For the seen-line cache (dsd_parse_cached). */
+	struct sv raw_suffix;
+	/* The line may be remembered by (name, type, raw_suffix): not a set, no
+	 * |T field, no sample rate outside (0,1] (those are counted per line). */
+	bool cacheable;
 };
 
 struct dsd_event {
@@ -131,5 +138,20 @@ void dsd_parser_free(struct dsd_parser *p); /* accepts NULL */
 void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx);
 
 const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
+
+/*
+ * dsd_parse with the seen-line fast path. For a metric line whose name, type
+ * and values parsed, the parser first calls seen(ctx, m) with only name,
+ * type, values, nvalues, explicit_sign and raw_suffix set: tags not split,
+ * the suffix not validated. Returning true means the callee recognised the
+ * exact (name, type, raw_suffix) bytes of a line it earlier received through
+ * sink->metric with m->cacheable, and applied the values: the parser then
+ * counts the line as accepted, exactly as the full parse would have, and
+ * moves on. Returning false runs the full parse and sink->metric. Never
+ * called for sets. seen may be NULL (then this is dsd_parse).
+ */
+typedef bool (*dsd_seen_fn)(void *ctx, const struct dsd_metric *m);
+void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
+		      dsd_seen_fn seen, void *ctx);
 
 #endif

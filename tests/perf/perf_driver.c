@@ -179,13 +179,22 @@ static void on_check(void *ctx, const struct dsd_service_check *sc)
 	aggr_service_check(r->a, sc, r->now);
 }
 
+static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct rx *r = ctx;
+	return aggr_ingest_seen(r->a, m, r->now);
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
+/* PERF_NO_SEEN=1 in the environment: without the seen-line cache (comparison). */
+static dsd_seen_fn seen_fn = on_metric_seen;
 
 /* Datagrams [from, to) of l, as agent.c's on_datagram does. */
 static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
 {
 	for (size_t d = from; d < to; d++)
-		dsd_parse(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink, r);
+		dsd_parse_cached(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink,
+				 seen_fn, r);
 }
 
 static double cpu_s(void)
@@ -342,6 +351,8 @@ static int run_memory(size_t n)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "callgrind";
+	if (getenv("PERF_NO_SEEN") && strcmp(getenv("PERF_NO_SEEN"), "1") == 0)
+		seen_fn = NULL;
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	if (strcmp(mode, "callgrind") == 0)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);

@@ -887,3 +887,180 @@ Test(parse, default_limits)
 	hostile(b, 1025 + 4, DSD_ERR_NAME_TOO_LONG, "");
 	free(b);
 }
+
+/* ---- the seen-line fast path (dsd_parse_cached) ------------------------- */
+
+/* The sink's ctx: struct rec first (on_metric and friends cast to it). */
+struct seen_ctx {
+	struct rec r;
+	FILE *f;		/* what the seen callback was offered */
+	char *text;
+	size_t text_len;
+	bool answer;		/* what the seen callback returns */
+};
+
+static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
+{
+	struct seen_ctx *s = ctx;
+	cr_assert_neq(m->type, METRIC_SET);
+	check_view(&s->r, m->name);
+	check_view(&s->r, m->raw_suffix);
+	put_sv(s->f, "seen ", m->name);
+	fprintf(s->f, " %s v=", metric_type_name(m->type));
+	for (size_t i = 0; i < m->nvalues; i++) {
+		if (i)
+			fputc(',', s->f);
+		put_num(s->f, m->values[i]);
+	}
+	put_sv(s->f, " suffix=", m->raw_suffix);
+	fprintf(s->f, "%s\n", m->explicit_sign ? " sign" : "");
+	return s->answer;
+}
+
+/* Parses a copy of in with dsd_parse_cached, the seen callback answering
+ * `answer`; returns the rendered callbacks, *seen what seen was offered. */
+static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stats *st, char **seen)
+{
+	struct dsd_parser *p = dsd_parser_new(&small);
+	char *copy = malloc(len ? len : 1);
+	cr_assert(p && copy);
+	memcpy(copy, in, len);
+	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + len }, .answer = answer };
+	s.r.f = open_memstream(&s.r.text, &s.r.text_len);
+	s.f = open_memstream(&s.text, &s.text_len);
+	cr_assert(s.r.f && s.f);
+	dsd_parse_cached(p, copy, len, &sink, on_seen_rec, &s);
+	fclose(s.r.f);
+	fclose(s.f);
+	*st = *dsd_parser_stats(p);
+	*seen = s.text;
+	dsd_parser_free(p);
+	free(copy);
+	return s.r.text;
+}
+
+static const char seen_input[] =
+	"a.b:1|c|#x:1,y\na.b:-2.5:+3|ms|@0.5|#y\nset:v1|s|#t\nr:1|c|@2\nt:1|g|T5|#z\n"
+	"bad:x|c\nbad:1|zz\nnul:1|c\n:1|c\nnov|c\nok:1|g\nok:1|g|\nr2:1|c|@abc\n"
+	"hi:1|c|#host:h,a\nlong:1|c|#aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nm:1:2:3:4:5:6:7:8:9:10|c\n"
+	"u\xff:1|c\nu:1|c|#\xff\nd:0.000001|d|c:cid|card:high\n";
+
+/* A seen callback that never recognises a line changes nothing. */
+Test(parse, cached_miss_is_identical_to_full_parse)
+{
+	struct dsd_stats full, cached;
+	char *want = run_lim(seen_input, sizeof(seen_input) - 1, &small, &full);
+	char *seen = NULL;
+	char *got = run_cached(seen_input, sizeof(seen_input) - 1, false, &cached, &seen);
+	cr_assert_str_eq(got, want);
+	cr_assert(memcmp(&full, &cached, sizeof(full)) == 0);
+	/* offered: every line with a name, known type and parsed values, but sets */
+	cr_assert_str_eq(seen,
+		"seen a.b count v=1 suffix=|#x:1,y\n"
+		"seen a.b timing v=-2.5,3 suffix=|@0.5|#y sign\n"
+		"seen r count v=1 suffix=|@2\n"
+		"seen t gauge v=1 suffix=|T5|#z\n"
+		"seen nul count v=1 suffix=\n"
+		"seen ok gauge v=1 suffix=\n"
+		"seen ok gauge v=1 suffix=|\n"
+		"seen r2 count v=1 suffix=|@abc\n"
+		"seen hi count v=1 suffix=|#host:h,a\n"
+		"seen long count v=1 suffix=|#aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+		"seen u\xff count v=1 suffix=\n"
+		"seen u count v=1 suffix=|#\xff\n"
+		"seen d distribution v=1e-06 suffix=|c:cid|card:high\n");
+	free(want);
+	free(got);
+	free(seen);
+}
+
+/* A recognised line is counted as the full parse counts an accepted line:
+ * lines, metric_lines, samples by type; nothing else is called. */
+Test(parse, cached_hit_counts_like_full_parse)
+{
+	static const char in[] = "a.b:1|c|#x:1,y\na.b:2:3|ms|#y\nok:4|g\nset:v|s\nbad:x|c\n";
+	struct dsd_stats full, cached;
+	char *want = run_lim(in, sizeof(in) - 1, &small, &full);
+	char *seen = NULL;
+	char *got = run_cached(in, sizeof(in) - 1, true, &cached, &seen);
+	cr_assert_str_eq(got, "M set set member=v\n");
+	cr_assert_eq(cached.lines, full.lines);
+	cr_assert_eq(cached.metric_lines, full.metric_lines);
+	cr_assert(memcmp(cached.samples, full.samples, sizeof(full.samples)) == 0);
+	cr_assert(memcmp(cached.errors, full.errors, sizeof(full.errors)) == 0);
+	cr_assert_eq(cached.metric_errors, full.metric_errors);
+	assert_invariants(&cached);
+	free(want);
+	free(got);
+	free(seen);
+}
+
+/* m->cacheable and m->raw_suffix as the full parse hands them out. */
+struct cache_flags {
+	char flags[16];
+	size_t n;
+	struct sv suffix[16];
+};
+
+static void on_metric_flags(void *ctx, const struct dsd_metric *m)
+{
+	struct cache_flags *c = ctx;
+	c->suffix[c->n] = m->raw_suffix;
+	c->flags[c->n++] = m->cacheable ? 'y' : 'n';
+}
+
+Test(parse, cacheable_flag)
+{
+	static const char in[] = "a:1|c|#t\nb:1|c|@0.5\nc:1|c|@2\nd:1|c|@0\ne:1|g|T5\nf:v|s\ng:1|ms";
+	char copy[sizeof(in)];
+	memcpy(copy, in, sizeof(in));
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	struct cache_flags c = { .n = 0 };
+	static const struct dsd_sink fs = { on_metric_flags, NULL, NULL };
+	dsd_parse(p, copy, sizeof(in) - 1, &fs, &c);
+	c.flags[c.n] = '\0';
+	cr_assert_str_eq(c.flags, "yynnnny");
+	cr_assert(sv_eq_cstr(c.suffix[0], "|#t") && sv_eq_cstr(c.suffix[1], "|@0.5"));
+	cr_assert(sv_eq_cstr(c.suffix[6], ""));
+	dsd_parser_free(p);
+}
+
+/* The one-pass reader of [+-]digits[.digits] values agrees with strtod bit
+ * for bit (values of up to 15 digits; longer ones take parse_double). */
+Test(parse, simple_values_match_strtod)
+{
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	uint64_t x = 0x243F6A8885A308D3u;
+	char line[64], num[40];
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t k = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (x & 1)
+			num[k++] = (x & 2) ? '-' : '+';
+		size_t nd = (x >> 2) % 17, dot = (x >> 8) % (nd + 2);
+		for (size_t i = 0; i < nd; i++) {
+			if (i == dot)
+				num[k++] = '.';
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			num[k++] = (char)('0' + x % 10);
+		}
+		num[k] = '\0';
+		if (!nd)
+			continue;
+		int n = snprintf(line, sizeof(line), "v:%s|g", num);
+		struct rec r = { .lo = line, .hi = line + n };
+		r.f = open_memstream(&r.text, &r.text_len);
+		dsd_parse(p, line, (size_t)n, &sink, &r);
+		fclose(r.f);
+		char want[128];
+		FILE *w = fmemopen(want, sizeof(want), "w");
+		fputs("M v gauge v=", w);
+		put_num(w, strtod(num, NULL));
+		fputs((num[0] == '+' || num[0] == '-') ? " sign\n" : "\n", w);
+		fputc('\0', w);
+		fclose(w);
+		cr_assert_str_eq(r.text, want, "%s", num);
+		free(r.text);
+	}
+	dsd_parser_free(p);
+}

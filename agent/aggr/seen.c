@@ -1,0 +1,271 @@
+/*
+ * seen.c - the seen-line cache: a line whose exact (name, type, raw suffix)
+ * bytes reached a context before is applied to that context directly, without
+ * tag parsing, enrichment (mapper, namespace, global tags, host: override)
+ * or the context lookup. All of those depend only on the name and the suffix
+ * (and the config, which clears the cache), so the result is exactly the
+ * full path's. See aggr_int.h (struct seen) for the bounds and invalidation.
+ *
+ * Caller: agent.c's parser sink (parse.h metric_seen) through
+ * aggr_ingest_seen; aggr_ingest remembers lines after a full ingest; flush.c
+ * and aggr_reconfigure clear it. Owns the slot, entry and key arrays.
+ * Single-threaded, like the rest of the aggregator.
+ *
+ * Cost of a hit: two XXH3 hashes of the name and suffix, one probe (usually
+ * one slot), two short compares, then the accumulator update.
+ */
+#include "aggr/aggr_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SEEN_MIN_CAP 1024
+
+/* Unaligned little-endian-agnostic loads (the hash only needs to be stable
+ * within the process). */
+static inline uint64_t rd64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t rd32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint64_t mum(uint64_t x, uint64_t y)
+{
+	__uint128_t r = (__uint128_t)x * y;
+	return (uint64_t)(r >> 64) ^ (uint64_t)r;
+}
+
+/* wyhash-style mixing of n bytes into h: 16 bytes per multiplication, the
+ * tail read as overlapping words. Only a table hash: keys are compared in full. */
+static inline uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
+{
+	const uint64_t k1 = 0xa0761d6478bd642full, k2 = 0xe7037ed1a0b428dbull;
+	uint64_t a, b;
+	h ^= n * k1;
+	while (n > 16) {
+		h = mum(rd64(p) ^ k2 ^ h, rd64(p + 8) ^ k1);
+		p += 16;
+		n -= 16;
+	}
+	if (n >= 8) {
+		a = rd64(p);
+		b = rd64(p + n - 8);
+	} else if (n >= 4) {
+		a = rd32(p);
+		b = rd32(p + n - 4);
+	} else if (n) {
+		a = ((uint64_t)(unsigned char)p[0] << 16) | ((uint64_t)(unsigned char)p[n >> 1] << 8) |
+		    (unsigned char)p[n - 1];
+		b = 0;
+	} else {
+		a = b = 0;
+	}
+	return mum(a ^ k2 ^ h, b ^ k1);
+}
+
+static inline uint64_t key_hash(const struct dsd_metric *m)
+{
+	uint64_t h = hash_bytes((uint64_t)m->type + 1, m->name.p, m->name.n);
+	return hash_bytes(h, m->raw_suffix.p, m->raw_suffix.n);
+}
+
+/* Equal lengths known: n bytes equal, 8 at a time (the last word overlapping). */
+static inline bool bytes_eq(const char *x, const char *y, size_t n)
+{
+	if (n < 8) {
+		for (size_t i = 0; i < n; i++)
+			if (x[i] != y[i])
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8)
+		if (rd64(x + i) != rd64(y + i))
+			return false;
+	return rd64(x + n - 8) == rd64(y + n - 8);
+}
+
+/* Lengths are at most SEEN_KEY_MAX (checked before any lookup). */
+static inline uint64_t key_shape(const struct dsd_metric *m)
+{
+	return (uint64_t)(uint8_t)m->type | (uint64_t)m->name.n << 8 | (uint64_t)m->raw_suffix.n << 24;
+}
+
+static inline bool ent_is(const struct seen *sc, const struct seen_ent *e, uint64_t h,
+			  uint64_t shape, const struct dsd_metric *m)
+{
+	const char *k = sc->keys + e->off;
+	return e->h == h && e->shape == shape && bytes_eq(k, m->name.p, m->name.n) &&
+	       bytes_eq(k + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
+}
+
+static struct seen_ent *seen_find(const struct seen *sc, uint64_t h, const struct dsd_metric *m)
+{
+	if (!sc->n)
+		return NULL;
+	uint64_t tag = h & 0xffffffff00000000ull, shape = key_shape(m);
+	size_t mask = sc->cap - 1;
+	for (size_t i = (size_t)h & mask; sc->slot[i]; i = (i + 1) & mask) {
+		if ((sc->slot[i] & 0xffffffff00000000ull) != tag)
+			continue;
+		struct seen_ent *e = &sc->ent[(sc->slot[i] & 0xffffffffu) - 1];
+		if (ent_is(sc, e, h, shape, m))
+			return e;
+	}
+	return NULL;
+}
+
+/* aggr_accumulate for a counter or gauge whose bucket is already open in one
+ * of the two inline slots (the usual case); false: take the general path. */
+static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct dsd_metric *m,
+				     double rate, int64_t now)
+{
+	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
+		return false;
+	if (now != a->seen.last_now) {
+		a->seen.last_now = now;
+		a->seen.last_bucket = bucket_of(now);
+	}
+	int64_t b = a->seen.last_bucket;
+	struct slot *s = c->slot[0].bucket == b ? &c->slot[0] :
+			 c->slot[1].bucket == b ? &c->slot[1] : NULL;
+	if (!s)
+		return false;
+	int64_t rel = now - a->epoch;
+	if (rel > c->last_seen)
+		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
+	if (c->type == METRIC_COUNT) {
+		for (size_t i = 0; i < m->nvalues; i++)
+			s->u.d += m->values[i] / rate;
+		return true;
+	}
+	bool delta = a->cfg->gauge_deltas && m->explicit_sign;
+	for (size_t i = 0; i < m->nvalues; i++)
+		s->u.d = delta ? s->u.d + m->values[i] : m->values[i];
+	c->x.last = s->u.d;
+	c->has_last = 1;
+	return true;
+}
+
+bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
+{
+	if (m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
+		return false;
+	uint64_t h = key_hash(m);
+	struct seen_ent *e = seen_find(&a->seen, h, m);
+	if (!e) {
+		a->seen.miss_name = m->name;
+		a->seen.miss_suffix = m->raw_suffix;
+		a->seen.miss_type = (uint8_t)m->type;
+		a->seen.miss_h = h;
+		return false;
+	}
+	a->st.samples_in += m->nvalues;
+	if (!accumulate_inline(a, e->c, m, e->rate, now))
+		aggr_accumulate(a, e->c, m, e->rate, now);
+	return true;
+}
+
+static void slot_put(struct seen *sc, uint64_t h, size_t idx)
+{
+	size_t mask = sc->cap - 1, i = (size_t)h & mask;
+	while (sc->slot[i])
+		i = (i + 1) & mask;
+	sc->slot[i] = (h & 0xffffffff00000000ull) | (uint64_t)(idx + 1);
+}
+
+/* Room for one more entry and klen more key bytes; false when full or ENOMEM. */
+static bool seen_room(struct seen *sc, size_t klen)
+{
+	if (sc->n >= SEEN_MAX || sc->klen + klen > SEEN_KEY_BYTES)
+		return false;
+	if (sc->n == sc->ent_cap) {
+		size_t nc = sc->ent_cap ? sc->ent_cap * 2 : SEEN_MIN_CAP / 2;
+		struct seen_ent *ne = realloc(sc->ent, nc * sizeof(*ne));
+		if (!ne)
+			return false;
+		sc->ent = ne;
+		sc->ent_cap = nc;
+	}
+	if (sc->klen + klen > sc->kcap) {
+		size_t nc = sc->kcap ? sc->kcap : 16384;
+		while (nc < sc->klen + klen)
+			nc *= 2;
+		char *nk = realloc(sc->keys, nc);
+		if (!nk)
+			return false;
+		sc->keys = nk;
+		sc->kcap = nc;
+	}
+	if ((sc->n + 1) * 2 > sc->cap) {
+		size_t nc = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
+		uint64_t *ns = calloc(nc, sizeof(*ns));
+		if (!ns)
+			return false;
+		free(sc->slot);
+		sc->slot = ns;
+		sc->cap = nc;
+		for (size_t i = 0; i < sc->n; i++)
+			slot_put(sc, sc->ent[i].h, i);
+	}
+	return true;
+}
+
+void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, double rate)
+{
+	size_t klen = m->name.n + m->raw_suffix.n;
+	if (!m->cacheable || klen > SEEN_KEY_MAX)
+		return;
+	uint64_t h;
+	if (m->name.p == sc->miss_name.p && m->name.n == sc->miss_name.n &&
+	    m->raw_suffix.p == sc->miss_suffix.p && m->raw_suffix.n == sc->miss_suffix.n &&
+	    (uint8_t)m->type == sc->miss_type) {
+		h = sc->miss_h; /* aggr_ingest_seen just missed these very bytes */
+	} else {
+		h = key_hash(m);
+		if (seen_find(sc, h, m))
+			return;
+	}
+	sc->miss_name = sc->miss_suffix = SV_NULL;
+	if (!seen_room(sc, klen))
+		return;
+	struct seen_ent *e = &sc->ent[sc->n];
+	*e = (struct seen_ent){ .h = h, .shape = key_shape(m), .c = c, .rate = rate,
+				.off = (uint32_t)sc->klen };
+	memcpy(sc->keys + sc->klen, m->name.p, m->name.n);
+	if (m->raw_suffix.n)
+		memcpy(sc->keys + sc->klen + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
+	sc->klen += klen;
+	slot_put(sc, h, sc->n);
+	sc->n++;
+}
+
+void seen_clear(struct seen *sc)
+{
+	sc->miss_name = sc->miss_suffix = SV_NULL;
+	if (!sc->n)
+		return;
+	memset(sc->slot, 0, sc->cap * sizeof(*sc->slot));
+	sc->n = 0;
+	sc->klen = 0;
+}
+
+void seen_done(struct seen *sc)
+{
+	free(sc->slot);
+	free(sc->ent);
+	free(sc->keys);
+	memset(sc, 0, sizeof(*sc));
+}
+
+size_t seen_bytes(const struct seen *sc)
+{
+	return sc->cap * sizeof(*sc->slot) + sc->ent_cap * sizeof(*sc->ent) + sc->kcap;
+}

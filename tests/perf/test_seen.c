@@ -1,0 +1,414 @@
+/*
+ * test_seen.c - the seen-line cache (dsd_parse_cached + aggr_ingest_seen)
+ * must not change anything observable: the same datagrams through the full
+ * parse (dsd_parse) and through the cache give identical parser stats,
+ * aggregator stats and flushed batches, field by field. Also: the cache is
+ * bounded, cleared by expiry and by aggr_reconfigure, and hits at all.
+ *
+ * Lives in tests/perf (it guards the hot path) and links parse + aggr.
+ * Every scenario checks that the cache actually took lines, so a cache that
+ * never hits cannot pass as "equivalent".
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggr/aggr.h"
+#include "aggr/aggr_int.h" /* struct seen: the bound */
+#include "aggr/hist.h"
+#include "core/buf.h"
+#include "parse/parse.h"
+
+#define T0 1700000000
+
+static char *blacklist[] = { "datadog.agent" };
+static double pct[] = { 0.5, 0.95 };
+static char *gtags[] = { "env:prod", "team:a" };
+static char *gtags2[] = { "env:staging" };
+static char *tk[] = { "service" };
+static char *tv[] = { "$1" };
+static struct mapper_mapping mm[] = {
+	{ .match = "web.*.req", .match_type = MAPPER_MATCH_WILDCARD, .name = "web.requests",
+	  .tag_keys = tk, .tag_values = tv, .ntags = 1 },
+};
+static struct mapper_profile mp[] = { { .name = "web", .prefix = "web.", .mappings = mm,
+					.nmappings = 1 } };
+
+static void cfg_init(struct aggr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hostname = "myhost";
+	c->namespace = "ns";
+	c->namespace_blacklist = blacklist;
+	c->nnamespace_blacklist = 1;
+	c->tags = gtags;
+	c->ntags = 2;
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 30;
+	c->context_expiry_seconds = 20;
+	c->histogram_aggregates = HIST_AGG_DEFAULT;
+	c->histogram_percentiles = pct;
+	c->nhistogram_percentiles = 2;
+	c->no_aggregation_pipeline = true;
+	c->gauge_deltas = true;
+	c->max_contexts = 1000;
+	c->max_contexts_per_metric = 6;
+	c->set_exact_max = 100;
+	c->mapper_profiles = mp;
+	c->nmapper_profiles = 1;
+}
+
+/* One side of the comparison: a parser and an aggregator, with or without the cache. */
+struct side {
+	struct dsd_parser *p;
+	struct aggr *a;
+	int64_t now;
+	bool cached;
+	uint64_t hits;
+	struct buf out;	/* every flushed batch, as JSON lines */
+	struct batch *batches[64];
+	size_t nbatches;
+};
+
+static void on_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct side *s = ctx;
+	aggr_ingest(s->a, m, s->now);
+}
+
+static bool on_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct side *s = ctx;
+	bool hit = aggr_ingest_seen(s->a, m, s->now);
+	s->hits += hit;
+	return hit;
+}
+
+static void on_event(void *ctx, const struct dsd_event *e)
+{
+	struct side *s = ctx;
+	aggr_event(s->a, e, s->now);
+}
+
+static void on_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct side *s = ctx;
+	aggr_service_check(s->a, sc, s->now);
+}
+
+static const struct dsd_sink sink = { on_metric, on_event, on_check };
+
+static void side_init(struct side *s, const struct aggr_config *c, const struct dsd_limits *lim,
+		      bool cached)
+{
+	memset(s, 0, sizeof(*s));
+	s->p = dsd_parser_new(lim);
+	s->a = aggr_new(c);
+	s->cached = cached;
+	buf_init(&s->out);
+	cr_assert(s->p && s->a);
+}
+
+static void side_done(struct side *s)
+{
+	for (size_t i = 0; i < s->nbatches; i++)
+		batch_free(s->batches[i]);
+	buf_done(&s->out);
+	aggr_free(s->a);
+	dsd_parser_free(s->p);
+}
+
+static void side_send(struct side *s, const char *dgram, int64_t now)
+{
+	char copy[8192];
+	size_t n = strlen(dgram);
+	cr_assert(n < sizeof(copy));
+	memcpy(copy, dgram, n);
+	s->now = now;
+	dsd_parse_cached(s->p, copy, n, &sink, s->cached ? on_seen : NULL, s);
+}
+
+static void side_flush(struct side *s, int64_t now, bool final)
+{
+	struct batch *b = aggr_flush(s->a, now, final);
+	cr_assert(b);
+	cr_assert_eq(batch_write_jsonl(b, &s->out), 0);
+	cr_assert(s->nbatches < 64);
+	s->batches[s->nbatches++] = b;
+}
+
+static void same_tags(const char *const *x, const char *const *y, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_str_eq(x[i], y[i]);
+}
+
+static void same_series(const struct series *x, const struct series *y)
+{
+	cr_assert_str_eq(x->name, y->name);
+	cr_assert_str_eq(x->host, y->host);
+	cr_assert_eq(x->ntags, y->ntags, "%s", x->name);
+	same_tags(x->tags, y->tags, x->ntags);
+	cr_assert_eq(x->kind, y->kind);
+	cr_assert_eq(x->interval, y->interval);
+	cr_assert_eq(x->ts, y->ts);
+	cr_assert(memcmp(&x->value, &y->value, sizeof(double)) == 0, "%s: %.17g vs %.17g",
+		  x->name, x->value, y->value);
+}
+
+static void same_sketch(const struct sketch_point *x, const struct sketch_point *y)
+{
+	cr_assert_str_eq(x->name, y->name);
+	cr_assert_str_eq(x->host, y->host);
+	cr_assert_eq(x->ntags, y->ntags);
+	same_tags(x->tags, y->tags, x->ntags);
+	cr_assert_eq(x->ts, y->ts);
+	cr_assert_eq(x->cnt, y->cnt);
+	cr_assert(x->min == y->min && x->max == y->max && x->sum == y->sum && x->avg == y->avg);
+	cr_assert_eq(x->nbins, y->nbins);
+	cr_assert(memcmp(x->keys, y->keys, x->nbins * sizeof(*x->keys)) == 0);
+	cr_assert(memcmp(x->counts, y->counts, x->nbins * sizeof(*x->counts)) == 0);
+}
+
+/* Everything observable is identical. */
+static void same_sides(struct side *x, struct side *y)
+{
+	const struct dsd_stats *px = dsd_parser_stats(x->p), *py = dsd_parser_stats(y->p);
+	cr_assert(memcmp(px, py, sizeof(*px)) == 0, "parser stats differ (lines %llu vs %llu)",
+		  (unsigned long long)px->metric_lines, (unsigned long long)py->metric_lines);
+	struct aggr_stats ax, ay;
+	aggr_get_stats(x->a, &ax);
+	aggr_get_stats(y->a, &ay);
+	cr_assert_eq(ax.samples_in, ay.samples_in);
+	for (int i = 0; i < AGGR_DROP_COUNT; i++)
+		cr_assert_eq(ax.dropped[i], ay.dropped[i], "dropped[%d]: %llu vs %llu", i,
+			     (unsigned long long)ax.dropped[i], (unsigned long long)ay.dropped[i]);
+	cr_assert_eq(ax.contexts, ay.contexts);
+	cr_assert_eq(ax.contexts_created, ay.contexts_created);
+	cr_assert_eq(ax.contexts_expired, ay.contexts_expired);
+	cr_assert_eq(ax.series_flushed, ay.series_flushed);
+	cr_assert_eq(ax.sketches_flushed, ay.sketches_flushed);
+	cr_assert_eq(ax.events, ay.events);
+	cr_assert_eq(ax.service_checks, ay.service_checks);
+	struct aggr_top_entry tx[16], ty[16];
+	size_t nt = aggr_top(x->a, tx, 16);
+	cr_assert_eq(nt, aggr_top(y->a, ty, 16));
+	for (size_t i = 0; i < nt; i++) {
+		cr_assert_str_eq(tx[i].name, ty[i].name);
+		cr_assert_eq(tx[i].contexts, ty[i].contexts);
+		cr_assert_eq(tx[i].refused, ty[i].refused, "%s refused", tx[i].name);
+	}
+	cr_assert_eq(x->nbatches, y->nbatches);
+	for (size_t i = 0; i < x->nbatches; i++) {
+		const struct batch *bx = x->batches[i], *by = y->batches[i];
+		cr_assert_eq(bx->nseries, by->nseries, "batch %zu", i);
+		for (size_t j = 0; j < bx->nseries; j++)
+			same_series(&bx->series[j], &by->series[j]);
+		cr_assert_eq(bx->nsketches, by->nsketches);
+		for (size_t j = 0; j < bx->nsketches; j++)
+			same_sketch(&bx->sketches[j], &by->sketches[j]);
+		cr_assert_eq(bx->nevents, by->nevents);
+		cr_assert_eq(bx->nchecks, by->nchecks);
+	}
+	cr_assert_eq(x->out.len, y->out.len);
+	cr_assert(memcmp(x->out.p, y->out.p, x->out.len) == 0);
+}
+
+/* Lines that exercise every branch the cache could get wrong: the same
+ * bytes again and again, near-duplicates that differ only in the suffix,
+ * rates in and out of range, |T, sets, multi-values, signed gauges, host:
+ * tags, the mapper and the namespace blacklist, bad values after a cached
+ * name, bad tags and names that must be rejected every time, caps. */
+static const char *const dgrams[] = {
+	"a.count:1|c|#x:1,y:2\na.count:2|c|#x:1,y:2\na.count:3|c|#y:2,x:1",
+	"a.count:1|c|@0.5|#x:1,y:2\na.count:1|c|#x:1,y:2|@0.5\na.count:4|c|@0.25",
+	"a.count:1|c|@2|#x:1\na.count:1|c|@2|#x:1\na.count:1|c|@0|#x:1\na.count:1|c|@abc",
+	"a.gauge:5|g|#g\na.gauge:+3|g|#g\na.gauge:-1|g|#g\na.gauge:7|g|#g\na.gauge:+1:+1|g|#g",
+	"a.gauge:+2|g|#g\na.gauge:1.5|g|#g|host:h1\na.gauge:2.5|g|#g,host:h2\na.gauge:3|g|#g,host:",
+	"a.timer:10|ms|#t\na.timer:20:30:40|ms|#t\na.hist:1.25|h|#t\na.hist:2|h|@0.5|#t",
+	"a.dist:3|d|#t\na.dist:4|d|@0.1|#t\na.dist:5:6|d|#t\na.dist:3|d|#t",
+	"a.set:u1|s|#t\na.set:u2|s|#t\na.set:u1|s|#t\na.set:u3|s",
+	"a.ts:5|g|T1699999000|#t\na.ts:5|g|T1699999000|#t\na.ts:2|c|T1699999000\na.ts:1|h|T1699999000",
+	"web.shop.req:1|c|#k\nweb.shop.req:1|c|#k\nweb.cart.req:1|c|#k\ndatadog.agent.x:1|c\ndatadog.agent.x:1|c",
+	"a.count:abc|c|#x:1,y:2\na.count:nan|c|#x:1,y:2\na.count:|c|#x:1,y:2\na.count:1|x|#x:1,y:2",
+	"a.count:1|c|#x:1,y:2\na.count:1e3|c|#x:1,y:2\na.count:0x10|c|#x:1,y:2\na.count:-0|c|#x:1,y:2",
+	"bad\xff:1|c\nbad\xff:1|c\nb:1|c|#t\xff\nb:1|c|#t\xff\nb:1|c|#ok\nb:1|c|#ok",
+	"cap.m:1|c|#i:1\ncap.m:1|c|#i:2\ncap.m:1|c|#i:3\ncap.m:1|c|#i:4\ncap.m:1|c|#i:5\ncap.m:1|c|#i:6",
+	"cap.m:1|c|#i:7\ncap.m:1|c|#i:7\ncap.m:2|c|#i:8\ncap.m:1|c|#i:1\ncap.m:1|c|#i:7",
+	"a.count:1|c|c:abc|#x:1,y:2\na.count:1|c|c:abc|#x:1,y:2\na.count:1|c|card:low\na.count:1|c|",
+	"a.count:1|c|#x:1,y:2\r\na.count:1|c|#x:1,y:2\r\nz:1.5:2.25:+3|ms\nz:1.5:2.25:+3|ms\nz:1:2|c",
+	"_e{5,4}:title|text|#t\n_sc|check|0|#t\na.count:1|c|#x:1,y:2\n:1|c\nnoval|c\nx:1",
+	"many:1:2:3:4:5|c|#t\nmany:1:2:3:4:5|c|#t\nmany:1:2:3:4:5:6:7:8:9|c|#t\nmany:1:2:3:4:5:6:7:8:9|c|#t",
+	"tags:1|c|#a,b,c,d,e,f,g,h,i\ntags:1|c|#a,b,c,d,e,f,g,h,i\nlongtag:1|c|#0123456789012345678901234567890123456789",
+	"longtag:1|c|#0123456789012345678901234567890123456789",
+};
+
+/* A schedule over several buckets: sends, flushes (some expire contexts),
+ * a reconfigure, and the final flush. */
+static void run(struct side *s, const struct aggr_config *c2)
+{
+	size_t nd = sizeof(dgrams) / sizeof(dgrams[0]);
+	int64_t t = T0;
+	for (int round = 0; round < 8; round++) {
+		for (size_t r = 0; r < 3; r++)
+			for (size_t i = 0; i < nd; i++)
+				side_send(s, dgrams[(i + r + (size_t)round) % nd], t + (int64_t)r);
+		if (round == 3)
+			aggr_reconfigure(s->a, c2);
+		if (round == 5)
+			t += 60; /* a gap: every context expires at the next flush */
+		t += 7;
+		side_flush(s, t, false);
+		/* lines of the current bucket between flushes */
+		for (size_t i = 0; i < nd; i += 3)
+			side_send(s, dgrams[i], t);
+	}
+	side_flush(s, t + 100, true);
+}
+
+static struct dsd_limits test_limits(void)
+{
+	struct dsd_limits lim = DSD_LIMITS_DEFAULT;
+	lim.max_tags = 8;
+	lim.max_tag_len = 32;
+	lim.max_values = 6;
+	return lim;
+}
+
+Test(seen, same_result_as_full_parse)
+{
+	struct aggr_config c, c2;
+	cfg_init(&c);
+	cfg_init(&c2);
+	c2.tags = gtags2;
+	c2.ntags = 1;
+	c2.namespace = "";
+	c2.nmapper_profiles = 0;
+	struct dsd_limits lim = test_limits();
+	struct side full, cached;
+	side_init(&full, &c, &lim, false);
+	side_init(&cached, &c, &lim, true);
+	run(&full, &c2);
+	run(&cached, &c2);
+	cr_assert_eq(full.hits, 0);
+	cr_assert_gt(cached.hits, 500, "the cache took only %llu lines",
+		     (unsigned long long)cached.hits);
+	same_sides(&full, &cached);
+	side_done(&full);
+	side_done(&cached);
+}
+
+Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.gauge_deltas = false;
+	c.max_contexts = 0;
+	c.max_contexts_per_metric = 0;
+	c.namespace = "";
+	c.ntags = 0;
+	struct side full, cached;
+	side_init(&full, &c, NULL, false);
+	side_init(&cached, &c, NULL, true);
+	run(&full, &c);
+	run(&cached, &c);
+	cr_assert_gt(cached.hits, 500);
+	same_sides(&full, &cached);
+	side_done(&full);
+	side_done(&cached);
+}
+
+Test(seen, bounded_entries)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.max_contexts = 0;
+	c.max_contexts_per_metric = 0;
+	struct side s;
+	side_init(&s, &c, NULL, true);
+	char line[128];
+	for (int i = 0; i < SEEN_MAX + 5000; i++) {
+		snprintf(line, sizeof(line), "u:1|c|#i:%d", i);
+		side_send(&s, line, T0);
+	}
+	cr_assert_eq(s.a->seen.n, SEEN_MAX);
+	cr_assert_leq(s.a->seen.cap, 2 * (size_t)SEEN_MAX);
+	/* the first lines still hit, the ones over the bound take the full path */
+	side_send(&s, "u:1|c|#i:0", T0);
+	cr_assert_eq(s.hits, 1);
+	snprintf(line, sizeof(line), "u:1|c|#i:%d", SEEN_MAX + 10);
+	side_send(&s, line, T0);
+	cr_assert_eq(s.hits, 1);
+	/* a key over SEEN_KEY_MAX bytes is never cached */
+	char big[SEEN_KEY_MAX + 64];
+	memset(big, 'k', sizeof(big));
+	memcpy(big, "bigname:1|c|#", 13);
+	big[sizeof(big) - 1] = '\0';
+	struct aggr_stats st;
+	side_flush(&s, T0 + 1000, false); /* expires everything: clears the cache */
+	cr_assert_eq(s.a->seen.n, 0);
+	side_send(&s, big, T0 + 1000);
+	side_send(&s, big, T0 + 1000);
+	cr_assert_eq(s.hits, 1);
+	cr_assert_eq(s.a->seen.n, 0);
+	aggr_get_stats(s.a, &st);
+	cr_assert_eq(st.contexts, 1);
+	side_done(&s);
+}
+
+/* After an expiry the cached context is gone (its slab slot reused by
+ * another context): the line must create a new context, not feed the other. */
+Test(seen, cleared_when_contexts_expire)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.ntags = 0;
+	c.namespace = "";
+	struct side s;
+	side_init(&s, &c, NULL, true);
+	side_send(&s, "g.one:1|g", T0);
+	side_send(&s, "g.one:2|g", T0);
+	cr_assert_eq(s.hits, 1);
+	side_flush(&s, T0 + 10, false);
+	side_flush(&s, T0 + 100, false); /* g.one expires */
+	cr_assert_eq(s.a->seen.n, 0);
+	side_send(&s, "g.two:5|g", T0 + 100);	/* reuses the freed context */
+	side_send(&s, "g.one:7|g", T0 + 100);
+	cr_assert_eq(s.hits, 1);
+	side_flush(&s, T0 + 110, false);
+	const struct batch *b = s.batches[s.nbatches - 1];
+	cr_assert_eq(b->nseries, 2);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert_eq(b->series[i].value, strcmp(b->series[i].name, "g.one") == 0 ? 7 : 5);
+	side_done(&s);
+}
+
+Test(seen, cleared_by_reconfigure)
+{
+	struct aggr_config c, c2;
+	cfg_init(&c);
+	cfg_init(&c2);
+	c.namespace = "";
+	c2.namespace = "new";
+	struct side s;
+	side_init(&s, &c, NULL, true);
+	side_send(&s, "r.x:1|c|#t", T0);
+	side_send(&s, "r.x:1|c|#t", T0);
+	cr_assert_eq(s.hits, 1);
+	aggr_reconfigure(s.a, &c2);
+	side_send(&s, "r.x:1|c|#t", T0);
+	cr_assert_eq(s.hits, 1);
+	side_send(&s, "r.x:1|c|#t", T0);
+	cr_assert_eq(s.hits, 2);
+	side_flush(&s, T0 + 10, false);
+	const struct batch *b = s.batches[0];
+	cr_assert_eq(b->nseries, 2);
+	bool old = false, renamed = false;
+	for (size_t i = 0; i < 2; i++) {
+		old |= strcmp(b->series[i].name, "r.x") == 0 && b->series[i].value == 0.2;
+		renamed |= strcmp(b->series[i].name, "new.r.x") == 0 && b->series[i].value == 0.2;
+	}
+	cr_assert(old && renamed);
+	side_done(&s);
+}
