@@ -635,6 +635,7 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	l.host_h = k.host.p == a->host.p ? a->host_h : hsh(k.host.p, k.host.n);
 	l.hash = mix64(mix64(mix64(l.name_h, l.host_h), l.tags_h), l.type);
 	struct ctx *c = ctx_find(a, &k, &l);
+	bool known = c != NULL;
 	if (!c) {
 		if (refuse(a, &k, &l, nv))
 			return;
@@ -645,7 +646,9 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		}
 	}
 	aggr_accumulate(a, c, m, rate_of(m), now);
-	if (m->cacheable)
+	/* Remembered on its second sighting: a context used once (unique
+	 * series, a cardinality burst) costs the cache nothing. */
+	if (m->cacheable && known)
 		seen_remember(&a->seen, m, c, rate_of(m));
 }
 

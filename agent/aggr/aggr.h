@@ -78,11 +78,11 @@ void aggr_free(struct aggr *a); /* accepts NULL */
 void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg);
 
 void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* The seen-line fast path (parse.h metric_seen): when a cacheable line with
- * m's exact name, type and raw_suffix went through aggr_ingest since the last
- * clear (a flush that expired contexts, aggr_reconfigure) and reached a
- * context, applies m's values to it exactly as aggr_ingest would and returns
- * true. Otherwise false: the caller then does the full parse and aggr_ingest.
+/* The seen-line fast path (parse.h dsd_parse_cached): when a cacheable line
+ * with m's exact name, type and raw_suffix went through aggr_ingest since the
+ * last clear (a flush that expired contexts, aggr_reconfigure) and reached a
+ * context that already existed then, applies m's values to it exactly as
+ * aggr_ingest would and returns true. Otherwise false: the caller then does the full parse and aggr_ingest.
  * Reads only m's name, type, values, nvalues, explicit_sign and raw_suffix. */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);

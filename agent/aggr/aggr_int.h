@@ -89,7 +89,8 @@ static inline uint16_t more_cap(uint16_t n)
 /*
  * The seen-line cache (seen.c): raw (name, type, suffix after the type) of a
  * cacheable line -> its context and sample rate, so a line seen before skips
- * tag parsing, enrichment and the context lookup. Bounded: at most SEEN_MAX
+ * tag parsing, enrichment and the context lookup. A line is remembered when
+ * it reaches a context that already existed (its second sighting). Bounded: at most SEEN_MAX
  * entries and SEEN_KEY_BYTES of key bytes; keys over SEEN_KEY_MAX bytes are
  * not cached; when full, nothing more is added until the next clear. Cleared
  * when a flush expires contexts and by aggr_reconfigure. Refused and failed

@@ -332,6 +332,12 @@ Test(seen, bounded_entries)
 		snprintf(line, sizeof(line), "u:1|c|#i:%d", i);
 		side_send(&s, line, T0);
 	}
+	cr_assert_eq(s.a->seen.n, 0, "a line is remembered on its second sighting");
+	for (int i = 0; i < SEEN_MAX + 5000; i++) {
+		snprintf(line, sizeof(line), "u:1|c|#i:%d", i);
+		side_send(&s, line, T0);
+	}
+	cr_assert_eq(s.hits, 0);
 	cr_assert_eq(s.a->seen.n, SEEN_MAX);
 	cr_assert_leq(s.a->seen.cap, 2 * (size_t)SEEN_MAX);
 	/* the first lines still hit, the ones over the bound take the full path */
@@ -348,6 +354,7 @@ Test(seen, bounded_entries)
 	struct aggr_stats st;
 	side_flush(&s, T0 + 1000, false); /* expires everything: clears the cache */
 	cr_assert_eq(s.a->seen.n, 0);
+	side_send(&s, big, T0 + 1000);
 	side_send(&s, big, T0 + 1000);
 	side_send(&s, big, T0 + 1000);
 	cr_assert_eq(s.hits, 1);
@@ -369,6 +376,7 @@ Test(seen, cleared_when_contexts_expire)
 	side_init(&s, &c, NULL, true);
 	side_send(&s, "g.one:1|g", T0);
 	side_send(&s, "g.one:2|g", T0);
+	side_send(&s, "g.one:3|g", T0);
 	cr_assert_eq(s.hits, 1);
 	side_flush(&s, T0 + 10, false);
 	side_flush(&s, T0 + 100, false); /* g.one expires */
@@ -395,8 +403,11 @@ Test(seen, cleared_by_reconfigure)
 	side_init(&s, &c, NULL, true);
 	side_send(&s, "r.x:1|c|#t", T0);
 	side_send(&s, "r.x:1|c|#t", T0);
+	cr_assert_eq(s.hits, 0);
+	side_send(&s, "r.x:1|c|#t", T0);
 	cr_assert_eq(s.hits, 1);
 	aggr_reconfigure(s.a, &c2);
+	side_send(&s, "r.x:1|c|#t", T0);
 	side_send(&s, "r.x:1|c|#t", T0);
 	cr_assert_eq(s.hits, 1);
 	side_send(&s, "r.x:1|c|#t", T0);
@@ -406,8 +417,8 @@ Test(seen, cleared_by_reconfigure)
 	cr_assert_eq(b->nseries, 2);
 	bool old = false, renamed = false;
 	for (size_t i = 0; i < 2; i++) {
-		old |= strcmp(b->series[i].name, "r.x") == 0 && b->series[i].value == 0.2;
-		renamed |= strcmp(b->series[i].name, "new.r.x") == 0 && b->series[i].value == 0.2;
+		old |= strcmp(b->series[i].name, "r.x") == 0 && b->series[i].value == 0.3;
+		renamed |= strcmp(b->series[i].name, "new.r.x") == 0 && b->series[i].value == 0.3;
 	}
 	cr_assert(old && renamed);
 	side_done(&s);
