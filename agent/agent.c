@@ -115,7 +115,14 @@ static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
 	return aggr_ingest_seen(a->aggr, m, a->now);
 }
 
+static void on_metric_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct agent *a = ctx;
+	aggr_seen_prefetch(a->aggr, m);
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
+static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch };
 
 static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 {
@@ -123,7 +130,7 @@ static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 	if (truncated)
 		return; /* counted by net; never half-parsed */
 	a->now = wall_now();
-	dsd_parse_cached(a->parser, buf, len, &sink, on_metric_seen, a);
+	dsd_parse_cached(a->parser, buf, len, &sink, &cache_ops, a);
 }
 
 /* ---- JSON lines output (the embedded default when no intake is set) ---- */

@@ -85,6 +85,11 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
  * aggr_ingest would and returns true. Otherwise false: the caller then does the full parse and aggr_ingest.
  * Reads only m's name, type, values, nvalues, explicit_sign and raw_suffix. */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
+/* parse.h's dsd_cache_ops.prefetch: m = NULL starts a datagram; each m (name,
+ * type, raw_suffix) is hashed and its cache slot prefetched; aggr_ingest_seen
+ * for the same line (same views) then reuses the hash. Changes nothing
+ * observable. */
+void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
 

@@ -99,19 +99,20 @@ static inline uint16_t more_cap(uint16_t n)
 #define SEEN_MAX 65536
 #define SEEN_KEY_MAX 512
 #define SEEN_KEY_BYTES ((size_t)4 << 20)
+#define SEEN_PF 64		/* prefetched lines of one datagram (more: not prefetched) */
+/* 32 bytes, stored in the open-addressing table itself: one cache line
+ * holds the probe, the compare and the result. */
 struct seen_ent {
 	uint64_t h;
-	uint64_t shape;		/* type (as sent, not the family) | name length << 8 |
-				 * suffix length << 24: one compare */
-	struct ctx *c;
+	struct ctx *c;		/* NULL = empty slot */
 	double rate;
 	uint32_t off;		/* name then suffix bytes in seen.keys */
+	uint32_t shape;		/* type (as sent) | name length << 3 | suffix length << 13 */
 };
 struct seen {
-	uint64_t *slot;		/* cap slots: (h >> 32) << 32 | (entry index + 1); 0 = empty */
+	struct seen_ent *t;	/* cap slots, at most half used */
 	size_t cap;		/* power of two, or 0 */
-	struct seen_ent *ent;
-	size_t n, ent_cap;
+	size_t n;
 	char *keys;
 	size_t klen, kcap;
 	/* The last miss of aggr_ingest_seen: when aggr_ingest then remembers the
@@ -120,6 +121,13 @@ struct seen {
 	uint64_t miss_h;
 	uint8_t miss_type;
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
+	/* aggr_seen_prefetch's hashes for the lines of the current datagram, in
+	 * order; aggr_ingest_seen takes them (matched by the views) */
+	struct seen_pf {
+		const char *name, *suffix;
+		uint64_t h;
+	} pf[SEEN_PF];
+	unsigned pf_head, pf_tail;
 };
 
 struct aggr {

@@ -8,7 +8,7 @@
  *
  * Caller: agent.c's parser sink (parse.h metric_seen) through
  * aggr_ingest_seen; aggr_ingest remembers lines after a full ingest; flush.c
- * and aggr_reconfigure clear it. Owns the slot, entry and key arrays.
+ * and aggr_reconfigure clear it. Owns the entry table and the key bytes.
  * Single-threaded, like the rest of the aggregator.
  *
  * Cost of a hit: two XXH3 hashes of the name and suffix, one probe (usually
@@ -93,30 +93,24 @@ static inline bool bytes_eq(const char *x, const char *y, size_t n)
 }
 
 /* Lengths are at most SEEN_KEY_MAX (checked before any lookup). */
-static inline uint64_t key_shape(const struct dsd_metric *m)
+static inline uint32_t key_shape(const struct dsd_metric *m)
 {
-	return (uint64_t)(uint8_t)m->type | (uint64_t)m->name.n << 8 | (uint64_t)m->raw_suffix.n << 24;
-}
-
-static inline bool ent_is(const struct seen *sc, const struct seen_ent *e, uint64_t h,
-			  uint64_t shape, const struct dsd_metric *m)
-{
-	const char *k = sc->keys + e->off;
-	return e->h == h && e->shape == shape && bytes_eq(k, m->name.p, m->name.n) &&
-	       bytes_eq(k + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
+	return (uint32_t)(uint8_t)m->type | (uint32_t)m->name.n << 3 | (uint32_t)m->raw_suffix.n << 13;
 }
 
 static struct seen_ent *seen_find(const struct seen *sc, uint64_t h, const struct dsd_metric *m)
 {
 	if (!sc->n)
 		return NULL;
-	uint64_t tag = h & 0xffffffff00000000ull, shape = key_shape(m);
+	uint32_t shape = key_shape(m);
 	size_t mask = sc->cap - 1;
-	for (size_t i = (size_t)h & mask; sc->slot[i]; i = (i + 1) & mask) {
-		if ((sc->slot[i] & 0xffffffff00000000ull) != tag)
+	for (size_t i = (size_t)h & mask; sc->t[i].c; i = (i + 1) & mask) {
+		struct seen_ent *e = &sc->t[i];
+		if (e->h != h || e->shape != shape)
 			continue;
-		struct seen_ent *e = &sc->ent[(sc->slot[i] & 0xffffffffu) - 1];
-		if (ent_is(sc, e, h, shape, m))
+		const char *k = sc->keys + e->off;
+		if (bytes_eq(k, m->name.p, m->name.n) &&
+		    bytes_eq(k + m->name.n, m->raw_suffix.p, m->raw_suffix.n))
 			return e;
 	}
 	return NULL;
@@ -154,11 +148,57 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct
 	return true;
 }
 
+void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m)
+{
+	struct seen *sc = &a->seen;
+	if (!m) {
+		sc->pf_head = sc->pf_tail = 0;
+		return;
+	}
+	if (sc->pf_head == SEEN_PF || m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
+		return;
+	uint64_t h = key_hash(m);
+	sc->pf[sc->pf_head++] = (struct seen_pf){ m->name.p, m->raw_suffix.p, h };
+	if (sc->n)
+		__builtin_prefetch(&sc->t[h & (sc->cap - 1)]);
+}
+
+/* The hash aggr_seen_prefetch computed for this line, if it did. */
+static inline bool prefetched_hash(struct seen *sc, const struct dsd_metric *m, uint64_t *h)
+{
+	for (unsigned i = sc->pf_tail; i < sc->pf_head; i++) {
+		if (sc->pf[i].name == m->name.p && sc->pf[i].suffix == m->raw_suffix.p) {
+			*h = sc->pf[i].h;
+			sc->pf_tail = i + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The next prefetched line's entry is in cache by now: start loading its key
+ * bytes and its context, which the lookup and the update will read. */
+static inline void prefetch_next(const struct seen *sc)
+{
+	if (sc->pf_tail >= sc->pf_head || !sc->n)
+		return;
+	uint64_t h = sc->pf[sc->pf_tail].h;
+	const struct seen_ent *e = &sc->t[h & (sc->cap - 1)];
+	if (e->c && e->h == h) {
+		__builtin_prefetch(sc->keys + e->off);
+		__builtin_prefetch(e->c);
+		__builtin_prefetch((const char *)e->c + 64);
+	}
+}
+
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 {
 	if (m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
 		return false;
-	uint64_t h = key_hash(m);
+	uint64_t h;
+	if (!prefetched_hash(&a->seen, m, &h))
+		h = key_hash(m);
+	prefetch_next(&a->seen);
 	struct seen_ent *e = seen_find(&a->seen, h, m);
 	if (!e) {
 		a->seen.miss_name = m->name;
@@ -173,12 +213,12 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	return true;
 }
 
-static void slot_put(struct seen *sc, uint64_t h, size_t idx)
+static struct seen_ent *slot_for(struct seen *sc, uint64_t h)
 {
 	size_t mask = sc->cap - 1, i = (size_t)h & mask;
-	while (sc->slot[i])
+	while (sc->t[i].c)
 		i = (i + 1) & mask;
-	sc->slot[i] = (h & 0xffffffff00000000ull) | (uint64_t)(idx + 1);
+	return &sc->t[i];
 }
 
 /* Room for one more entry and klen more key bytes; false when full or ENOMEM. */
@@ -186,14 +226,6 @@ static bool seen_room(struct seen *sc, size_t klen)
 {
 	if (sc->n >= SEEN_MAX || sc->klen + klen > SEEN_KEY_BYTES)
 		return false;
-	if (sc->n == sc->ent_cap) {
-		size_t nc = sc->ent_cap ? sc->ent_cap * 2 : SEEN_MIN_CAP / 2;
-		struct seen_ent *ne = realloc(sc->ent, nc * sizeof(*ne));
-		if (!ne)
-			return false;
-		sc->ent = ne;
-		sc->ent_cap = nc;
-	}
 	if (sc->klen + klen > sc->kcap) {
 		size_t nc = sc->kcap ? sc->kcap : 16384;
 		while (nc < sc->klen + klen)
@@ -205,15 +237,18 @@ static bool seen_room(struct seen *sc, size_t klen)
 		sc->kcap = nc;
 	}
 	if ((sc->n + 1) * 2 > sc->cap) {
-		size_t nc = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
-		uint64_t *ns = calloc(nc, sizeof(*ns));
-		if (!ns)
+		struct seen old = *sc;
+		sc->cap = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
+		sc->t = calloc(sc->cap, sizeof(*sc->t));
+		if (!sc->t) {
+			sc->t = old.t;
+			sc->cap = old.cap;
 			return false;
-		free(sc->slot);
-		sc->slot = ns;
-		sc->cap = nc;
-		for (size_t i = 0; i < sc->n; i++)
-			slot_put(sc, sc->ent[i].h, i);
+		}
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.t[i].c)
+				*slot_for(sc, old.t[i].h) = old.t[i];
+		free(old.t);
 	}
 	return true;
 }
@@ -236,14 +271,12 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 	sc->miss_name = sc->miss_suffix = SV_NULL;
 	if (!seen_room(sc, klen))
 		return;
-	struct seen_ent *e = &sc->ent[sc->n];
-	*e = (struct seen_ent){ .h = h, .shape = key_shape(m), .c = c, .rate = rate,
-				.off = (uint32_t)sc->klen };
+	*slot_for(sc, h) = (struct seen_ent){ .h = h, .c = c, .rate = rate,
+					      .off = (uint32_t)sc->klen, .shape = key_shape(m) };
 	memcpy(sc->keys + sc->klen, m->name.p, m->name.n);
 	if (m->raw_suffix.n)
 		memcpy(sc->keys + sc->klen + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 	sc->klen += klen;
-	slot_put(sc, h, sc->n);
 	sc->n++;
 }
 
@@ -252,20 +285,19 @@ void seen_clear(struct seen *sc)
 	sc->miss_name = sc->miss_suffix = SV_NULL;
 	if (!sc->n)
 		return;
-	memset(sc->slot, 0, sc->cap * sizeof(*sc->slot));
+	memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 	sc->n = 0;
 	sc->klen = 0;
 }
 
 void seen_done(struct seen *sc)
 {
-	free(sc->slot);
-	free(sc->ent);
+	free(sc->t);
 	free(sc->keys);
 	memset(sc, 0, sizeof(*sc));
 }
 
 size_t seen_bytes(const struct seen *sc)
 {
-	return sc->cap * sizeof(*sc->slot) + sc->ent_cap * sizeof(*sc->ent) + sc->kcap;
+	return sc->cap * sizeof(*sc->t) + sc->kcap;
 }

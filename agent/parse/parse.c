@@ -20,16 +20,28 @@
 
 #include "parse/num.h"
 
+#define WALK_MAX 64 /* lines of a datagram the prefetch walk remembers */
+
 struct dsd_parser {
 	struct dsd_limits lim;
 	locale_t c_locale;
 	struct sv *tags;	/* lim.max_tags entries (at least 1) */
 	double *values;		/* lim.max_values entries (at least 1) */
-	dsd_seen_fn seen;	/* during dsd_parse_cached: the fast path, or NULL */
+	const struct dsd_cache_ops *ops; /* during dsd_parse_cached, or NULL */
+	/* The prefetch walk's splits of the current datagram's first lines, so
+	 * the parse does not search them again. */
+	struct walk_line {
+		const char *nl;		/* the line's '\n', or NULL (last line) */
+		const char *bar, *colon; /* first '|', first ':' before it (if bar) */
+		bool kept;		/* bar and colon are set */
+	} walk[WALK_MAX];
+	size_t nwalk;
 	struct dsd_stats st;
 };
 
 enum kind { KIND_METRIC, KIND_EVENT, KIND_CHECK };
+
+
 
 /* "No error": the message was accepted. */
 #define ACCEPT DSD_ERR_COUNT
@@ -343,7 +355,7 @@ static enum seen_res try_seen(struct dsd_parser *p, const char *s, const char *c
 	}
 	*nv = q.nvalues;
 	*sign = q.explicit_sign;
-	if (!p->seen(ctx, &q))
+	if (!p->ops->seen(ctx, &q))
 		return SEEN_VALUES;
 	p->st.metric_lines++;
 	p->st.samples[q.type] += q.nvalues;
@@ -374,12 +386,12 @@ static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, co
 
 /* name:value[:value...]|type[|field...] */
 static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
-				   const struct dsd_sink *sink, void *ctx)
+				   const struct walk_line *w, const struct dsd_sink *sink, void *ctx)
 {
 	const char *end = s + n;
-	const char *bar = memchr(s, '|', n);
+	const char *bar = w && w->kept ? w->bar : memchr(s, '|', n);
 	const char *nv_end = bar ? bar : end;
-	const char *colon = memchr(s, ':', (size_t)(nv_end - s));
+	const char *colon = w && w->kept ? w->colon : memchr(s, ':', (size_t)(nv_end - s));
 	enum seen_res sr = SEEN_NO;
 	size_t nv = 0;
 	bool sign = false;
@@ -390,7 +402,7 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 		return DSD_ERR_NO_VALUE;
 	if (colon == s)
 		return DSD_ERR_EMPTY_NAME;
-	if (p->seen && bar && colon + 1 < bar &&
+	if (p->ops && bar && colon + 1 < bar &&
 	    (sr = try_seen(p, s, colon, bar, end, ctx, &nv, &sign)) == SEEN_TAKEN)
 		return ACCEPT;
 	/* The full parse, errors in their documented order. */
@@ -605,7 +617,7 @@ static void reject(struct dsd_parser *p, enum kind k, enum dsd_error e)
 }
 
 static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nul,
-		       const struct dsd_sink *sink, void *ctx)
+		       const struct walk_line *w, const struct dsd_sink *sink, void *ctx)
 {
 	enum kind k = KIND_METRIC;
 	enum dsd_error e;
@@ -624,13 +636,54 @@ static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nu
 	else if (k == KIND_CHECK)
 		e = parse_check(p, s, n, sink, ctx);
 	else
-		e = parse_metric(p, s, n, sink, ctx);
+		e = parse_metric(p, s, n, w, sink, ctx);
 	if (e != ACCEPT)
 		reject(p, k, e);
 }
 
+/* One line of the prefetch walk: the splits parse_metric would make, and the
+ * prefetch call when try_seen may offer the line (its checks but the values). */
+static void walk_line(struct dsd_parser *p, const char *s, const char *le, struct walk_line *w,
+		      void *ctx)
+{
+	struct dsd_metric q; /* name, type and raw_suffix only, as parse.h says */
+	size_t n = (size_t)(le - s), tn;
+	bool other = (n >= 3 && s[0] == '_' && s[1] == 'e' && s[2] == '{') ||
+		     (n >= 4 && s[0] == '_' && s[1] == 's' && s[2] == 'c' && s[3] == '|');
+	w->kept = false;
+	if (other || !n || !(w->bar = memchr(s, '|', n)))
+		return;
+	w->colon = memchr(s, ':', (size_t)(w->bar - s));
+	w->kept = true;
+	if (w->colon && w->colon != s && w->colon + 1 < w->bar &&
+	    (tn = quick_type(w->bar + 1, le, &q.type)) && q.type != METRIC_SET) {
+		q.name = (struct sv){ s, (size_t)(w->colon - s) };
+		q.raw_suffix = (struct sv){ w->bar + 1 + tn, (size_t)(le - w->bar - 1 - tn) };
+		p->ops->prefetch(ctx, &q);
+	}
+}
+
+/* The prefetch walk over the first WALK_MAX lines (the rest are not
+ * prefetched and are split by the parse itself). */
+static void prefetch_walk(struct dsd_parser *p, const char *s, const char *end, void *ctx)
+{
+	p->ops->prefetch(ctx, NULL);
+	for (p->nwalk = 0; p->nwalk < WALK_MAX;) {
+		struct walk_line *w = &p->walk[p->nwalk++];
+		const char *le = w->nl = memchr(s, '\n', (size_t)(end - s));
+		if (!le)
+			le = end;
+		if (le > s && le[-1] == '\r')
+			le--;
+		walk_line(p, s, le, w, ctx);
+		if (!w->nl || w->nl + 1 == end)
+			break;
+		s = w->nl + 1;
+	}
+}
+
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
-		      dsd_seen_fn seen, void *ctx)
+		      const struct dsd_cache_ops *ops, void *ctx)
 {
 	char *s = buf, *end = buf + len;
 	bool may_have_nul;
@@ -639,20 +692,24 @@ void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct 
 	p->st.bytes += len;
 	if (len == 0)
 		return;
-	p->seen = seen;
+	p->ops = ops && ops->seen ? ops : NULL;
+	p->nwalk = 0;
+	if (p->ops && ops->prefetch)
+		prefetch_walk(p, buf, end, ctx);
 	may_have_nul = memchr(buf, '\0', len) != NULL;
-	for (;;) {
-		char *nl = memchr(s, '\n', (size_t)(end - s));
+	for (size_t i = 0;; i++) {
+		const struct walk_line *w = i < p->nwalk ? &p->walk[i] : NULL;
+		char *nl = w ? (char *)w->nl : memchr(s, '\n', (size_t)(end - s));
 		size_t n = (size_t)((nl ? nl : end) - s);
 		if (n && s[n - 1] == '\r')
 			n--;
 		if (n)
-			parse_line(p, s, n, may_have_nul, sink, ctx);
+			parse_line(p, s, n, may_have_nul, w, sink, ctx);
 		if (!nl || nl + 1 == end)
 			break;
 		s = nl + 1;
 	}
-	p->seen = NULL;
+	p->ops = NULL;
 }
 
 void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)

@@ -141,17 +141,27 @@ const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
 
 /*
  * dsd_parse with the seen-line fast path. For a metric line whose name, type
- * and values parsed, the parser first calls seen(ctx, m) with only name,
+ * and values parsed, the parser first calls ops->seen(ctx, m) with only name,
  * type, values, nvalues, explicit_sign and raw_suffix set: tags not split,
  * the suffix not validated. Returning true means the callee recognised the
  * exact (name, type, raw_suffix) bytes of a line it earlier received through
  * sink->metric with m->cacheable, and applied the values: the parser then
  * counts the line as accepted, exactly as the full parse would have, and
  * moves on. Returning false runs the full parse and sink->metric. Never
- * called for sets. seen may be NULL (then this is dsd_parse).
+ * called for sets. ops may be NULL (then this is dsd_parse).
+ *
+ * ops->prefetch (optional): before parsing, the parser walks the datagram
+ * once and calls prefetch(ctx, NULL) (a new datagram), then prefetch(ctx, m)
+ * for each line that may be offered to seen (values not parsed yet), in
+ * order, with name, type and raw_suffix set, so the callee can start loading
+ * what seen will need (the lines of one datagram then wait on memory
+ * together, not one by one). It must not change anything observable.
  */
-typedef bool (*dsd_seen_fn)(void *ctx, const struct dsd_metric *m);
+struct dsd_cache_ops {
+	bool (*seen)(void *ctx, const struct dsd_metric *m);
+	void (*prefetch)(void *ctx, const struct dsd_metric *m);
+};
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
-		      dsd_seen_fn seen, void *ctx);
+		      const struct dsd_cache_ops *ops, void *ctx);
 
 #endif

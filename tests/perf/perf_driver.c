@@ -186,15 +186,24 @@ static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
-/* PERF_NO_SEEN=1 in the environment: without the seen-line cache (comparison). */
-static dsd_seen_fn seen_fn = on_metric_seen;
+static void on_metric_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct rx *r = ctx;
+	aggr_seen_prefetch(r->a, m);
+}
+
+/* As agent.c. PERF_NO_SEEN=1 in the environment: without the seen-line cache,
+ * PERF_NO_PREFETCH=1: without its prefetch walk (comparisons). */
+static const struct dsd_cache_ops ops_full = { on_metric_seen, on_metric_prefetch };
+static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL };
+static const struct dsd_cache_ops *cache_ops = &ops_full;
 
 /* Datagrams [from, to) of l, as agent.c's on_datagram does. */
 static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
 {
 	for (size_t d = from; d < to; d++)
 		dsd_parse_cached(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink,
-				 seen_fn, r);
+				 cache_ops, r);
 }
 
 static double cpu_s(void)
@@ -355,7 +364,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "callgrind";
 	if (getenv("PERF_NO_SEEN") && strcmp(getenv("PERF_NO_SEEN"), "1") == 0)
-		seen_fn = NULL;
+		cache_ops = NULL;
+	if (getenv("PERF_NO_PREFETCH") && strcmp(getenv("PERF_NO_PREFETCH"), "1") == 0)
+		cache_ops = &ops_noprefetch;
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	if (strcmp(mode, "callgrind") == 0)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);

@@ -64,7 +64,7 @@ struct side {
 	struct dsd_parser *p;
 	struct aggr *a;
 	int64_t now;
-	bool cached;
+	const struct dsd_cache_ops *ops; /* NULL: the full parse only */
 	uint64_t hits;
 	struct buf out;	/* every flushed batch, as JSON lines */
 	struct batch *batches[64];
@@ -97,15 +97,23 @@ static void on_check(void *ctx, const struct dsd_service_check *sc)
 	aggr_service_check(s->a, sc, s->now);
 }
 
+static void on_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct side *s = ctx;
+	aggr_seen_prefetch(s->a, m);
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
+static const struct dsd_cache_ops ops_seen = { on_seen, NULL };
+static const struct dsd_cache_ops ops_prefetch = { on_seen, on_prefetch };
 
 static void side_init(struct side *s, const struct aggr_config *c, const struct dsd_limits *lim,
-		      bool cached)
+		      const struct dsd_cache_ops *ops)
 {
 	memset(s, 0, sizeof(*s));
 	s->p = dsd_parser_new(lim);
 	s->a = aggr_new(c);
-	s->cached = cached;
+	s->ops = ops;
 	buf_init(&s->out);
 	cr_assert(s->p && s->a);
 }
@@ -126,7 +134,7 @@ static void side_send(struct side *s, const char *dgram, int64_t now)
 	cr_assert(n < sizeof(copy));
 	memcpy(copy, dgram, n);
 	s->now = now;
-	dsd_parse_cached(s->p, copy, n, &sink, s->cached ? on_seen : NULL, s);
+	dsd_parse_cached(s->p, copy, n, &sink, s->ops, s);
 }
 
 static void side_flush(struct side *s, int64_t now, bool final)
@@ -287,8 +295,8 @@ Test(seen, same_result_as_full_parse)
 	c2.nmapper_profiles = 0;
 	struct dsd_limits lim = test_limits();
 	struct side full, cached;
-	side_init(&full, &c, &lim, false);
-	side_init(&cached, &c, &lim, true);
+	side_init(&full, &c, &lim, NULL);
+	side_init(&cached, &c, &lim, &ops_prefetch);
 	run(&full, &c2);
 	run(&cached, &c2);
 	cr_assert_eq(full.hits, 0);
@@ -309,8 +317,8 @@ Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
 	c.namespace = "";
 	c.ntags = 0;
 	struct side full, cached;
-	side_init(&full, &c, NULL, false);
-	side_init(&cached, &c, NULL, true);
+	side_init(&full, &c, NULL, NULL);
+	side_init(&cached, &c, NULL, &ops_seen);
 	run(&full, &c);
 	run(&cached, &c);
 	cr_assert_gt(cached.hits, 500);
@@ -326,7 +334,7 @@ Test(seen, bounded_entries)
 	c.max_contexts = 0;
 	c.max_contexts_per_metric = 0;
 	struct side s;
-	side_init(&s, &c, NULL, true);
+	side_init(&s, &c, NULL, &ops_prefetch);
 	char line[128];
 	for (int i = 0; i < SEEN_MAX + 5000; i++) {
 		snprintf(line, sizeof(line), "u:1|c|#i:%d", i);
@@ -373,7 +381,7 @@ Test(seen, cleared_when_contexts_expire)
 	c.ntags = 0;
 	c.namespace = "";
 	struct side s;
-	side_init(&s, &c, NULL, true);
+	side_init(&s, &c, NULL, &ops_prefetch);
 	side_send(&s, "g.one:1|g", T0);
 	side_send(&s, "g.one:2|g", T0);
 	side_send(&s, "g.one:3|g", T0);
@@ -400,7 +408,7 @@ Test(seen, cleared_by_reconfigure)
 	c.namespace = "";
 	c2.namespace = "new";
 	struct side s;
-	side_init(&s, &c, NULL, true);
+	side_init(&s, &c, NULL, &ops_prefetch);
 	side_send(&s, "r.x:1|c|#t", T0);
 	side_send(&s, "r.x:1|c|#t", T0);
 	cr_assert_eq(s.hits, 0);

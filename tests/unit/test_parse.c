@@ -896,8 +896,31 @@ struct seen_ctx {
 	FILE *f;		/* what the seen callback was offered */
 	char *text;
 	size_t text_len;
+	FILE *pf, *pf_seen;	/* what prefetch was given / the same fields from seen */
+	char *pf_text, *pf_seen_text;
+	size_t pf_len, pf_seen_len;
 	bool answer;		/* what the seen callback returns */
 };
+
+static void put_key(FILE *f, const struct dsd_metric *m)
+{
+	put_sv(f, "", m->name);
+	fprintf(f, " %s", metric_type_name(m->type));
+	put_sv(f, " suffix=", m->raw_suffix);
+	fputc('\n', f);
+}
+
+static void on_prefetch_rec(void *ctx, const struct dsd_metric *m)
+{
+	struct seen_ctx *s = ctx;
+	if (!m) {
+		fputs("datagram\n", s->pf);
+		return;
+	}
+	check_view(&s->r, m->name);
+	check_view(&s->r, m->raw_suffix);
+	put_key(s->pf, m);
+}
 
 static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 {
@@ -914,8 +937,11 @@ static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 	}
 	put_sv(s->f, " suffix=", m->raw_suffix);
 	fprintf(s->f, "%s\n", m->explicit_sign ? " sign" : "");
+	put_key(s->pf_seen, m);
 	return s->answer;
 }
+
+static const struct dsd_cache_ops rec_ops = { on_seen_rec, on_prefetch_rec };
 
 /* Parses a copy of in with dsd_parse_cached, the seen callback answering
  * `answer`; returns the rendered callbacks, *seen what seen was offered. */
@@ -928,10 +954,29 @@ static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stat
 	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + len }, .answer = answer };
 	s.r.f = open_memstream(&s.r.text, &s.r.text_len);
 	s.f = open_memstream(&s.text, &s.text_len);
-	cr_assert(s.r.f && s.f);
-	dsd_parse_cached(p, copy, len, &sink, on_seen_rec, &s);
+	s.pf = open_memstream(&s.pf_text, &s.pf_len);
+	s.pf_seen = open_memstream(&s.pf_seen_text, &s.pf_seen_len);
+	cr_assert(s.r.f && s.f && s.pf && s.pf_seen);
+	fputs("datagram\n", s.pf_seen);
+	dsd_parse_cached(p, copy, len, &sink, &rec_ops, &s);
 	fclose(s.r.f);
 	fclose(s.f);
+	fclose(s.pf);
+	fclose(s.pf_seen);
+	/* every line offered to seen was prefetched first, in the same order
+	 * (prefetch may also get lines whose values then fail) */
+	const char *pp = s.pf_text;
+	for (const char *q = s.pf_seen_text; *q;) {
+		const char *qe = strchr(q, '\n') + 1;
+		size_t ql = (size_t)(qe - q);
+		while (*pp && !(strncmp(pp, q, ql) == 0))
+			pp = strchr(pp, '\n') + 1;
+		cr_assert(*pp, "not prefetched in order: %.*s", (int)ql, q);
+		pp += ql;
+		q = qe;
+	}
+	free(s.pf_text);
+	free(s.pf_seen_text);
 	*st = *dsd_parser_stats(p);
 	*seen = s.text;
 	dsd_parser_free(p);
