@@ -84,7 +84,7 @@ struct aggr *aggr_new(const struct aggr_config *cfg)
 	strpool_init(&a->names);
 	strpool_init(&a->strs);
 	tagpool_init(&a->tagsets);
-	htab_init(&a->ctxs);
+	ctab_init(&a->ctxs);
 	buf_init(&a->name);
 	a->pending = batch_new();
 	if (!a->pending || cfg_apply(a, cfg) < 0) {
@@ -134,7 +134,7 @@ void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s)
 	s->u.d = 0;
 }
 
-void aggr_ctx_destroy(struct aggr *a, struct ctx *c)
+void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx)
 {
 	aggr_slot_release(a, c, &c->slot[0]);
 	aggr_slot_release(a, c, &c->slot[1]);
@@ -146,6 +146,7 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c)
 	strpool_put(&a->strs, c->host);
 	tagpool_put(&a->tagsets, &a->strs, c->tags);
 	*(struct ctx **)(void *)c = a->slab.free; /* the free-list link */
+	memcpy((char *)c + sizeof(struct ctx *), &idx, sizeof(idx)); /* and its index */
 	a->slab.free = c;
 }
 
@@ -165,15 +166,18 @@ void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n)
 		c->more = m; /* a failed shrink keeps the larger block: still valid */
 }
 
-/* A zeroed context from the slab, or NULL on ENOMEM. */
-static struct ctx *ctx_alloc(struct aggr *a)
+/* A zeroed context from the slab and its index, or NULL on ENOMEM. */
+static struct ctx *ctx_alloc(struct aggr *a, uint32_t *idx)
 {
 	struct ctx_slab *sl = &a->slab;
 	struct ctx *c = sl->free;
 	if (c) {
 		sl->free = *(struct ctx **)(void *)c;
+		memcpy(idx, (char *)c + sizeof(struct ctx *), sizeof(*idx));
 	} else {
 		if (!sl->nchunks || sl->used == CTX_CHUNK) {
+			if (sl->nchunks >= UINT32_MAX / CTX_CHUNK)
+				return NULL; /* slab indexes are 32-bit */
 			if (sl->nchunks == sl->chunks_cap) {
 				size_t nc = sl->chunks_cap ? sl->chunks_cap * 2 : 16;
 				struct ctx **n = realloc(sl->chunks, nc * sizeof(*n));
@@ -187,6 +191,7 @@ static struct ctx *ctx_alloc(struct aggr *a)
 			sl->nchunks++;
 			sl->used = 0;
 		}
+		*idx = (uint32_t)((sl->nchunks - 1) * CTX_CHUNK + sl->used);
 		c = &sl->chunks[sl->nchunks - 1][sl->used++];
 	}
 	memset(c, 0, sizeof(*c));
@@ -205,10 +210,13 @@ void aggr_free(struct aggr *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->ctxs.cap; i++)
-		if (a->ctxs.s[i].p)
-			aggr_ctx_destroy(a, a->ctxs.s[i].p);
-	htab_done(&a->ctxs);
+	for (size_t i = 0; i < a->ctxs.cap; i++) {
+		if (!a->ctxs.s[i])
+			continue;
+		uint32_t idx = ctab_idx(a->ctxs.s[i]);
+		aggr_ctx_destroy(a, ctx_at(a, idx), idx);
+	}
+	ctab_done(&a->ctxs);
 	seen_done(&a->seen);
 	aggr_slab_done(&a->slab);
 	tagpool_done(&a->tagsets, &a->strs);
@@ -349,11 +357,12 @@ static struct ctx *ctx_find(struct aggr *a, const struct sample_key *k, const st
 {
 	if (!a->ctxs.n)
 		return NULL;
-	const struct htab *t = &a->ctxs;
-	for (size_t i = htab_start(t, l->hash); t->s[i].p; i = htab_next(t, i)) {
-		if (t->s[i].h != l->hash)
+	const struct ctab *t = &a->ctxs;
+	uint64_t tag = l->hash >> 32;
+	for (size_t i = ctab_start(t, l->hash); t->s[i]; i = ctab_next(t, i)) {
+		if (t->s[i] >> 32 != tag)
 			continue;
-		struct ctx *c = t->s[i].p;
+		struct ctx *c = ctx_at(a, ctab_idx(t->s[i]));
 		if (c->type == l->type && istr_is(c->name, l->name_h, k->name) &&
 		    istr_is(c->host, l->host_h, k->host) && c->tags->hash == l->tags_h &&
 		    tagset_eq(c->tags, a->scratch, k->ntags))
@@ -383,7 +392,8 @@ static bool refuse(struct aggr *a, const struct sample_key *k, const struct look
 static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const struct lookup *l,
 			      int64_t now)
 {
-	struct ctx *c = ctx_alloc(a);
+	uint32_t idx;
+	struct ctx *c = ctx_alloc(a, &idx);
 	if (!c)
 		return NULL;
 	if (!a->have_epoch) {
@@ -397,8 +407,8 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	c->name = strpool_get(&a->names, k->name, l->name_h);
 	c->host = strpool_get(&a->strs, k->host, l->host_h);
 	c->tags = tagpool_get(&a->tagsets, &a->strs, a->scratch, k->ntags, l->tags_h);
-	if (!c->name || !c->host || !c->tags || htab_insert(&a->ctxs, l->hash, c) < 0) {
-		aggr_ctx_destroy(a, c);
+	if (!c->name || !c->host || !c->tags || ctab_insert(&a->ctxs, ctab_slot(l->hash, idx)) < 0) {
+		aggr_ctx_destroy(a, c, idx);
 		return NULL;
 	}
 	a->st.contexts_created++;

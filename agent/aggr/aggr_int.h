@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "aggr/aggr.h"
+#include "aggr/ctab.h"
 #include "aggr/ddsketch.h"
 #include "aggr/hist.h"
 #include "aggr/hll.h"
@@ -62,8 +63,10 @@ struct ctx {
 	uint8_t has_last;
 };
 
-/* Contexts are carved from chunks of CTX_CHUNK; freed ones go on a free list
- * (their first word links it) and are reused first. Chunks are returned when
+/* Contexts are carved from chunks of CTX_CHUNK; a context's slab index is
+ * chunk * CTX_CHUNK + position (the context table stores it). Freed ones go
+ * on a free list (their first word links it, the second holds their index)
+ * and are reused first. Chunks are returned when
  * no context is left (flush after the last expiry) or at aggr_free; after a
  * partial expiry the memory stays reserved for new contexts (memory_bytes
  * counts whole chunks). */
@@ -135,7 +138,7 @@ struct aggr {
 	struct strpool names;	/* metric names; refcnt = live contexts, aux = refused */
 	struct strpool strs;	/* tags and hosts */
 	struct tagpool tagsets;
-	struct htab ctxs;
+	struct ctab ctxs;	/* slots: key hash (upper half) | slab index + 1 */
 	struct ctx_slab slab;
 	int64_t epoch;		/* ctx.last_seen is relative to this */
 	bool have_epoch;
@@ -169,6 +172,11 @@ static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
 	return a->epoch + c->last_seen;
 }
 
+static inline struct ctx *ctx_at(const struct aggr *a, uint32_t idx)
+{
+	return &a->slab.chunks[idx / CTX_CHUNK][idx % CTX_CHUNK];
+}
+
 /* Frees the slot's accumulator and marks it unused (aggr.c). */
 void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s);
 /* Frees every chunk: only when no context is live (aggr.c). */
@@ -187,6 +195,6 @@ void seen_done(struct seen *sc);
 size_t seen_bytes(const struct seen *sc);
 
 /* Unlinks nothing: drops the context's references and frees it (aggr.c). */
-void aggr_ctx_destroy(struct aggr *a, struct ctx *c);
+void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx);
 
 #endif

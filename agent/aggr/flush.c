@@ -249,15 +249,14 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 	struct flusher f;
 	flusher_init(&f, a, b, now, final);
 
-	struct hslot *dead = NULL; /* expired: (hash, context), removed after the walk */
+	uint64_t *dead = NULL; /* expired: their table slots, removed after the walk */
 	size_t ndead = 0, dcap = 0;
 	for (size_t i = 0; i < a->ctxs.cap; i++) {
-		struct ctx *c = a->ctxs.s[i].p;
-		if (!c || !flush_ctx(&f, c))
+		if (!a->ctxs.s[i] || !flush_ctx(&f, ctx_at(a, ctab_idx(a->ctxs.s[i]))))
 			continue;
 		if (ndead == dcap) {
 			size_t nc = dcap ? dcap * 2 : 64;
-			struct hslot *nd = realloc(dead, nc * sizeof(*nd));
+			uint64_t *nd = realloc(dead, nc * sizeof(*nd));
 			if (!nd)
 				continue; /* cannot expire it now; it will be retried next flush */
 			dead = nd;
@@ -266,8 +265,9 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 		dead[ndead++] = a->ctxs.s[i];
 	}
 	for (size_t i = 0; i < ndead; i++) {
-		htab_remove(&a->ctxs, dead[i].h, dead[i].p);
-		aggr_ctx_destroy(a, dead[i].p);
+		uint32_t idx = ctab_idx(dead[i]);
+		ctab_remove(&a->ctxs, dead[i]);
+		aggr_ctx_destroy(a, ctx_at(a, idx), idx);
 	}
 	free(dead);
 	if (ndead || !a->ctxs.n)

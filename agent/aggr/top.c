@@ -19,7 +19,7 @@ void aggr_get_stats(const struct aggr *a, struct aggr_stats *out)
 {
 	*out = a->st;
 	out->contexts = a->ctxs.n;
-	out->memory_bytes = sizeof(*a) + htab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
+	out->memory_bytes = sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
 			    htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) +
 			    a->strs.bytes + htab_bytes(&a->tagsets.t) + a->tagsets.bytes +
 			    a->acc_bytes + seen_bytes(&a->seen) + mapper_bytes(a->mapper) + a->name.cap +
@@ -68,8 +68,10 @@ static void offender(const struct aggr *a, const struct istr *name, struct aggr_
 	htab_init(&seen);
 	htab_init(&keys);
 	for (size_t i = 0; i < a->ctxs.cap; i++) {
-		const struct ctx *c = a->ctxs.s[i].p;
-		if (!c || c->name != name)
+		if (!a->ctxs.s[i])
+			continue;
+		const struct ctx *c = ctx_at(a, ctab_idx(a->ctxs.s[i]));
+		if (c->name != name)
 			continue;
 		for (uint32_t j = 0; j < c->tags->n; j++)
 			count_tag(&seen, &keys, c->tags->tags[j]);

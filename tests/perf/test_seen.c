@@ -3,13 +3,15 @@
  * must not change anything observable: the same datagrams through the full
  * parse (dsd_parse) and through the cache give identical parser stats,
  * aggregator stats and flushed batches, field by field. Also: the cache is
- * bounded, cleared by expiry and by aggr_reconfigure, and hits at all.
+ * bounded, cleared by expiry and by aggr_reconfigure, and hits at all. And
+ * the context table (ctab.h) under colliding tags.
  *
  * Lives in tests/perf (it guards the hot path) and links parse + aggr.
  * Every scenario checks that the cache actually took lines, so a cache that
  * never hits cannot pass as "equivalent".
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,4 +432,44 @@ Test(seen, cleared_by_reconfigure)
 	}
 	cr_assert(old && renamed);
 	side_done(&s);
+}
+
+/* The context table (ctab.h): with clusters of colliding tags, every slot
+ * stays findable through inserts, backward-shift removals and shrinking. */
+static bool ctab_has(const struct ctab *t, uint64_t slot)
+{
+	if (!t->n)
+		return false;
+	for (size_t i = ctab_start(t, slot); t->s[i]; i = ctab_next(t, i))
+		if (t->s[i] == slot)
+			return true;
+	return false;
+}
+
+Test(seen, ctab_collisions_and_removal)
+{
+	struct ctab t;
+	ctab_init(&t);
+	enum { N = 5000 };
+	static uint64_t slots[N];
+	for (uint32_t i = 0; i < N; i++) {
+		/* 50 distinct tags: clusters of 100 equal tags */
+		uint64_t h = ((uint64_t)(i % 50) * 0x9E3779B1u) << 32;
+		slots[i] = ctab_slot(h, i);
+		cr_assert_eq(ctab_insert(&t, slots[i]), 0);
+		cr_assert_eq(ctab_idx(slots[i]), i);
+	}
+	cr_assert_eq(t.n, N);
+	for (uint32_t i = 0; i < N; i += 3)
+		cr_assert_eq(ctab_remove(&t, slots[i]), 0);
+	cr_assert_eq(ctab_remove(&t, slots[0]), -ENOENT);
+	for (uint32_t i = 0; i < N; i++)
+		cr_assert_eq(ctab_has(&t, slots[i]), i % 3 != 0, "slot %u", i);
+	size_t big = t.cap;
+	for (uint32_t i = 0; i < N; i++)
+		if (i % 3)
+			cr_assert_eq(ctab_remove(&t, slots[i]), 0);
+	cr_assert_eq(t.n, 0);
+	cr_assert_lt(t.cap, big, "the table shrinks");
+	ctab_done(&t);
 }
