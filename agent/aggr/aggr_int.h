@@ -46,7 +46,8 @@ struct slot {
 };
 
 /* 80 bytes: allocated from the aggregator's slab (struct ctx_slab), no
- * per-context malloc header. The full key hash lives only in the table slot. */
+ * per-context malloc header. The key hash is not stored: its upper half is in the
+ * table slot (ctab.h) and it can be recomputed from name, host and tags. */
 struct ctx {
 	struct istr *name;	/* names pool */
 	struct istr *host;	/* strings pool */

@@ -18,8 +18,10 @@
  *                                          context per line), flush (of counters)
  *        perf_driver bench [LINES]         same phases, native ns per line
  *        perf_driver memory [CONTEXTS]     unique counters: RSS bytes/context,
- *                                          CPU of the flush, of a zero-fill flush
- *                                          and of receiving lines during it
+ *                                          CPU of the flush and of a zero-fill
+ *                                          flush, each with the CPU of writing
+ *                                          its batch as JSON lines (agent.c's
+ *                                          output without an intake)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@
 
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
+#include "core/buf.h"
 #include "parse/parse.h"
 
 #define T0 1700000000 /* a bucket boundary */
@@ -350,8 +353,16 @@ static int run_memory(size_t n)
 		t = cpu_s() - t;
 		if (!b)
 			return 1;
-		printf("flush%d contexts=%llu series=%zu cpu_s=%.3f\n", k,
-		       (unsigned long long)st.contexts, b->nseries, t);
+		/* what agent.c does next without an intake: the batch as JSON lines */
+		struct buf out;
+		buf_init(&out);
+		double tj = cpu_s();
+		int rc = batch_write_jsonl(b, &out);
+		tj = cpu_s() - tj;
+		printf("flush%d contexts=%llu series=%zu cpu_s=%.3f jsonl_cpu_s=%.3f jsonl_bytes=%zu%s\n",
+		       k, (unsigned long long)st.contexts, b->nseries, t, tj, out.len,
+		       rc < 0 ? " (ENOMEM)" : "");
+		buf_done(&out);
 		batch_free(b);
 	}
 	aggr_free(r.a);
