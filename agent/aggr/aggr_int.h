@@ -104,6 +104,7 @@ static inline uint16_t more_cap(uint16_t n)
 #define SEEN_KEY_MAX 512
 #define SEEN_KEY_BYTES ((size_t)4 << 20)
 #define SEEN_PF 64		/* prefetched lines of one datagram (more: not prefetched) */
+#define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
 /* 32 bytes, stored in the open-addressing table itself: one cache line
  * holds the probe, the compare and the result. */
 struct seen_ent {

@@ -6,13 +6,20 @@
  * (and the config, which clears the cache), so the result is exactly the
  * full path's. See aggr_int.h (struct seen) for the bounds and invalidation.
  *
- * Caller: agent.c's parser sink (parse.h metric_seen) through
- * aggr_ingest_seen; aggr_ingest remembers lines after a full ingest; flush.c
- * and aggr_reconfigure clear it. Owns the entry table and the key bytes.
- * Single-threaded, like the rest of the aggregator.
+ * Caller: agent.c's parser callbacks (parse.h dsd_cache_ops) through
+ * aggr_seen_prefetch and aggr_ingest_seen; aggr_ingest remembers a line when
+ * it reaches an existing context; flush.c and aggr_reconfigure clear it.
+ * Owns the entry table and the key bytes. Single-threaded, like the rest of
+ * the aggregator.
  *
- * Cost of a hit: two XXH3 hashes of the name and suffix, one probe (usually
- * one slot), two short compares, then the accumulator update.
+ * Cost of a hit: one hash of the name and suffix (computed by the prefetch),
+ * one probe (usually one 32-byte entry), two short compares, the accumulator
+ * update. What costs is memory latency, not instructions: the prefetch walk
+ * loads a datagram's entries, keys and contexts ahead of their lines.
+ *
+ * The hash is unseeded, so a sender could craft colliding lines: probes stop
+ * after SEEN_PROBE_MAX slots (a miss takes the full path) and a line that
+ * would sit further from home is not cached, so a lookup stays bounded.
  */
 #include "aggr/aggr_int.h"
 
@@ -104,8 +111,10 @@ static struct seen_ent *seen_find(const struct seen *sc, uint64_t h, const struc
 		return NULL;
 	uint32_t shape = key_shape(m);
 	size_t mask = sc->cap - 1;
-	for (size_t i = (size_t)h & mask; sc->t[i].c; i = (i + 1) & mask) {
+	size_t i = (size_t)h & mask;
+	for (unsigned probes = 0; sc->t[i].c && probes < SEEN_PROBE_MAX; probes++) {
 		struct seen_ent *e = &sc->t[i];
+		i = (i + 1) & mask;
 		if (e->h != h || e->shape != shape)
 			continue;
 		const char *k = sc->keys + e->off;
@@ -213,11 +222,16 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	return true;
 }
 
-static struct seen_ent *slot_for(struct seen *sc, uint64_t h)
+/* The free slot for h; with `bounded`, NULL when it lies SEEN_PROBE_MAX or
+ * more slots from home (seen_find would not look there). */
+static struct seen_ent *slot_for(struct seen *sc, uint64_t h, bool bounded)
 {
 	size_t mask = sc->cap - 1, i = (size_t)h & mask;
-	while (sc->t[i].c)
+	for (unsigned probes = 0; sc->t[i].c; probes++) {
+		if (bounded && probes + 1 >= SEEN_PROBE_MAX)
+			return NULL;
 		i = (i + 1) & mask;
+	}
 	return &sc->t[i];
 }
 
@@ -247,7 +261,7 @@ static bool seen_room(struct seen *sc, size_t klen)
 		}
 		for (size_t i = 0; i < old.cap; i++)
 			if (old.t[i].c)
-				*slot_for(sc, old.t[i].h) = old.t[i];
+				*slot_for(sc, old.t[i].h, false) = old.t[i];
 		free(old.t);
 	}
 	return true;
@@ -271,8 +285,11 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 	sc->miss_name = sc->miss_suffix = SV_NULL;
 	if (!seen_room(sc, klen))
 		return;
-	*slot_for(sc, h) = (struct seen_ent){ .h = h, .c = c, .rate = rate,
-					      .off = (uint32_t)sc->klen, .shape = key_shape(m) };
+	struct seen_ent *e = slot_for(sc, h, true);
+	if (!e)
+		return; /* a crowded cluster (colliding lines): not cached */
+	*e = (struct seen_ent){ .h = h, .c = c, .rate = rate, .off = (uint32_t)sc->klen,
+				.shape = key_shape(m) };
 	memcpy(sc->keys + sc->klen, m->name.p, m->name.n);
 	if (m->raw_suffix.n)
 		memcpy(sc->keys + sc->klen + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
