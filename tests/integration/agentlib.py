@@ -33,6 +33,13 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def asan_build():
+    """True when the agent under test is built with AddressSanitizer, whose
+    quarantine keeps freed memory: RSS bounds do not apply there."""
+    with open(BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def free_port(family=socket.AF_INET, kind=socket.SOCK_DGRAM):
     """A port free for both UDP and TCP on loopback."""
     for _ in range(100):

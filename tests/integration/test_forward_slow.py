@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner  # noqa: E402
+from agentlib import Runner, asan_build  # noqa: E402
 from fault_intake import FaultIntake  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd  # noqa: E402
 
@@ -71,7 +71,9 @@ def test_slow_intake_bounded_and_on_schedule():
             assert max_q <= QUEUE_CAP + 16 * 1024, max_q
             assert s["payloads_retried"] + s["points_dropped_queue_full"] > 0, s  # the intake was too slow
             # memory stays bounded: the queue cap plus a few MiB of working set
-            assert max_rss - rss0 < 16 * 1024, (rss0, max_rss)
+            # (not under ASan: its quarantine keeps freed memory by design)
+            if not asan_build():
+                assert max_rss - rss0 < 16 * 1024, (rss0, max_rss)
             check_identity(s)
         finally:
             stop.set()

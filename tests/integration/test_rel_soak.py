@@ -43,7 +43,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner  # noqa: E402
+from agentlib import asan_build, Runner  # noqa: E402
 from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, dropped, fwd  # noqa: E402
 
@@ -104,11 +104,6 @@ class Sender(threading.Thread):
             if ahead > 0:
                 time.sleep(ahead)
         s.close()
-
-
-def asan_build():
-    with open(os.environ.get("DDMA_BIN") or "", "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def rss_kib(pid):
