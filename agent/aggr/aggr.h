@@ -60,6 +60,8 @@ struct aggr_stats {
 	uint64_t events;
 	uint64_t service_checks;
 	size_t memory_bytes;		/* table + arenas + accumulators, approximate */
+	uint64_t seen_hits;		/* lines taken by aggr_ingest_seen (also in samples_in) */
+	uint64_t seen_entries;		/* lines in the seen-line cache now */
 };
 
 /* One row of the cardinality report (the "dogstatsd top" of this agent). */

@@ -217,6 +217,7 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		return false;
 	}
 	a->st.samples_in += m->nvalues;
+	a->st.seen_hits++;
 	if (!accumulate_inline(a, e->c, m, e->rate, now))
 		aggr_accumulate(a, e->c, m, e->rate, now);
 	return true;

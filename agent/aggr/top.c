@@ -19,6 +19,7 @@ void aggr_get_stats(const struct aggr *a, struct aggr_stats *out)
 {
 	*out = a->st;
 	out->contexts = a->ctxs.n;
+	out->seen_entries = a->seen.n;
 	out->memory_bytes = sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
 			    htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) +
 			    a->strs.bytes + htab_bytes(&a->tagsets.t) + a->tagsets.bytes +

@@ -304,6 +304,10 @@ Test(seen, same_result_as_full_parse)
 	cr_assert_eq(full.hits, 0);
 	cr_assert_gt(cached.hits, 500, "the cache took only %llu lines",
 		     (unsigned long long)cached.hits);
+	struct aggr_stats st;
+	aggr_get_stats(cached.a, &st);
+	cr_assert_eq(st.seen_hits, cached.hits);
+	cr_assert_eq(st.seen_entries, cached.a->seen.n);
 	same_sides(&full, &cached);
 	side_done(&full);
 	side_done(&cached);
