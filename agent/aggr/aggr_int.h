@@ -133,6 +133,7 @@ struct seen {
 		uint64_t h;
 	} pf[SEEN_PF];
 	unsigned pf_head, pf_tail;
+	bool pf_stage2;		/* keys and contexts of the datagram's lines prefetched */
 };
 
 struct aggr {

@@ -162,6 +162,7 @@ void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m)
 	struct seen *sc = &a->seen;
 	if (!m) {
 		sc->pf_head = sc->pf_tail = 0;
+		sc->pf_stage2 = false;
 		return;
 	}
 	if (sc->pf_head == SEEN_PF || m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
@@ -185,18 +186,21 @@ static inline bool prefetched_hash(struct seen *sc, const struct dsd_metric *m, 
 	return false;
 }
 
-/* The next prefetched line's entry is in cache by now: start loading its key
- * bytes and its context, which the lookup and the update will read. */
-static inline void prefetch_next(const struct seen *sc)
+/* Once per datagram, at its first line: the entries the walk prefetched are
+ * arriving; start loading every line's key bytes and context together. */
+static inline void prefetch_stage2(struct seen *sc)
 {
-	if (sc->pf_tail >= sc->pf_head || !sc->n)
+	if (sc->pf_stage2 || !sc->n)
 		return;
-	uint64_t h = sc->pf[sc->pf_tail].h;
-	const struct seen_ent *e = &sc->t[h & (sc->cap - 1)];
-	if (e->c && e->h == h) {
-		__builtin_prefetch(sc->keys + e->off);
-		__builtin_prefetch(e->c);
-		__builtin_prefetch((const char *)e->c + 64);
+	sc->pf_stage2 = true;
+	for (unsigned i = sc->pf_tail; i < sc->pf_head; i++) {
+		uint64_t h = sc->pf[i].h;
+		const struct seen_ent *e = &sc->t[h & (sc->cap - 1)];
+		if (e->c && e->h == h) {
+			__builtin_prefetch(sc->keys + e->off);
+			__builtin_prefetch(e->c);
+			__builtin_prefetch((const char *)e->c + 64);
+		}
 	}
 }
 
@@ -207,7 +211,7 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	uint64_t h;
 	if (!prefetched_hash(&a->seen, m, &h))
 		h = key_hash(m);
-	prefetch_next(&a->seen);
+	prefetch_stage2(&a->seen);
 	struct seen_ent *e = seen_find(&a->seen, h, m);
 	if (!e) {
 		a->seen.miss_name = m->name;
