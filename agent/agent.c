@@ -55,6 +55,8 @@ struct agent {
 	struct event *sig_ev[3];
 	int out_fd;			/* JSON lines output, -1 = off */
 	int64_t now;			/* receive time of the datagram being parsed */
+	int64_t clock_last;		/* agent_now(): last value, and the monotonic second it was read */
+	int64_t clock_mono;
 	int64_t started;
 	uint64_t flushes;
 	double last_flush_s;
@@ -72,6 +74,25 @@ static int64_t wall_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return ts.tv_sec;
+}
+
+/* The agent's clock for bucketing and flushing: wall-clock seconds that never
+ * go backwards. A forward jump is followed. After a backward jump the clock
+ * goes on from where it was at the monotonic clock's pace until the wall
+ * clock catches up, so a bucket is never reopened after its flush (which would
+ * send a second point for the same series and timestamp, and the intake keeps
+ * only one) and flushes keep their one-per-interval rhythm. */
+static int64_t agent_now(struct agent *a)
+{
+	struct timespec w, m;
+	clock_gettime(CLOCK_REALTIME_COARSE, &w);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
+	int64_t t = w.tv_sec;
+	if (t < a->clock_last)
+		t = a->clock_last + (m.tv_sec - a->clock_mono);
+	a->clock_last = t;
+	a->clock_mono = m.tv_sec;
+	return t;
 }
 
 static double mono_now(void)
@@ -129,7 +150,7 @@ static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 	struct agent *a = ctx;
 	if (truncated)
 		return; /* counted by net; never half-parsed */
-	a->now = wall_now();
+	a->now = agent_now(a);
 	dsd_parse_cached(a->parser, buf, len, &sink, &cache_ops, a);
 }
 
@@ -231,7 +252,7 @@ static void evaluate_alerts(struct agent *a, struct batch *b, int64_t now)
 static void flush(struct agent *a, bool final)
 {
 	double t0 = mono_now();
-	int64_t now = wall_now();
+	int64_t now = agent_now(a);
 	struct batch *b = aggr_flush(a->aggr, now, final);
 	if (!b) {
 		log_limited(LOG_LVL_ERROR, "flush: out of memory");
