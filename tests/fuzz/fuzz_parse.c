@@ -12,6 +12,19 @@
  *    sum of reasons, accepted counts == callback counts, bytes == size;
  *  - parse_double agrees with strtod_l on any input it accepts (and rejects
  *    nothing strtod would parse fully as a plain decimal).
+ * dsd_parse_cached (the seen-line fast path) runs on the same input twice:
+ *  - "alternate": seen returns true on every other call, whatever the line
+ *    (so past its contract: only the bookkeeping is checked). Counters add up
+ *    as above with metric_lines == sink callbacks + seen hits and samples ==
+ *    sink values + seen values; every line offered to seen has a non-empty
+ *    name, 1..max_values finite values, is not a set, and its views lie in
+ *    the datagram; prefetch starts with NULL, then offers lines (views in the
+ *    datagram, not sets) and, within the walk (the first 64 lines), every
+ *    line offered to seen was prefetched first, in order, with the same views;
+ *  - "contract": the datagram is received twice; seen returns true on every
+ *    other call for lines it earlier got through sink->metric with
+ *    m->cacheable (as aggr does), and the parser stats must equal those of
+ *    plain dsd_parse over the same two receptions, field by field.
  * Also built with replay_main.c to replay tests/fuzz/corpus/parse/ in `meson test`.
  */
 #include <locale.h>
@@ -116,6 +129,8 @@ static void on_check(void *ctx, const struct dsd_service_check *sc)
 	tags_ok(c, sc->tags, sc->ntags);
 }
 
+static const struct dsd_sink sink_plain = { on_metric, on_event, on_check };
+
 static void run_once(const uint8_t *data, size_t size, const struct dsd_limits *lim)
 {
 	static const struct dsd_sink sink = { on_metric, on_event, on_check };
@@ -142,6 +157,195 @@ static void run_once(const uint8_t *data, size_t size, const struct dsd_limits *
 	CHECK(st->lines <= size);
 	free(buf);
 	dsd_parser_free(p);
+}
+
+/* ---- dsd_parse_cached ---- */
+
+#define PF_MAX 64
+#define KEYS_MAX 64
+
+struct cctx {
+	struct fctx f;
+	bool contract;
+	unsigned calls;
+	uint64_t seen_true, seen_samples;
+	struct { const char *name, *suffix; size_t nn, ns; enum metric_type t; } pf[PF_MAX];
+	size_t npf, pfcur;
+	bool pf_started;
+	const char *walk_end;	/* in the current copy: after the walk's 64th line */
+	char *keys[KEYS_MAX];	/* contract: type byte, name length (8 bytes), name, suffix */
+	size_t klen[KEYS_MAX], nkeys;
+};
+
+static size_t key_make(char *out, const struct dsd_metric *m)
+{
+	out[0] = (char)m->type;
+	memcpy(out + 1, &m->name.n, sizeof(size_t));
+	memcpy(out + 1 + sizeof(size_t), m->name.p, m->name.n);
+	if (m->raw_suffix.n)
+		memcpy(out + 1 + sizeof(size_t) + m->name.n, m->raw_suffix.p, m->raw_suffix.n);
+	return 1 + sizeof(size_t) + m->name.n + m->raw_suffix.n;
+}
+
+static bool key_known(const struct cctx *c, const struct dsd_metric *m, char *tmp)
+{
+	size_t n = key_make(tmp, m);
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (c->klen[i] == n && memcmp(c->keys[i], tmp, n) == 0)
+			return true;
+	return false;
+}
+
+static void on_metric_cached(void *ctx, const struct dsd_metric *m)
+{
+	struct cctx *c = ctx;
+	on_metric(&c->f, m);
+	view_in(&c->f, m->raw_suffix);
+	if (!c->contract || !m->cacheable || c->nkeys == KEYS_MAX)
+		return;
+	char *k = malloc(1 + sizeof(size_t) + m->name.n + m->raw_suffix.n);
+	CHECK(k);
+	if (key_known(c, m, k)) {
+		free(k);
+		return;
+	}
+	c->klen[c->nkeys] = key_make(k, m);
+	c->keys[c->nkeys++] = k;
+}
+
+static void on_event_cached(void *ctx, const struct dsd_event *e)
+{
+	on_event(&((struct cctx *)ctx)->f, e);
+}
+
+static void on_check_cached(void *ctx, const struct dsd_service_check *sc)
+{
+	on_check(&((struct cctx *)ctx)->f, sc);
+}
+
+/* Every line offered to seen within the walk was prefetched, in order. */
+static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
+{
+	CHECK(c->pf_started);
+	for (size_t i = c->pfcur; i < c->npf; i++) {
+		if (c->pf[i].name != m->name.p)
+			continue;
+		CHECK(c->pf[i].nn == m->name.n && c->pf[i].suffix == m->raw_suffix.p);
+		CHECK(c->pf[i].ns == m->raw_suffix.n && c->pf[i].t == m->type);
+		c->pfcur = i + 1;
+		return;
+	}
+	CHECK(m->name.p >= c->walk_end);
+}
+
+static bool on_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct cctx *c = ctx;
+	CHECK(m->name.n > 0 && memchr(m->name.p, ':', m->name.n) == NULL);
+	view_in(&c->f, m->name);
+	view_in(&c->f, m->raw_suffix);
+	CHECK((unsigned)m->type < METRIC_TYPE_COUNT && m->type != METRIC_SET);
+	CHECK(m->nvalues >= 1 && m->nvalues <= c->f.lim.max_values);
+	for (size_t i = 0; i < m->nvalues; i++)
+		CHECK(isfinite(m->values[i]));
+	seen_was_prefetched(c, m);
+	bool take;
+	if (c->contract) {
+		char *tmp = malloc(1 + sizeof(size_t) + m->name.n + m->raw_suffix.n);
+		CHECK(tmp);
+		take = key_known(c, m, tmp) && (c->calls++ & 1);
+		free(tmp);
+	} else {
+		take = c->calls++ & 1;
+	}
+	if (take) {
+		c->seen_true++;
+		c->seen_samples += m->nvalues;
+	}
+	return take;
+}
+
+static void on_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct cctx *c = ctx;
+	if (!m) {
+		c->pf_started = true;
+		c->npf = c->pfcur = 0;
+		return;
+	}
+	CHECK(c->pf_started);
+	CHECK(m->name.n > 0);
+	view_in(&c->f, m->name);
+	view_in(&c->f, m->raw_suffix);
+	CHECK((unsigned)m->type < METRIC_TYPE_COUNT && m->type != METRIC_SET);
+	if (c->npf < PF_MAX)
+		c->pf[c->npf++] = (typeof(c->pf[0])){ m->name.p, m->raw_suffix.p, m->name.n,
+						     m->raw_suffix.n, m->type };
+}
+
+/* Where the walk ends in a copy of data at buf: after its 64th line. */
+static const char *walk_end_of(const uint8_t *data, size_t size, const char *buf)
+{
+	const uint8_t *s = data, *end = data + size;
+	for (int i = 0; i < PF_MAX && s < end; i++) {
+		const uint8_t *nl = memchr(s, '\n', (size_t)(end - s));
+		if (!nl)
+			return buf + size;
+		s = nl + 1;
+	}
+	return buf + (s - data);
+}
+
+static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t samples_cb)
+{
+	uint64_t reasons = 0, samples = 0;
+	for (int i = 0; i < DSD_ERR_COUNT; i++)
+		reasons += st->errors[i];
+	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
+		samples += st->samples[t];
+	uint64_t rejected = st->metric_errors + st->event_errors + st->check_errors;
+	CHECK(reasons == rejected);
+	CHECK(st->lines == st->metric_lines + st->events + st->service_checks + rejected);
+	CHECK(st->metric_lines == metrics);
+	CHECK(samples == samples_cb);
+	CHECK(st->rate_out_of_range <= st->metric_lines);
+}
+
+static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits *lim,
+		       bool contract)
+{
+	static const struct dsd_sink sink = { on_metric_cached, on_event_cached, on_check_cached };
+	static const struct dsd_cache_ops ops = { on_seen, on_prefetch };
+	struct dsd_parser *p = dsd_parser_new(lim), *plain = dsd_parser_new(lim);
+	struct cctx c = { .f.lim = *lim, .contract = contract };
+	struct fctx pc = { .lim = *lim };
+	CHECK(p && plain);
+	for (int r = 0; r < (contract ? 2 : 1); r++) {
+		char *buf = malloc(size ? size : 1);
+		CHECK(buf);
+		memcpy(buf, data, size);
+		c.f.lo = buf;
+		c.f.hi = buf + size;
+		c.walk_end = walk_end_of(data, size, buf);
+		c.pf_started = false;
+		dsd_parse_cached(p, buf, size, &sink, &ops, &c);
+		CHECK(size == 0 || c.pf_started);
+		memcpy(buf, data, size);
+		pc.lo = buf;
+		pc.hi = buf + size;
+		dsd_parse(plain, buf, size, &sink_plain, &pc);
+		free(buf);
+	}
+	const struct dsd_stats *st = dsd_parser_stats(p);
+	CHECK(st->bytes == size * (contract ? 2 : 1));
+	check_counts(st, c.f.metrics + c.seen_true, c.f.samples + c.seen_samples);
+	CHECK(st->events == c.f.events && st->service_checks == c.f.checks);
+	if (contract)
+		CHECK(memcmp(st, dsd_parser_stats(plain), sizeof(*st)) == 0);
+	for (size_t i = 0; i < c.nkeys; i++)
+		free(c.keys[i]);
+	dsd_parser_free(p);
+	dsd_parser_free(plain);
 }
 
 /* Differential check of the number parser against glibc on short inputs. */
@@ -178,6 +382,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct dsd_limits def = DSD_LIMITS_DEFAULT;
 	run_once(data, size, &def);
 	run_once(data, size, &tiny);
+	run_cached(data, size, &def, false);
+	run_cached(data, size, &tiny, false);
+	run_cached(data, size, &def, true);
+	run_cached(data, size, &tiny, true);
 	check_number(data, size);
 	return 0;
 }
