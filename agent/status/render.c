@@ -101,6 +101,8 @@ static void json_aggr(struct jw *w, const struct status_snapshot *s)
 	kv_u(w, "events", a->events);
 	kv_u(w, "service_checks", a->service_checks);
 	kv_u(w, "memory_bytes", a->memory_bytes);
+	kv_u(w, "seen_cache_hits", a->seen_hits);
+	kv_u(w, "seen_cache_entries", a->seen_entries);
 	jw_key(w, "dropped");
 	jw_obj_begin(w);
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)

@@ -93,6 +93,8 @@ def expected_status(udp, uds):
     aggr = {"samples": sum(samples.values()), "contexts": ctx, "contexts_created": ctx,
             "contexts_expired": 0, "series_flushed": 0, "sketches_flushed": 0, "events": 1,
             "service_checks": 1,
+            # every line is sent once: the seen-line cache learns a line on its second sighting
+            "seen_cache_hits": 0, "seen_cache_entries": 0,
             "dropped": {"context_cap": 0, "metric_cap": 0, "timestamped_type": 0, "nomem": 0,
                         "pending_cap": 0}}
     return dsd, aggr
