@@ -98,113 +98,148 @@ int batch_add_sketch(struct batch *b, const struct sketch_point *s) { ADD(b, ske
 int batch_add_event(struct batch *b, const struct event_rec *e) { ADD(b, events, nevents, events_cap, e); }
 int batch_add_check(struct batch *b, const struct check_rec *c) { ADD(b, checks, nchecks, checks_cap, c); }
 
-static void write_tags(struct jw *w, const char *const *tags, uint32_t n)
+/* Appends a string literal (its quotes, colons and commas included). */
+#define LIT(o, s) buf_append((o), (s), sizeof(s) - 1)
+
+static void write_tags(struct buf *o, const char *const *tags, uint32_t n)
 {
-	jw_key(w, "tags");
-	jw_arr_begin(w);
-	for (uint32_t i = 0; i < n; i++)
-		jw_str(w, tags[i]);
-	jw_arr_end(w);
+	LIT(o, ",\"tags\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(o, ',');
+		json_put_str(o, tags[i]);
+	}
+	LIT(o, "]}\n");
+}
+
+static void write_series(struct buf *o, const struct series *s)
+{
+	LIT(o, "{\"kind\":\"series\",\"metric\":");
+	json_put_str(o, s->name);
+	LIT(o, ",\"type\":");
+	json_put_str(o, series_kind_name(s->kind));
+	LIT(o, ",\"ts\":");
+	json_put_int(o, s->ts);
+	LIT(o, ",\"value\":");
+	json_put_double(o, s->value);
+	LIT(o, ",\"interval\":");
+	json_put_uint(o, s->interval);
+	LIT(o, ",\"host\":");
+	json_put_str(o, s->host);
+	write_tags(o, s->tags, s->ntags);
+}
+
+static void write_sketch(struct buf *o, const struct sketch_point *s)
+{
+	LIT(o, "{\"kind\":\"sketch\",\"metric\":");
+	json_put_str(o, s->name);
+	LIT(o, ",\"ts\":");
+	json_put_int(o, s->ts);
+	LIT(o, ",\"cnt\":");
+	json_put_int(o, s->cnt);
+	LIT(o, ",\"min\":");
+	json_put_double(o, s->min);
+	LIT(o, ",\"max\":");
+	json_put_double(o, s->max);
+	LIT(o, ",\"sum\":");
+	json_put_double(o, s->sum);
+	LIT(o, ",\"avg\":");
+	json_put_double(o, s->avg);
+	LIT(o, ",\"bins\":");
+	json_put_uint(o, s->nbins);
+	LIT(o, ",\"host\":");
+	json_put_str(o, s->host);
+	write_tags(o, s->tags, s->ntags);
+}
+
+static void write_event(struct buf *o, const struct event_rec *e)
+{
+	LIT(o, "{\"kind\":\"event\",\"title\":");
+	json_put_str(o, e->title);
+	LIT(o, ",\"text\":");
+	json_put_str(o, e->text);
+	LIT(o, ",\"ts\":");
+	json_put_int(o, e->ts);
+	LIT(o, ",\"priority\":");
+	json_put_str(o, event_priority_name(e->priority));
+	LIT(o, ",\"alert_type\":");
+	json_put_str(o, event_alert_type_name(e->alert_type));
+	LIT(o, ",\"aggregation_key\":");
+	json_put_str(o, e->aggregation_key);
+	LIT(o, ",\"source_type_name\":");
+	json_put_str(o, e->source_type);
+	LIT(o, ",\"host\":");
+	json_put_str(o, e->host);
+	write_tags(o, e->tags, e->ntags);
+}
+
+static void write_check(struct buf *o, const struct check_rec *c)
+{
+	LIT(o, "{\"kind\":\"service_check\",\"check\":");
+	json_put_str(o, c->name);
+	LIT(o, ",\"status\":");
+	json_put_int(o, c->status);
+	LIT(o, ",\"ts\":");
+	json_put_int(o, c->ts);
+	LIT(o, ",\"message\":");
+	json_put_str(o, c->message);
+	LIT(o, ",\"host\":");
+	json_put_str(o, c->host);
+	write_tags(o, c->tags, c->ntags);
+}
+
+/* Hands o to sink once it holds at least `chunk` bytes (sink NULL: never). */
+static int spill(struct buf *o, size_t chunk, int (*sink)(void *, const char *, size_t), void *arg)
+{
+	if (o->failed)
+		return -ENOMEM;
+	if (!sink || o->len < chunk)
+		return 0;
+	int rc = sink(arg, o->p, o->len);
+	buf_reset(o);
+	return rc < 0 ? rc : 0;
+}
+
+/* Every record in order into o, spilling through sink every `chunk` bytes. */
+static int write_records(const struct batch *b, struct buf *o, size_t chunk,
+			 int (*sink)(void *, const char *, size_t), void *arg)
+{
+	int rc = 0;
+	for (size_t i = 0; i < b->nseries && rc == 0; i++) {
+		write_series(o, &b->series[i]);
+		rc = spill(o, chunk, sink, arg);
+	}
+	for (size_t i = 0; i < b->nsketches && rc == 0; i++) {
+		write_sketch(o, &b->sketches[i]);
+		rc = spill(o, chunk, sink, arg);
+	}
+	for (size_t i = 0; i < b->nevents && rc == 0; i++) {
+		write_event(o, &b->events[i]);
+		rc = spill(o, chunk, sink, arg);
+	}
+	for (size_t i = 0; i < b->nchecks && rc == 0; i++) {
+		write_check(o, &b->checks[i]);
+		rc = spill(o, chunk, sink, arg);
+	}
+	return rc;
 }
 
 int batch_write_jsonl(const struct batch *b, struct buf *out)
 {
-	struct jw w;
-	for (size_t i = 0; i < b->nseries; i++) {
-		const struct series *s = &b->series[i];
-		jw_init(&w, out);
-		jw_obj_begin(&w);
-		jw_key(&w, "kind");
-		jw_str(&w, "series");
-		jw_key(&w, "metric");
-		jw_str(&w, s->name);
-		jw_key(&w, "type");
-		jw_str(&w, series_kind_name(s->kind));
-		jw_key(&w, "ts");
-		jw_int(&w, s->ts);
-		jw_key(&w, "value");
-		jw_double(&w, s->value);
-		jw_key(&w, "interval");
-		jw_uint(&w, s->interval);
-		jw_key(&w, "host");
-		jw_str(&w, s->host);
-		write_tags(&w, s->tags, s->ntags);
-		jw_obj_end(&w);
-		buf_putc(out, '\n');
-	}
-	for (size_t i = 0; i < b->nsketches; i++) {
-		const struct sketch_point *s = &b->sketches[i];
-		jw_init(&w, out);
-		jw_obj_begin(&w);
-		jw_key(&w, "kind");
-		jw_str(&w, "sketch");
-		jw_key(&w, "metric");
-		jw_str(&w, s->name);
-		jw_key(&w, "ts");
-		jw_int(&w, s->ts);
-		jw_key(&w, "cnt");
-		jw_int(&w, s->cnt);
-		jw_key(&w, "min");
-		jw_double(&w, s->min);
-		jw_key(&w, "max");
-		jw_double(&w, s->max);
-		jw_key(&w, "sum");
-		jw_double(&w, s->sum);
-		jw_key(&w, "avg");
-		jw_double(&w, s->avg);
-		jw_key(&w, "bins");
-		jw_uint(&w, s->nbins);
-		jw_key(&w, "host");
-		jw_str(&w, s->host);
-		write_tags(&w, s->tags, s->ntags);
-		jw_obj_end(&w);
-		buf_putc(out, '\n');
-	}
-	for (size_t i = 0; i < b->nevents; i++) {
-		const struct event_rec *e = &b->events[i];
-		jw_init(&w, out);
-		jw_obj_begin(&w);
-		jw_key(&w, "kind");
-		jw_str(&w, "event");
-		jw_key(&w, "title");
-		jw_str(&w, e->title);
-		jw_key(&w, "text");
-		jw_str(&w, e->text);
-		jw_key(&w, "ts");
-		jw_int(&w, e->ts);
-		jw_key(&w, "priority");
-		jw_str(&w, event_priority_name(e->priority));
-		jw_key(&w, "alert_type");
-		jw_str(&w, event_alert_type_name(e->alert_type));
-		jw_key(&w, "aggregation_key");
-		jw_str(&w, e->aggregation_key);
-		jw_key(&w, "source_type_name");
-		jw_str(&w, e->source_type);
-		jw_key(&w, "host");
-		jw_str(&w, e->host);
-		write_tags(&w, e->tags, e->ntags);
-		jw_obj_end(&w);
-		buf_putc(out, '\n');
-	}
-	for (size_t i = 0; i < b->nchecks; i++) {
-		const struct check_rec *c = &b->checks[i];
-		jw_init(&w, out);
-		jw_obj_begin(&w);
-		jw_key(&w, "kind");
-		jw_str(&w, "service_check");
-		jw_key(&w, "check");
-		jw_str(&w, c->name);
-		jw_key(&w, "status");
-		jw_int(&w, c->status);
-		jw_key(&w, "ts");
-		jw_int(&w, c->ts);
-		jw_key(&w, "message");
-		jw_str(&w, c->message);
-		jw_key(&w, "host");
-		jw_str(&w, c->host);
-		write_tags(&w, c->tags, c->ntags);
-		jw_obj_end(&w);
-		buf_putc(out, '\n');
-	}
-	return out->failed ? -ENOMEM : 0;
+	int rc = write_records(b, out, 0, NULL, NULL);
+	return rc < 0 ? rc : out->failed ? -ENOMEM : 0;
+}
+
+int batch_write_jsonl_to(const struct batch *b, int (*write)(void *arg, const char *p, size_t n),
+			 void *arg)
+{
+	struct buf o;
+	buf_init(&o);
+	if (buf_reserve(&o, BATCH_JSONL_CHUNK + 4096) < 0)
+		return -ENOMEM;
+	int rc = write_records(b, &o, BATCH_JSONL_CHUNK, write, arg);
+	if (rc == 0 && o.len > 0)
+		rc = spill(&o, 0, write, arg);
+	buf_done(&o);
+	return rc;
 }

@@ -98,4 +98,14 @@ int batch_add_check(struct batch *b, const struct check_rec *c);
 struct buf;
 int batch_write_jsonl(const struct batch *b, struct buf *out);
 
+/* Streaming form of batch_write_jsonl (same bytes): renders into a buffer of
+ * about BATCH_JSONL_CHUNK bytes and hands it to write(arg, p, n) each time it
+ * fills (whole records only, so a chunk can exceed the size by one record)
+ * and once at the end; memory does not grow with the batch. write returns 0
+ * or -errno; the first error stops the writing and is returned. -ENOMEM when
+ * rendering fails. */
+#define BATCH_JSONL_CHUNK (1024 * 1024)
+int batch_write_jsonl_to(const struct batch *b, int (*write)(void *arg, const char *p, size_t n),
+			 void *arg);
+
 #endif

@@ -4,8 +4,10 @@
 #include "core/json.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void jw_init(struct jw *w, struct buf *b)
 {
@@ -73,25 +75,19 @@ void jw_strn(struct jw *w, const char *s, size_t n)
 void jw_int(struct jw *w, int64_t v)
 {
 	pre_value(w);
-	buf_printf(w->b, "%lld", (long long)v);
+	json_put_int(w->b, v);
 }
 
 void jw_uint(struct jw *w, uint64_t v)
 {
 	pre_value(w);
-	buf_printf(w->b, "%llu", (unsigned long long)v);
+	json_put_uint(w->b, v);
 }
 
 void jw_double(struct jw *w, double v)
 {
-	char tmp[40];
 	pre_value(w);
-	if (!isfinite(v)) {
-		buf_puts(w->b, "null");
-		return;
-	}
-	int n = json_format_double(tmp, sizeof(tmp), v);
-	buf_append(w->b, tmp, (size_t)n);
+	json_put_double(w->b, v);
 }
 
 void jw_bool(struct jw *w, bool v)
@@ -112,16 +108,147 @@ void jw_raw(struct jw *w, const char *json, size_t n)
 	buf_append(w->b, json, n);
 }
 
+static const char digits2[] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Writes v in decimal ending just before end; returns the first byte. */
+static char *fmt_u64_rev(char *end, uint64_t v)
+{
+	char *p = end;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--p = digits2[d + 1];
+		*--p = digits2[d];
+	}
+	if (v >= 10) {
+		*--p = digits2[v * 2 + 1];
+		*--p = digits2[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return p;
+}
+
+int json_format_uint(char *out, uint64_t v)
+{
+	char tmp[20];
+	char *p = fmt_u64_rev(tmp + sizeof(tmp), v);
+	size_t n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(out, p, n);
+	return (int)n;
+}
+
+int json_format_int(char *out, int64_t v)
+{
+	if (v >= 0)
+		return json_format_uint(out, (uint64_t)v);
+	out[0] = '-';
+	return 1 + json_format_uint(out + 1, 0 - (uint64_t)v);
+}
+
+/*
+ * Fast path of json_format_double for values that are the nearest double of a
+ * decimal m / 10^k with at most 15 significant digits and 1e-4 <= |v| < 1e15:
+ * "%.15g" prints exactly that decimal in fixed notation (DBL_DIG is 15, so the
+ * 15-digit rounding of v gives the decimal back) and it reads back to v, so it
+ * is what the slow path picks. Returns the length, or 0 when v does not fit.
+ */
+static int format_decimal(char *out, double v)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+				      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+				      1e17, 1e18, 1e19 };
+	double a = fabs(v);
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	for (int k = 1; k <= 19; k++) {
+		double x = a * p10[k];
+		if (x >= 1e15)
+			return 0;
+		double m = nearbyint(x);
+		if (m / p10[k] != a)
+			continue;
+		uint64_t u = (uint64_t)m, ip = u, fp;
+		char tmp[40], *end = tmp + sizeof(tmp), *p;
+		/* k digits of fraction (leading zeros kept), trailing zeros stripped */
+		uint64_t pk = 1;
+		for (int i = 0; i < k; i++)
+			pk *= 10;
+		ip = u / pk;
+		fp = u % pk;
+		int fk = k;
+		while (fk > 0 && fp % 10 == 0) {
+			fp /= 10;
+			fk--;
+		}
+		p = end;
+		for (int i = 0; i < fk; i++) {
+			*--p = (char)('0' + fp % 10);
+			fp /= 10;
+		}
+		if (fk > 0)
+			*--p = '.';
+		p = fmt_u64_rev(p, ip);
+		if (v < 0)
+			*--p = '-';
+		memcpy(out, p, (size_t)(end - p));
+		return (int)(end - p);
+	}
+	return 0;
+}
+
 int json_format_double(char *out, size_t outlen, double v)
 {
 	if (v == 0)
 		v = 0; /* turns -0 into 0 */
-	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
+	if (outlen >= 32) {
+		if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+			int n = json_format_int(out, (int64_t)v);
+			out[n] = '\0';
+			return n;
+		}
+		int n = format_decimal(out, v);
+		if (n > 0) {
+			out[n] = '\0';
+			return n;
+		}
+	} else if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
 		return snprintf(out, outlen, "%lld", (long long)v);
+	}
 	int n = snprintf(out, outlen, "%.15g", v);
 	if (strtod(out, NULL) != v)
 		n = snprintf(out, outlen, "%.17g", v);
 	return n;
+}
+
+void json_put_int(struct buf *b, int64_t v)
+{
+	if (buf_reserve(b, 20) < 0)
+		return;
+	b->len += (size_t)json_format_int(b->p + b->len, v);
+	b->p[b->len] = '\0';
+}
+
+void json_put_uint(struct buf *b, uint64_t v)
+{
+	if (buf_reserve(b, 20) < 0)
+		return;
+	b->len += (size_t)json_format_uint(b->p + b->len, v);
+	b->p[b->len] = '\0';
+}
+
+void json_put_double(struct buf *b, double v)
+{
+	if (!isfinite(v)) {
+		buf_append(b, "null", 4);
+		return;
+	}
+	if (buf_reserve(b, 40) < 0)
+		return;
+	b->len += (size_t)json_format_double(b->p + b->len, 40, v);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
@@ -157,49 +284,79 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-void json_escape(struct buf *b, const char *s, size_t n)
+void json_put_str(struct buf *b, const char *s)
+{
+	if (s)
+		json_escape(b, s, strlen(s));
+	else
+		buf_append(b, "null", 4);
+}
+
+/* Bytes that leave json_escape's plain-copy run. */
+static inline bool special(unsigned char c)
+{
+	return c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+}
+
+/* Escapes one special byte (or UTF-8 sequence) at p[0] into o; *adv is the
+ * number of input bytes consumed. Returns the output length (at most 6). */
+static size_t escape_one(char *o, const unsigned char *p, size_t n, size_t *adv)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned char c = p[0];
+	*adv = 1;
+	if (c == '"' || c == '\\') {
+		o[0] = '\\';
+		o[1] = (char)c;
+		return 2;
+	}
+	if (c < 0x20) {
+		const char *e = c == '\n' ? "n" : c == '\t' ? "t" : c == '\r' ? "r" : NULL;
+		o[0] = '\\';
+		if (e) {
+			o[1] = e[0];
+			return 2;
+		}
+		memcpy(o + 1, "u00", 3);
+		o[4] = hex[c >> 4];
+		o[5] = hex[c & 15];
+		return 6;
+	}
+	size_t l = utf8_seq(p, n);
+	if (l == 0) {
+		memcpy(o, "\\ufffd", 6);
+		return 6;
+	}
+	memcpy(o, p, l);
+	*adv = l;
+	return l;
+}
+
+void json_escape(struct buf *b, const char *s, size_t n)
+{
 	const unsigned char *p = (const unsigned char *)s;
-	buf_reserve(b, n + 2);
-	buf_putc(b, '"');
+	/* worst case: every byte becomes 6 (\u00XX or \ufffd) */
+	if (n > (SIZE_MAX - 2) / 6 || buf_reserve(b, n * 6 + 2) < 0) {
+		b->failed = true;
+		return;
+	}
+	char *o = b->p + b->len;
+	*o++ = '"';
 	size_t i = 0;
 	while (i < n) {
 		size_t run = i;
-		/* Fast path: copy a run of plain printable ASCII. */
-		while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+		while (run < n && !special(p[run]))
 			run++;
-		if (run > i) {
-			buf_append(b, p + i, run - i);
-			i = run;
-			continue;
-		}
-		unsigned char c = p[i];
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			buf_append(b, e, 2);
-			i++;
-		} else if (c < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			if (c == '\n')
-				buf_append(b, "\\n", 2);
-			else if (c == '\t')
-				buf_append(b, "\\t", 2);
-			else if (c == '\r')
-				buf_append(b, "\\r", 2);
-			else
-				buf_append(b, e, 6);
-			i++;
-		} else {
-			size_t l = utf8_seq(p + i, n - i);
-			if (l == 0) {
-				buf_append(b, "\\ufffd", 6);
-				i++;
-			} else {
-				buf_append(b, p + i, l);
-				i += l;
-			}
+		memcpy(o, p + i, run - i);
+		o += run - i;
+		i = run;
+		if (i < n) {
+			size_t adv;
+			o += escape_one(o, p + i, n - i, &adv);
+			i += adv;
 		}
 	}
-	buf_putc(b, '"');
+	*o++ = '"';
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
 }

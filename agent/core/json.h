@@ -42,7 +42,20 @@ void jw_raw(struct jw *w, const char *json, size_t n);
 
 /* Escapes s (n bytes) as a JSON string with quotes into b. */
 void json_escape(struct buf *b, const char *s, size_t n);
-/* Shortest "%.15g"/"%.17g" form that reads back to the same double. */
+/* Shortest "%.15g"/"%.17g" form that reads back to the same double
+ * (integral values below 1e15 as integers, -0 as 0). Returns the length
+ * snprintf would. */
 int json_format_double(char *out, size_t outlen, double v);
+/* Decimal forms without printf; out needs 20 bytes. Not NUL-terminated;
+ * return the length. */
+int json_format_uint(char *out, uint64_t v);
+int json_format_int(char *out, int64_t v);
+/* Append a number as JSON to b (non-finite doubles as null); on ENOMEM b keeps
+ * what it had and b->failed is set. */
+void json_put_int(struct buf *b, int64_t v);
+void json_put_uint(struct buf *b, uint64_t v);
+void json_put_double(struct buf *b, double v);
+/* Appends s as an escaped JSON string, NULL as null. */
+void json_put_str(struct buf *b, const char *s);
 
 #endif
