@@ -33,6 +33,17 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def wait_until(pred, timeout, what):
+    """Polls pred() every 0.1 s; returns its first true value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timeout waiting for " + what)
+
+
 def asan_build():
     """True when the agent under test is built with AddressSanitizer, whose
     quarantine keeps freed memory: RSS bounds do not apply there."""

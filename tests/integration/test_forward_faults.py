@@ -15,7 +15,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner  # noqa: E402
+from agentlib import Runner, wait_until  # noqa: E402
 from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd, wait_bucket_start  # noqa: E402
 
@@ -28,16 +28,6 @@ def attempts_by_metric(fi):
         for p in series_points(r):
             out.setdefault(p[0], []).append((r["t"], r["action"].get("status", 202), p))
     return out
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timeout waiting for " + what)
 
 
 def test_status_codes():

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner  # noqa: E402
+from agentlib import Runner, wait_until  # noqa: E402
 from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd  # noqa: E402
 from test_forward_faults import disk_metric_names  # noqa: E402
@@ -43,16 +43,6 @@ def check_dir(qdir, allow_tmp=False):
     size = sum(os.path.getsize(os.path.join(qdir, f)) for f in files if f.endswith(".ddq"))
     assert size <= CAP, f"disk queue {size} B over its cap {CAP} B: {files}"
     return size
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timeout waiting for " + what)
 
 
 def test_restarts_under_outage():

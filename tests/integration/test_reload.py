@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner  # noqa: E402
+from agentlib import Runner, wait_until  # noqa: E402
 from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd  # noqa: E402
 
@@ -82,16 +82,6 @@ class Sender(threading.Thread):
         self.stop_ev.set()
         self.join()
         return self.udp_lines + self.uds_lines
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timeout waiting for " + what)
 
 
 class Monotonic:

@@ -18,21 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import BIN, Agent, Runner  # noqa: E402
+from agentlib import BIN, Agent, Runner, wait_until  # noqa: E402
 from fault_intake import FaultIntake  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd  # noqa: E402
 
 KEY = "zq7Secr3tK3y-9f3a7c1e5b2d4680aa11"
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timeout waiting for " + what)
 
 
 def mode(path):
