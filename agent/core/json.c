@@ -171,26 +171,17 @@ static int format_decimal(char *out, double v)
 		double m = nearbyint(x);
 		if (m / p10[k] != a)
 			continue;
-		uint64_t u = (uint64_t)m, ip = u, fp;
-		char tmp[40], *end = tmp + sizeof(tmp), *p;
-		/* k digits of fraction (leading zeros kept), trailing zeros stripped */
-		uint64_t pk = 1;
+		/* k is the smallest that fits, so the fraction has no trailing zero */
+		uint64_t u = (uint64_t)m, pk = 1;
 		for (int i = 0; i < k; i++)
 			pk *= 10;
-		ip = u / pk;
-		fp = u % pk;
-		int fk = k;
-		while (fk > 0 && fp % 10 == 0) {
-			fp /= 10;
-			fk--;
-		}
-		p = end;
-		for (int i = 0; i < fk; i++) {
+		uint64_t ip = u / pk, fp = u % pk;
+		char tmp[40], *end = tmp + sizeof(tmp), *p = end;
+		for (int i = 0; i < k; i++) {
 			*--p = (char)('0' + fp % 10);
 			fp /= 10;
 		}
-		if (fk > 0)
-			*--p = '.';
+		*--p = '.';
 		p = fmt_u64_rev(p, ip);
 		if (v < 0)
 			*--p = '-';

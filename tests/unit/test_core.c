@@ -3,7 +3,10 @@
  * JSON lines, log levels.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -75,6 +78,94 @@ Test(core, format_double_round_trips)
 	}
 }
 
+/* The printf-based json_format_double the fast paths must reproduce byte for byte. */
+static int ref_format_double(char *out, size_t outlen, double v)
+{
+	if (v == 0)
+		v = 0;
+	if (fabs(v) < 1e15 && v == (double)(int64_t)v)
+		return snprintf(out, outlen, "%lld", (long long)v);
+	int n = snprintf(out, outlen, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		n = snprintf(out, outlen, "%.17g", v);
+	return n;
+}
+
+static void check_double(double v)
+{
+	char got[40], want[40];
+	int gn = json_format_double(got, sizeof(got), v);
+	int wn = ref_format_double(want, sizeof(want), v);
+	cr_assert_str_eq(got, want, "%a", v);
+	cr_assert_eq(gn, wn, "%a", v);
+}
+
+Test(core, format_double_matches_printf_form)
+{
+	static const double edge[] = {
+		0.1, 0.5, -0.5, 1e-4, 9.9999e-5, 1.5e-4, 0.00012345678901234, 1e14 + 0.5,
+		999999999999999.9, 99999999999999.98, 123456789012345.6, 12345678901234.56,
+		1e15, 1e15 + 2, -1e15, 1e16, 1e21, 1e22, 1e23, 0.3, 0.7, 2.675, 1.005, 100.25,
+		-1234.5678, 1.0 / 3, 2.0 / 3, 5e-324, 1.7976931348623157e308, 4.35, 0.1 + 0.2,
+		9007199254740993.0, 1e-5, 0.0001000000000001, INFINITY, -INFINITY, NAN,
+	};
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		check_double(edge[i]);
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		double v;
+		int e = (int)(x % 23);
+		if (i % 3 == 0) {
+			memcpy(&v, &x, sizeof(v)); /* any bit pattern */
+		} else if (i % 3 == 1) {
+			v = (double)(int64_t)(x >> 20) / pow(10, e); /* short decimals */
+		} else {
+			v = (double)(x % 100000) / pow(10, e % 9) - 50; /* metric-like */
+		}
+		check_double(v);
+	}
+	char small[8];
+	cr_assert_eq(json_format_double(small, sizeof(small), 0.125), 5);
+	cr_assert_str_eq(small, "0.125");
+	cr_assert_eq(json_format_double(small, 4, 0.125), 5); /* snprintf's truncation */
+	cr_assert_str_eq(small, "0.1");
+}
+
+Test(core, format_int_uint_and_put)
+{
+	char t[24];
+	static const struct { int64_t v; const char *s; } iv[] = {
+		{ 0, "0" }, { 9, "9" }, { 10, "10" }, { -1, "-1" }, { 99, "99" }, { 100, "100" },
+		{ 1700000000, "1700000000" }, { INT64_MAX, "9223372036854775807" },
+		{ INT64_MIN, "-9223372036854775808" },
+	};
+	for (size_t i = 0; i < sizeof(iv) / sizeof(iv[0]); i++) {
+		int n = json_format_int(t, iv[i].v);
+		t[n] = '\0';
+		cr_assert_str_eq(t, iv[i].s);
+	}
+	int n = json_format_uint(t, UINT64_MAX);
+	t[n] = '\0';
+	cr_assert_str_eq(t, "18446744073709551615");
+	struct buf b;
+	buf_init(&b);
+	json_put_int(&b, -42);
+	buf_putc(&b, ' ');
+	json_put_uint(&b, 7);
+	buf_putc(&b, ' ');
+	json_put_double(&b, -0.25);
+	buf_putc(&b, ' ');
+	json_put_double(&b, NAN);
+	buf_putc(&b, ' ');
+	json_put_str(&b, NULL);
+	buf_putc(&b, ' ');
+	json_put_str(&b, "a\"\xff");
+	cr_assert_str_eq(b.p, "-42 7 -0.25 null null \"a\\\"\\ufffd\"");
+	cr_assert_eq(b.len, strlen(b.p));
+	buf_done(&b);
+}
+
 Test(core, buf_printf_and_steal)
 {
 	struct buf b;
@@ -130,6 +221,114 @@ Test(core, batch_jsonl)
 	buf_done(&out);
 	batch_free(b);
 	batch_free(NULL);
+}
+
+/* Sink for batch_write_jsonl_to: collects the chunks, fails on call fail_at. */
+struct sink {
+	struct buf all;
+	int calls, fail_at;
+	size_t max_chunk;
+	bool chunk_not_line_end;
+};
+
+static int sink_write(void *arg, const char *p, size_t n)
+{
+	struct sink *k = arg;
+	if (++k->calls == k->fail_at)
+		return -EPIPE;
+	if (n > k->max_chunk)
+		k->max_chunk = n;
+	if (n == 0 || p[n - 1] != '\n')
+		k->chunk_not_line_end = true;
+	return buf_append(&k->all, p, n);
+}
+
+static struct batch *mixed_batch(int nseries)
+{
+	struct batch *b = batch_new();
+	struct sv tags[] = { SV_LIT("env:prod"), SV_LIT("team:a\"b") };
+	for (int i = 0; i < nseries; i++) {
+		struct series s = { .name = "some.metric.name", .host = "host-1", .tags = batch_tags(b, tags, 2),
+				    .ntags = 2, .kind = (enum series_kind)(i % 3), .interval = 10,
+				    .ts = 1700000000 + i, .value = i * 0.25 };
+		cr_assert_eq(batch_add_series(b, &s), 0);
+	}
+	int32_t keys[] = { 1 };
+	uint32_t counts[] = { 3 };
+	struct sketch_point p = { .name = "lat", .host = "h", .tags = NULL, .ntags = 0, .ts = 20, .cnt = 3,
+				  .min = 0.5, .max = 1e300, .sum = -2, .avg = 1.0 / 3, .nbins = 1,
+				  .keys = keys, .counts = counts };
+	cr_assert_eq(batch_add_sketch(b, &p), 0);
+	static const char *const et[] = { "a:1" };
+	struct event_rec e = { .title = "T\n", .text = "x\x01y", .ts = -5, .host = "",
+			       .aggregation_key = "", .source_type = "src", .priority = EVENT_PRIORITY_LOW,
+			       .alert_type = EVENT_ALERT_ERROR, .tags = et, .ntags = 1 };
+	cr_assert_eq(batch_add_event(b, &e), 0);
+	struct check_rec c = { .name = "svc", .status = 1, .ts = 7, .host = "h", .message = NULL };
+	cr_assert_eq(batch_add_check(b, &c), 0);
+	return b;
+}
+
+Test(core, batch_jsonl_sketch_event_check_exact)
+{
+	struct batch *b = mixed_batch(1);
+	struct buf out;
+	buf_init(&out);
+	cr_assert_eq(batch_write_jsonl(b, &out), 0);
+	cr_assert_str_eq(out.p,
+			 "{\"kind\":\"series\",\"metric\":\"some.metric.name\",\"type\":\"gauge\",\"ts\":1700000000,"
+			 "\"value\":0,\"interval\":10,\"host\":\"host-1\",\"tags\":[\"env:prod\",\"team:a\\\"b\"]}\n"
+			 "{\"kind\":\"sketch\",\"metric\":\"lat\",\"ts\":20,\"cnt\":3,\"min\":0.5,\"max\":1e+300,"
+			 "\"sum\":-2,\"avg\":0.33333333333333331,\"bins\":1,\"host\":\"h\",\"tags\":[]}\n"
+			 "{\"kind\":\"event\",\"title\":\"T\\n\",\"text\":\"x\\u0001y\",\"ts\":-5,\"priority\":\"low\","
+			 "\"alert_type\":\"error\",\"aggregation_key\":\"\",\"source_type_name\":\"src\",\"host\":\"\","
+			 "\"tags\":[\"a:1\"]}\n"
+			 "{\"kind\":\"service_check\",\"check\":\"svc\",\"status\":1,\"ts\":7,\"message\":null,"
+			 "\"host\":\"h\",\"tags\":[]}\n");
+	struct sink k = { .fail_at = 0 };
+	buf_init(&k.all);
+	cr_assert_eq(batch_write_jsonl_to(b, sink_write, &k), 0);
+	cr_assert_eq(k.calls, 1); /* small batch: one chunk at the end */
+	cr_assert_eq(k.all.len, out.len);
+	cr_assert_eq(memcmp(k.all.p, out.p, out.len), 0);
+	buf_done(&k.all);
+	buf_done(&out);
+	batch_free(b);
+}
+
+Test(core, batch_jsonl_to_streams_in_chunks_same_bytes)
+{
+	struct batch *b = mixed_batch(40000); /* ~7 MB of JSON lines */
+	struct buf out;
+	buf_init(&out);
+	cr_assert_eq(batch_write_jsonl(b, &out), 0);
+	cr_assert_gt(out.len, 5 * (size_t)BATCH_JSONL_CHUNK);
+	struct sink k = { .fail_at = 0 };
+	buf_init(&k.all);
+	cr_assert_eq(batch_write_jsonl_to(b, sink_write, &k), 0);
+	cr_assert_eq(k.all.len, out.len);
+	cr_assert_eq(memcmp(k.all.p, out.p, out.len), 0);
+	cr_assert_geq(k.calls, 5);
+	cr_assert_leq(k.max_chunk, BATCH_JSONL_CHUNK + 512, "chunk %zu", k.max_chunk);
+	cr_assert_not(k.chunk_not_line_end);
+	buf_done(&k.all);
+
+	/* the sink's error stops the writing and is returned */
+	struct sink f = { .fail_at = 2 };
+	buf_init(&f.all);
+	cr_assert_eq(batch_write_jsonl_to(b, sink_write, &f), -EPIPE);
+	cr_assert_eq(f.calls, 2);
+	buf_done(&f.all);
+
+	struct batch *empty = batch_new();
+	struct sink e = { .fail_at = 0 };
+	buf_init(&e.all);
+	cr_assert_eq(batch_write_jsonl_to(empty, sink_write, &e), 0);
+	cr_assert_eq(e.calls, 0);
+	buf_done(&e.all);
+	batch_free(empty);
+	buf_done(&out);
+	batch_free(b);
 }
 
 Test(core, batch_many_records_grow)
