@@ -169,7 +169,7 @@ struct cctx {
 	bool contract;
 	unsigned calls;
 	uint64_t seen_true, seen_samples;
-	struct { const char *name, *suffix; size_t nn, ns; enum metric_type t; } pf[PF_MAX];
+	struct pf_line { const char *name, *suffix; size_t nn, ns; enum metric_type t; } pf[PF_MAX];
 	size_t npf, pfcur;
 	bool pf_started;
 	const char *walk_end;	/* in the current copy: after the walk's 64th line */
@@ -279,7 +279,7 @@ static void on_prefetch(void *ctx, const struct dsd_metric *m)
 	view_in(&c->f, m->raw_suffix);
 	CHECK((unsigned)m->type < METRIC_TYPE_COUNT && m->type != METRIC_SET);
 	if (c->npf < PF_MAX)
-		c->pf[c->npf++] = (typeof(c->pf[0])){ m->name.p, m->raw_suffix.p, m->name.n,
+		c->pf[c->npf++] = (struct pf_line){ m->name.p, m->raw_suffix.p, m->name.n,
 						     m->raw_suffix.n, m->type };
 }
 

@@ -18,7 +18,12 @@
  * wrapped allocations is back where it was (a leak counter that works in the
  * gcc build too; LeakSanitizer checks again at exit under ASan). Any failure
  * prints the scenario and k/N and exits 1.
- * Usage: alloc_fail [SCENARIO]   (config | pipeline | encode; default all)
+ * The "seen" scenario drives the daemon's receive path (agent.c on_datagram:
+ * dsd_parse_cached with aggr_seen_prefetch / aggr_ingest_seen) over enough
+ * repeated lines that the seen-line cache allocates its entry table, grows it
+ * and its key bytes, is cleared by an expiring flush and refilled; setup()
+ * checks, unarmed, that the cache really holds > 512 lines and takes hits.
+ * Usage: alloc_fail [SCENARIO]   (config | pipeline | seen | encode; default all)
  * Environment: DDMA_TEST_DATA (tests/data), DDMA_SOURCE_ROOT.
  * Single-threaded.
  */
@@ -233,6 +238,104 @@ static void run_pipeline(void)
 	dsd_parser_free(p);
 }
 
+/* ---- seen: the seen-line cache on the daemon's receive path ---- */
+
+#define SEEN_CONTEXTS 600	/* > 512: the cache's table grows past its first 1024 slots */
+#define SEEN_PER_DGRAM 20
+
+struct seen_run {
+	struct aggr *a;
+	int64_t now;
+};
+
+static void seen_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct seen_run *r = ctx;
+	aggr_ingest(r->a, m, r->now);
+}
+
+static void seen_event(void *ctx, const struct dsd_event *e)
+{
+	struct seen_run *r = ctx;
+	aggr_event(r->a, e, r->now);
+}
+
+static void seen_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct seen_run *r = ctx;
+	aggr_service_check(r->a, sc, r->now);
+}
+
+static bool seen_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct seen_run *r = ctx;
+	return aggr_ingest_seen(r->a, m, r->now);
+}
+
+static void seen_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct seen_run *r = ctx;
+	aggr_seen_prefetch(r->a, m);
+}
+
+static uint64_t seen_max_entries, seen_hits; /* of the last run, for setup()'s check */
+
+/* Every context once, SEEN_PER_DGRAM lines a datagram (counters, gauges,
+ * histograms, distributions; ~70 key bytes a line), plus one set line and
+ * one event the cache never takes. */
+static void seen_round(struct dsd_parser *p, struct seen_run *r)
+{
+	static const struct dsd_sink sink = { .metric = seen_metric, .event = seen_event,
+					       .service_check = seen_check };
+	static const struct dsd_cache_ops ops = { .seen = seen_seen, .prefetch = seen_prefetch };
+	static const char *const types[] = { "c", "g", "ms", "d" };
+	char buf[4096];
+
+	for (int base = 0; base < SEEN_CONTEXTS; base += SEEN_PER_DGRAM) {
+		size_t n = 0;
+		for (int i = base; i < base + SEEN_PER_DGRAM; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+					      "svc.requests.%d:%d|%s|#endpoint:/api/v1/items/%d,env:prod\n",
+					      i % 7, i, types[i % 4], i);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "users:u%d|s\n_e{2,2}:ab|cd|#x:%d", base, base);
+		dsd_parse_cached(p, buf, n, &sink, &ops, r);
+	}
+	struct aggr_stats st;
+	aggr_get_stats(r->a, &st);
+	if (st.seen_entries > seen_max_entries)
+		seen_max_entries = st.seen_entries;
+	seen_hits = st.seen_hits;
+}
+
+static void seen_flush(struct aggr *a, int64_t now, bool final)
+{
+	batch_free(aggr_flush(a, now, final)); /* the batch's own paths: "pipeline" */
+}
+
+static void run_seen(void)
+{
+	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
+	struct seen_run r = { .a = aggr_new(&pipe_cfg.aggr), .now = 1700000001 };
+
+	seen_max_entries = seen_hits = 0;
+	if (p && r.a) {
+		/* first sighting creates, second remembers, third hits */
+		for (int i = 0; i < 3; i++)
+			seen_round(p, &r);
+		seen_flush(r.a, r.now += 11, false);
+		seen_round(p, &r);
+		/* idle past every expiry: contexts go, the cache is cleared */
+		seen_flush(r.a, r.now += 400, false);
+		seen_flush(r.a, r.now += 400, false);
+		for (int i = 0; i < 2; i++)
+			seen_round(p, &r);
+		seen_flush(r.a, r.now += 30, true);
+	}
+	aggr_free(r.a);
+	dsd_parser_free(p);
+}
+
 static struct batch *enc_batch; /* built once, unarmed, by the pipeline */
 
 static void pipeline_into(struct batch **out)
@@ -360,6 +463,13 @@ static int setup(void)
 		fprintf(stderr, "alloc_fail: pipeline config rejected\n");
 		return -1;
 	}
+	run_seen();
+	if (seen_max_entries <= 512 || seen_hits < 2 * SEEN_CONTEXTS) {
+		fprintf(stderr, "alloc_fail: seen scenario: cache held %llu lines, %llu hits: "
+			"the cache's growth is not exercised\n", (unsigned long long)seen_max_entries,
+			(unsigned long long)seen_hits);
+		return -1;
+	}
 	pipeline_into(&enc_batch);
 	if (!enc_batch || !enc_batch->nseries || !enc_batch->nsketches || !enc_batch->nevents ||
 	    !enc_batch->nchecks) {
@@ -374,6 +484,7 @@ int main(int argc, char **argv)
 	static const struct scenario all[] = {
 		{ "config", run_config },
 		{ "pipeline", run_pipeline },
+		{ "seen", run_seen },
 		{ "encode", run_encode },
 	};
 	const char *e = getenv("DDMA_ALLOC_MAX_SINGLE");
