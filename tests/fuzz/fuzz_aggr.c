@@ -9,7 +9,9 @@
  * the datagram is received ((b >> 6) + 1) times (a line is remembered at its
  * second sighting and taken by the cache from the third), and with b & 0x20
  * aggr_flush runs at the new time (contexts idle for 2 s expire, which clears
- * the cache). A final flush ends every input.
+ * the cache). A datagram of only that byte instead reconfigures both
+ * aggregators with config_from(b) (which also clears the cache). A final
+ * flush ends every input.
  *
  * Every datagram goes, from its own exactly sized heap copy, to two
  * pipelines: A (dsd_parse_cached + aggr_seen_prefetch + aggr_ingest_seen,
@@ -183,7 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	static const struct dsd_limits lim = { 64, 6, 32, 8 };
-	struct aggr_config cfg;
+	struct aggr_config cfg, recfg[2]; /* borrowed by the aggrs until aggr_free */
+	unsigned nre = 0;
 	config_from(data[0], &cfg);
 	struct pipe A = { .p = dsd_parser_new(&lim), .a = aggr_new(&cfg), .now = 1700000000 };
 	struct pipe B = { .p = dsd_parser_new(&lim), .a = aggr_new(&cfg), .now = 1700000000 };
@@ -198,6 +201,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n == 0)
 			continue;
 		uint8_t b = d[0];
+		if (n == 1) {
+			struct aggr_config *rc = &recfg[nre++ & 1];
+			config_from(b, rc);
+			aggr_reconfigure(A.a, rc);
+			aggr_reconfigure(B.a, rc);
+			continue;
+		}
 		A.now = B.now += b & 0x1f;
 		for (int r = 0; r <= (b >> 6); r++) {
 			receive(&A, d + 1, n - 1, true);
