@@ -98,15 +98,27 @@ int batch_add_sketch(struct batch *b, const struct sketch_point *s) { ADD(b, ske
 int batch_add_event(struct batch *b, const struct event_rec *e) { ADD(b, events, nevents, events_cap, e); }
 int batch_add_check(struct batch *b, const struct check_rec *c) { ADD(b, checks, nchecks, checks_cap, c); }
 
-/* Appends a string literal (its quotes, colons and commas included). */
-#define LIT(o, s) buf_append((o), (s), sizeof(s) - 1)
+/* Appends a string literal (its quotes, colons and commas included); inline
+ * copy when it fits, buf_append (which grows or fails) otherwise. */
+#define LIT(o, s) lit((o), (s), sizeof(s) - 1)
+
+static inline void lit(struct buf *o, const char *s, size_t n)
+{
+	if (o->cap - o->len > n) {
+		memcpy(o->p + o->len, s, n);
+		o->len += n;
+		o->p[o->len] = '\0';
+	} else {
+		buf_append(o, s, n);
+	}
+}
 
 static void write_tags(struct buf *o, const char *const *tags, uint32_t n)
 {
 	LIT(o, ",\"tags\":[");
 	for (uint32_t i = 0; i < n; i++) {
 		if (i)
-			buf_putc(o, ',');
+			LIT(o, ",");
 		json_put_str(o, tags[i]);
 	}
 	LIT(o, "]}\n");
