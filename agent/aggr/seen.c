@@ -161,8 +161,11 @@ void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m)
 {
 	struct seen *sc = &a->seen;
 	if (!m) {
+		/* A new datagram: its bytes may sit where the last one's were, so
+		 * the remembered miss must not match them by pointer. */
 		sc->pf_head = sc->pf_tail = 0;
 		sc->pf_stage2 = false;
+		sc->miss_name = sc->miss_suffix = SV_NULL;
 		return;
 	}
 	if (sc->pf_head == SEEN_PF || m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
