@@ -190,18 +190,20 @@ static void write_all(struct agent *a, const char *p, size_t n)
 	}
 }
 
+static int out_sink(void *arg, const char *p, size_t n)
+{
+	write_all(arg, p, n);
+	return 0;
+}
+
 static void output_batch(struct agent *a, const struct batch *b)
 {
 	size_t records = b->nseries + b->nsketches + b->nevents + b->nchecks;
 	if (a->out_fd < 0 || !records)
 		return;
-	struct buf out;
-	buf_init(&out);
-	if (batch_write_jsonl(b, &out) == 0)
-		write_all(a, out.p, out.len);
-	else
+	/* Streamed in ~1 MiB pieces: memory does not grow with the batch. */
+	if (batch_write_jsonl_to(b, out_sink, a) < 0)
 		a->out_write_errors++;
-	buf_done(&out);
 	a->out_batches++;
 	a->out_records += records;
 }
