@@ -2,7 +2,7 @@
  * json.h - a small streaming JSON writer into a struct buf.
  *
  * Commas are inserted automatically. Strings are escaped for any input bytes:
- * control characters as \uXXXX, invalid UTF-8 sequences replaced by U+FFFD,
+ * control characters as \u00hh escapes, invalid UTF-8 sequences replaced by U+FFFD,
  * so the output is always valid JSON. Non-finite doubles are written as null.
  * Numbers are formatted in the C locale (the agent never calls setlocale).
  */
