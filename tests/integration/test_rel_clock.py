@@ -20,7 +20,8 @@ Asserts:
     agent_now), so no bucket timestamp is sent twice and none lands in the
     -600 s past;
   - the agent keeps running and exits 0 on SIGTERM.
-Skipped (counted as passed with a note) when libfaketime is not installed.
+Skipped (counted as passed with a note) when libfaketime is not installed,
+and in the ASan build (libfaketime and ASan's start-up clash).
 """
 import os
 import signal
@@ -30,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Agent, Runner  # noqa: E402
+from agentlib import Agent, Runner, asan_build  # noqa: E402
 
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 PHASES = [("+0", 4), ("+3600", 5), ("-600", 5), ("+0", 4)]
@@ -53,6 +54,14 @@ def faketime_env(offset_file):
 def test_clock_jumps():
     if not os.path.exists(LIBFAKETIME):
         print("SKIP test_clock_jumps: libfaketime not installed (apt-get install faketime)")
+        return
+    if asan_build():
+        # ASan's runtime calls clock_gettime while it initialises, before
+        # libfaketime has; libfaketime then reports "Unexpected recursive
+        # calls" and, on some machines, the agent never gets past start-up
+        # (seen in CI). The clock logic is the same code in both builds; the
+        # gcc build runs this test.
+        print("SKIP test_clock_jumps: libfaketime cannot preload into an ASan binary reliably")
         return
     a = Agent({"dogstatsd_expiry_seconds": 3})
     offset_file = os.path.join(a.dir, "faketime")
