@@ -109,32 +109,65 @@ void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
 	}
 }
 
-void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s)
+size_t aggr_acc_bytes(uint8_t type, const union acc *u)
 {
-	if (s->bucket == SLOT_FREE)
-		return;
-	switch (c->type) {
+	switch (type) {
 	case METRIC_HISTOGRAM:
-		a->acc_bytes -= hist_bytes(s->u.h);
-		hist_free(s->u.h);
+		return hist_bytes(u->h);
+	case METRIC_SET:
+		return setacc_bytes(u->set);
+	case METRIC_DISTRIBUTION:
+		return ddsketch_bytes(u->sk);
+	default:
+		return 0;
+	}
+}
+
+void aggr_acc_free(uint8_t type, union acc *u)
+{
+	switch (type) {
+	case METRIC_HISTOGRAM:
+		hist_free(u->h);
 		break;
 	case METRIC_SET:
-		a->acc_bytes -= setacc_bytes(s->u.set);
-		setacc_free(s->u.set);
+		setacc_free(u->set);
 		break;
 	case METRIC_DISTRIBUTION:
-		a->acc_bytes -= ddsketch_bytes(s->u.sk);
-		ddsketch_done(s->u.sk);
-		free(s->u.sk);
+		ddsketch_done(u->sk);
+		free(u->sk);
 		break;
 	default:
 		break;
 	}
-	s->bucket = SLOT_FREE;
-	s->u.d = 0;
+	u->d = 0;
 }
 
-void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx)
+void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s)
+{
+	if (s->bucket == SLOT_FREE)
+		return;
+	a->acc_bytes -= aggr_acc_bytes(c->type, &s->u);
+	aggr_acc_free(c->type, &s->u);
+	s->bucket = SLOT_FREE;
+}
+
+static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
+{
+	if (!o) {
+		strpool_put(&a->names, c->name);
+		strpool_put(&a->strs, c->host);
+		tagpool_put(&a->tagsets, &a->strs, c->tags);
+		return;
+	}
+	struct istr *s;
+	if ((s = strpool_unref(&a->names, c->name)))
+		o->dead[o->ndead++] = s;
+	if ((s = strpool_unref(&a->strs, c->host)))
+		o->dead[o->ndead++] = s;
+	o->ndead += tagpool_unref(&a->tagsets, &a->strs, c->tags, o->dead + o->ndead);
+}
+
+void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o)
 {
 	aggr_slot_release(a, c, &c->slot[0]);
 	aggr_slot_release(a, c, &c->slot[1]);
@@ -142,9 +175,7 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx)
 		aggr_slot_release(a, c, &c->more[i]);
 	a->acc_bytes -= (size_t)more_cap(c->nmore) * sizeof(*c->more);
 	free(c->more);
-	strpool_put(&a->names, c->name);
-	strpool_put(&a->strs, c->host);
-	tagpool_put(&a->tagsets, &a->strs, c->tags);
+	ctx_unref(a, c, o);
 	*(struct ctx **)(void *)c = a->slab.free; /* the free-list link */
 	memcpy((char *)c + sizeof(struct ctx *), &idx, sizeof(idx)); /* and its index */
 	a->slab.free = c;
@@ -214,7 +245,7 @@ void aggr_free(struct aggr *a)
 		if (!a->ctxs.s[i])
 			continue;
 		uint32_t idx = ctab_idx(a->ctxs.s[i]);
-		aggr_ctx_destroy(a, ctx_at(a, idx), idx);
+		aggr_ctx_destroy(a, ctx_at(a, idx), idx, NULL);
 	}
 	ctab_done(&a->ctxs);
 	seen_done(&a->seen);
@@ -408,7 +439,7 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	c->host = strpool_get(&a->strs, k->host, l->host_h);
 	c->tags = tagpool_get(&a->tagsets, &a->strs, a->scratch, k->ntags, l->tags_h);
 	if (!c->name || !c->host || !c->tags || ctab_insert(&a->ctxs, ctab_slot(l->hash, idx)) < 0) {
-		aggr_ctx_destroy(a, c, idx);
+		aggr_ctx_destroy(a, c, idx, NULL);
 		return NULL;
 	}
 	a->st.contexts_created++;

@@ -11,8 +11,9 @@
  *
  * What to know when wiring it:
  * - Buckets are 10 s (cfg->bucket_seconds is ignored: Datadog's is fixed),
- *   samples go to the bucket of `now` (receive time), aggr_flush emits only
- *   closed buckets stamped with the bucket start. Flush as often as you like.
+ *   samples go to the bucket of `now` (receive time), aggr_flush (and
+ *   aggr_collect) take only closed buckets, stamped with the bucket start.
+ *   Flush as often as you like.
  * - The metric type is part of the context key as a family (c, g, h+ms, s, d):
  *   "x:1|c" and "x:1|g" are two contexts (Datadog lets the first type win).
  * - count: SERIES_RATE sum(value/rate)/10, interval 10, zero-filled while
@@ -26,8 +27,38 @@
  * - Caps: max_contexts and max_contexts_per_metric (0 = no cap).
  *
  * Time is always passed in (`now`, unix seconds); the module never reads a
- * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline;
- * aggr_merge folds one pipeline's flushed batch into another's at flush.
+ * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline,
+ * used only by the thread that owns it. A flush is split in two so that
+ * receiving waits only for the cheap half: aggr_collect on the pipeline's
+ * thread moves the closed buckets out (struct aggr_out), then aggr_emit on
+ * any thread merges the outs of every pipeline into one batch while the
+ * pipelines keep receiving, then aggr_out_free. aggr_flush is the three in a
+ * row for one aggr.
+ *
+ * Threads (what makes collect/emit on two threads correct):
+ * - aggr_emit reads only the records of the outs and, through them, the bytes,
+ *   len and hash of interned strings and the n, hash and tags[] of interned
+ *   tag sets (intern.h). Meanwhile the pipeline's thread may bump refcnt and
+ *   aux of those same objects (other fields, no race) and grow or shrink the
+ *   pools' hash tables (slots move, the objects never do). It never frees
+ *   those objects nor changes their bytes or tag arrays while an out that
+ *   references them exists, because:
+ * - contexts are destroyed only inside aggr_collect (expiry) and aggr_free,
+ *   never in aggr_ingest/aggr_ingest_seen/aggr_reconfigure/... (the one
+ *   exception: a context whose creation failed half-way, which no out can
+ *   reference), and a context destroyed by aggr_collect hands the strings and
+ *   tag sets whose last reference goes to that collect's out (freed by
+ *   aggr_out_free) instead of freeing them; so out k stays valid until
+ *   collect k+1. Contexts expired at collect k have their last records (a
+ *   counter's last zero-fill) in out k.
+ * - The caller must emit out k before calling aggr_collect k+1 on the same
+ *   aggr (agent.c's flush guarantees it: it waits for the emit of the
+ *   previous flush before asking the pipelines to collect again), and before
+ *   aggr_free. aggr_out_free may come later, on any thread.
+ * - Accumulators moved into an out are no longer reachable from the aggr (the
+ *   slot is freed and acc_bytes reduced in collect); aggr_out_free frees them
+ *   on its own thread.
+ * - a->st (aggr_stats) is written only by the owning thread.
  */
 #ifndef DDMA_AGGR_AGGR_H
 #define DDMA_AGGR_AGGR_H
@@ -55,8 +86,8 @@ struct aggr_stats {
 	uint64_t contexts;		/* live contexts now */
 	uint64_t contexts_created;
 	uint64_t contexts_expired;
-	uint64_t series_flushed;
-	uint64_t sketches_flushed;
+	uint64_t series_flushed;	/* by aggr_flush only: with pipelines (collect on */
+	uint64_t sketches_flushed;	/* one thread, emit on another) the agent keeps these totals */
 	uint64_t events;
 	uint64_t service_checks;
 	size_t memory_bytes;		/* table + arenas + accumulators, approximate */
@@ -95,9 +126,64 @@ void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
 
+/* One collect's output: the closed buckets of every context (accumulators moved
+ * out of the aggr), counter zero-fills, and the pending batch (timestamped
+ * points, events, service checks). Opaque. */
+struct aggr_out;
+
+/* Pipeline side, on the thread that owns `a`. Takes every closed bucket
+ * (bucket start + 10 <= now, or all when final) out of the contexts, decides
+ * counter zero-fill and expiry exactly as aggr_flush always did, and returns
+ * them (one record of ~48 bytes per context and bucket, one array). Cost: one
+ * walk over the contexts, no string copies, no sorting. NULL only on ENOMEM
+ * (then nothing was taken). If the record array cannot grow half-way, the
+ * remaining contexts keep their closed buckets for the next collect (their
+ * zero-fills for this one are lost; counted in dropped[AGGR_DROP_NOMEM]).
+ * The out references a's interned names, hosts and tag sets: they stay valid
+ * and unchanged until the next aggr_collect or aggr_free on `a`, whichever
+ * comes first (see "Threads" above). */
+struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
+
+struct aggr_emit_stats {
+	uint64_t series, sketches;	/* in the returned batch (pending points included) */
+	uint64_t merged;		/* records folded into another pipeline's record */
+	uint64_t nomem;			/* records/items lost to ENOMEM */
+};
+
+/* Any thread. Turns n outs (one per pipeline, n >= 1) into one new batch
+ * stamped flush_time = now. Records for the same context (type family, name,
+ * host and tag set, compared by content) and the same bucket are merged first,
+ * into the one of the lowest out index: counts add; gauges take the value
+ * received last (to the second: the context keeps one receive time, its last
+ * sample's, so a gauge bucket whose context has received since in a later
+ * bucket counts as received in its bucket's last second), on a tie the higher
+ * out index wins; histograms/timers merge their samples (hist_merge: exact
+ * while the total fits the exact cap, else one sketch; count/sum/min/max as
+ * if every sample had gone to one aggr); sets take the union (setacc_merge:
+ * exact, or HyperLogLog when either side is or the union exceeds
+ * set_exact_max); distributions ddsketch_merge. gauge_deltas are applied per
+ * pipeline. Then the batch is out 0's pending batch (taken from the out, no
+ * copy: its timestamped points, events and checks come first), the other
+ * outs' pending items copied after them, then the series and sketches built
+ * exactly as aggr_flush always built them (same fields, tags sorted by bytes,
+ * same values), out by out in collect order. With n == 1 nothing is hashed or
+ * merged. Never touches an aggr. Merging and summarising change the outs'
+ * accumulators and records: emit a set of outs once. Results in *st (may be
+ * NULL). Returns NULL only on ENOMEM (then the outs are unchanged). The outs
+ * are not freed. */
+struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *outs, size_t n,
+			int64_t now, struct aggr_emit_stats *st);
+
+/* Any thread; frees the moved-out accumulators, the records and whatever the
+ * collect handed over. NULL ok. Never touches the aggr that produced it (it
+ * may be receiving right now, or be freed already). */
+void aggr_out_free(struct aggr_out *o);
+
 /* Flushes every closed bucket (bucket start + 10 <= now), or every bucket when
- * `final` (shutdown). Expires idle contexts. Returns a new batch owned by the
- * caller (possibly empty), NULL only on ENOMEM. */
+ * `final` (shutdown). Expires idle contexts. aggr_collect + aggr_emit(n = 1) +
+ * aggr_out_free, with the emit stats added to a's stats (series_flushed,
+ * sketches_flushed, dropped[AGGR_DROP_NOMEM]). Returns a new batch owned by
+ * the caller (possibly empty), NULL only on ENOMEM. */
 struct batch *aggr_flush(struct aggr *a, int64_t now, bool final);
 
 /* Summarises one distribution point as histogram-style series for intakes

@@ -1,5 +1,6 @@
 /*
- * aggr_int.h - private to the aggregator (aggr.c, flush.c). Not a contract.
+ * aggr_int.h - private to the aggregator (aggr.c, flush.c, emit.c, seen.c,
+ * top.c). Not a contract.
  *
  * One struct ctx per context (name + host + tag set + accumulator family).
  * The metric type is part of the key as a family (count, gauge, histogram
@@ -35,14 +36,40 @@
 /* Timestamped points, events and service checks held for one flush. */
 #define AGGR_PENDING_MAX 100000
 
+/* One bucket's accumulator; which member by the context's type. */
+union acc {
+	double d;		/* count: sum of value/rate; gauge: value */
+	struct hist *h;
+	struct setacc *set;
+	struct ddsketch *sk;
+};
+
 struct slot {
 	int64_t bucket;		/* bucket start, SLOT_FREE when unused */
-	union {
-		double d;		/* count: sum of value/rate; gauge: value */
-		struct hist *h;
-		struct setacc *set;
-		struct ddsketch *sk;
-	} u;
+	union acc u;
+};
+
+/* One closed bucket of one context, moved out by aggr_collect (48 bytes; one
+ * array per out). name/host/tags are the aggr's interned objects (aggr.h says
+ * how long they stay valid); the accumulator belongs to the record. */
+struct aggr_rec {
+	const struct istr *name;
+	const struct istr *host;
+	const struct tagset *tags;
+	int64_t bucket;
+	union acc u;		/* a counter zero-fill is a count record with d = 0 */
+	uint8_t type;		/* the context's family */
+	uint8_t sec;		/* gauge: receive second of its value within the bucket */
+	uint8_t flags;		/* REC_MERGED: folded into another out's record */
+};
+#define REC_MERGED 1
+
+struct aggr_out {
+	struct aggr_rec *r;
+	size_t n, cap;
+	struct batch *pending;	/* the aggr's pending batch, moved out */
+	void **dead;		/* strings/tag sets unlinked from the pools: free() */
+	size_t ndead, dead_cap;
 };
 
 /* 80 bytes: allocated from the aggregator's slab (struct ctx_slab), no
@@ -180,6 +207,15 @@ static inline struct ctx *ctx_at(const struct aggr *a, uint32_t idx)
 	return &a->slab.chunks[idx / CTX_CHUNK][idx % CTX_CHUNK];
 }
 
+/* True for the families whose accumulator is on the heap (h/ms, s, d). */
+static inline bool acc_on_heap(uint8_t type)
+{
+	return type == METRIC_HISTOGRAM || type == METRIC_SET || type == METRIC_DISTRIBUTION;
+}
+
+/* Heap bytes of an accumulator of the family `type`; frees one (aggr.c). */
+size_t aggr_acc_bytes(uint8_t type, const union acc *u);
+void aggr_acc_free(uint8_t type, union acc *u);
 /* Frees the slot's accumulator and marks it unused (aggr.c). */
 void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s);
 /* Frees every chunk: only when no context is live (aggr.c). */
@@ -197,7 +233,10 @@ void seen_clear(struct seen *sc);
 void seen_done(struct seen *sc);
 size_t seen_bytes(const struct seen *sc);
 
-/* Unlinks nothing: drops the context's references and frees it (aggr.c). */
-void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx);
+/* Unlinks nothing: drops the context's references and frees it (aggr.c).
+ * With o, strings and tag sets whose last reference goes are handed to
+ * o->dead instead of freed (room for 3 + c->tags->n entries reserved by the
+ * caller): o's records may still read them. */
+void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o);
 
 #endif

@@ -1,12 +1,15 @@
 /*
- * flush.c - aggr_flush, expiry, stats, the cardinality report (aggr_top) and
- * aggr_sketch_to_series. See aggr.h; data layout in aggr_int.h.
+ * flush.c - aggr_collect (the pipeline side of a flush: closed buckets moved
+ * out, counter zero-fill, expiry), aggr_flush (collect + emit) and
+ * aggr_sketch_to_series. See aggr.h; data layout in aggr_int.h; emit.c turns
+ * outs into batches.
  *
- * Flush walks every context once: closed bucket slots are turned into series
- * or sketch points (strings copied into the batch, tags sorted by bytes),
- * counters are zero-filled for closed buckets without samples until
- * expiry_seconds after their last sample, and idle contexts are collected
- * and freed after the walk (the table may shrink then). Cost O(contexts).
+ * Collect walks every context once: closed bucket slots are moved into the
+ * out's record array (the accumulator pointer, no copy), counters get a zero
+ * record for closed buckets without samples until expiry_seconds after their
+ * last sample, and idle contexts are collected and destroyed after the walk
+ * (the table may shrink then); strings and tag sets whose last reference goes
+ * then are handed to the out, not freed. Cost O(contexts), no string copies.
  */
 #include "aggr/aggr_int.h"
 
@@ -14,138 +17,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
-
-struct flusher {
+struct collector {
 	struct aggr *a;
-	struct batch *b;
+	struct aggr_out *o;
 	int64_t now, lo, hi;	/* zero-fill range: buckets lo, lo+10, ... < hi */
-	int64_t upto;		/* flushed_upto after this flush */
+	int64_t upto;		/* flushed_upto after this collect */
+	size_t zrecs;		/* buckets in the zero-fill range */
 	bool final;
-	int pct[HIST_MAX_PCT];
-	size_t npct;
-	const struct istr *host_key;	/* one-entry cache of the copied host */
-	const char *host;
-	struct series tmpl;		/* this context's copied name/host/tags */
-	bool have_tmpl;
+	bool full;		/* the record array could not grow: stop taking */
 };
 
-static int str_qcmp(const void *x, const void *y)
+static struct aggr_rec *rec_add(struct collector *k, const struct ctx *c, int64_t bucket)
 {
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
+	struct aggr_rec *r = &k->o->r[k->o->n++];
+	r->name = c->name;
+	r->host = c->host;
+	r->tags = c->tags;
+	r->bucket = bucket;
+	r->type = c->type;
+	r->sec = 0;
+	r->flags = 0;
+	return r;
 }
 
-static void sort_strs(const char **t, size_t n)
+/* Moves the slot's accumulator into a record and frees the slot. */
+static void take(struct collector *k, const struct ctx *c, struct slot *s)
 {
-	if (n > 8) {
-		qsort(t, n, sizeof(*t), str_qcmp);
-		return;
+	struct aggr *a = k->a;
+	struct aggr_rec *r = rec_add(k, c, s->bucket);
+	r->u = s->u;
+	if (c->type == METRIC_GAUGE) {
+		/* The context keeps one receive time (its last sample): exact when
+		 * it falls in this bucket, else this bucket's last second. */
+		int64_t t = ctx_last_seen(a, c) - s->bucket;
+		r->sec = (uint8_t)(t >= 0 && t < AGGR_BUCKET ? t : AGGR_BUCKET - 1);
 	}
-	for (size_t i = 1; i < n; i++) {
-		const char *x = t[i];
-		size_t j = i;
-		while (j > 0 && strcmp(t[j - 1], x) > 0) {
-			t[j] = t[j - 1];
-			j--;
-		}
-		t[j] = x;
-	}
+	if (acc_on_heap(c->type))
+		a->acc_bytes -= aggr_acc_bytes(c->type, &s->u);
+	s->bucket = SLOT_FREE;
+	s->u.d = 0;
 }
 
-/* Copies the context's name, host and tags into the batch (once per context). */
-static int make_tmpl(struct flusher *f, const struct ctx *c)
+/* Room for every record one context can produce. */
+static bool reserve(struct collector *k, const struct ctx *c)
 {
-	if (f->have_tmpl)
-		return 0;
-	struct batch *b = f->b;
-	if (f->host_key != c->host) {
-		f->host = batch_str(b, istr_sv(c->host));
-		f->host_key = f->host ? c->host : NULL;
-	}
-	const struct tagset *ts = c->tags;
-	const char **t = arena_alloc(&b->arena, (ts->n ? ts->n : 1) * sizeof(*t));
-	const char *name = batch_str(b, istr_sv(c->name));
-	if (!t || !name || !f->host)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < ts->n; i++)
-		if (!(t[i] = batch_str(b, istr_sv(ts->tags[i]))))
-			return -ENOMEM;
-	sort_strs(t, ts->n);
-	f->tmpl = (struct series){ .name = name, .host = f->host, .tags = t, .ntags = ts->n };
-	f->have_tmpl = true;
-	return 0;
-}
-
-static int emit_value(struct flusher *f, const struct ctx *c, int64_t bucket, double v)
-{
-	int rc = make_tmpl(f, c);
-	if (rc < 0)
-		return rc;
-	struct series s = f->tmpl;
-	s.ts = bucket;
-	if (c->type == METRIC_COUNT) {
-		s.kind = SERIES_RATE;
-		s.interval = AGGR_BUCKET;
-		s.value = v / AGGR_BUCKET;
-	} else {
-		s.kind = SERIES_GAUGE;
-		s.interval = 0;
-		s.value = v;
-	}
-	return batch_add_series(f->b, &s);
-}
-
-static int emit_sketch(struct flusher *f, const struct ctx *c, int64_t bucket,
-		       const struct ddsketch *sk)
-{
-	if (sk->cnt == 0)
-		return 0;
-	int rc = make_tmpl(f, c);
-	if (rc < 0)
-		return rc;
-	int32_t *keys = arena_alloc(&f->b->arena, (sk->nbins + 1) * sizeof(*keys));
-	uint32_t *counts = arena_alloc(&f->b->arena, (sk->nbins + 1) * sizeof(*counts));
-	if (!keys || !counts)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < sk->nbins; i++) {
-		keys[i] = sk->bins[i].key;
-		counts[i] = sk->bins[i].n;
-	}
-	struct sketch_point p = {
-		.name = f->tmpl.name, .host = f->tmpl.host, .tags = f->tmpl.tags,
-		.ntags = f->tmpl.ntags, .ts = bucket, .cnt = (int64_t)sk->cnt,
-		.min = sk->min, .max = sk->max, .sum = sk->sum,
-		.avg = sk->sum / (double)sk->cnt, .nbins = sk->nbins, .keys = keys, .counts = counts,
-	};
-	return batch_add_sketch(f->b, &p);
-}
-
-static int emit_slot(struct flusher *f, const struct ctx *c, struct slot *s)
-{
-	int rc;
-	switch (c->type) {
-	case METRIC_HISTOGRAM: {
-		if (s->u.h->count == 0 && s->u.h->n == 0)
-			return 0;
-		rc = make_tmpl(f, c);
-		if (rc < 0)
-			return rc;
-		struct hist_summary sum = { .npct = f->npct };
-		memcpy(sum.pct, f->pct, sizeof(sum.pct));
-		hist_summarise(s->u.h, &sum);
-		struct series t = f->tmpl;
-		t.ts = s->bucket;
-		return hist_emit(f->b, f->a->cfg, &t, &sum, NULL);
-	}
-	case METRIC_SET:
-		if (setacc_count(s->u.set) == 0)
-			return 0;
-		return emit_value(f, c, s->bucket, setacc_count(s->u.set));
-	case METRIC_DISTRIBUTION:
-		return emit_sketch(f, c, s->bucket, s->u.sk);
-	default:
-		return emit_value(f, c, s->bucket, s->u.d);
-	}
+	struct aggr_out *o = k->o;
+	size_t need = 2 + (size_t)c->nmore + (c->type == METRIC_COUNT ? k->zrecs : 0);
+	if (o->cap - o->n >= need)
+		return true;
+	size_t nc = o->cap + o->cap / 2 + need;
+	struct aggr_rec *nr = realloc(o->r, nc * sizeof(*nr));
+	if (!nr)
+		return false;
+	o->r = nr;
+	o->cap = nc;
+	return true;
 }
 
 static struct slot *find_slot(struct ctx *c, int64_t b)
@@ -159,25 +85,17 @@ static struct slot *find_slot(struct ctx *c, int64_t b)
 	return NULL;
 }
 
-static void note(struct flusher *f, int rc)
-{
-	if (rc < 0)
-		f->a->st.dropped[AGGR_DROP_NOMEM]++;
-}
-
 /* Counter buckets in the zero-fill range: the sum, or 0 while the counter
  * is young enough (bucket >= first bucket, bucket < last sample + expiry). */
-static void counter_range(struct flusher *f, struct ctx *c)
+static void counter_range(struct collector *k, struct ctx *c)
 {
-	int64_t exp = f->a->cfg->expiry_seconds;
-	for (int64_t b = f->lo; b < f->hi; b += AGGR_BUCKET) {
+	int64_t exp = k->a->cfg->expiry_seconds;
+	for (int64_t b = k->lo; b < k->hi; b += AGGR_BUCKET) {
 		struct slot *s = find_slot(c, b);
-		if (s) {
-			note(f, emit_value(f, c, b, s->u.d));
-			aggr_slot_release(f->a, c, s);
-		} else if (b >= c->x.born && b < ctx_last_seen(f->a, c) + exp) {
-			note(f, emit_value(f, c, b, 0));
-		}
+		if (s)
+			take(k, c, s);
+		else if (b >= c->x.born && b < ctx_last_seen(k->a, c) + exp)
+			rec_add(k, c, b)->u.d = 0;
 	}
 }
 
@@ -186,99 +104,156 @@ static bool any_slot(const struct ctx *c)
 	return c->slot[0].bucket != SLOT_FREE || c->slot[1].bucket != SLOT_FREE || c->nmore;
 }
 
-/* Flushes one context; returns true when it has expired. */
-static bool flush_ctx(struct flusher *f, struct ctx *c)
+static bool closed(const struct collector *k, const struct slot *s)
 {
-	struct aggr *a = f->a;
-	f->have_tmpl = false;
+	return s->bucket != SLOT_FREE && (k->final || s->bucket + AGGR_BUCKET <= k->now);
+}
+
+/* Collects one context; returns true when it has expired. */
+static bool collect_ctx(struct collector *k, struct ctx *c)
+{
+	struct aggr *a = k->a;
+	if (k->full || (k->full = !reserve(k, c)))
+		return false; /* ENOMEM: its buckets wait for the next collect */
 	if (c->type == METRIC_COUNT)
-		counter_range(f, c);
-	for (int i = 0; i < 2; i++) {
-		struct slot *s = &c->slot[i];
-		if (s->bucket != SLOT_FREE && (f->final || s->bucket + AGGR_BUCKET <= f->now)) {
-			note(f, emit_slot(f, c, s));
-			aggr_slot_release(a, c, s);
-		}
-	}
+		counter_range(k, c);
+	for (int i = 0; i < 2; i++)
+		if (closed(k, &c->slot[i]))
+			take(k, c, &c->slot[i]);
 	uint16_t keep = 0;
 	for (uint16_t i = 0; i < c->nmore; i++) {
 		struct slot *s = &c->more[i];
-		if (s->bucket != SLOT_FREE && (f->final || s->bucket + AGGR_BUCKET <= f->now)) {
-			note(f, emit_slot(f, c, s));
-			aggr_slot_release(a, c, s);
-		}
+		if (closed(k, s))
+			take(k, c, s);
 		if (s->bucket != SLOT_FREE)
 			c->more[keep++] = *s;
 	}
-	uint16_t old_n = c->nmore;
-	c->nmore = keep;
-	aggr_more_shrunk(a, c, old_n);
-	if (f->final || any_slot(c))
+	if (keep != c->nmore) {
+		uint16_t old_n = c->nmore;
+		c->nmore = keep;
+		aggr_more_shrunk(a, c, old_n);
+	}
+	if (k->final || any_slot(c))
 		return false;
 	if (c->type == METRIC_COUNT)
-		return f->upto >= ctx_last_seen(a, c) + a->cfg->expiry_seconds;
-	return f->now - ctx_last_seen(a, c) >= a->cfg->context_expiry_seconds;
+		return k->upto >= ctx_last_seen(a, c) + a->cfg->expiry_seconds;
+	return k->now - ctx_last_seen(a, c) >= a->cfg->context_expiry_seconds;
 }
 
-static void flusher_init(struct flusher *f, struct aggr *a, struct batch *b, int64_t now, bool final)
+static void collector_init(struct collector *k, struct aggr *a, struct aggr_out *o, int64_t now,
+			   bool final)
 {
-	memset(f, 0, sizeof(*f));
-	f->a = a;
-	f->b = b;
-	f->now = now;
-	f->final = final;
-	f->hi = bucket_of(now);
-	f->lo = a->have_upto ? a->flushed_upto : f->hi - AGGR_BUCKET;
+	memset(k, 0, sizeof(*k));
+	k->a = a;
+	k->o = o;
+	k->now = now;
+	k->final = final;
+	k->hi = bucket_of(now);
+	k->lo = a->have_upto ? a->flushed_upto : k->hi - AGGR_BUCKET;
 	int64_t span = bucket_of(a->cfg->expiry_seconds > 0 ? a->cfg->expiry_seconds : 0) +
 		       2 * AGGR_BUCKET;
-	if (f->hi - f->lo > span)
-		f->lo = f->hi - span; /* after a long stall: only what zero-fill can need */
-	f->upto = !a->have_upto || f->hi > a->flushed_upto ? f->hi : a->flushed_upto;
-	f->npct = hist_percentiles(a->cfg, f->pct);
+	if (k->hi - k->lo > span)
+		k->lo = k->hi - span; /* after a long stall: only what zero-fill can need */
+	k->zrecs = k->hi > k->lo ? (size_t)((k->hi - k->lo) / AGGR_BUCKET) : 0;
+	k->upto = !a->have_upto || k->hi > a->flushed_upto ? k->hi : a->flushed_upto;
 }
 
-struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
+static struct aggr_out *out_new(size_t nrec)
 {
-	struct batch *b = a->pending;
-	struct batch *next = batch_new();
-	if (!next)
+	struct aggr_out *o = calloc(1, sizeof(*o));
+	if (!o)
 		return NULL;
-	a->pending = next;
+	o->cap = nrec;
+	o->r = malloc(nrec * sizeof(*o->r));
+	o->pending = batch_new();
+	if (!o->r || !o->pending) {
+		aggr_out_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Destroys the expired contexts (table slots in dead[]); their strings and
+ * tag sets go to o->dead. One that finds no room there stays for later. */
+static size_t expire(struct aggr *a, struct aggr_out *o, const uint64_t *dead, size_t ndead)
+{
+	size_t done = 0;
+	for (size_t i = 0; i < ndead; i++) {
+		uint32_t idx = ctab_idx(dead[i]);
+		struct ctx *c = ctx_at(a, idx);
+		size_t need = 3 + (size_t)c->tags->n;
+		if (o->dead_cap - o->ndead < need) {
+			size_t nc = o->dead_cap * 2 + need + 64;
+			void **nd = realloc(o->dead, nc * sizeof(*nd));
+			if (!nd)
+				continue; /* it will be retried next collect */
+			o->dead = nd;
+			o->dead_cap = nc;
+		}
+		ctab_remove(&a->ctxs, dead[i]);
+		aggr_ctx_destroy(a, c, idx, o);
+		done++;
+	}
+	return done;
+}
+
+struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final)
+{
+	struct aggr_out *o = out_new(a->ctxs.n + 16);
+	if (!o)
+		return NULL;
+	struct batch *b = a->pending; /* swapped: the fresh batch stays with the aggr */
+	a->pending = o->pending;
+	o->pending = b;
 	a->npending = 0;
-	b->flush_time = now;
-	struct flusher f;
-	flusher_init(&f, a, b, now, final);
+	struct collector k;
+	collector_init(&k, a, o, now, final);
 
 	uint64_t *dead = NULL; /* expired: their table slots, removed after the walk */
 	size_t ndead = 0, dcap = 0;
 	for (size_t i = 0; i < a->ctxs.cap; i++) {
-		if (!a->ctxs.s[i] || !flush_ctx(&f, ctx_at(a, ctab_idx(a->ctxs.s[i]))))
+		if (!a->ctxs.s[i] || !collect_ctx(&k, ctx_at(a, ctab_idx(a->ctxs.s[i]))))
 			continue;
 		if (ndead == dcap) {
 			size_t nc = dcap ? dcap * 2 : 64;
 			uint64_t *nd = realloc(dead, nc * sizeof(*nd));
 			if (!nd)
-				continue; /* cannot expire it now; it will be retried next flush */
+				continue; /* cannot expire it now; it will be retried next collect */
 			dead = nd;
 			dcap = nc;
 		}
 		dead[ndead++] = a->ctxs.s[i];
 	}
-	for (size_t i = 0; i < ndead; i++) {
-		uint32_t idx = ctab_idx(dead[i]);
-		ctab_remove(&a->ctxs, dead[i]);
-		aggr_ctx_destroy(a, ctx_at(a, idx), idx);
-	}
+	size_t gone = expire(a, o, dead, ndead);
 	free(dead);
-	if (ndead || !a->ctxs.n)
+	if (gone || !a->ctxs.n)
 		seen_clear(&a->seen); /* its entries may point to freed contexts */
 	if (!a->ctxs.n)
 		aggr_slab_done(&a->slab);
-	a->st.contexts_expired += ndead;
-	a->flushed_upto = f.upto;
+	if (k.full) /* the rest keep their buckets; their zero-fills are lost */
+		a->st.dropped[AGGR_DROP_NOMEM]++;
+	a->st.contexts_expired += gone;
+	a->flushed_upto = k.upto;
 	a->have_upto = true;
-	a->st.series_flushed += b->nseries;
-	a->st.sketches_flushed += b->nsketches;
+	return o;
+}
+
+struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
+{
+	struct aggr_out *o = aggr_collect(a, now, final);
+	if (!o)
+		return NULL;
+	struct aggr_emit_stats st;
+	struct batch *b = aggr_emit(a->cfg, &o, 1, now, &st);
+	if (!b) {
+		a->st.dropped[AGGR_DROP_NOMEM] += o->n;
+		aggr_out_free(o);
+		return NULL;
+	}
+	aggr_out_free(o);
+	a->st.series_flushed += st.series;
+	a->st.sketches_flushed += st.sketches;
+	a->st.dropped[AGGR_DROP_NOMEM] += st.nomem;
 	return b;
 }
 

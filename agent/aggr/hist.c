@@ -97,6 +97,60 @@ int hist_add(struct hist *h, double v, double w)
 	return 0;
 }
 
+static bool empty(const struct hist *h)
+{
+	return h->count == 0 && h->n == 0 && !h->sk;
+}
+
+/* src's exact samples into dst's sketch, all or nothing. */
+static int add_to_sketch(struct hist *dst, const struct hist *src)
+{
+	if (src->sk)
+		return ddsketch_merge(dst->sk, src->sk);
+	struct ddsketch tmp;
+	ddsketch_init(&tmp);
+	int rc = 0;
+	for (uint32_t i = 0; i < src->n && rc == 0; i++)
+		rc = ddsketch_add(&tmp, src->s[i].v, weight_n(src->s[i].w));
+	if (rc == 0)
+		rc = ddsketch_merge(dst->sk, &tmp);
+	ddsketch_done(&tmp);
+	return rc;
+}
+
+int hist_merge(struct hist *dst, const struct hist *src)
+{
+	if (empty(src))
+		return 0;
+	bool first = empty(dst);
+	if (!dst->sk && !src->sk && (size_t)dst->n + src->n <= dst->exact_max) {
+		uint32_t need = dst->n + src->n;
+		if (need > dst->cap) {
+			struct hist_sample *ns = realloc(dst->s, need * sizeof(*ns));
+			if (!ns)
+				return -ENOMEM;
+			dst->s = ns;
+			dst->cap = need;
+		}
+		if (src->n)
+			memcpy(dst->s + dst->n, src->s, src->n * sizeof(*src->s));
+		dst->n = need;
+	} else {
+		int rc = dst->sk ? 0 : fold(dst);
+		if (rc == 0)
+			rc = add_to_sketch(dst, src);
+		if (rc < 0)
+			return rc;
+	}
+	if (first || src->min < dst->min)
+		dst->min = src->min;
+	if (first || src->max > dst->max)
+		dst->max = src->max;
+	dst->count += src->count;
+	dst->sum += src->sum;
+	return 0;
+}
+
 size_t hist_bytes(const struct hist *h)
 {
 	return sizeof(*h) + (size_t)h->cap * sizeof(*h->s) + (h->sk ? ddsketch_bytes(h->sk) : 0);

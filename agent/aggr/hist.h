@@ -60,6 +60,13 @@ void hist_free(struct hist *h); /* accepts NULL */
 /* 0 or -ENOMEM (the sample is then not counted). */
 int hist_add(struct hist *h, double v, double w);
 size_t hist_bytes(const struct hist *h);
+/* dst += src, as if src's samples had been added to dst one by one: exact
+ * samples concatenated while the total stays within dst->exact_max, otherwise
+ * everything in dst's sketch (src's sketch merged, or its exact samples added
+ * with their rounded weights); count, sum, min and max combined. src is not
+ * changed. 0 or -ENOMEM (dst unchanged, except that it may have been folded
+ * into its sketch, which changes no count). */
+int hist_merge(struct hist *dst, const struct hist *src);
 
 /* Percentiles of cfg as integers P (1..100), at most HIST_MAX_PCT; returns count. */
 size_t hist_percentiles(const struct aggr_config *cfg, int *out);

@@ -175,6 +175,21 @@ int setacc_add(struct setacc *s, uint64_t h, size_t exact_max)
 	return 0;
 }
 
+int setacc_merge(struct setacc *dst, const struct setacc *src, size_t exact_max)
+{
+	if (src->hll) {
+		if (!dst->hll && to_hll(dst) < 0)
+			return -ENOMEM;
+		hll_merge(dst->hll, src->hll);
+		return 0;
+	}
+	int rc = src->has_zero ? setacc_add(dst, 0, exact_max) : 0;
+	for (uint32_t i = 0; i < src->cap && rc == 0; i++)
+		if (src->slots[i])
+			rc = setacc_add(dst, src->slots[i], exact_max);
+	return rc;
+}
+
 double setacc_count(const struct setacc *s)
 {
 	if (s->hll)

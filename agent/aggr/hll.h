@@ -43,6 +43,11 @@ void setacc_free(struct setacc *s); /* accepts NULL */
 /* Adds a member hash; switches to HyperLogLog past exact_max members.
  * 0 or -ENOMEM (the member is then not counted). */
 int setacc_add(struct setacc *s, uint64_t hash, size_t exact_max);
+/* dst = dst union src: exact while the union has at most exact_max members,
+ * HyperLogLog when either side is one or the union grows past exact_max (the
+ * same registers as adding every member to one set). src is not changed.
+ * 0 or -ENOMEM (dst then holds part of src). */
+int setacc_merge(struct setacc *dst, const struct setacc *src, size_t exact_max);
 /* Distinct members: exact, or the HyperLogLog estimate rounded. */
 double setacc_count(const struct setacc *s);
 bool setacc_is_hll(const struct setacc *s);

@@ -75,6 +75,15 @@ void strpool_put(struct strpool *p, struct istr *s)
 	free(s);
 }
 
+struct istr *strpool_unref(struct strpool *p, struct istr *s)
+{
+	if (!s || --s->refcnt > 0)
+		return NULL;
+	htab_remove(&p->t, s->hash, s);
+	p->bytes -= sizeof(*s) + s->len + 1;
+	return s;
+}
+
 /* ---- canonical tag lists ---- */
 
 static int ref_cmp(const struct tagref *a, const struct tagref *b)
@@ -188,4 +197,20 @@ void tagpool_put(struct tagpool *p, struct strpool *sp, struct tagset *ts)
 	htab_remove(&p->t, ts->hash, ts);
 	p->bytes -= sizeof(*ts) + ts->n * sizeof(ts->tags[0]);
 	ts_release(sp, ts);
+}
+
+size_t tagpool_unref(struct tagpool *p, struct strpool *sp, struct tagset *ts, void **dead)
+{
+	if (!ts || --ts->refcnt > 0)
+		return 0;
+	htab_remove(&p->t, ts->hash, ts);
+	p->bytes -= sizeof(*ts) + ts->n * sizeof(ts->tags[0]);
+	size_t n = 0;
+	for (uint32_t i = 0; i < ts->n; i++) {
+		struct istr *s = strpool_unref(sp, ts->tags[i]);
+		if (s)
+			dead[n++] = s;
+	}
+	dead[n++] = ts;
+	return n;
 }

@@ -13,7 +13,12 @@
  * and the flush re-sorts by bytes for the output.
  *
  * The pools own the interned objects; users hold references (refcnt) and give
- * them back with *_put. Not thread-safe.
+ * them back with *_put (or *_unref, which hands the object over instead of
+ * freeing it). Objects never move once created (the tables hold pointers;
+ * growing a table moves the slots, not the objects), and the bytes, len, hash
+ * of a string and the n, hash and tags[] of a set never change after creation:
+ * only refcnt and aux do. Not thread-safe (aggr.h says what another thread may
+ * read).
  */
 #ifndef DDMA_AGGR_INTERN_H
 #define DDMA_AGGR_INTERN_H
@@ -69,6 +74,11 @@ struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h);
 /* Finds s without taking a reference, or NULL. */
 struct istr *strpool_find(const struct strpool *p, struct sv s, uint64_t h);
 void strpool_put(struct strpool *p, struct istr *s); /* accepts NULL */
+/* strpool_put that does not free: when the last reference goes, the string is
+ * unlinked from the pool (a later get makes a new one) and returned, unchanged,
+ * for the caller to free() later (aggr_collect hands it to the out, whose
+ * records may still read it); otherwise NULL. */
+struct istr *strpool_unref(struct strpool *p, struct istr *s);
 
 /* Sorts refs into canonical order and removes duplicates; returns the new
  * count. Insertion sort up to 8 tags, qsort above. */
@@ -141,5 +151,10 @@ void tagpool_done(struct tagpool *p, struct strpool *sp); /* accepts NULL */
 struct tagset *tagpool_get(struct tagpool *p, struct strpool *sp, const struct tagref *refs,
 			   size_t n, uint64_t h);
 void tagpool_put(struct tagpool *p, struct strpool *sp, struct tagset *ts); /* accepts NULL */
+/* tagpool_put that does not free: when the set's last reference goes, the set
+ * and those of its strings whose last reference goes are unlinked, left
+ * unchanged and stored in dead[] (room for 1 + ts->n entries) for the caller to
+ * free() later. Returns the number stored. */
+size_t tagpool_unref(struct tagpool *p, struct strpool *sp, struct tagset *ts, void **dead);
 
 #endif

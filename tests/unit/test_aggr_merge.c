@@ -1,0 +1,473 @@
+/*
+ * test_aggr_merge.c - aggr_collect + aggr_emit over several pipelines.
+ *
+ * The rule checked: two aggrs fed disjoint halves of some traffic, collected
+ * and emitted together (n = 2), give the same batch, as a set of records, as
+ * one aggr fed all of it and flushed: every metric type, sample rates,
+ * gauges received at different times, histograms below and above the exact
+ * cap, sets exact and HyperLogLog, distributions, counter zero-fill against
+ * samples, contexts present in one pipeline only, timestamped points, events
+ * and service checks. And the lifetime rule: an out stays readable after its
+ * aggr goes on receiving (new contexts, reconfigure, the strings of contexts
+ * expired by that collect re-created).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggr/aggr.h"
+#include "aggr/hist.h"
+
+#define T0 1700000000 /* a bucket boundary */
+
+static double pcts[] = { 0.5, 0.95, 0.99 };
+static char *gtags_a[] = { "env:prod" };
+static char *gtags_b[] = { "env:canary", "dc:x" };
+
+static void cfg_init(struct aggr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hostname = "myhost";
+	c->namespace = "";
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 300;
+	c->context_expiry_seconds = 20;
+	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
+	c->histogram_percentiles = pcts;
+	c->nhistogram_percentiles = 3;
+	c->no_aggregation_pipeline = true;
+	c->set_exact_max = 100;
+	c->tags = gtags_a;
+	c->ntags = 1;
+}
+
+/* one: fed everything; p[0], p[1]: each fed its half */
+struct rig {
+	struct aggr_config cfg;
+	struct aggr *one, *p[2];
+};
+
+static void rig_init(struct rig *r)
+{
+	cfg_init(&r->cfg);
+	r->one = aggr_new(&r->cfg);
+	r->p[0] = aggr_new(&r->cfg);
+	r->p[1] = aggr_new(&r->cfg);
+	cr_assert(r->one && r->p[0] && r->p[1]);
+}
+
+static void rig_done(struct rig *r)
+{
+	aggr_free(r->one);
+	aggr_free(r->p[0]);
+	aggr_free(r->p[1]);
+}
+
+static size_t split_tags(const char *tags, char *buf, size_t cap, struct sv *tv)
+{
+	size_t nt = 0;
+	snprintf(buf, cap, "%s", tags);
+	for (char *p = buf; *tags && p;) {
+		char *c = strchr(p, ',');
+		tv[nt++] = (struct sv){ p, c ? (size_t)(c - p) : strlen(p) };
+		p = c ? c + 1 : NULL;
+	}
+	return nt;
+}
+
+static void sendv(struct rig *r, int pipe, const char *name, enum metric_type t, const double *v,
+		  size_t nv, double rate, const char *tags, int64_t ts, int64_t now)
+{
+	char buf[1024];
+	struct sv tv[32];
+	size_t nt = split_tags(tags, buf, sizeof(buf), tv);
+	struct dsd_metric m = { .name = sv_from_cstr(name), .type = t, .values = v, .nvalues = nv,
+				.sample_rate = rate, .tags = tv, .ntags = nt, .timestamp = ts };
+	aggr_ingest(r->one, &m, now);
+	aggr_ingest(r->p[pipe], &m, now);
+}
+
+static void send1(struct rig *r, int pipe, const char *name, enum metric_type t, double v,
+		  double rate, const char *tags, int64_t now)
+{
+	sendv(r, pipe, name, t, &v, 1, rate, tags, 0, now);
+}
+
+static void send_set(struct rig *r, int pipe, const char *name, const char *member, int64_t now)
+{
+	double dummy = 0;
+	struct dsd_metric m = { .name = sv_from_cstr(name), .type = METRIC_SET, .values = &dummy,
+				.nvalues = 1, .set_member = sv_from_cstr(member), .sample_rate = 1 };
+	aggr_ingest(r->one, &m, now);
+	aggr_ingest(r->p[pipe], &m, now);
+}
+
+/* ---- batches as sorted lists of lines ---- */
+
+struct lines {
+	char **l;
+	size_t n, cap;
+};
+
+static void add_line(struct lines *ls, const char *s)
+{
+	if (ls->n == ls->cap) {
+		ls->cap = ls->cap ? ls->cap * 2 : 64;
+		ls->l = realloc(ls->l, ls->cap * sizeof(*ls->l));
+		cr_assert(ls->l);
+	}
+	ls->l[ls->n++] = strdup(s);
+}
+
+static void join(const char *const *t, uint32_t n, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n; i++) {
+		strncat(out, t[i], cap - strlen(out) - 1);
+		strncat(out, ",", cap - strlen(out) - 1);
+	}
+}
+
+static int line_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static struct lines render(const struct batch *b)
+{
+	struct lines ls = { 0 };
+	char line[16384], tg[2048];
+	for (size_t i = 0; i < b->nseries; i++) {
+		const struct series *s = &b->series[i];
+		join(s->tags, s->ntags, tg, sizeof(tg));
+		snprintf(line, sizeof(line), "S %s|%s|%s|%lld|%d|%u|%.17g", s->name, s->host, tg,
+			 (long long)s->ts, (int)s->kind, s->interval, s->value);
+		add_line(&ls, line);
+	}
+	for (size_t i = 0; i < b->nsketches; i++) {
+		const struct sketch_point *p = &b->sketches[i];
+		join(p->tags, p->ntags, tg, sizeof(tg));
+		int n = snprintf(line, sizeof(line), "K %s|%s|%s|%lld|%lld|%.17g|%.17g|%.17g|%.17g|",
+				 p->name, p->host, tg, (long long)p->ts, (long long)p->cnt, p->min,
+				 p->max, p->sum, p->avg);
+		for (uint32_t k = 0; k < p->nbins && n < (int)sizeof(line) - 32; k++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%d:%u,", p->keys[k],
+				      p->counts[k]);
+		add_line(&ls, line);
+	}
+	for (size_t i = 0; i < b->nevents; i++) {
+		const struct event_rec *e = &b->events[i];
+		join(e->tags, e->ntags, tg, sizeof(tg));
+		snprintf(line, sizeof(line), "E %s|%s|%lld|%s|%s|%s|%d|%d|%s", e->title, e->text,
+			 (long long)e->ts, e->host, e->aggregation_key, e->source_type,
+			 (int)e->priority, (int)e->alert_type, tg);
+		add_line(&ls, line);
+	}
+	for (size_t i = 0; i < b->nchecks; i++) {
+		const struct check_rec *c = &b->checks[i];
+		join(c->tags, c->ntags, tg, sizeof(tg));
+		snprintf(line, sizeof(line), "C %s|%d|%lld|%s|%s|%s", c->name, c->status,
+			 (long long)c->ts, c->host, c->message, tg);
+		add_line(&ls, line);
+	}
+	qsort(ls.l, ls.n, sizeof(*ls.l), line_cmp);
+	return ls;
+}
+
+static void lines_free(struct lines *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		free(ls->l[i]);
+	free(ls->l);
+}
+
+static bool has_prefix(const struct lines *ls, const char *p)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strncmp(ls->l[i], p, strlen(p)) == 0)
+			return true;
+	return false;
+}
+
+static void same_lines(const struct batch *want, const struct batch *got)
+{
+	struct lines w = render(want), g = render(got);
+	for (size_t i = 0; i < w.n && i < g.n; i++)
+		cr_assert_str_eq(g.l[i], w.l[i], "record %zu differs", i);
+	cr_assert_eq(g.n, w.n, "%zu records emitted, one aggr flushed %zu", g.n, w.n);
+	lines_free(&w);
+	lines_free(&g);
+}
+
+/* Flushes `one`, collects both pipelines and emits them; asserts the same
+ * records; returns the emit stats. want_nonempty: the round must produce
+ * records (so an empty comparison cannot pass by accident). */
+static struct aggr_emit_stats round_check(struct rig *r, int64_t now, bool final)
+{
+	struct batch *want = aggr_flush(r->one, now, final);
+	struct aggr_out *o[2] = { aggr_collect(r->p[0], now, final),
+				  aggr_collect(r->p[1], now, final) };
+	cr_assert(want && o[0] && o[1]);
+	struct aggr_emit_stats st;
+	struct batch *got = aggr_emit(&r->cfg, o, 2, now, &st);
+	cr_assert(got);
+	cr_assert_eq(got->flush_time, now);
+	cr_assert_eq(st.nomem, 0);
+	cr_assert_eq(st.series, got->nseries);
+	cr_assert_eq(st.sketches, got->nsketches);
+	cr_assert(want->nseries + want->nsketches + want->nevents + want->nchecks > 0);
+	same_lines(want, got);
+	aggr_out_free(o[0]);
+	aggr_out_free(o[1]);
+	batch_free(want);
+	batch_free(got);
+	return st;
+}
+
+Test(aggr_merge, counters_with_rates_and_contexts_in_one_pipeline)
+{
+	struct rig r;
+	rig_init(&r);
+	send1(&r, 0, "req", METRIC_COUNT, 1, 0.5, "a:1,b:2", T0 + 1);
+	send1(&r, 1, "req", METRIC_COUNT, 2, 0.25, "b:2,a:1", T0 + 2); /* same context */
+	send1(&r, 1, "req", METRIC_COUNT, 3, 1, "a:1,b:2,host:h9", T0 + 3);
+	send1(&r, 0, "req", METRIC_COUNT, 5, 1, "a:1,b:2,host:h9", T0 + 4);
+	send1(&r, 0, "only0", METRIC_COUNT, 7, 1, "", T0 + 5);
+	send1(&r, 1, "only1", METRIC_COUNT, 11, 0.5, "z:z", T0 + 5);
+	send1(&r, 1, "req", METRIC_GAUGE, 4, 1, "a:1,b:2", T0 + 5); /* other family */
+	struct aggr_emit_stats st = round_check(&r, T0 + 10, false);
+	cr_assert_eq(st.merged, 2, "merged %llu", (unsigned long long)st.merged);
+	rig_done(&r);
+}
+
+Test(aggr_merge, gauge_latest_receive_time_wins)
+{
+	struct rig r;
+	rig_init(&r);
+	/* g1: pipeline 1 received last; g2: pipeline 0 received last */
+	send1(&r, 0, "g1", METRIC_GAUGE, 5, 1, "", T0 + 2);
+	send1(&r, 0, "g1", METRIC_GAUGE, 9, 1, "", T0 + 4);
+	send1(&r, 1, "g1", METRIC_GAUGE, 7, 1, "", T0 + 6);
+	send1(&r, 1, "g2", METRIC_GAUGE, 1, 1, "k:v", T0 + 1);
+	send1(&r, 1, "g2", METRIC_GAUGE, 3, 1, "k:v", T0 + 3);
+	send1(&r, 0, "g2", METRIC_GAUGE, 2, 1, "k:v", T0 + 7);
+	/* g3: same second on both: the higher pipeline index wins (time order
+	 * of arrival within the second is not known) */
+	send1(&r, 0, "g3", METRIC_GAUGE, 8, 1, "", T0 + 5);
+	send1(&r, 1, "g3", METRIC_GAUGE, 6, 1, "", T0 + 5);
+	round_check(&r, T0 + 10, false);
+	rig_done(&r);
+}
+
+Test(aggr_merge, histograms_and_timers_below_exact_cap)
+{
+	struct rig r;
+	rig_init(&r);
+	for (int i = 1; i <= 300; i++) {
+		send1(&r, i % 2, "lat", METRIC_HISTOGRAM, i, i % 3 ? 1 : 0.5, "svc:a", T0 + i % 10);
+		send1(&r, i % 5 == 0, "t", METRIC_TIMING, 1000 - i, 1, "", T0 + i % 10);
+	}
+	send1(&r, 1, "lat1", METRIC_HISTOGRAM, 42, 1, "", T0 + 1); /* one side only */
+	round_check(&r, T0 + 10, false);
+	rig_done(&r);
+}
+
+Test(aggr_merge, histogram_above_exact_cap)
+{
+	struct rig r;
+	rig_init(&r);
+	enum { N = 1000 };
+	double v[N];
+	for (int k = 0; k < 150; k++) { /* 75,000 per pipeline, 150,000 in one */
+		for (int i = 0; i < N; i++)
+			v[i] = (k * 7 + i) % 997 + 1;
+		sendv(&r, k % 2, "big", METRIC_HISTOGRAM, v, N, 1, "", 0, T0 + 1);
+	}
+	/* and one already folded into its sketch on one side */
+	for (int k = 0; k < 102; k++) {
+		for (int i = 0; i < N; i++)
+			v[i] = (k + i) % 50 + 1;
+		sendv(&r, 0, "big2", METRIC_HISTOGRAM, v, N, 1, "", 0, T0 + 1);
+	}
+	sendv(&r, 1, "big2", METRIC_HISTOGRAM, v, 10, 1, "", 0, T0 + 2);
+	round_check(&r, T0 + 10, false);
+	rig_done(&r);
+}
+
+Test(aggr_merge, sets_exact_and_hyperloglog)
+{
+	struct rig r;
+	rig_init(&r); /* set_exact_max 100 */
+	char m[32];
+	for (int i = 0; i < 60; i++) { /* exact: 40 + 40, overlapping, union 60 */
+		snprintf(m, sizeof(m), "u%d", i);
+		send_set(&r, i < 30 ? 0 : 1, "small", m, T0 + 1);
+		if (i >= 20 && i < 40) {
+			snprintf(m, sizeof(m), "u%d", 59 - i);
+			send_set(&r, i < 30 ? 1 : 0, "small", m, T0 + 2);
+		}
+	}
+	for (int i = 0; i < 150; i++) { /* each side exact (90), the union is HLL */
+		snprintf(m, sizeof(m), "v%d", i);
+		if (i < 90)
+			send_set(&r, 0, "union", m, T0 + 1);
+		if (i >= 60)
+			send_set(&r, 1, "union", m, T0 + 1);
+	}
+	for (int i = 0; i < 500; i++) { /* HLL on one side already */
+		snprintf(m, sizeof(m), "w%d", i);
+		send_set(&r, i < 450 ? 0 : 1, "hll", m, T0 + 1);
+	}
+	for (int i = 0; i < 500; i++) { /* HLL on both sides */
+		snprintf(m, sizeof(m), "x%d", i);
+		send_set(&r, i % 2, "both", m, T0 + 1);
+	}
+	round_check(&r, T0 + 10, false);
+	rig_done(&r);
+}
+
+Test(aggr_merge, distributions)
+{
+	struct rig r;
+	rig_init(&r);
+	for (int i = 0; i < 400; i++)
+		send1(&r, i % 3 == 0, "d", METRIC_DISTRIBUTION, i * 1.5 - 100, i % 4 ? 1 : 0.25,
+		      "p:q", T0 + i % 10);
+	send1(&r, 0, "d0", METRIC_DISTRIBUTION, 3, 1, "", T0 + 2);
+	round_check(&r, T0 + 10, true); /* final: the open bucket too */
+	rig_done(&r);
+}
+
+Test(aggr_merge, counter_zero_fill_against_samples)
+{
+	struct rig r;
+	rig_init(&r);
+	send1(&r, 0, "zc", METRIC_COUNT, 1, 1, "", T0 + 1);
+	send1(&r, 1, "zc", METRIC_COUNT, 2, 1, "", T0 + 2);
+	send1(&r, 1, "z1", METRIC_COUNT, 3, 1, "", T0 + 2);
+	round_check(&r, T0 + 10, false);
+	/* next bucket: zc has samples on pipeline 0 only (1 zero-fills); z1 only
+	 * zero-fills; zn is new on pipeline 1 */
+	send1(&r, 0, "zc", METRIC_COUNT, 4, 1, "", T0 + 12);
+	send1(&r, 1, "zn", METRIC_COUNT, 6, 1, "", T0 + 13);
+	struct aggr_emit_stats st = round_check(&r, T0 + 20, false);
+	cr_assert_eq(st.merged, 1); /* zc: pipeline 0's 4 + pipeline 1's zero */
+	round_check(&r, T0 + 30, false); /* zero-fills only */
+	rig_done(&r);
+}
+
+Test(aggr_merge, pending_points_events_and_checks_of_both)
+{
+	struct rig r;
+	rig_init(&r);
+	double v = 5;
+	sendv(&r, 0, "ts.g", METRIC_GAUGE, &v, 1, 1, "b,a", T0 - 60, T0 + 1);
+	sendv(&r, 1, "ts.c", METRIC_COUNT, &v, 1, 0.5, "", T0 - 30, T0 + 1);
+	send1(&r, 1, "plain", METRIC_COUNT, 1, 1, "", T0 + 1);
+	struct sv et[] = { SV_LIT("k:v") };
+	struct dsd_event e = { .title = SV_LIT("deploy"), .text = SV_LIT("x"), .tags = et,
+			       .ntags = 1, .aggregation_key = SV_LIT("ag") };
+	for (int p = 0; p < 2; p++) {
+		e.text = p ? SV_LIT("from 1") : SV_LIT("from 0");
+		aggr_event(r.one, &e, T0 + 2);
+		aggr_event(r.p[p], &e, T0 + 2);
+	}
+	struct dsd_service_check sc = { .name = SV_LIT("db.up"), .status = CHECK_WARNING,
+					.message = SV_LIT("slow"), .tags = et, .ntags = 1 };
+	aggr_service_check(r.one, &sc, T0 + 3);
+	aggr_service_check(r.p[1], &sc, T0 + 3);
+	round_check(&r, T0 + 10, false);
+	rig_done(&r);
+}
+
+/* n = 1 is aggr_flush: same records in the same order. */
+Test(aggr_merge, emit_of_one_out_is_the_flush)
+{
+	struct rig r;
+	rig_init(&r);
+	for (int i = 0; i < 50; i++) {
+		char tags[32];
+		snprintf(tags, sizeof(tags), "i:%d", i % 7);
+		send1(&r, 0, i % 2 ? "c" : "g", i % 2 ? METRIC_COUNT : METRIC_GAUGE, i, 1, tags,
+		      T0 + i % 10);
+		send1(&r, 0, "h", METRIC_HISTOGRAM, i, 1, tags, T0 + i % 10);
+	}
+	struct batch *want = aggr_flush(r.one, T0 + 10, false);
+	struct aggr_out *o = aggr_collect(r.p[0], T0 + 10, false);
+	struct aggr_emit_stats st;
+	struct batch *got = aggr_emit(&r.cfg, &o, 1, T0 + 10, &st);
+	cr_assert(want && got);
+	cr_assert_eq(st.merged, 0);
+	cr_assert_eq(got->nseries, want->nseries);
+	for (size_t i = 0; i < got->nseries; i++) {
+		cr_assert_str_eq(got->series[i].name, want->series[i].name);
+		cr_assert_eq(got->series[i].value, want->series[i].value);
+	}
+	aggr_out_free(o);
+	batch_free(want);
+	batch_free(got);
+	rig_done(&r);
+}
+
+/* ---- lifetime ---- */
+
+static void ingest(struct aggr *a, const char *name, enum metric_type t, const char *tags,
+		   int64_t now)
+{
+	char buf[1024];
+	struct sv tv[32];
+	size_t nt = split_tags(tags, buf, sizeof(buf), tv);
+	double v = 1;
+	struct dsd_metric m = { .name = sv_from_cstr(name), .type = t, .values = &v, .nvalues = 1,
+				.sample_rate = 1, .tags = tv, .ntags = nt };
+	aggr_ingest(a, &m, now);
+}
+
+Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
+{
+	struct aggr_config c, c2;
+	cfg_init(&c);
+	c.expiry_seconds = 10;
+	cfg_init(&c2);
+	c2.tags = gtags_b;
+	c2.ntags = 2;
+	c2.expiry_seconds = 10;
+	struct aggr *a = aggr_new(&c);
+	cr_assert(a);
+	ingest(a, "gone.c", METRIC_COUNT, "uniq:tag-only-here,x:1", T0 + 1);
+	ingest(a, "stays.g", METRIC_GAUGE, "x:1", T0 + 1);
+	batch_free(aggr_flush(a, T0 + 10, false));
+	ingest(a, "stays.g", METRIC_GAUGE, "x:1", T0 + 11);
+	/* this collect emits gone.c's last zero-fill (bucket T0+10) and expires
+	 * it: its name and unique tag lose their last reference here */
+	struct aggr_out *o = aggr_collect(a, T0 + 20, false);
+	cr_assert(o);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts_expired, 1);
+	/* the aggr goes on: thousands of new strings (the pools grow), a
+	 * reload, and the expired strings created again */
+	char name[64], tags[64];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "new.%d", i);
+		snprintf(tags, sizeof(tags), "n:%d,uniq:tag-only-here", i);
+		ingest(a, name, METRIC_COUNT, tags, T0 + 21);
+	}
+	aggr_reconfigure(a, &c2);
+	ingest(a, "gone.c", METRIC_COUNT, "uniq:tag-only-here,x:1", T0 + 22);
+	ingest(a, "stays.g", METRIC_GAUGE, "x:1", T0 + 22);
+	struct aggr_emit_stats es;
+	struct batch *b = aggr_emit(&c, &o, 1, T0 + 20, &es);
+	cr_assert(b);
+	struct lines ls = render(b);
+	cr_assert_eq(ls.n, 2, "%zu records", ls.n);
+	cr_assert(has_prefix(&ls, "S gone.c|myhost|env:prod,uniq:tag-only-here,x:1,|1700000010|1|10|0"),
+		  "%s", ls.l[0]);
+	cr_assert(has_prefix(&ls, "S stays.g|myhost|env:prod,x:1,|1700000010|0|0|1"), "%s", ls.l[1]);
+	lines_free(&ls);
+	batch_free(b);
+	/* the out may be freed after its aggr moved on, or after it is gone */
+	aggr_free(a);
+	aggr_out_free(o);
+}
