@@ -176,6 +176,7 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_o
 	a->acc_bytes -= (size_t)more_cap(c->nmore) * sizeof(*c->more);
 	free(c->more);
 	ctx_unref(a, c, o);
+	c->type = CTX_DEAD;
 	*(struct ctx **)(void *)c = a->slab.free; /* the free-list link */
 	memcpy((char *)c + sizeof(struct ctx *), &idx, sizeof(idx)); /* and its index */
 	a->slab.free = c;

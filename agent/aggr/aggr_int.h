@@ -94,10 +94,14 @@ struct ctx {
 /* Contexts are carved from chunks of CTX_CHUNK; a context's slab index is
  * chunk * CTX_CHUNK + position (the context table stores it). Freed ones go
  * on a free list (their first word links it, the second holds their index)
- * and are reused first. Chunks are returned when
+ * and are reused first; their type is CTX_DEAD. Chunks are returned when
  * no context is left (flush after the last expiry) or at aggr_free; after a
  * partial expiry the memory stays reserved for new contexts (memory_bytes
  * counts whole chunks). */
+/* A freed context's type is CTX_DEAD (its first 12 bytes hold the link and
+ * index, the type byte is past them), so aggr_collect can walk the chunks in
+ * memory order and skip the free ones. */
+#define CTX_DEAD 0xff
 #define CTX_CHUNK 4096
 struct ctx_slab {
 	struct ctx **chunks;

@@ -4,7 +4,7 @@
  * aggr_sketch_to_series. See aggr.h; data layout in aggr_int.h; emit.c turns
  * outs into batches.
  *
- * Collect walks every context once: closed bucket slots are moved into the
+ * Collect walks every context once, in slab (memory) order: closed bucket slots are moved into the
  * out's record array (the accumulator pointer, no copy), counters get a zero
  * record for closed buckets without samples until expiry_seconds after their
  * last sample, and idle contexts are collected and destroyed after the walk
@@ -99,6 +99,13 @@ static void counter_range(struct collector *k, struct ctx *c)
 	}
 }
 
+/* The context table key, as aggr_ingest computes it (the pools keep each
+ * string's and tag set's hash). */
+static uint64_t ctx_key_hash(const struct ctx *c)
+{
+	return mix64(mix64(mix64(c->name->hash, c->host->hash), c->tags->hash), c->type);
+}
+
 static bool any_slot(const struct ctx *c)
 {
 	return c->slot[0].bucket != SLOT_FREE || c->slot[1].bucket != SLOT_FREE || c->nmore;
@@ -190,7 +197,8 @@ static size_t expire(struct aggr *a, struct aggr_out *o, const uint64_t *dead, s
 			o->dead = nd;
 			o->dead_cap = nc;
 		}
-		ctab_remove(&a->ctxs, dead[i]);
+		if (ctab_remove(&a->ctxs, dead[i]) < 0)
+			continue; /* cannot happen: the key is recomputed exactly */
 		aggr_ctx_destroy(a, c, idx, o);
 		done++;
 	}
@@ -211,18 +219,23 @@ struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final)
 
 	uint64_t *dead = NULL; /* expired: their table slots, removed after the walk */
 	size_t ndead = 0, dcap = 0;
-	for (size_t i = 0; i < a->ctxs.cap; i++) {
-		if (!a->ctxs.s[i] || !collect_ctx(&k, ctx_at(a, ctab_idx(a->ctxs.s[i]))))
-			continue;
-		if (ndead == dcap) {
-			size_t nc = dcap ? dcap * 2 : 64;
-			uint64_t *nd = realloc(dead, nc * sizeof(*nd));
-			if (!nd)
-				continue; /* cannot expire it now; it will be retried next collect */
-			dead = nd;
-			dcap = nc;
+	struct ctx_slab *sl = &a->slab;
+	for (size_t ch = 0; ch < sl->nchunks; ch++) { /* memory order, not table order */
+		size_t lim = ch + 1 == sl->nchunks ? sl->used : CTX_CHUNK;
+		for (size_t j = 0; j < lim; j++) {
+			struct ctx *c = &sl->chunks[ch][j];
+			if (c->type == CTX_DEAD || !collect_ctx(&k, c))
+				continue;
+			if (ndead == dcap) {
+				size_t nc = dcap ? dcap * 2 : 64;
+				uint64_t *nd = realloc(dead, nc * sizeof(*nd));
+				if (!nd)
+					continue; /* cannot expire it now; retried next collect */
+				dead = nd;
+				dcap = nc;
+			}
+			dead[ndead++] = ctab_slot(ctx_key_hash(c), (uint32_t)(ch * CTX_CHUNK + j));
 		}
-		dead[ndead++] = a->ctxs.s[i];
 	}
 	size_t gone = expire(a, o, dead, ndead);
 	free(dead);

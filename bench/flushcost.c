@@ -1,0 +1,160 @@
+/*
+ * flushcost.c - what a flush of many counter contexts costs, split the way
+ * the agent runs it: aggr_collect (on the receive pipeline's thread: what
+ * receiving waits for), aggr_emit (on the main thread while the pipelines
+ * receive) and aggr_out_free.
+ *
+ * Caller: engineers by hand (issue 7, "flush of 1M contexts"). Single-threaded;
+ * links the aggregator, no sockets, no parser (samples go straight to
+ * aggr_ingest). Contexts are loadgen's shape: "flush.metric.<i % 100>" with
+ * tags ctx:<i / 100>, t1:v<(i+1)%10>, t2:v<(i+2)%10>.
+ *
+ * usage: flushcost [CONTEXTS]   (default 1000000)
+ * Prints one key=value line per measurement, CPU seconds of this thread
+ * (cpu_s) and wall seconds (wall_s):
+ *   one   : 1 aggr, CONTEXTS counters with a sample in the closed bucket:
+ *           collect, emit (n = 1), out_free, then the next flush (zero-fill
+ *           only) collect and emit, and the aggr_flush of an identical aggr
+ *   two   : 2 aggrs with disjoint halves: emit n = 2 (every record hashed,
+ *           none merged)
+ *   same  : 2 aggrs with all CONTEXTS each: emit n = 2 (every record merged)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggr/aggr.h"
+#include "aggr/hist.h"
+
+#define T0 1700000000
+
+static double clk(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+struct timer {
+	double cpu, wall;
+};
+
+static struct timer start(void)
+{
+	return (struct timer){ clk(CLOCK_THREAD_CPUTIME_ID), clk(CLOCK_MONOTONIC) };
+}
+
+static void report(const char *what, struct timer t, size_t n, const char *extra)
+{
+	double cpu = clk(CLOCK_THREAD_CPUTIME_ID) - t.cpu, wall = clk(CLOCK_MONOTONIC) - t.wall;
+	printf("%s contexts=%zu cpu_s=%.3f wall_s=%.3f ns_per_context=%.1f%s\n", what, n, cpu,
+	       wall, cpu * 1e9 / (double)(n ? n : 1), extra ? extra : "");
+	fflush(stdout);
+}
+
+static void cfg_init(struct aggr_config *c)
+{
+	static double pct[] = { 0.95 };
+	memset(c, 0, sizeof(*c));
+	c->hostname = "benchhost";
+	c->namespace = "";
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 300;
+	c->context_expiry_seconds = 300;
+	c->histogram_aggregates = HIST_AGG_DEFAULT;
+	c->histogram_percentiles = pct;
+	c->nhistogram_percentiles = 1;
+	c->set_exact_max = 10000;
+}
+
+/* Contexts lo..hi-1, one sample each, at `now`. */
+static struct aggr *fill(const struct aggr_config *cfg, size_t lo, size_t hi, int64_t now)
+{
+	struct aggr *a = aggr_new(cfg);
+	if (!a)
+		exit(1);
+	char name[64], t0[32], t1[16], t2[16];
+	for (size_t i = lo; i < hi; i++) {
+		int nn = snprintf(name, sizeof(name), "flush.metric.%zu", i % 100);
+		int n0 = snprintf(t0, sizeof(t0), "ctx:%zu", i / 100);
+		int n1 = snprintf(t1, sizeof(t1), "t1:v%zu", (i + 1) % 10);
+		int n2 = snprintf(t2, sizeof(t2), "t2:v%zu", (i + 2) % 10);
+		struct sv tags[] = { { t0, (size_t)n0 }, { t1, (size_t)n1 }, { t2, (size_t)n2 } };
+		double v = 1;
+		struct dsd_metric m = { .name = { name, (size_t)nn }, .type = METRIC_COUNT,
+					.values = &v, .nvalues = 1, .sample_rate = 1, .tags = tags,
+					.ntags = 3 };
+		aggr_ingest(a, &m, now);
+	}
+	return a;
+}
+
+static void run_one(const struct aggr_config *cfg, size_t n)
+{
+	struct aggr *a = fill(cfg, 0, n, T0 + 1);
+	char extra[96];
+	for (int k = 1; k <= 2; k++) {
+		const char *tag = k == 1 ? "one.collect" : "one.zerofill.collect";
+		struct timer t = start();
+		struct aggr_out *o = aggr_collect(a, T0 + 10 * k, false);
+		report(tag, t, n, NULL);
+		if (!o)
+			exit(1);
+		struct aggr_emit_stats st;
+		t = start();
+		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, &st);
+		snprintf(extra, sizeof(extra), " series=%llu", (unsigned long long)st.series);
+		report(k == 1 ? "one.emit" : "one.zerofill.emit", t, n, extra);
+		t = start();
+		aggr_out_free(o);
+		report(k == 1 ? "one.out_free" : "one.zerofill.out_free", t, n, NULL);
+		batch_free(b);
+	}
+	aggr_free(a);
+	a = fill(cfg, 0, n, T0 + 1);
+	struct timer t = start();
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	report("one.aggr_flush", t, n, NULL);
+	batch_free(b);
+	aggr_free(a);
+}
+
+static void run_two(const struct aggr_config *cfg, size_t n, bool same, const char *tag)
+{
+	struct aggr *p[2] = { fill(cfg, 0, same ? n : n / 2, T0 + 1),
+			      fill(cfg, same ? 0 : n / 2, n, T0 + 2) };
+	struct aggr_out *o[2];
+	struct timer t = start();
+	for (int i = 0; i < 2; i++)
+		if (!(o[i] = aggr_collect(p[i], T0 + 10, false)))
+			exit(1);
+	char what[64], extra[96];
+	snprintf(what, sizeof(what), "%s.collect_both", tag);
+	report(what, t, n, NULL);
+	struct aggr_emit_stats st;
+	t = start();
+	struct batch *b = aggr_emit(cfg, o, 2, T0 + 10, &st);
+	if (!b)
+		exit(1);
+	snprintf(what, sizeof(what), "%s.emit_n2", tag);
+	snprintf(extra, sizeof(extra), " series=%llu merged=%llu", (unsigned long long)st.series,
+		 (unsigned long long)st.merged);
+	report(what, t, n, extra);
+	batch_free(b);
+	for (int i = 0; i < 2; i++) {
+		aggr_out_free(o[i]);
+		aggr_free(p[i]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	run_one(&cfg, n);
+	run_two(&cfg, n, false, "two");
+	run_two(&cfg, n, true, "same");
+	return 0;
+}
