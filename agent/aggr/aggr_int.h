@@ -1,5 +1,5 @@
 /*
- * aggr_int.h - private to the aggregator (aggr.c, flush.c, emit.c, seen.c,
+ * aggr_int.h - private to the aggregator (aggr.c, flush.c, seen.c,
  * top.c). Not a contract.
  *
  * One struct ctx per context (name + host + tag set + accumulator family).

@@ -24,6 +24,11 @@
  *  - aggr: samples_in == the parser's accepted samples in both; A's
  *    seen_hits == the seen callbacks that returned true; contexts, drops and
  *    every flushed batch (as JSON lines) identical in A and B;
+ *  - the datagrams also go alternately to two more pipelines C0 and C1 (no
+ *    cache), flushed as the agent flushes N pipelines: aggr_collect on each,
+ *    aggr_emit(n = 2), aggr_out_free; their samples_in add up to B's, the
+ *    merged batch holds the events and checks of both (no exact comparison
+ *    with B: caps, gauge deltas and counter zero-fill act per pipeline);
  *  - no crash, no leak (ASan/LSan in the -Dfuzz build).
  * Also built with replay_main.c to replay tests/fuzz/corpus/aggr/ in `meson test`.
  * Single-threaded.
@@ -56,6 +61,7 @@ struct pipe {
 	struct aggr *a;
 	int64_t now;
 	uint64_t sink_metrics, sink_samples, seen_true, seen_samples;
+	uint64_t pend_events, pend_checks; /* C pipelines: since the last flush */
 };
 
 static void on_metric(void *ctx, const struct dsd_metric *m)
@@ -69,13 +75,23 @@ static void on_metric(void *ctx, const struct dsd_metric *m)
 static void on_event(void *ctx, const struct dsd_event *e)
 {
 	struct pipe *pp = ctx;
+	struct aggr_stats st, st2;
+	aggr_get_stats(pp->a, &st);
 	aggr_event(pp->a, e, pp->now);
+	aggr_get_stats(pp->a, &st2);
+	pp->pend_events += st2.dropped[AGGR_DROP_PENDING_CAP] == st.dropped[AGGR_DROP_PENDING_CAP] &&
+			   st2.dropped[AGGR_DROP_NOMEM] == st.dropped[AGGR_DROP_NOMEM];
 }
 
 static void on_check(void *ctx, const struct dsd_service_check *sc)
 {
 	struct pipe *pp = ctx;
+	struct aggr_stats st, st2;
+	aggr_get_stats(pp->a, &st);
 	aggr_service_check(pp->a, sc, pp->now);
+	aggr_get_stats(pp->a, &st2);
+	pp->pend_checks += st2.dropped[AGGR_DROP_PENDING_CAP] == st.dropped[AGGR_DROP_PENDING_CAP] &&
+			   st2.dropped[AGGR_DROP_NOMEM] == st.dropped[AGGR_DROP_NOMEM];
 }
 
 static bool on_seen(void *ctx, const struct dsd_metric *m)
@@ -163,6 +179,23 @@ static void flush_both(struct pipe *x, struct pipe *y, bool final)
 	batch_free(b2);
 }
 
+static void flush_split(struct pipe *c, const struct aggr_config *cfg, bool final)
+{
+	struct aggr_out *o[2] = { aggr_collect(c[0].a, c[0].now, final),
+				  aggr_collect(c[1].a, c[1].now, final) };
+	CHECK(o[0] && o[1]);
+	struct aggr_emit_stats st;
+	struct batch *b = aggr_emit(cfg, o, 2, c[0].now, &st);
+	CHECK(b);
+	CHECK(st.nomem == 0 && st.series == b->nseries && st.sketches == b->nsketches);
+	aggr_out_free(o[0]);
+	aggr_out_free(o[1]);
+	CHECK(b->nevents == c[0].pend_events + c[1].pend_events);
+	CHECK(b->nchecks == c[0].pend_checks + c[1].pend_checks);
+	c[0].pend_events = c[1].pend_events = c[0].pend_checks = c[1].pend_checks = 0;
+	batch_free(b);
+}
+
 static void config_from(uint8_t b, struct aggr_config *cfg)
 {
 	static char *tags[] = { "env:fz", "team:x" };
@@ -191,6 +224,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pipe A = { .p = dsd_parser_new(&lim), .a = aggr_new(&cfg), .now = 1700000000 };
 	struct pipe B = { .p = dsd_parser_new(&lim), .a = aggr_new(&cfg), .now = 1700000000 };
 	CHECK(A.p && A.a && B.p && B.a);
+	struct pipe C[2];
+	for (int i = 0; i < 2; i++) {
+		C[i] = (struct pipe){ .p = dsd_parser_new(&lim), .a = aggr_new(&cfg),
+				      .now = 1700000000 };
+		CHECK(C[i].p && C[i].a);
+	}
+	const struct aggr_config *cur = &cfg;
 
 	size_t pos = 1, ndg = 0;
 	while (pos < size && ndg++ < MAX_DATAGRAMS) {
@@ -206,22 +246,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			config_from(b, rc);
 			aggr_reconfigure(A.a, rc);
 			aggr_reconfigure(B.a, rc);
+			for (int i = 0; i < 2; i++)
+				aggr_reconfigure(C[i].a, rc);
+			cur = rc;
 			continue;
 		}
 		A.now = B.now += b & 0x1f;
+		C[0].now = C[1].now = A.now;
 		for (int r = 0; r <= (b >> 6); r++) {
 			receive(&A, d + 1, n - 1, true);
 			receive(&B, d + 1, n - 1, false);
+			receive(&C[ndg & 1], d + 1, n - 1, false);
 		}
 		check_parser(&A, true);
 		check_parser(&B, false);
 		same_stats(&A, &B);
-		if (b & 0x20)
+		if (b & 0x20) {
 			flush_both(&A, &B, false);
+			flush_split(C, cur, false);
+		}
 	}
 	A.now = B.now += 30;
+	C[0].now = C[1].now = A.now;
 	flush_both(&A, &B, true);
+	flush_split(C, cur, true);
 	same_stats(&A, &B);
+	struct aggr_stats sb, s0, s1;
+	aggr_get_stats(B.a, &sb);
+	aggr_get_stats(C[0].a, &s0);
+	aggr_get_stats(C[1].a, &s1);
+	CHECK(s0.samples_in + s1.samples_in == sb.samples_in);
+	for (int i = 0; i < 2; i++) {
+		aggr_free(C[i].a);
+		dsd_parser_free(C[i].p);
+	}
 	aggr_free(A.a);
 	aggr_free(B.a);
 	dsd_parser_free(A.p);

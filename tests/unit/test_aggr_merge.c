@@ -471,3 +471,58 @@ Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
 	aggr_free(a);
 	aggr_out_free(o);
 }
+
+/* collect walks the context slab: freed (expired) contexts are skipped, the
+ * reused ones are collected once, expiry finds every context in the table. */
+Test(aggr_merge, collect_skips_freed_and_reused_contexts)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	char name[32];
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "g.%d", i);
+		ingest(a, name, METRIC_GAUGE, "", T0 + 1);
+	}
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_eq(b->nseries, 200);
+	batch_free(b);
+	for (int i = 0; i < 200; i += 2) {
+		snprintf(name, sizeof(name), "g.%d", i);
+		ingest(a, name, METRIC_GAUGE, "", T0 + 25);
+	}
+	b = aggr_flush(a, T0 + 30, false); /* the odd ones expire */
+	cr_assert_eq(b->nseries, 100);
+	batch_free(b);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts, 100);
+	cr_assert_eq(st.contexts_expired, 100);
+	b = aggr_flush(a, T0 + 31, false); /* a walk over the 100 freed ones */
+	cr_assert_eq(b->nseries, 0);
+	batch_free(b);
+	for (int i = 0; i < 100; i++) { /* 60 reuse freed slots, 40 holes stay */
+		if (i < 60) {
+			snprintf(name, sizeof(name), "n.%d", i);
+			ingest(a, name, METRIC_GAUGE, "", T0 + 31);
+		}
+		snprintf(name, sizeof(name), "g.%d", 2 * i);
+		ingest(a, name, METRIC_GAUGE, "", T0 + 31);
+	}
+	b = aggr_flush(a, T0 + 40, false);
+	struct lines ls = render(b);
+	cr_assert_eq(ls.n, 160);
+	for (size_t i = 0; i < ls.n; i++) {
+		cr_assert(i == 0 || strcmp(ls.l[i - 1], ls.l[i]) != 0, "twice: %s", ls.l[i]);
+		int k = -1;
+		if (sscanf(ls.l[i], "S g.%d|", &k) == 1)
+			cr_assert(k % 2 == 0, "expired context emitted: %s", ls.l[i]);
+	}
+	lines_free(&ls);
+	batch_free(b);
+	batch_free(aggr_flush(a, T0 + 100, false)); /* everything idle: all expire */
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts, 0);
+	cr_assert_eq(st.contexts_expired, 260);
+	aggr_free(a);
+}
