@@ -161,8 +161,11 @@ struct aggr_emit_stats {
  * while the total fits the exact cap, else one sketch; count/sum/min/max as
  * if every sample had gone to one aggr); sets take the union (setacc_merge:
  * exact, or HyperLogLog when either side is or the union exceeds
- * set_exact_max); distributions ddsketch_merge. gauge_deltas are applied per
- * pipeline. Then the batch is out 0's pending batch (taken from the out, no
+ * set_exact_max); distributions ddsketch_merge. What stays per pipeline:
+ * gauge_deltas, the context caps, and counter zero-fill/expiry (a counter
+ * whose samples moved to another pipeline after a silence longer than
+ * expiry_seconds gets no zero-fill in that silence; one aggr would fill it).
+ * Then the batch is out 0's pending batch (taken from the out, no
  * copy: its timestamped points, events and checks come first), the other
  * outs' pending items copied after them, then the series and sketches built
  * exactly as aggr_flush always built them (same fields, tags sorted by bytes,

@@ -63,6 +63,7 @@ struct aggr_rec {
 	uint8_t flags;		/* REC_MERGED: folded into another out's record */
 };
 #define REC_MERGED 1
+_Static_assert(sizeof(struct aggr_rec) <= 48, "a record per context and bucket: keep it small");
 
 struct aggr_out {
 	struct aggr_rec *r;
