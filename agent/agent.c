@@ -2,9 +2,14 @@
  * agent.c - the composition root (see agent.h).
  *
  * Data flow:
- *   socket -> net -> on_datagram -> dsd_parse -> on_metric -> aggr_ingest
- *   flush timer -> aggr_flush(now) -> batch -> alert_eval -> notify
+ *   pipeline threads (pipeline.c), N = dogstatsd_pipeline_count:
+ *     socket -> net -> dsd_parse_cached -> aggr_ingest
+ *   main thread (this file, one libevent loop):
+ *     flush timer -> pipeline_collect on each pipeline (short, on its thread)
+ *                -> aggr_emit(outs) (merges the pipelines; they keep receiving)
+ *                -> batch -> alert_eval -> notify
  *                -> own metrics appended -> forwarder and/or JSON lines -> batch_free
+ *     status HTTP, the forwarder's curl transfers, notifications
  *   SIGHUP -> reload; SIGINT/SIGTERM -> stop receiving, final flush, drain, exit.
  */
 #include "agent.h"
@@ -22,6 +27,7 @@
 
 #include "aggr/aggr.h"
 #include "alert/alert.h"
+#include "clock.h"
 #include "config/yaml.h"
 #include "core/batch.h"
 #include "core/buf.h"
@@ -32,6 +38,7 @@
 #include "net/net.h"
 #include "notify/notify.h"
 #include "parse/parse.h"
+#include "pipeline.h"
 #include "sdnotify.h"
 #include "status/status.h"
 #include "telemetry.h"
@@ -41,9 +48,9 @@
 struct agent {
 	struct event_base *base;
 	struct agent_config *cfg;
-	struct dsd_parser *parser;
-	struct aggr *aggr;
-	struct net *net;
+	struct pipeline **pipes;
+	unsigned npipes;
+	struct aggr_out **outs;		/* one per pipeline, during a flush */
 	struct status *status;
 	struct fwd *fwd;		/* NULL when no intake is configured */
 	struct http_client *http;	/* the notifiers' transport */
@@ -54,10 +61,9 @@ struct agent {
 	struct event *flush_ev, *watchdog_ev;
 	struct event *sig_ev[3];
 	int out_fd;			/* JSON lines output, -1 = off */
-	int64_t now;			/* receive time of the datagram being parsed */
-	int64_t clock_last;		/* agent_now(): last value, and the monotonic second it was read */
-	int64_t clock_mono;
+	struct agent_clock clock;
 	int64_t started;
+	struct aggr_emit_stats emitted;	/* totals over every flush */
 	uint64_t flushes;
 	double last_flush_s;
 	uint64_t out_batches, out_records, out_write_errors;
@@ -76,23 +82,9 @@ static int64_t wall_now(void)
 	return ts.tv_sec;
 }
 
-/* The agent's clock for bucketing and flushing: wall-clock seconds that never
- * go backwards. A forward jump is followed. After a backward jump the clock
- * goes on from where it was at the monotonic clock's pace until the wall
- * clock catches up, so a bucket is never reopened after its flush (which would
- * send a second point for the same series and timestamp, and the intake keeps
- * only one) and flushes keep their one-per-interval rhythm. */
 static int64_t agent_now(struct agent *a)
 {
-	struct timespec w, m;
-	clock_gettime(CLOCK_REALTIME_COARSE, &w);
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
-	int64_t t = w.tv_sec;
-	if (t < a->clock_last)
-		t = a->clock_last + (m.tv_sec - a->clock_mono);
-	a->clock_last = t;
-	a->clock_mono = m.tv_sec;
-	return t;
+	return agent_clock_now(&a->clock);
 }
 
 static double mono_now(void)
@@ -106,52 +98,6 @@ static void diag_log(void *ctx, bool is_error, const char *msg)
 {
 	(void)ctx;
 	log_msg(is_error ? LOG_LVL_ERROR : LOG_LVL_WARN, "%s", msg);
-}
-
-/* ---- receive path ---- */
-
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct agent *a = ctx;
-	aggr_ingest(a->aggr, m, a->now);
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	struct agent *a = ctx;
-	aggr_event(a->aggr, e, a->now);
-}
-
-static void on_service_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct agent *a = ctx;
-	aggr_service_check(a->aggr, sc, a->now);
-}
-
-/* The seen-line cache: a metric line aggr_ingest saw before skips the rest of
- * the parse and the context lookup (dsd_parse_cached, aggr_ingest_seen). */
-static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct agent *a = ctx;
-	return aggr_ingest_seen(a->aggr, m, a->now);
-}
-
-static void on_metric_prefetch(void *ctx, const struct dsd_metric *m)
-{
-	struct agent *a = ctx;
-	aggr_seen_prefetch(a->aggr, m);
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
-static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch };
-
-static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
-{
-	struct agent *a = ctx;
-	if (truncated)
-		return; /* counted by net; never half-parsed */
-	a->now = agent_now(a);
-	dsd_parse_cached(a->parser, buf, len, &sink, &cache_ops, a);
 }
 
 /* ---- JSON lines output (the embedded default when no intake is set) ---- */
@@ -210,27 +156,40 @@ static void output_batch(struct agent *a, const struct batch *b)
 
 /* ---- flush ---- */
 
-static void log_counters(struct agent *a)
+/* Every pipeline's published counters, summed; the agent's own flush totals
+ * (series and sketches are counted by aggr_emit here, not by the pipelines). */
+static void pipeline_totals(struct agent *a, struct pipeline_stats *sum)
 {
-	const struct dsd_stats *p = dsd_parser_stats(a->parser);
-	struct net_stats ns;
-	struct aggr_stats as;
-	net_get_stats(a->net, &ns);
-	aggr_get_stats(a->aggr, &as);
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < a->npipes; i++) {
+		struct pipeline_stats x;
+		pipeline_get_stats(a->pipes[i], &x);
+		pipeline_stats_add(sum, &x);
+	}
+	sum->aggr.series_flushed = a->emitted.series;
+	sum->aggr.sketches_flushed = a->emitted.sketches;
+	sum->aggr.dropped[AGGR_DROP_NOMEM] += a->emitted.nomem;
+}
+
+static void log_counters(const struct pipeline_stats *st)
+{
+	const struct dsd_stats *p = &st->parse;
+	const struct net_stats *ns = &st->net;
+	const struct aggr_stats *as = &st->aggr;
 	uint64_t samples = 0;
 	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
 		samples += p->samples[t];
 	log_info("dogstatsd: packets=%llu bytes=%llu lines=%llu samples=%llu events=%llu "
 		 "service_checks=%llu parse_errors=%llu/%llu/%llu truncated=%llu kernel_drops=%llu "
 		 "contexts=%llu refused=%llu",
-		 (unsigned long long)(ns.udp_packets + ns.uds_packets),
-		 (unsigned long long)(ns.udp_bytes + ns.uds_bytes), (unsigned long long)p->lines,
+		 (unsigned long long)(ns->udp_packets + ns->uds_packets),
+		 (unsigned long long)(ns->udp_bytes + ns->uds_bytes), (unsigned long long)p->lines,
 		 (unsigned long long)samples, (unsigned long long)p->events,
 		 (unsigned long long)p->service_checks, (unsigned long long)p->metric_errors,
 		 (unsigned long long)p->event_errors, (unsigned long long)p->check_errors,
-		 (unsigned long long)ns.truncated, (unsigned long long)ns.kernel_drops,
-		 (unsigned long long)as.contexts,
-		 (unsigned long long)(as.dropped[AGGR_DROP_CONTEXT_CAP] + as.dropped[AGGR_DROP_METRIC_CAP]));
+		 (unsigned long long)ns->truncated, (unsigned long long)ns->kernel_drops,
+		 (unsigned long long)as->contexts,
+		 (unsigned long long)(as->dropped[AGGR_DROP_CONTEXT_CAP] + as->dropped[AGGR_DROP_METRIC_CAP]));
 }
 
 static void evaluate_alerts(struct agent *a, struct batch *b, int64_t now)
@@ -251,20 +210,47 @@ static void evaluate_alerts(struct agent *a, struct batch *b, int64_t now)
 	alert_engine_append_metrics(a->alerts, b, now);
 }
 
+/* Each pipeline hands over its closed buckets (aggr_collect, on its own
+ * thread: the only part of a flush that holds up receiving), then the batch
+ * is built here while the pipelines go on receiving. */
+static struct batch *collect_and_emit(struct agent *a, int64_t now, bool final)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < a->npipes; i++) {
+		struct aggr_out *o = pipeline_collect(a->pipes[i], now, final);
+		if (o)
+			a->outs[n++] = o;
+		else
+			log_limited(LOG_LVL_ERROR, "flush: pipeline %u out of memory; its buckets wait for the next flush", i);
+	}
+	struct aggr_emit_stats es = { 0 };
+	struct batch *b = n ? aggr_emit(&a->cfg->aggr, a->outs, n, now, &es) : batch_new();
+	for (size_t i = 0; i < n; i++)
+		aggr_out_free(a->outs[i]);
+	a->emitted.series += es.series;
+	a->emitted.sketches += es.sketches;
+	a->emitted.merged += es.merged;
+	a->emitted.nomem += es.nomem;
+	if (b)
+		b->flush_time = now;
+	return b;
+}
+
 static void flush(struct agent *a, bool final)
 {
 	double t0 = mono_now();
 	int64_t now = agent_now(a);
-	struct batch *b = aggr_flush(a->aggr, now, final);
+	struct batch *b = collect_and_emit(a, now, final);
 	if (!b) {
 		log_limited(LOG_LVL_ERROR, "flush: out of memory");
 		return;
 	}
 	evaluate_alerts(a, b, now);
-	struct telemetry_input ti = { .parse = dsd_parser_stats(a->parser), .hostname = a->cfg->aggr.hostname,
-				      .interval_s = (uint32_t)a->cfg->flush_interval_s };
-	net_get_stats(a->net, &ti.net);
-	aggr_get_stats(a->aggr, &ti.aggr);
+	struct pipeline_stats st;
+	pipeline_totals(a, &st);
+	struct telemetry_input ti = { .parse = &st.parse, .hostname = a->cfg->aggr.hostname,
+				      .interval_s = (uint32_t)a->cfg->flush_interval_s,
+				      .net = st.net, .aggr = st.aggr };
 	if (a->fwd) {
 		fwd_get_stats(a->fwd, &ti.fwd);
 		ti.has_fwd = true;
@@ -277,7 +263,7 @@ static void flush(struct agent *a, bool final)
 	batch_free(b);
 	a->flushes++;
 	a->last_flush_s = mono_now() - t0;
-	log_counters(a);
+	log_counters(&st);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -337,6 +323,52 @@ static void snapshot_alerts(struct agent *a, struct status_snapshot *s)
 	s->nalert_lines = a->nalert_lines;
 }
 
+static int top_cmp(const void *x, const void *y)
+{
+	const struct aggr_top_entry *a = x, *b = y;
+	return a->contexts < b->contexts ? 1 : a->contexts > b->contexts ? -1 : strcmp(a->name, b->name);
+}
+
+/* The cardinality report over every pipeline: each pipeline's top rows
+ * (asked for 4n), rows of the same metric added up (contexts of one metric
+ * that reached two pipelines count in both), the offending tag key taken from
+ * the pipeline holding most of the metric's contexts. Exact with one pipeline;
+ * with several, a metric outside a pipeline's top 4n misses that share. */
+static size_t agent_top(struct agent *a, struct aggr_top_entry *out, size_t n)
+{
+	if (a->npipes == 1)
+		return pipeline_top(a->pipes[0], out, n);
+	size_t per = 4 * n, cap = per * a->npipes, m = 0;
+	struct aggr_top_entry *all = calloc(cap, sizeof(*all)), *part = calloc(per, sizeof(*part));
+	for (unsigned i = 0; all && part && i < a->npipes; i++) {
+		size_t got = pipeline_top(a->pipes[i], part, per);
+		for (size_t k = 0; k < got; k++) {
+			size_t j = 0;
+			while (j < m && strcmp(all[j].name, part[k].name) != 0)
+				j++;
+			if (j == m) {
+				all[m++] = part[k];
+				continue;
+			}
+			if (part[k].contexts > all[j].contexts) {
+				memcpy(all[j].top_tag_key, part[k].top_tag_key, sizeof(all[j].top_tag_key));
+				all[j].top_tag_values = part[k].top_tag_values;
+			}
+			all[j].contexts += part[k].contexts;
+			all[j].refused += part[k].refused;
+		}
+	}
+	size_t r = 0;
+	if (all && part) {
+		qsort(all, m, sizeof(*all), top_cmp);
+		r = m < n ? m : n;
+		memcpy(out, all, r * sizeof(*out));
+	}
+	free(all);
+	free(part);
+	return r;
+}
+
 static void snapshot(void *ctx, struct status_snapshot *s)
 {
 	struct agent *a = ctx;
@@ -346,10 +378,12 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	s->started = a->started;
 	s->flushes = a->flushes;
 	s->last_flush_duration_s = a->last_flush_s;
-	s->parse = *dsd_parser_stats(a->parser);
-	net_get_stats(a->net, &s->net);
-	aggr_get_stats(a->aggr, &s->aggr);
-	s->ntop = aggr_top(a->aggr, s->top, STATUS_TOP_MAX);
+	struct pipeline_stats st;
+	pipeline_totals(a, &st);
+	s->parse = st.parse;
+	s->net = st.net;
+	s->aggr = st.aggr;
+	s->ntop = agent_top(a, s->top, STATUS_TOP_MAX);
 	if (a->fwd) {
 		struct fwd_stats fs;
 		fwd_get_stats(a->fwd, &fs);
@@ -361,6 +395,17 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	status_section_add(s, "output", "write_errors", (double)a->out_write_errors);
 	status_section_add(s, "agent", "reloads", (double)a->reloads);
 	status_section_add(s, "agent", "reload_errors", (double)a->reload_errors);
+	status_section_add(s, "pipelines", "count", (double)a->npipes);
+	status_section_add(s, "pipelines", "collects", (double)st.collects);
+	status_section_add(s, "pipelines", "last_collect_s", st.last_collect_s);
+	status_section_add(s, "pipelines", "records_merged", (double)a->emitted.merged);
+	for (unsigned i = 0; i < a->npipes && i < 16; i++) {
+		struct pipeline_stats x;
+		char name[32];
+		pipeline_get_stats(a->pipes[i], &x);
+		snprintf(name, sizeof(name), "p%u_lines", i);
+		status_section_add(s, "pipelines", name, (double)x.parse.lines);
+	}
 }
 
 /* ---- alerts: rules + notifiers, loaded together so a reload swaps both ---- */
@@ -421,8 +466,9 @@ static void stop(struct agent *a)
 	a->stopping = true;
 	sdnotify_send("STOPPING=1");
 	log_info("stopping: final flush");
-	net_pause(a->net);
-	net_drain(a->net, 64); /* what the kernel already queued was accepted: parse it */
+	/* what the kernel already queued was accepted: each pipeline parses it */
+	for (unsigned i = 0; i < a->npipes; i++)
+		pipeline_stop_receiving(a->pipes[i]);
 	flush(a, true);
 	if (a->fwd)
 		fwd_drain(a->fwd, a->cfg->fwd.drain_timeout_s, on_drained, a);
@@ -487,7 +533,8 @@ static void reload(struct agent *a)
 	int lvl = log_level_parse(nc->log_level);
 	if (lvl >= 0)
 		log_set_level((enum log_level)lvl);
-	aggr_reconfigure(a->aggr, &nc->aggr);
+	for (unsigned i = 0; i < a->npipes; i++)
+		pipeline_reconfigure(a->pipes[i], &nc->aggr);
 	if (a->fwd) {
 		if (!nc->fwd.intake_enabled)
 			log_warn("reload: turning the intake off needs a restart; still forwarding");
@@ -599,9 +646,10 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 	alert_transitions_init(&a->transitions);
 	signal(SIGPIPE, SIG_IGN);
 	a->base = event_base_new();
-	a->parser = dsd_parser_new(&cfg->limits);
-	a->aggr = aggr_new(&cfg->aggr);
-	if (!a->base || !a->parser || !a->aggr) {
+	a->npipes = cfg->net.pipeline_count ? cfg->net.pipeline_count : 1;
+	a->pipes = calloc(a->npipes, sizeof(*a->pipes));
+	a->outs = calloc(a->npipes, sizeof(*a->outs));
+	if (!a->base || !a->pipes || !a->outs) {
 		log_error("out of memory while starting");
 		goto fail;
 	}
@@ -612,10 +660,12 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 		*exit_code = 78;
 		goto fail;
 	}
-	a->net = net_new(a->base, &cfg->net, on_datagram, a, err, sizeof(err));
-	if (!a->net) {
-		log_error("%s", err);
-		goto fail;
+	for (unsigned i = 0; i < a->npipes; i++) {
+		a->pipes[i] = pipeline_new(i, &cfg->net, &cfg->limits, &cfg->aggr, err, sizeof(err));
+		if (!a->pipes[i]) {
+			log_error("%s", err);
+			goto fail;
+		}
 	}
 	if (cfg->status.port > 0) {
 		a->status = status_new(a->base, &cfg->status, snapshot, a, err, sizeof(err));
@@ -637,10 +687,10 @@ fail:
 
 int agent_run(struct agent *a)
 {
-	log_info("dd-mini-agent %s running: hostname=%s udp=%d uds=%s status=%d flush=%ds intake=%s",
+	log_info("dd-mini-agent %s running: hostname=%s udp=%d uds=%s pipelines=%u status=%d flush=%ds intake=%s",
 		 DDMA_VERSION, a->cfg->aggr.hostname, a->cfg->net.port,
 		 a->cfg->net.socket_path && *a->cfg->net.socket_path ? a->cfg->net.socket_path : "off",
-		 status_port(a->status), a->cfg->flush_interval_s,
+		 a->npipes, status_port(a->status), a->cfg->flush_interval_s,
 		 a->fwd ? fwd_base_url(a->fwd) : "off (JSON lines)");
 	sdnotify_send("READY=1");
 	event_base_dispatch(a->base);
@@ -660,14 +710,15 @@ void agent_free(struct agent *a)
 	if (a->watchdog_ev)
 		event_free(a->watchdog_ev);
 	status_free(a->status);
-	net_free(a->net);
+	for (unsigned i = 0; a->pipes && i < a->npipes; i++)
+		pipeline_free(a->pipes[i]);
+	free(a->pipes);
+	free(a->outs);
 	notify_free(a->notifiers);
 	fwd_free(a->fwd);
 	http_client_free(a->http);
 	alert_engine_free(a->alerts);
 	alert_transitions_done(&a->transitions);
-	aggr_free(a->aggr);
-	dsd_parser_free(a->parser);
 	if (a->out_fd > STDOUT_FILENO)
 		close(a->out_fd);
 	if (a->base)

@@ -11,6 +11,7 @@
  * counters equals the number of counter lines sent. The context of each line
  * is drawn from a xorshift generator seeded with --seed.
  *
+ * --senders K sends from K sockets (K source ports) in turn, like K clients.
  * Prints one key=value summary line on stdout. Standalone tool: no agent code.
  */
 #include <errno.h>
@@ -30,10 +31,11 @@
 #define MAX_TYPES 6
 #define MAX_TAGS 64
 #define MAX_LINE 1024
+#define MAX_SENDERS 64
 
 struct opts {
 	const char *host, *port, *socket_path;
-	unsigned lpd, tags, batch;
+	unsigned lpd, tags, batch, senders;
 	uint64_t contexts, lines, seed;
 	double rate, duration;
 	bool unique;
@@ -121,7 +123,7 @@ static void usage(void)
 		"usage: loadgen [--host H] [--port P | --socket PATH] [--lines-per-datagram 20]\n"
 		"  [--contexts 10000] [--tags-per-line 3] [--rate LINES_PER_S (0 = max)]\n"
 		"  [--duration S | --lines N] [--type c|g|ms|h|s|d|mix|c,g,...] [--unique]\n"
-		"  [--seed 1] [--max-datagram 8192] [--batch 64]\n");
+		"  [--seed 1] [--max-datagram 8192] [--batch 64] [--senders 1]\n");
 	exit(2);
 }
 
@@ -160,13 +162,14 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		{ "tags-per-line", 1, 0, 't' }, { "rate", 1, 0, 'r' },
 		{ "duration", 1, 0, 'd' }, { "lines", 1, 0, 'n' }, { "type", 1, 0, 'T' },
 		{ "unique", 0, 0, 'u' }, { "seed", 1, 0, 's' },
-		{ "max-datagram", 1, 0, 'm' }, { "batch", 1, 0, 'b' }, { 0, 0, 0, 0 },
+		{ "max-datagram", 1, 0, 'm' }, { "batch", 1, 0, 'b' }, { "senders", 1, 0, 'k' },
+		{ 0, 0, 0, 0 },
 	};
 	int ch;
 
 	*o = (struct opts){ .host = "127.0.0.1", .port = "8125", .lpd = 20, .tags = 3,
 			    .batch = MAX_BATCH, .contexts = 10000, .seed = 1,
-			    .max_datagram = 8192 };
+			    .max_datagram = 8192, .senders = 1 };
 	parse_types(o, "c");
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -184,11 +187,12 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		case 's': o->seed = strtoull(optarg, NULL, 10); break;
 		case 'm': o->max_datagram = strtoul(optarg, NULL, 10); break;
 		case 'b': o->batch = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'k': o->senders = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
 	if (o->lpd == 0 || o->contexts == 0 || o->tags > MAX_TAGS || o->batch == 0 ||
-	    o->batch > MAX_BATCH || o->max_datagram < MAX_LINE || o->max_datagram > 65507)
+	    o->batch > MAX_BATCH || o->senders == 0 || o->senders > MAX_SENDERS || o->max_datagram < MAX_LINE || o->max_datagram > 65507)
 		usage();
 	if (o->lines == 0 && o->duration <= 0)
 		o->lines = 1000000;
@@ -313,10 +317,15 @@ int main(int argc, char **argv)
 	unsigned batch;
 	double t0, elapsed;
 	uint64_t queued = 0;
-	int fd;
+	int fds[MAX_SENDERS];
+	unsigned next = 0;
 
 	parse_opts(&o, argc, argv);
-	fd = open_target(&o);
+	/* --senders K: K sockets (K source ports), batches sent round-robin, so
+	 * a receiver with K SO_REUSEPORT sockets sees the load spread by the
+	 * kernel's address hash, as with K client processes. */
+	for (unsigned i = 0; i < o.senders; i++)
+		fds[i] = open_target(&o);
 	batch = o.batch;
 	/* At a fixed rate keep each batch under ~1 ms of traffic. */
 	if (o.rate > 0 && o.rate / o.lpd / 1000 < batch)
@@ -330,7 +339,8 @@ int main(int argc, char **argv)
 			break;
 		if (o.rate > 0)
 			sleep_until(t0 + (double)queued / o.rate);
-		queued += send_batch(&o, &r, fd, batch, room);
+		queued += send_batch(&o, &r, fds[next], batch, room);
+		next = (next + 1) % o.senders;
 	}
 	elapsed = now_s() - t0;
 	printf("lines_sent=%llu datagrams_sent=%llu bytes_sent=%llu send_errors=%llu "
@@ -338,6 +348,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)r.lines, (unsigned long long)r.datagrams,
 	       (unsigned long long)r.bytes, (unsigned long long)r.errors, elapsed,
 	       elapsed > 0 ? (double)r.lines / elapsed : 0.0);
-	close(fd);
+	for (unsigned i = 0; i < o.senders; i++)
+		close(fds[i]);
 	return 0;
 }

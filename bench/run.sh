@@ -10,11 +10,21 @@
 #              200k    200,000 lines/s for DURATION seconds
 #              1m      1,000,000 lines/s for DURATION seconds
 #              memory  MEM_CONTEXTS unique counters (agent only), RSS/context
-#              all     burst 200k 1m memory
+#              flush   MEM_CONTEXTS unique counters, then FLUSH_RATE lines/s of
+#                      the CONTEXTS workload for FLUSH_DURATION s (covering two
+#                      flushes of all those contexts): lines lost while the
+#                      big flushes run, the flush's main-thread time and the
+#                      time receiving was held up (agent only)
+#              all     burst 200k 1m memory flush
 #   default: burst 200k 1m
 # Knobs (environment): BURST_LINES=10000000 DURATION=10 CONTEXTS=10000 LPD=20
 #   TAGS=3 TYPE=c (c|g|ms|h|s|d|mix|c,g,...) RCVBUF=0 (SO_RCVBUF for both
 #   receivers, 0 = OS default) MEM_CONTEXTS=1000000 MEM_RATE=250000 SETTLE=1
+#   PIPELINES=1 (dogstatsd_pipeline_count) SENDERS=1 (loadgen source sockets:
+#   SO_REUSEPORT spreads senders, not datagrams, over pipelines)
+#   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
+#   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
+#   on a shared 2-core machine single pairs vary by +-30%)
 #   OUT=<dir for raw outputs, default a temp dir>
 #
 # CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
@@ -35,9 +45,9 @@ while [ $# -gt 0 ]; do
 	--agent) AGENT=$2; shift 2 ;;
 	--no-agent) RUN_AGENT=0; shift ;;
 	--no-baseline) RUN_BASELINE=0; shift ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
-	all) SCENARIOS+=(burst 200k 1m memory); shift ;;
-	burst|200k|1m|memory) SCENARIOS+=("$1"); shift ;;
+	-h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+	all) SCENARIOS+=(burst 200k 1m memory flush); shift ;;
+	burst|200k|1m|memory|flush) SCENARIOS+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -56,6 +66,11 @@ RCVBUF=${RCVBUF:-0}
 MEM_CONTEXTS=${MEM_CONTEXTS:-1000000}
 MEM_RATE=${MEM_RATE:-250000}
 SETTLE=${SETTLE:-1}
+REPEAT=${REPEAT:-1}
+PIPELINES=${PIPELINES:-1}
+SENDERS=${SENDERS:-1}
+FLUSH_RATE=${FLUSH_RATE:-200000}
+FLUSH_DURATION=${FLUSH_DURATION:-25}
 OUT=${OUT:-$(mktemp -d /tmp/ddma-bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -104,7 +119,7 @@ status_json() { curl -sf --max-time 2 "http://127.0.0.1:$1/status"; }
 
 loadgen_args() { # $1 = scenario
 	local common=(--lines-per-datagram "$LPD" --contexts "$CONTEXTS" --tags-per-line "$TAGS"
-		      --type "$TYPE" --seed 1)
+		      --type "$TYPE" --seed 1 --senders "$SENDERS")
 	case "$1" in
 	burst) echo "${common[@]}" --lines "$BURST_LINES" ;;
 	200k) echo "${common[@]}" --rate 200000 --duration "$DURATION" ;;
@@ -154,6 +169,7 @@ write_config() { # $1 = dir, $2 = udp port, $3 = status port
 		echo "run_path: $1/run"
 		echo "alerts_dir: $1/alerts.d"
 		echo "log_level: warn"
+		echo "dogstatsd_pipeline_count: $PIPELINES"
 		[ "$RCVBUF" -gt 0 ] && echo "dogstatsd_so_rcvbuf: $RCVBUF"
 		[ "${MAX_CONTEXTS:-0}" -gt 0 ] && echo "dogstatsd_max_contexts: $MAX_CONTEXTS"
 		true
@@ -205,7 +221,7 @@ run_agent() { # $1 = scenario
 		"$(jget dogstatsd.kernel_drops <<<"$st")" $((c1 - c0))
 }
 
-declare -A NS_PER_LINE
+declare -A NS_PER_LINE RATIOS
 report() { # scenario who sent received drops cpu_ns
 	local nspl ratio=-
 	nspl=$(awk -v c="$6" -v l="$4" 'BEGIN { printf "%.1f", (l > 0 ? c / l : 0) }')
@@ -213,6 +229,7 @@ report() { # scenario who sent received drops cpu_ns
 	if [ "$2" = agent ] && [ -n "${NS_PER_LINE[$1.baseline]:-}" ]; then
 		ratio=$(awk -v a="$nspl" -v b="${NS_PER_LINE[$1.baseline]}" \
 			'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+		RATIOS[$1]="${RATIOS[$1]:-} $ratio"
 	fi
 	row "$1" "$2" "$3" "$4" $(($3 - $4)) "$5" \
 		"$(awk -v c="$6" 'BEGIN { printf "%.3f", c / 1e9 }')" "$nspl" "$ratio"
@@ -246,20 +263,62 @@ run_memory() {
 		"$(awk -v a="$after" -v b="$before" -v c="$ctx" 'BEGIN { printf "%.0f", (c > 0 ? (a - b) * 1024 / c : 0) }')")
 }
 
+run_flush() {
+	local st0 st1 sent out=$OUT/flush.agent
+	start_agent flush || { echo "flush: agent did not start" >&2; return; }
+	"$LOADGEN" --port "$AGENT_PORT" --unique --type c --tags-per-line "$TAGS" \
+		--lines-per-datagram "$LPD" --lines "$MEM_CONTEXTS" --rate "$MEM_RATE" > "$out.fill"
+	wait_stable agent_packets
+	st0=$(status_json "$AGENT_SPORT")
+	sent=$("$LOADGEN" --port "$AGENT_PORT" --lines-per-datagram "$LPD" --contexts "$CONTEXTS" \
+		--tags-per-line "$TAGS" --type "$TYPE" --seed 2 --senders "$SENDERS" \
+		--rate "$FLUSH_RATE" --duration "$FLUSH_DURATION")
+	echo "$sent" > "$out.loadgen"
+	sleep "$SETTLE"
+	wait_stable agent_packets
+	st1=$(status_json "$AGENT_SPORT") || { echo "flush: agent status unavailable" >&2; stop_agent; return; }
+	echo "$st1" > "$out.status.json"
+	stop_agent
+	local l0 l1 k0 k1 f0 f1
+	l0=$(jget dogstatsd.lines <<<"$st0"); l1=$(jget dogstatsd.lines <<<"$st1")
+	k0=$(jget dogstatsd.kernel_drops <<<"$st0"); k1=$(jget dogstatsd.kernel_drops <<<"$st1")
+	f0=$(jget flushes <<<"$st0"); f1=$(jget flushes <<<"$st1")
+	FLUSHROW=$(printf 'flush: %s live contexts; during %s s at %s lines/s: sent %s, received %s, lost %s, kernel drops %s, flushes %s' \
+		"$(jget aggregator.contexts <<<"$st1")" "$FLUSH_DURATION" "$FLUSH_RATE" \
+		"$(kv lines_sent "$sent")" $((l1 - l0)) $(($(kv lines_sent "$sent") - (l1 - l0))) \
+		$((k1 - k0)) $((f1 - f0)))
+	FLUSHROW+=$(printf '\n       last flush on the main thread %s s; receiving held up by the last collect %s s (pipelines=%s)' \
+		"$(jget last_flush_duration_s <<<"$st1")" "$(jget pipelines.last_collect_s <<<"$st1")" "$PIPELINES")
+}
+
 MEMROW=
+FLUSHROW=
 for s in "${SCENARIOS[@]}"; do
 	if [ "$s" = memory ]; then
 		[ $RUN_AGENT = 1 ] && run_memory
 		continue
 	fi
-	[ $RUN_BASELINE = 1 ] && run_baseline "$s"
-	[ $RUN_AGENT = 1 ] && run_agent "$s"
+	if [ "$s" = flush ]; then
+		[ $RUN_AGENT = 1 ] && run_flush
+		continue
+	fi
+	for _ in $(seq "$REPEAT"); do
+		[ $RUN_BASELINE = 1 ] && run_baseline "$s"
+		[ $RUN_AGENT = 1 ] && run_agent "$s"
+	done
 done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\""
-echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION raw: $OUT"
+echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION PIPELINES=$PIPELINES SENDERS=$SENDERS raw: $OUT"
 printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %7s\n' scenario receiver lines_sent lines_recv lost \
 	kdrops cpu_s ns/line ratio
 for r in "${ROWS[@]}"; do echo "$r"; done
+for s in "${!RATIOS[@]}"; do
+	# shellcheck disable=SC2086
+	printf '%s\n' ${RATIOS[$s]} | sort -n | awk -v s="$s" '{ v[NR] = $1 }
+		END { if (NR > 1) printf "ratio %s: median %.2f (min %.2f, max %.2f) over %d pairs\n",
+			s, v[int((NR + 1) / 2)], v[1], v[NR], NR }'
+done
 [ -n "$MEMROW" ] && echo "$MEMROW"
+[ -n "$FLUSHROW" ] && echo "$FLUSHROW"
 exit 0

@@ -123,6 +123,10 @@ class Agent:
             "dogstatsd_output_file": self.out_path,
             "log_level": "debug",
         }
+        # DDMA_TEST_PIPELINES=N runs every integration test with N receive
+        # pipelines (scripts/test.sh: 1 in the gcc pass, 2 in the ASan pass).
+        if os.environ.get("DDMA_TEST_PIPELINES"):
+            base["dogstatsd_pipeline_count"] = int(os.environ["DDMA_TEST_PIPELINES"])
         if cfg:
             base.update(cfg)
         self.cfg = base

@@ -72,8 +72,12 @@ def test_retry_after_and_backoff_ranges():
                                    forwarder_backoff_max=2)).start()
         try:
             wait_bucket_start(3)
-            a.send("ra.g:1|g")
+            # A flush lists series in context creation order and the retry
+            # queue retries newest first, one payload at a time per endpoint:
+            # bo.g first makes ra.g's payload the newer one, so its retry is
+            # not queued behind bo.g's five failures.
             a.send("bo.g:1|g")
+            a.send("ra.g:1|g")
             wait_until(lambda: len(attempts_by_metric(fi).get("bo.g", [])) >= 6 and
                        len(attempts_by_metric(fi).get("ra.g", [])) >= 2, 40, "retries")
             at = attempts_by_metric(fi)

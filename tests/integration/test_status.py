@@ -118,7 +118,7 @@ def check_every_field(st, udp, uds, trunc):
     want_top.update({m: 1 for m in ("st.gauge", "st.timer", "st.hist", "st.dist", "st.set", "st.cnt", "st.uds")})
     assert sorted(st) == sorted(["version", "hostname", "now", "uptime_s", "flushes", "last_flush_duration_s",
                                  "dogstatsd", "aggregator", "alerts", "notifications", "output", "agent",
-                                 "alert_states"]), sorted(st)
+                                 "alert_states", "pipelines"]), sorted(st)
     assert re.fullmatch(r"\d+\.\d+\.\d+", st["version"]), st["version"]
     assert st["hostname"] == "test-host"
     assert abs(st["now"] - time.time()) < 3, st["now"]
@@ -145,6 +145,12 @@ def check_every_field(st, udp, uds, trunc):
     assert st["output"] == {"batches": 0, "records": 0, "write_errors": 0}, st["output"]
     assert st["agent"] == {"reloads": 0, "reload_errors": 0}, st["agent"]
     assert st["alert_states"] == []
+    p = dict(st["pipelines"])
+    n = int(os.environ.get("DDMA_TEST_PIPELINES", "1"))
+    assert p.pop("count") == n and p.pop("records_merged") == 0, st["pipelines"]
+    assert p.pop("collects") == 0 and p.pop("last_collect_s") == 0, st["pipelines"]
+    assert sorted(p) == [f"p{i}_lines" for i in range(n)], st["pipelines"]
+    assert sum(p.values()) == st["dogstatsd"]["lines"], st["pipelines"]
 
 
 PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? '
@@ -192,7 +198,7 @@ def check_prometheus(text, st):
     for t in g["top"]:
         assert v("metric_contexts", metric=t["metric"], top_tag_key=t["top_tag_key"]) == t["contexts"]
     assert v("flushes_total") == st["flushes"]
-    for sec in ("alerts", "notifications", "output", "agent", "forwarder"):
+    for sec in ("alerts", "notifications", "output", "agent", "forwarder", "pipelines"):
         for k, n in st.get(sec, {}).items():
             assert v(f"{sec}_{k}") == n, (sec, k)
     assert not p, f"/metrics has samples /status does not explain: {sorted(p)}"

@@ -1,0 +1,383 @@
+/*
+ * pipeline.c - a receive pipeline thread (see pipeline.h).
+ *
+ * The thread runs its own event_base: the sockets' read events (net.c, at
+ * most NET_MAX_BATCHES_PER_WAKE recvmmsg calls per socket per wakeup, so a
+ * command waits for at most that much parsing), an eventfd that carries
+ * commands from the main thread, and a 100 ms timer that publishes stats.
+ * Commands are synchronous: one slot, the caller waits on a condition
+ * variable until the pipeline has run it (only the main thread calls).
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+#define PUBLISH_MS 100
+#define STOP_DRAIN_BATCHES 64
+
+enum pcmd { PCMD_NONE, PCMD_COLLECT, PCMD_RECONFIGURE, PCMD_STOP_RECEIVING, PCMD_TOP, PCMD_EXIT };
+
+struct pipeline {
+	unsigned index;
+	struct event_base *base;
+	struct net *net;
+	struct dsd_parser *parser;
+	struct aggr *aggr;
+	struct event *cmd_ev, *pub_ev;
+	int cmd_fd;			/* eventfd: main -> pipeline */
+	int udp_port;
+	pthread_t thread;
+	bool running;
+	/* pipeline thread only */
+	struct agent_clock clock;
+	int64_t now;			/* receive time of the datagram being parsed */
+	int64_t floor;			/* `now` of the last collect: no sample is stamped earlier */
+	uint64_t collects;
+	double last_collect_s;
+	/* shared, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum pcmd cmd;
+	bool done;
+	union {
+		struct { int64_t now; bool final; struct aggr_out *out; } collect;
+		const struct aggr_config *cfg;
+		struct { struct aggr_top_entry *v; size_t n, got; } top;
+	} arg;
+	struct pipeline_stats pub;
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- receive path (pipeline thread) ---- */
+
+static void on_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct pipeline *p = ctx;
+	aggr_ingest(p->aggr, m, p->now);
+}
+
+static void on_event(void *ctx, const struct dsd_event *e)
+{
+	struct pipeline *p = ctx;
+	aggr_event(p->aggr, e, p->now);
+}
+
+static void on_service_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct pipeline *p = ctx;
+	aggr_service_check(p->aggr, sc, p->now);
+}
+
+/* The seen-line cache: a metric line aggr_ingest saw before skips the rest of
+ * the parse and the context lookup (dsd_parse_cached, aggr_ingest_seen). */
+static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct pipeline *p = ctx;
+	return aggr_ingest_seen(p->aggr, m, p->now);
+}
+
+static void on_metric_prefetch(void *ctx, const struct dsd_metric *m)
+{
+	struct pipeline *p = ctx;
+	aggr_seen_prefetch(p->aggr, m);
+}
+
+static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
+static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch };
+
+static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
+{
+	struct pipeline *p = ctx;
+	if (truncated)
+		return; /* counted by net; never half-parsed */
+	int64_t t = agent_clock_now(&p->clock);
+	p->now = t < p->floor ? p->floor : t;
+	dsd_parse_cached(p->parser, buf, len, &sink, &cache_ops, p);
+}
+
+/* ---- stats publication and commands (pipeline thread) ---- */
+
+static void publish(struct pipeline *p)
+{
+	struct pipeline_stats s;
+	net_get_stats(p->net, &s.net);
+	s.parse = *dsd_parser_stats(p->parser);
+	aggr_get_stats(p->aggr, &s.aggr);
+	s.collects = p->collects;
+	s.last_collect_s = p->last_collect_s;
+	pthread_mutex_lock(&p->mu);
+	p->pub = s;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void on_publish(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	publish(arg);
+}
+
+static void run_command(struct pipeline *p, enum pcmd cmd)
+{
+	switch (cmd) {
+	case PCMD_COLLECT: {
+		double t0 = mono_now();
+		if (p->arg.collect.now > p->floor)
+			p->floor = p->arg.collect.now;
+		p->arg.collect.out = aggr_collect(p->aggr, p->arg.collect.now, p->arg.collect.final);
+		p->collects++;
+		p->last_collect_s = mono_now() - t0;
+		break;
+	}
+	case PCMD_RECONFIGURE:
+		aggr_reconfigure(p->aggr, p->arg.cfg);
+		break;
+	case PCMD_STOP_RECEIVING:
+		net_pause(p->net);
+		net_drain(p->net, STOP_DRAIN_BATCHES);
+		break;
+	case PCMD_TOP:
+		p->arg.top.got = aggr_top(p->aggr, p->arg.top.v, p->arg.top.n);
+		break;
+	case PCMD_EXIT:
+		event_base_loopbreak(p->base);
+		break;
+	case PCMD_NONE:
+		break;
+	}
+}
+
+static void on_command(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipeline *p = arg;
+	uint64_t v;
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0)
+		return; /* EAGAIN: a spurious wakeup */
+	pthread_mutex_lock(&p->mu);
+	enum pcmd cmd = p->cmd;
+	pthread_mutex_unlock(&p->mu);
+	if (cmd == PCMD_NONE)
+		return;
+	run_command(p, cmd);
+	if (cmd != PCMD_EXIT)
+		publish(p);
+	pthread_mutex_lock(&p->mu);
+	p->cmd = PCMD_NONE;
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *thread_main(void *arg)
+{
+	struct pipeline *p = arg;
+	event_base_dispatch(p->base);
+	return NULL;
+}
+
+/* Main thread: hands cmd to the pipeline and waits until it ran. */
+static void call(struct pipeline *p, enum pcmd cmd)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&p->mu);
+	p->cmd = cmd;
+	p->done = false;
+	pthread_mutex_unlock(&p->mu);
+	while (write(p->cmd_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&p->mu);
+	while (!p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- API (main thread) ---- */
+
+struct aggr_out *pipeline_collect(struct pipeline *p, int64_t now, bool final)
+{
+	p->arg.collect.now = now;
+	p->arg.collect.final = final;
+	p->arg.collect.out = NULL;
+	call(p, PCMD_COLLECT);
+	return p->arg.collect.out;
+}
+
+void pipeline_reconfigure(struct pipeline *p, const struct aggr_config *cfg)
+{
+	p->arg.cfg = cfg;
+	call(p, PCMD_RECONFIGURE);
+}
+
+void pipeline_stop_receiving(struct pipeline *p)
+{
+	call(p, PCMD_STOP_RECEIVING);
+}
+
+size_t pipeline_top(struct pipeline *p, struct aggr_top_entry *out, size_t n)
+{
+	p->arg.top.v = out;
+	p->arg.top.n = n;
+	p->arg.top.got = 0;
+	call(p, PCMD_TOP);
+	return p->arg.top.got;
+}
+
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
+{
+	pthread_mutex_lock(&p->mu);
+	*out = p->pub;
+	pthread_mutex_unlock(&p->mu);
+}
+
+int pipeline_udp_port(const struct pipeline *p)
+{
+	return p->udp_port;
+}
+
+static int setup(struct pipeline *p, const struct net_config *ncfg, char *err, size_t errlen)
+{
+	struct net_config nc = *ncfg;
+	if (p->index > 0)
+		nc.socket_path = NULL; /* the Unix socket belongs to pipeline 0 */
+	p->net = net_new(p->base, &nc, on_datagram, p, err, errlen);
+	if (!p->net)
+		return -EINVAL;
+	p->udp_port = net_udp_port(p->net);
+	p->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->cmd_fd < 0) {
+		snprintf(err, errlen, "pipeline %u: eventfd: %s", p->index, strerror(errno));
+		return -errno;
+	}
+	struct timeval iv = { 0, PUBLISH_MS * 1000 };
+	p->cmd_ev = event_new(p->base, p->cmd_fd, EV_READ | EV_PERSIST, on_command, p);
+	p->pub_ev = event_new(p->base, -1, EV_PERSIST, on_publish, p);
+	if (!p->cmd_ev || !p->pub_ev || event_add(p->cmd_ev, NULL) < 0 || event_add(p->pub_ev, &iv) < 0) {
+		snprintf(err, errlen, "pipeline %u: cannot set up its events", p->index);
+		return -ENOMEM;
+	}
+	publish(p);
+	return 0;
+}
+
+/* The thread starts with every signal blocked: they are the main thread's. */
+static int start_thread(struct pipeline *p)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&p->thread, NULL, thread_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -rc;
+	p->running = true;
+	return 0;
+}
+
+struct pipeline *pipeline_new(unsigned index, const struct net_config *net,
+			      const struct dsd_limits *limits, const struct aggr_config *aggr,
+			      char *err, size_t errlen)
+{
+	struct pipeline *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->index = index;
+	p->cmd_fd = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->base = event_base_new();
+	p->parser = dsd_parser_new(limits);
+	p->aggr = aggr_new(aggr);
+	if (!p->base || !p->parser || !p->aggr) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (setup(p, net, err, errlen) < 0)
+		goto fail;
+	int rc = start_thread(p);
+	if (rc < 0) {
+		snprintf(err, errlen, "pipeline %u: cannot start its thread: %s", index, strerror(-rc));
+		goto fail;
+	}
+	return p;
+fail:
+	pipeline_free(p);
+	return NULL;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	if (p->running) {
+		call(p, PCMD_EXIT);
+		pthread_join(p->thread, NULL);
+	}
+	if (p->cmd_ev)
+		event_free(p->cmd_ev);
+	if (p->pub_ev)
+		event_free(p->pub_ev);
+	net_free(p->net);
+	if (p->cmd_fd >= 0)
+		close(p->cmd_fd);
+	if (p->base)
+		event_base_free(p->base);
+	aggr_free(p->aggr);
+	dsd_parser_free(p->parser);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/* ---- sums ---- */
+
+static void add_u64s(uint64_t *sum, const uint64_t *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sum[i] += x[i];
+}
+
+_Static_assert(sizeof(struct dsd_stats) % sizeof(uint64_t) == 0, "dsd_stats: uint64_t fields only");
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "aggr_stats: size_t is summed as uint64_t");
+_Static_assert(sizeof(struct aggr_stats) % sizeof(uint64_t) == 0, "aggr_stats: 8-byte fields only");
+
+void pipeline_stats_add(struct pipeline_stats *sum, const struct pipeline_stats *x)
+{
+	struct net_stats *s = &sum->net;
+	const struct net_stats *n = &x->net;
+	s->udp_packets += n->udp_packets;
+	s->udp_bytes += n->udp_bytes;
+	s->uds_packets += n->uds_packets;
+	s->uds_bytes += n->uds_bytes;
+	s->truncated += n->truncated;
+	s->kernel_drops += n->kernel_drops;
+	s->recv_errors += n->recv_errors;
+	s->sockets += n->sockets;
+	/* every field of these two is a 64-bit counter (asserted above) */
+	add_u64s((uint64_t *)&sum->parse, (const uint64_t *)&x->parse,
+		 sizeof(x->parse) / sizeof(uint64_t));
+	add_u64s((uint64_t *)&sum->aggr, (const uint64_t *)&x->aggr,
+		 sizeof(x->aggr) / sizeof(uint64_t));
+	sum->collects += x->collects;
+	if (x->last_collect_s > sum->last_collect_s)
+		sum->last_collect_s = x->last_collect_s;
+}
