@@ -128,7 +128,10 @@ def hup(a, mon, what):
 
 def test_reload_under_traffic():
     with FaultIntake() as fi1, FaultIntake() as fi2:
-        a = agent_for(fi1.url, {"tags": ["gen:1"], "dogstatsd_max_contexts_per_metric": 1000})
+        # one pipeline: the context caps are per pipeline and the exact
+        # refusal count below assumes one
+        a = agent_for(fi1.url, {"tags": ["gen:1"], "dogstatsd_max_contexts_per_metric": 1000,
+                                "dogstatsd_pipeline_count": 1})
         a.cfg["dogstatsd_socket"] = os.path.join(a.dir, "dsd.sock")
         a.cfg["alerts_dir"] = os.path.join(a.dir, "alerts.d")
         os.makedirs(a.cfg["alerts_dir"])

@@ -168,7 +168,8 @@ def udp_binds(port):
                 addr, p = ln.split()[1].split(":")
                 if int(p, 16) == port:
                     out.append(addr)
-    return sorted(out)
+    # N receive pipelines bind each address N times (SO_REUSEPORT)
+    return sorted(set(out))
 
 
 V6_LOOPBACK = "00000000000000000000000001000000"

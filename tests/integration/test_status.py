@@ -133,8 +133,14 @@ def check_every_field(st, udp, uds, trunc):
     assert 1000 < g.pop("memory_bytes") < 64 << 20
     top = g.pop("top")
     assert g == aggr, f"aggregator:\n got  {g}\n want {aggr}"
-    assert top[0] == {"metric": "st.req", "contexts": TOP_N, "refused": 0, "top_tag_key": "instance_id",
-                      "top_tag_values": TOP_N}, top[0]
+    want0 = {"metric": "st.req", "contexts": TOP_N, "refused": 0, "top_tag_key": "instance_id",
+             "top_tag_values": TOP_N}
+    if int(os.environ.get("DDMA_TEST_PIPELINES", "1")) > 1:
+        # distinct tag values of one pipeline: with several, the best pipeline's
+        # count (documented in agent.c agent_top), not the union's
+        assert 0 < top[0]["top_tag_values"] <= TOP_N, top[0]
+        want0["top_tag_values"] = top[0]["top_tag_values"]
+    assert top[0] == want0, top[0]
     assert len(top) == len(want_top) and {t["metric"]: t["contexts"] for t in top} == want_top, top
     for t in top[1:]:
         assert t["refused"] == 0 and t["top_tag_key"] in ("", "env") and t["top_tag_values"] <= 1, t
@@ -227,7 +233,8 @@ def test_every_status_field():
             assert want in out, f"status output lacks {want!r}:\n{out}"
         for reason in ERRORS:
             assert re.search(rf"^    {reason} +1$", out, re.M), f"no line for {reason}:\n{out}"
-        assert re.search(rf"^    st\.req +{TOP_N} contexts +refused 0 +top tag: instance_id \({TOP_N} values\)$",
+        values = TOP_N if int(os.environ.get("DDMA_TEST_PIPELINES", "1")) == 1 else r"\d+"
+        assert re.search(rf"^    st\.req +{TOP_N} contexts +refused 0 +top tag: instance_id \({values} values\)$",
                          out, re.M), out
         assert out.index("st.req") < out.index("st.gauge"), "top offender not first"
     finally:
