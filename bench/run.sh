@@ -108,10 +108,14 @@ kv() { # $1 = key, $2 = "k=v k=v" line
 	tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
 }
 
-jget() { # $1 = dotted path, stdin = JSON
+jget() { # $1 = dotted path, stdin = JSON; "-" when absent (an older agent)
 	python3 -c "import json,sys
 d=json.load(sys.stdin)
-for k in sys.argv[1].split('.'): d=d[k]
+for k in sys.argv[1].split('.'):
+    if not isinstance(d, dict) or k not in d:
+        d = '-'
+        break
+    d = d[k]
 print(d)" "$1"
 }
 
