@@ -96,6 +96,7 @@ struct aggr *aggr_new(const struct aggr_config *cfg)
 
 void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
 {
+	assert(!a->incr); /* not during an incremental collect (aggr.h) */
 	seen_clear(&a->seen); /* enrichment may change: every line is re-learned */
 	cfg_clear(a);
 	if (cfg_apply(a, cfg) < 0) {
@@ -242,6 +243,7 @@ void aggr_free(struct aggr *a)
 {
 	if (!a)
 		return;
+	aggr_incr_abort(a);
 	for (size_t i = 0; i < a->ctxs.cap; i++) {
 		if (!a->ctxs.s[i])
 			continue;
@@ -661,6 +663,7 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 {
 	uint64_t nv = m->type == METRIC_SET ? 1 : m->nvalues;
 	struct sample_key k;
+	AGGR_INCR_CHECK(a, now);
 	a->st.samples_in += nv;
 	if (enrich(a, m->name, m->tags, m->ntags, &k) < 0) {
 		a->st.dropped[AGGR_DROP_NOMEM] += nv;
@@ -717,6 +720,7 @@ static const char *rec_host(struct aggr *a, bool has, struct sv host)
 
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now)
 {
+	AGGR_INCR_CHECK(a, now);
 	a->st.events++;
 	if (pending_full(a, 1))
 		return;
@@ -741,6 +745,7 @@ void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now)
 
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now)
 {
+	AGGR_INCR_CHECK(a, now);
 	a->st.service_checks++;
 	if (pending_full(a, 1))
 		return;

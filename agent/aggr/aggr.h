@@ -43,7 +43,7 @@
  *   pools' hash tables (slots move, the objects never do). It never frees
  *   those objects nor changes their bytes or tag arrays while an out that
  *   references them exists, because:
- * - contexts are destroyed only inside aggr_collect (expiry) and aggr_free,
+ * - contexts are destroyed only inside aggr_collect or aggr_collect_step (expiry) and aggr_free,
  *   never in aggr_ingest/aggr_ingest_seen/aggr_reconfigure/... (the one
  *   exception: a context whose creation failed half-way, which no out can
  *   reference), and a context destroyed by aggr_collect hands the strings and
@@ -143,6 +143,34 @@ struct aggr_out;
  * and unchanged until the next aggr_collect or aggr_free on `a`, whichever
  * comes first (see "Threads" above). */
 struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
+
+/* Incremental aggr_collect: the same out, built in steps so the owning thread
+ * can receive between them (a 1M-context collect takes ~40 ms; the socket
+ * buffer holds ~10-20 ms of heavy traffic). aggr_collect is begin + one step
+ * over everything + end.
+ * Between begin and end the owner may call aggr_ingest, aggr_ingest_seen,
+ * aggr_seen_prefetch, aggr_event and aggr_service_check with now >= the
+ * begin's now: their samples go to buckets the collect does not take (it
+ * takes only buckets closed at the begin's now, bucket + 10 <= now), new
+ * contexts have nothing to take and are not expired, and timestamped points,
+ * events and checks go to the next collect (the pending batch is swapped at
+ * begin). A context expired by a step is gone from the table when the step
+ * returns (an ingest of its key creates a fresh context; its last records
+ * are in this out) and the seen-line cache no longer refers to it.
+ * It must not call aggr_reconfigure, aggr_top, aggr_flush, aggr_collect or
+ * another begin (debug asserts check it); aggr_get_stats is fine; aggr_free
+ * drops the collect in progress and its out. With `final` (shutdown) the
+ * agent stops receiving before it collects: no ingest between the steps. */
+/* 0, or -ENOMEM (then nothing was taken). */
+int aggr_collect_begin(struct aggr *a, int64_t now, bool final);
+/* Visits up to max_contexts more context slots (freed ones included, so the
+ * cost is ~max_contexts' share of a full walk); true when every context was
+ * visited (contexts created meanwhile may or may not be: they hold nothing
+ * to take). */
+bool aggr_collect_step(struct aggr *a, size_t max_contexts);
+/* Ends the collect (without visiting the rest: step until true first) and
+ * returns its out, as aggr_collect's. Never NULL (begin allocated it). */
+struct aggr_out *aggr_collect_end(struct aggr *a);
 
 struct aggr_emit_stats {
 	uint64_t series, sketches;	/* in the returned batch (pending points included) */

@@ -18,6 +18,7 @@
 #ifndef DDMA_AGGR_AGGR_INT_H
 #define DDMA_AGGR_AGGR_INT_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -194,6 +195,8 @@ struct aggr {
 	size_t acc_bytes;	/* heap accumulators and overflow slot arrays */
 	struct seen seen;
 	struct aggr_stats st;
+	struct aggr_incr *incr;	/* an incremental collect in progress (flush.c), or NULL */
+	int64_t incr_now;	/* its begin's now: ingest meanwhile must not be older */
 };
 
 static inline int64_t bucket_of(int64_t t)
@@ -243,5 +246,11 @@ size_t seen_bytes(const struct seen *sc);
  * o->dead instead of freed (room for 3 + c->tags->n entries reserved by the
  * caller): o's records may still read them. */
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o);
+
+/* aggr_free during an incremental collect: drops its state and its out
+ * (flush.c). NULL-safe on a->incr. */
+void aggr_incr_abort(struct aggr *a);
+/* Debug check of the ingest calls allowed during an incremental collect. */
+#define AGGR_INCR_CHECK(a, now) assert(!(a)->incr || (now) >= (a)->incr_now)
 
 #endif

@@ -4,16 +4,21 @@
  * batch, any thread), aggr_out_free, aggr_flush (the three for one aggr) and
  * aggr_sketch_to_series. See aggr.h; data layout in aggr_int.h.
  *
- * Collect walks every context once, in slab (memory) order: closed bucket slots are moved into the
- * out's record array (the accumulator pointer, no copy), counters get a zero
- * record for closed buckets without samples until expiry_seconds after their
- * last sample, and idle contexts are collected and destroyed after the walk
- * (the table may shrink then); strings and tag sets whose last reference goes
- * then are handed to the out, not freed. Cost O(contexts), no string copies.
+ * Collect walks every context once, in slab (memory) order, in steps
+ * (aggr_collect_begin/step/end; aggr_collect is the three with one step over
+ * everything): closed bucket slots are moved into the out's record array
+ * (the accumulator pointer, no copy), counters get a zero record for closed
+ * buckets without samples until expiry_seconds after their last sample, and
+ * idle contexts are destroyed as soon as they are visited (removed from the
+ * table, seen-line cache cleared before the step returns); strings and tag
+ * sets whose last reference goes then are handed to the out, not freed.
+ * Cost O(contexts), no string copies; a step O(its max_contexts).
  */
 #include "aggr/aggr_int.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,79 +185,158 @@ static struct aggr_out *out_new(size_t nrec)
 	return o;
 }
 
-/* Destroys the expired contexts (table slots in dead[]); their strings and
- * tag sets go to o->dead. One that finds no room there stays for later. */
-static size_t expire(struct aggr *a, struct aggr_out *o, const uint64_t *dead, size_t ndead)
+/* Destroys an expired context at once (slab index idx): its table entry is
+ * removed, its strings and tag sets go to o->dead. Returns false when there
+ * is no room there: it stays, and the next collect retries. */
+static bool expire(struct aggr *a, struct aggr_out *o, struct ctx *c, uint32_t idx)
 {
-	size_t done = 0;
-	for (size_t i = 0; i < ndead; i++) {
-		uint32_t idx = ctab_idx(dead[i]);
-		struct ctx *c = ctx_at(a, idx);
-		size_t need = 3 + (size_t)c->tags->n;
-		if (o->dead_cap - o->ndead < need) {
-			size_t nc = o->dead_cap * 2 + need + 64;
-			void **nd = realloc(o->dead, nc * sizeof(*nd));
-			if (!nd)
-				continue; /* it will be retried next collect */
-			o->dead = nd;
-			o->dead_cap = nc;
-		}
-		if (ctab_remove(&a->ctxs, dead[i]) < 0)
-			continue; /* cannot happen: the key is recomputed exactly */
-		aggr_ctx_destroy(a, c, idx, o);
-		done++;
+	size_t need = 3 + (size_t)c->tags->n;
+	if (o->dead_cap - o->ndead < need) {
+		size_t nc = o->dead_cap * 2 + need + 64;
+		void **nd = realloc(o->dead, nc * sizeof(*nd));
+		if (!nd)
+			return false;
+		o->dead = nd;
+		o->dead_cap = nc;
 	}
-	return done;
+	if (ctab_remove(&a->ctxs, ctab_slot(ctx_key_hash(c), idx)) < 0)
+		return false; /* cannot happen: the key is recomputed exactly */
+	aggr_ctx_destroy(a, c, idx, o);
+	return true;
 }
 
-struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final)
+/* ---- the incremental collect ----
+ *
+ * State between begin and end: the collector (its now, zero-fill range and
+ * upto are fixed at begin) and a cursor, the next slab index to visit. Each
+ * step visits slab positions cursor.. in memory order, CTX_DEAD ones
+ * included (they count towards max_contexts, so a step's cost is bounded by
+ * its max whatever the free list holds), up to the slab's size at begin (so
+ * the walk ends however fast contexts are created). Why interleaved ingest
+ * is safe:
+ * - Ingest between steps has now >= the begin's now, so its samples go to
+ *   buckets >= bucket_of(begin now), which collect never treats as closed
+ *   (bucket + 10 > now): a context visited after it received them keeps
+ *   them, one visited before holds them too. Only closed buckets are taken.
+ * - A context created between steps goes to a freed slab slot or is
+ *   appended (never visited). Below the cursor it is not visited; in a freed
+ *   slot above it, it is, and finds
+ *   no closed bucket, no zero-fill (born >= the zero-fill range's end) and
+ *   is not expired (it has an open bucket).
+ * - A context expired by a step is removed from the context table and
+ *   destroyed in that step and the seen-line cache cleared before the step
+ *   returns: an ingest of the same key after it creates a fresh context,
+ *   and no cache entry points at the freed one. Its last records (a
+ *   counter's zero-fill) are already in the out.
+ * - The pending batch is swapped at begin: timestamped points, events and
+ *   checks received after begin go to the next collect.
+ * - flushed_upto, and freeing the slab when no context is left, happen at
+ *   end (and the slab only if still no context then); contexts_expired and
+ *   acc_bytes are updated by the step that expires or takes.
+ * - final (shutdown): the agent stops receiving before it collects, so no
+ *   ingest comes between the steps of a final collect; one that did would
+ *   land in this out or the next depending on the cursor.
+ */
+struct aggr_incr {
+	struct collector k;
+	size_t cursor;		/* next slab index to visit */
+	size_t end;		/* slab size at begin: contexts appended later are
+				 * not visited (else a step smaller than the rate of
+				 * new contexts would never reach the end) */
+	size_t gone;		/* contexts expired by this collect */
+};
+
+int aggr_collect_begin(struct aggr *a, int64_t now, bool final)
 {
+	assert(!a->incr); /* one collect at a time */
+	struct aggr_incr *in = malloc(sizeof(*in));
 	struct aggr_out *o = out_new(a->ctxs.n + 16);
-	if (!o)
-		return NULL;
+	if (!in || !o) {
+		free(in);
+		aggr_out_free(o);
+		return -ENOMEM;
+	}
 	struct batch *b = a->pending; /* swapped: the fresh batch stays with the aggr */
 	a->pending = o->pending;
 	o->pending = b;
 	a->npending = 0;
-	struct collector k;
-	collector_init(&k, a, o, now, final);
+	collector_init(&in->k, a, o, now, final);
+	in->cursor = 0;
+	in->end = a->slab.nchunks ? (a->slab.nchunks - 1) * CTX_CHUNK + a->slab.used : 0;
+	in->gone = 0;
+	a->incr = in;
+	a->incr_now = now;
+	return 0;
+}
 
-	uint64_t *dead = NULL; /* expired: their table slots, removed after the walk */
-	size_t ndead = 0, dcap = 0;
+bool aggr_collect_step(struct aggr *a, size_t max_contexts)
+{
+	struct aggr_incr *in = a->incr;
+	assert(in);
 	struct ctx_slab *sl = &a->slab;
-	for (size_t ch = 0; ch < sl->nchunks; ch++) { /* memory order, not table order */
-		size_t lim = ch + 1 == sl->nchunks ? sl->used : CTX_CHUNK;
-		for (size_t j = 0; j < lim; j++) {
-			struct ctx *c = &sl->chunks[ch][j];
-			if (c->type == CTX_DEAD || !collect_ctx(&k, c))
-				continue;
-			if (ndead == dcap) {
-				size_t nc = dcap ? dcap * 2 : 64;
-				uint64_t *nd = realloc(dead, nc * sizeof(*nd));
-				if (!nd)
-					continue; /* cannot expire it now; retried next collect */
-				dead = nd;
-				dcap = nc;
-			}
-			dead[ndead++] = ctab_slot(ctx_key_hash(c), (uint32_t)(ch * CTX_CHUNK + j));
+	size_t total = in->end; /* the slab only grows until end */
+	size_t gone = 0;
+	while (max_contexts && in->cursor < total) {
+		size_t ch = in->cursor / CTX_CHUNK, j = in->cursor % CTX_CHUNK;
+		size_t lim = CTX_CHUNK - j < max_contexts ? CTX_CHUNK : j + max_contexts;
+		if (lim > total - ch * CTX_CHUNK)
+			lim = total - ch * CTX_CHUNK;
+		struct ctx *chunk = sl->chunks[ch];
+		max_contexts -= lim - j;
+		in->cursor += lim - j;
+		for (; j < lim; j++) {
+			struct ctx *c = &chunk[j];
+			if (c->type != CTX_DEAD && collect_ctx(&in->k, c) &&
+			    expire(a, in->k.o, c, (uint32_t)(ch * CTX_CHUNK + j)))
+				gone++;
 		}
 	}
-	size_t gone = expire(a, o, dead, ndead);
-	free(dead);
-	if (gone || !a->ctxs.n)
+	if (gone) {
 		seen_clear(&a->seen); /* its entries may point to freed contexts */
-	if (!a->ctxs.n)
+		a->st.contexts_expired += gone;
+		in->gone += gone;
+	}
+	return in->cursor >= total;
+}
+
+struct aggr_out *aggr_collect_end(struct aggr *a)
+{
+	struct aggr_incr *in = a->incr;
+	assert(in);
+	struct aggr_out *o = in->k.o;
+	if (!a->ctxs.n) {
+		seen_clear(&a->seen);
 		aggr_slab_done(&a->slab);
-	if (k.full) /* the rest keep their buckets; their zero-fills are lost */
+	}
+	if (in->k.full) /* the rest keep their buckets; their zero-fills are lost */
 		a->st.dropped[AGGR_DROP_NOMEM]++;
-	a->st.contexts_expired += gone;
-	a->flushed_upto = k.upto;
+	a->flushed_upto = in->k.upto;
 	a->have_upto = true;
+	free(in);
+	a->incr = NULL;
 	return o;
+}
+
+void aggr_incr_abort(struct aggr *a)
+{
+	if (!a->incr)
+		return;
+	aggr_out_free(a->incr->k.o);
+	free(a->incr);
+	a->incr = NULL;
+}
+
+struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final)
+{
+	if (aggr_collect_begin(a, now, final) < 0)
+		return NULL;
+	aggr_collect_step(a, SIZE_MAX);
+	return aggr_collect_end(a);
 }
 
 struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 {
+	assert(!a->incr);
 	struct aggr_out *o = aggr_collect(a, now, final);
 	if (!o)
 		return NULL;

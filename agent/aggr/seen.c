@@ -209,6 +209,7 @@ static inline void prefetch_stage2(struct seen *sc)
 
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 {
+	AGGR_INCR_CHECK(a, now);
 	if (m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
 		return false;
 	uint64_t h;

@@ -105,6 +105,7 @@ static bool ranks_before(const struct istr *x, const struct istr *y)
 
 size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n)
 {
+	assert(!a->incr); /* not during an incremental collect (aggr.h) */
 	if (!n)
 		return 0;
 	const struct istr **best = calloc(n, sizeof(*best));
