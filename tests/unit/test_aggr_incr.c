@@ -387,15 +387,22 @@ Test(aggr_incr, slab_kept_for_context_created_during_collect)
 {
 	struct aggr_config cfg;
 	cfg_init(&cfg);
+	cfg.expiry_seconds = 30;
 	struct aggr *a = aggr_new(&cfg);
-	put(a, "g.old", METRIC_GAUGE, 1, "", T0 - 40);
-	batch_free(aggr_flush(a, T0 - 25, false));
-	cr_assert_eq(aggr_collect_begin(a, T0 + 15, false), 0);
-	cr_assert(aggr_collect_step(a, 100)); /* g.old expired: no context left */
+	put(a, "z", METRIC_COUNT, 1, "", T0 - 70); /* slab index 0 */
+	put(a, "x", METRIC_GAUGE, 1, "", T0 - 70); /* 1 and 2: expire first */
+	put(a, "y", METRIC_GAUGE, 1, "", T0 - 70);
+	batch_free(aggr_flush(a, T0 - 45, false));
 	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.contexts, 1);
+	cr_assert_eq(aggr_collect_begin(a, T0 + 15, false), 0);
+	cr_assert_not(aggr_collect_step(a, 1)); /* z expired: no context left */
 	aggr_get_stats(a, &st);
 	cr_assert_eq(st.contexts, 0);
 	put(a, "g.new", METRIC_GAUGE, 3, "", T0 + 15);
+	cr_assert_not(aggr_collect_step(a, 1)); /* the freed slots of x and y: still there */
+	cr_assert(aggr_collect_step(a, 1));
 	aggr_out_free(aggr_collect_end(a));
 	put(a, "g.new", METRIC_GAUGE, 4, "", T0 + 16); /* its slab must still exist */
 	struct lines ls = emit_free(&cfg, aggr_collect(a, T0 + 20, false), T0 + 20);
