@@ -160,7 +160,15 @@ struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
  * It must not call aggr_reconfigure, aggr_top, aggr_flush, aggr_collect or
  * another begin (debug asserts check it); aggr_get_stats is fine; aggr_free
  * drops the collect in progress and its out. With `final` (shutdown) the
- * agent stops receiving before it collects: no ingest between the steps. */
+ * agent stops receiving before it collects: no ingest between the steps.
+ * What differs from a one-shot collect followed by the same ingest: a
+ * context due to expire that receives a sample before its step visits it is
+ * not expired (one context, not an expired one and a fresh one); it keeps
+ * its gauge-delta base, and a counter silent past expiry_seconds then gets
+ * zero records for its closed silent buckets of this collect (at most the
+ * buckets since the previous collect); until visited, contexts due to
+ * expire still count towards the context caps. A collect lasts milliseconds,
+ * so this concerns contexts revived in exactly that window. */
 /* 0, or -ENOMEM (then nothing was taken). */
 int aggr_collect_begin(struct aggr *a, int64_t now, bool final);
 /* Visits up to max_contexts more context slots (freed ones included, so the
