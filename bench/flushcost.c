@@ -9,7 +9,7 @@
  * aggr_ingest). Contexts are loadgen's shape: "flush.metric.<i % 100>" with
  * tags ctx:<i / 100>, t1:v<(i+1)%10>, t2:v<(i+2)%10>.
  *
- * usage: flushcost [CONTEXTS]   (default 1000000)
+ * usage: flushcost [CONTEXTS [STEP]]   (CONTEXTS default 1000000)
  * Prints one key=value line per measurement, CPU seconds of this thread
  * (cpu_s) and wall seconds (wall_s):
  *   one   : 1 aggr, CONTEXTS counters with a sample in the closed bucket:
@@ -18,6 +18,14 @@
  *   two   : 2 aggrs with disjoint halves: emit n = 2 (every record hashed,
  *           none merged)
  *   same  : 2 aggrs with all CONTEXTS each: emit n = 2 (every record merged)
+ *   incr  : the incremental collect (aggr_collect_begin, aggr_collect_step of
+ *           STEP contexts until done, aggr_collect_end) of the same aggr as
+ *           "one": begin, each step (mean and max, CPU of this thread), end,
+ *           and their total against one.collect's; the first round with no
+ *           ingest between steps, the second (zero-fill) with 64 samples of
+ *           existing contexts ingested between steps, as a pipeline would
+ *
+ * usage: flushcost [CONTEXTS [STEP]]   (STEP default 16384)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +76,11 @@ static void cfg_init(struct aggr_config *c)
 	c->set_exact_max = 10000;
 }
 
-/* Contexts lo..hi-1, one sample each, at `now`. */
-static struct aggr *fill(const struct aggr_config *cfg, size_t lo, size_t hi, int64_t now)
+/* Contexts lo..hi-1 of a (a new aggr when NULL), one sample each, at `now`. */
+static struct aggr *fill_into(struct aggr *a, const struct aggr_config *cfg, size_t lo, size_t hi,
+			      int64_t now)
 {
-	struct aggr *a = aggr_new(cfg);
-	if (!a)
+	if (!a && !(a = aggr_new(cfg)))
 		exit(1);
 	char name[64], t0[32], t1[16], t2[16];
 	for (size_t i = lo; i < hi; i++) {
@@ -88,6 +96,66 @@ static struct aggr *fill(const struct aggr_config *cfg, size_t lo, size_t hi, in
 		aggr_ingest(a, &m, now);
 	}
 	return a;
+}
+
+static struct aggr *fill(const struct aggr_config *cfg, size_t lo, size_t hi, int64_t now)
+{
+	return fill_into(NULL, cfg, lo, hi, now);
+}
+
+static double cpu_since(double t0)
+{
+	return clk(CLOCK_THREAD_CPUTIME_ID) - t0;
+}
+
+/* One incremental collect at now, steps of `step`; with `between`, 64
+ * samples of existing contexts are ingested after each step. */
+static struct aggr_out *incr_collect(struct aggr *a, const struct aggr_config *cfg, size_t n,
+				     size_t step, int64_t now, bool between, const char *tag)
+{
+	struct timer t = start();
+	double c0 = t.cpu;
+	if (aggr_collect_begin(a, now, false) < 0)
+		exit(1);
+	double begin = cpu_since(c0), smax = 0, ssum = 0;
+	size_t nsteps = 0, fed = 0;
+	for (bool done = false; !done;) {
+		double s0 = clk(CLOCK_THREAD_CPUTIME_ID);
+		done = aggr_collect_step(a, step);
+		double d = cpu_since(s0);
+		ssum += d;
+		smax = d > smax ? d : smax;
+		nsteps++;
+		if (between && !done) {
+			fill_into(a, cfg, fed % n, fed % n + 64 < n ? fed % n + 64 : n, now);
+			fed += 64;
+		}
+	}
+	double e0 = clk(CLOCK_THREAD_CPUTIME_ID);
+	struct aggr_out *o = aggr_collect_end(a);
+	double end = cpu_since(e0);
+	char extra[256];
+	snprintf(extra, sizeof(extra),
+		 " step=%zu steps=%zu begin_ms=%.3f step_mean_ms=%.3f step_max_ms=%.3f"
+		 " end_ms=%.3f sum_ms=%.3f", step, nsteps, begin * 1e3,
+		 ssum * 1e3 / (double)nsteps, smax * 1e3, end * 1e3, (begin + ssum + end) * 1e3);
+	report(tag, t, n, extra);
+	return o;
+}
+
+static void run_incr(const struct aggr_config *cfg, size_t n, size_t step)
+{
+	struct aggr *a = fill(cfg, 0, n, T0 + 1);
+	for (int k = 1; k <= 2; k++) {
+		struct aggr_out *o = incr_collect(a, cfg, n, step, T0 + 10 * k, k == 2,
+						  k == 1 ? "incr.collect" : "incr.zerofill.collect");
+		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, NULL);
+		if (!b)
+			exit(1);
+		batch_free(b);
+		aggr_out_free(o);
+	}
+	aggr_free(a);
 }
 
 static void run_one(const struct aggr_config *cfg, size_t n)
@@ -151,9 +219,11 @@ static void run_two(const struct aggr_config *cfg, size_t n, bool same, const ch
 int main(int argc, char **argv)
 {
 	size_t n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
+	size_t step = argc > 2 ? (size_t)atol(argv[2]) : 16384;
 	struct aggr_config cfg;
 	cfg_init(&cfg);
 	run_one(&cfg, n);
+	run_incr(&cfg, n, step ? step : 1);
 	run_two(&cfg, n, false, "two");
 	run_two(&cfg, n, true, "same");
 	return 0;
