@@ -7,6 +7,9 @@
  * commands from the main thread, and a 100 ms timer that publishes stats.
  * Commands are synchronous: one slot, the caller waits on a condition
  * variable until the pipeline has run it (only the main thread calls).
+ * A collect runs in steps of COLLECT_STEP contexts (aggr_collect_begin/step/
+ * end), each step a zero-timeout event, so the sockets are read between two
+ * steps; the caller is released after the last one.
  */
 #include "pipeline.h"
 
@@ -25,6 +28,11 @@
 
 #define PUBLISH_MS 100
 #define STOP_DRAIN_BATCHES 64
+/* Contexts a collect step visits (~0.5 ms at 1M contexts): between two steps
+ * the loop reads the sockets, so a collect of 1M contexts holds receiving
+ * for one step, not for the whole walk (~40 ms: longer than the kernel's
+ * default socket buffer lasts at 200k lines/s). */
+#define COLLECT_STEP 16384
 
 enum pcmd { PCMD_NONE, PCMD_COLLECT, PCMD_RECONFIGURE, PCMD_STOP_RECEIVING, PCMD_TOP, PCMD_EXIT };
 
@@ -35,6 +43,7 @@ struct pipeline {
 	struct dsd_parser *parser;
 	struct aggr *aggr;
 	struct event *cmd_ev, *pub_ev;
+	struct event *step_ev;		/* next collect step, a zero timeout */
 	int cmd_fd;			/* eventfd: main -> pipeline */
 	int udp_port;
 	pthread_t thread;
@@ -44,7 +53,8 @@ struct pipeline {
 	int64_t now;			/* receive time of the datagram being parsed */
 	int64_t floor;			/* `now` of the last collect: no sample is stamped earlier */
 	uint64_t collects;
-	double last_collect_s;
+	double last_collect_s;		/* longest single hold-up (step) of the last collect */
+	double collect_t0;		/* when the collect in progress began */
 	/* shared, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -134,18 +144,77 @@ static void on_publish(evutil_socket_t fd, short what, void *arg)
 	publish(arg);
 }
 
-static void run_command(struct pipeline *p, enum pcmd cmd)
+/* Tells the main thread the command it is waiting for has run. */
+static void complete(struct pipeline *p, bool published)
+{
+	if (!published)
+		publish(p);
+	pthread_mutex_lock(&p->mu);
+	p->cmd = PCMD_NONE;
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* One step of the collect in progress; the last one completes the command. */
+static bool collect_step(struct pipeline *p)
+{
+	double t0 = mono_now();
+	bool last = aggr_collect_step(p->aggr, COLLECT_STEP);
+	if (last)
+		p->arg.collect.out = aggr_collect_end(p->aggr);
+	double held = mono_now() - t0;
+	if (held > p->last_collect_s)
+		p->last_collect_s = held;
+	return last;
+}
+
+static void on_collect_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipeline *p = arg;
+	static const struct timeval zero = { 0, 0 };
+	(void)fd;
+	(void)what;
+	if (!collect_step(p)) {
+		event_add(p->step_ev, &zero); /* after the next look at the sockets */
+		return;
+	}
+	p->collects++;
+	complete(p, false);
+}
+
+/* Starts a collect: the first step now, the rest from on_collect_step with
+ * the sockets read in between. A final collect (shutdown: the sockets are
+ * paused already) runs in one go. Returns true when it completed. */
+static bool collect_begin(struct pipeline *p)
+{
+	static const struct timeval zero = { 0, 0 };
+	if (p->arg.collect.now > p->floor)
+		p->floor = p->arg.collect.now;
+	p->last_collect_s = 0;
+	p->collect_t0 = mono_now();
+	if (p->arg.collect.final) {
+		p->arg.collect.out = aggr_collect(p->aggr, p->arg.collect.now, true);
+		p->last_collect_s = mono_now() - p->collect_t0;
+		p->collects++;
+		return true;
+	}
+	if (aggr_collect_begin(p->aggr, p->arg.collect.now, false) < 0)
+		return true; /* out of memory: out stays NULL, nothing was taken */
+	if (!collect_step(p)) {
+		event_add(p->step_ev, &zero);
+		return false;
+	}
+	p->collects++;
+	return true;
+}
+
+/* Runs cmd; false when it goes on in later loop iterations (collect steps). */
+static bool run_command(struct pipeline *p, enum pcmd cmd)
 {
 	switch (cmd) {
-	case PCMD_COLLECT: {
-		double t0 = mono_now();
-		if (p->arg.collect.now > p->floor)
-			p->floor = p->arg.collect.now;
-		p->arg.collect.out = aggr_collect(p->aggr, p->arg.collect.now, p->arg.collect.final);
-		p->collects++;
-		p->last_collect_s = mono_now() - t0;
-		break;
-	}
+	case PCMD_COLLECT:
+		return collect_begin(p);
 	case PCMD_RECONFIGURE:
 		aggr_reconfigure(p->aggr, p->arg.cfg);
 		break;
@@ -162,6 +231,7 @@ static void run_command(struct pipeline *p, enum pcmd cmd)
 	case PCMD_NONE:
 		break;
 	}
+	return true;
 }
 
 static void on_command(evutil_socket_t fd, short what, void *arg)
@@ -176,14 +246,8 @@ static void on_command(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&p->mu);
 	if (cmd == PCMD_NONE)
 		return;
-	run_command(p, cmd);
-	if (cmd != PCMD_EXIT)
-		publish(p);
-	pthread_mutex_lock(&p->mu);
-	p->cmd = PCMD_NONE;
-	p->done = true;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	if (run_command(p, cmd))
+		complete(p, cmd == PCMD_EXIT); /* no stats after EXIT: the loop is ending */
 }
 
 static void *thread_main(void *arg)
@@ -269,7 +333,8 @@ static int setup(struct pipeline *p, const struct net_config *ncfg, char *err, s
 	struct timeval iv = { 0, PUBLISH_MS * 1000 };
 	p->cmd_ev = event_new(p->base, p->cmd_fd, EV_READ | EV_PERSIST, on_command, p);
 	p->pub_ev = event_new(p->base, -1, EV_PERSIST, on_publish, p);
-	if (!p->cmd_ev || !p->pub_ev || event_add(p->cmd_ev, NULL) < 0 || event_add(p->pub_ev, &iv) < 0) {
+	p->step_ev = event_new(p->base, -1, 0, on_collect_step, p);
+	if (!p->cmd_ev || !p->pub_ev || !p->step_ev || event_add(p->cmd_ev, NULL) < 0 || event_add(p->pub_ev, &iv) < 0) {
 		snprintf(err, errlen, "pipeline %u: cannot set up its events", p->index);
 		return -ENOMEM;
 	}
@@ -336,6 +401,8 @@ void pipeline_free(struct pipeline *p)
 		event_free(p->cmd_ev);
 	if (p->pub_ev)
 		event_free(p->pub_ev);
+	if (p->step_ev)
+		event_free(p->step_ev);
 	net_free(p->net);
 	if (p->cmd_fd >= 0)
 		close(p->cmd_fd);

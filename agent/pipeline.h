@@ -17,7 +17,8 @@
  * the pipeline (collect, reconfigure, stop_receiving, top) hand a command to
  * the pipeline thread through an eventfd and wait for it: the pipeline runs it
  * between two recvmmsg batches, so nothing it owns is ever touched by two
- * threads. pipeline_get_stats reads a copy the pipeline publishes under a
+ * threads. A collect is walked in steps with the sockets read in between
+ * (pipeline.c), so the caller waits a little longer and receiving does not. pipeline_get_stats reads a copy the pipeline publishes under a
  * mutex every 100 ms and after every command (at most 100 ms old, exact right
  * after a collect).
  *
@@ -46,7 +47,8 @@ struct pipeline_stats {
 	struct dsd_stats parse;
 	struct aggr_stats aggr;
 	uint64_t collects;
-	double last_collect_s;	/* time the last collect held up receiving */
+	double last_collect_s;	/* the longest stretch the last collect held up
+				   receiving (its longest step; all of it for the final one) */
 };
 
 /* Opens the sockets (index 0 also the Unix socket) and starts the thread.

@@ -22,6 +22,9 @@
 #   receivers, 0 = OS default) MEM_CONTEXTS=1000000 MEM_RATE=250000 SETTLE=1
 #   PIPELINES=1 (dogstatsd_pipeline_count) SENDERS=1 (loadgen source sockets:
 #   SO_REUSEPORT spreads senders, not datagrams, over pipelines)
+#   INTAKE=vm (the agent forwards to a VictoriaMetrics started on loopback
+#   instead of writing JSON lines to /dev/null: flush time with encoding)
+#   EXTRA_YAML='key: value\nkey2: value' (appended to the agent's config)
 #   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
 #   on a shared 2-core machine single pairs vary by +-30%)
@@ -169,6 +172,10 @@ write_config() { # $1 = dir, $2 = udp port, $3 = status port
 		echo "dogstatsd_port: $2"
 		echo "bind_host: 127.0.0.1"
 		echo "dogstatsd_output_file: /dev/null"
+		if [ -n "$VM_URL" ]; then
+			echo "dd_url: $VM_URL/datadog"
+			echo "api_key: bench-key"
+		fi
 		echo "status_port: $3"
 		echo "run_path: $1/run"
 		echo "alerts_dir: $1/alerts.d"
@@ -176,9 +183,26 @@ write_config() { # $1 = dir, $2 = udp port, $3 = status port
 		echo "dogstatsd_pipeline_count: $PIPELINES"
 		[ "$RCVBUF" -gt 0 ] && echo "dogstatsd_so_rcvbuf: $RCVBUF"
 		[ "${MAX_CONTEXTS:-0}" -gt 0 ] && echo "dogstatsd_max_contexts: $MAX_CONTEXTS"
+		[ -n "${EXTRA_YAML:-}" ] && printf '%b\n' "$EXTRA_YAML"
 		true
 	} > "$1/agent.yaml"
 }
+
+VM_URL=
+start_vm() {
+	local port
+	command -v victoria-metrics >/dev/null || { echo "run.sh: INTAKE=vm needs victoria-metrics (scripts/deps.sh)" >&2; exit 1; }
+	port=$(free_port tcp)
+	victoria-metrics -httpListenAddr=127.0.0.1:"$port" -storageDataPath="$OUT/vm" \
+		-retentionPeriod=100y > "$OUT/vm.log" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 100); do
+		curl -sf --max-time 1 "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	VM_URL=http://127.0.0.1:$port
+}
+[ "${INTAKE:-}" = vm ] && start_vm
 
 AGENT_PID=
 AGENT_SPORT=
@@ -293,6 +317,12 @@ run_flush() {
 		$((k1 - k0)) $((f1 - f0)))
 	FLUSHROW+=$(printf '\n       last flush on the main thread %s s; receiving held up by the last collect %s s (pipelines=%s)' \
 		"$(jget last_flush_duration_s <<<"$st1")" "$(jget pipelines.last_collect_s <<<"$st1")" "$PIPELINES")
+	if [ -n "$VM_URL" ]; then
+		FLUSHROW+=$(printf '\n       intake: points submitted %s, delivered %s, queued %s, payloads %s, bytes sent %s' \
+			"$(jget forwarder.points_submitted <<<"$st1")" "$(jget forwarder.points_delivered <<<"$st1")" \
+			"$(jget forwarder.points_queued <<<"$st1")" "$(jget forwarder.payloads_delivered <<<"$st1")" \
+			"$(jget forwarder.bytes_sent <<<"$st1")")
+	fi
 }
 
 MEMROW=
