@@ -51,7 +51,8 @@
  *   aggr_out_free) instead of freeing them; so out k stays valid until
  *   collect k+1. Contexts expired at collect k have their last records (a
  *   counter's last zero-fill) in out k.
- * - The caller must emit out k before calling aggr_collect k+1 on the same
+ * - The caller must emit out k before calling aggr_collect (or
+ *   aggr_collect_step: its steps expire contexts) k+1 on the same
  *   aggr (agent.c's flush guarantees it: it waits for the emit of the
  *   previous flush before asking the pipelines to collect again), and before
  *   aggr_free. aggr_out_free may come later, on any thread.
@@ -140,7 +141,8 @@ struct aggr_out;
  * remaining contexts keep their closed buckets for the next collect (their
  * zero-fills for this one are lost; counted in dropped[AGGR_DROP_NOMEM]).
  * The out references a's interned names, hosts and tag sets: they stay valid
- * and unchanged until the next aggr_collect or aggr_free on `a`, whichever
+ * and unchanged until the next aggr_collect (or aggr_collect_step) or
+ * aggr_free on `a`, whichever
  * comes first (see "Threads" above). */
 struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
 
