@@ -367,6 +367,40 @@ Test(encode, default_point_cap_is_10000)
 	free(s);
 }
 
+/* The packer renders records into a window it compacts once the packed
+ * prefix is over 1 MiB: 60000 series (~6 MB rendered) in payloads of 1000
+ * cross it several times; every series must come out once, in order, with
+ * its own bytes. */
+Test(encode, window_compaction_keeps_every_record_in_order)
+{
+	char **names;
+	size_t n = 60000;
+	struct series *s = many_series(n, &names);
+	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 1000 };
+	struct sink sk = { .n = 0 };
+	struct enc_result r;
+	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(sk.n, 60);
+	check_split(&sk, n, 3200000, 62914560, 1000);
+	size_t next = 0;
+	for (size_t i = 0; i < sk.n; i++) {
+		char *b = body_of(sk.p[i], NULL);
+		for (char *q = b; (q = strstr(q, "\"metric\":\"m.")); q++, next++) {
+			char want[96];
+			snprintf(want, sizeof(want), "\"metric\":\"m.%zu\",\"points\":[[%zu,%zu]]", next,
+				 1000 + next, next);
+			cr_assert_eq(strncmp(q, want, strlen(want)), 0, "record %zu: %.60s", next, q);
+		}
+		free(b);
+	}
+	cr_assert_eq(next, n);
+	sink_free(&sk);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(s);
+}
+
 Test(encode, record_over_limit_is_counted_not_sent)
 {
 	char *big = malloc(5000);
