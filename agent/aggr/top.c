@@ -3,10 +3,10 @@
  *
  * aggr_top is computed on demand (never on the hot path): pick the metric
  * names with the most live contexts (the names pool refcount is exactly the
- * number of contexts using the name), then for each walk the context table
- * once, gather the distinct tags of that metric's contexts and count the
- * distinct values per tag key. Cost O(contexts * rows); for /status and the
- * CLI, not for every flush.
+ * number of contexts using the name), then walk the context table once,
+ * gathering for each of those metrics the distinct tags of its contexts and
+ * counting the distinct values per tag key. Cost O(contexts + tags of the top
+ * metrics' contexts); for /status and the CLI, not for every flush.
  */
 #include "aggr/aggr_int.h"
 
@@ -62,24 +62,17 @@ static void count_tag(struct htab *seen, struct htab *keys, struct istr *t)
 	kc->n++;
 }
 
-/* The tag key of name's contexts with the most distinct values. */
-static void offender(const struct aggr *a, const struct istr *name, struct aggr_top_entry *e)
-{
+/* One row's tag counting: distinct tags seen, and distinct values per key. */
+struct row_count {
 	struct htab seen, keys;
-	htab_init(&seen);
-	htab_init(&keys);
-	for (size_t i = 0; i < a->ctxs.cap; i++) {
-		if (!a->ctxs.s[i])
-			continue;
-		const struct ctx *c = ctx_at(a, ctab_idx(a->ctxs.s[i]));
-		if (c->name != name)
-			continue;
-		for (uint32_t j = 0; j < c->tags->n; j++)
-			count_tag(&seen, &keys, c->tags->tags[j]);
-	}
+};
+
+/* The tag key of the row's contexts with the most distinct values. */
+static void offender(struct row_count *rc, struct aggr_top_entry *e)
+{
 	const struct keycount *best = NULL;
-	for (size_t i = 0; i < keys.cap; i++) {
-		const struct keycount *kc = keys.s[i].p;
+	for (size_t i = 0; i < rc->keys.cap; i++) {
+		const struct keycount *kc = rc->keys.s[i].p;
 		if (kc && (!best || kc->n > best->n ||
 			   (kc->n == best->n && sv_cmp(kc->key, best->key) < 0)))
 			best = kc;
@@ -90,10 +83,29 @@ static void offender(const struct aggr *a, const struct istr *name, struct aggr_
 		e->top_tag_key[n] = '\0';
 		e->top_tag_values = best->n;
 	}
-	for (size_t i = 0; i < keys.cap; i++)
-		free(keys.s[i].p);
-	htab_done(&keys);
-	htab_done(&seen);
+	for (size_t i = 0; i < rc->keys.cap; i++)
+		free(rc->keys.s[i].p);
+	htab_done(&rc->keys);
+	htab_done(&rc->seen);
+}
+
+/* One walk over the contexts for every row (was one walk per row: 10 x the
+ * cost, ~0.27 s for /status at 1M contexts, on the receive thread). */
+static void count_rows(const struct aggr *a, const struct istr *const *best, size_t nb,
+		       struct row_count *rows)
+{
+	for (size_t i = 0; i < a->ctxs.cap; i++) {
+		if (!a->ctxs.s[i])
+			continue;
+		const struct ctx *c = ctx_at(a, ctab_idx(a->ctxs.s[i]));
+		size_t r = 0;
+		while (r < nb && best[r] != c->name)
+			r++;
+		if (r == nb)
+			continue;
+		for (uint32_t j = 0; j < c->tags->n; j++)
+			count_tag(&rows[r].seen, &rows[r].keys, c->tags->tags[j]);
+	}
 }
 
 static bool ranks_before(const struct istr *x, const struct istr *y)
@@ -123,6 +135,16 @@ size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n)
 		}
 		best[j] = s;
 	}
+	struct row_count *rows = calloc(nb ? nb : 1, sizeof(*rows));
+	if (!rows) {
+		free(best);
+		return 0;
+	}
+	for (size_t i = 0; i < nb; i++) {
+		htab_init(&rows[i].seen);
+		htab_init(&rows[i].keys);
+	}
+	count_rows(a, best, nb, rows);
 	for (size_t i = 0; i < nb; i++) {
 		struct aggr_top_entry *e = &out[i];
 		memset(e, 0, sizeof(*e));
@@ -130,8 +152,9 @@ size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n)
 		memcpy(e->name, best[i]->s, l);
 		e->contexts = best[i]->refcnt;
 		e->refused = best[i]->aux;
-		offender(a, best[i], e);
+		offender(&rows[i], e);
 	}
+	free(rows);
 	free(best);
 	return nb;
 }
