@@ -26,10 +26,11 @@ if [ -z "${TEST_FAST:-}" ]; then
 	[ -d build-asan ] || CC=clang meson setup build-asan -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	ninja -C build-asan
-	# this pass runs every integration test with two receive pipelines (the
-	# gcc pass above with the default one), so both shapes are covered
-	step "test suite (clang, ASan/UBSan, LeakSanitizer, 2 receive pipelines)"
-	DDMA_TEST_PIPELINES=2 \
+	# DDMA_TEST_PIPELINES=2 would run every integration test with two receive
+	# pipelines; not in CI: a few tests' exact expectations (per-pipeline caps,
+	# same-second gauges from several sockets) depend on how the kernel hashes
+	# senders, so they pin one pipeline. test_pipelines covers two in every pass.
+	step "test suite (clang, ASan/UBSan, LeakSanitizer)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
 	if [ -x tests/fuzz/short_fuzz.sh ] || [ -f tests/fuzz/short_fuzz.sh ]; then

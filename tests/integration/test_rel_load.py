@@ -134,9 +134,11 @@ def alive_sender(port, stop, sent):
 def test_l3_cardinality_flood():
     n = int(os.environ.get("L3_CONTEXTS", "2000000"))
     cap = 50000
+    # one pipeline: the context cap is per pipeline, and the alive sender and
+    # loadgen may land on different ones
     a = Agent({"dogstatsd_max_contexts": cap, "dogstatsd_max_contexts_per_metric": 100000,
                "dogstatsd_output_file": "/dev/null", "telemetry_enabled": False,
-               "dogstatsd_so_rcvbuf": 8 << 20}).start()
+               "dogstatsd_so_rcvbuf": 8 << 20, "dogstatsd_pipeline_count": 1}).start()
     stop, alive = threading.Event(), [0]
     t = threading.Thread(target=alive_sender, args=(a.port, stop, alive))
     try:
