@@ -87,13 +87,6 @@ static int64_t agent_now(struct agent *a)
 	return agent_clock_now(&a->clock);
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void diag_log(void *ctx, bool is_error, const char *msg)
 {
 	(void)ctx;

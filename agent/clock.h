@@ -35,4 +35,12 @@ static inline int64_t agent_clock_now(struct agent_clock *c)
 	return t;
 }
 
+/* Monotonic seconds, for measuring durations (flush, collect). */
+static inline double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 #endif

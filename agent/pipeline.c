@@ -54,7 +54,6 @@ struct pipeline {
 	int64_t floor;			/* `now` of the last collect: no sample is stamped earlier */
 	uint64_t collects;
 	double last_collect_s;		/* longest single hold-up (step) of the last collect */
-	double collect_t0;		/* when the collect in progress began */
 	/* shared, under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -67,13 +66,6 @@ struct pipeline {
 	} arg;
 	struct pipeline_stats pub;
 };
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- receive path (pipeline thread) ---- */
 
@@ -161,8 +153,10 @@ static bool collect_step(struct pipeline *p)
 {
 	double t0 = mono_now();
 	bool last = aggr_collect_step(p->aggr, COLLECT_STEP);
-	if (last)
+	if (last) {
 		p->arg.collect.out = aggr_collect_end(p->aggr);
+		p->collects++;
+	}
 	double held = mono_now() - t0;
 	if (held > p->last_collect_s)
 		p->last_collect_s = held;
@@ -179,12 +173,11 @@ static void on_collect_step(evutil_socket_t fd, short what, void *arg)
 		event_add(p->step_ev, &zero); /* after the next look at the sockets */
 		return;
 	}
-	p->collects++;
 	complete(p, false);
 }
 
-/* Starts a collect: the first step now, the rest from on_collect_step with
- * the sockets read in between. A final collect (shutdown: the sockets are
+/* Starts a collect; its steps run from on_collect_step, the sockets read
+ * between two of them. A final collect (shutdown: the sockets are
  * paused already) runs in one go. Returns true when it completed. */
 static bool collect_begin(struct pipeline *p)
 {
@@ -192,21 +185,17 @@ static bool collect_begin(struct pipeline *p)
 	if (p->arg.collect.now > p->floor)
 		p->floor = p->arg.collect.now;
 	p->last_collect_s = 0;
-	p->collect_t0 = mono_now();
 	if (p->arg.collect.final) {
+		double t0 = mono_now();
 		p->arg.collect.out = aggr_collect(p->aggr, p->arg.collect.now, true);
-		p->last_collect_s = mono_now() - p->collect_t0;
+		p->last_collect_s = mono_now() - t0;
 		p->collects++;
 		return true;
 	}
 	if (aggr_collect_begin(p->aggr, p->arg.collect.now, false) < 0)
 		return true; /* out of memory: out stays NULL, nothing was taken */
-	if (!collect_step(p)) {
-		event_add(p->step_ev, &zero);
-		return false;
-	}
-	p->collects++;
-	return true;
+	event_add(p->step_ev, &zero);
+	return false;
 }
 
 /* Runs cmd; false when it goes on in later loop iterations (collect steps). */

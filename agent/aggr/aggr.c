@@ -506,13 +506,10 @@ static struct slot *slot_new(struct aggr *a, struct ctx *c)
 static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fresh)
 {
 	*fresh = false;
-	for (int i = 0; i < 2; i++)
-		if (c->slot[i].bucket == b)
-			return &c->slot[i];
-	for (uint16_t i = 0; i < c->nmore; i++)
-		if (c->more[i].bucket == b)
-			return &c->more[i];
-	struct slot *s = slot_new(a, c);
+	struct slot *s = ctx_slot_find(c, b);
+	if (s)
+		return s;
+	s = slot_new(a, c);
 	if (!s)
 		return NULL;
 	if (acc_init(a, c->type, s) < 0) {

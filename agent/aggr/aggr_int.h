@@ -210,6 +210,18 @@ static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
 	return a->epoch + c->last_seen;
 }
 
+/* The context's slot for bucket b, or NULL (aggr.c's hot path, flush.c). */
+static inline struct slot *ctx_slot_find(struct ctx *c, int64_t b)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->slot[i].bucket == b)
+			return &c->slot[i];
+	for (uint16_t i = 0; i < c->nmore; i++)
+		if (c->more[i].bucket == b)
+			return &c->more[i];
+	return NULL;
+}
+
 static inline struct ctx *ctx_at(const struct aggr *a, uint32_t idx)
 {
 	return &a->slab.chunks[idx / CTX_CHUNK][idx % CTX_CHUNK];

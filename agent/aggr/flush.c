@@ -79,24 +79,13 @@ static bool reserve(struct collector *k, const struct ctx *c)
 	return true;
 }
 
-static struct slot *find_slot(struct ctx *c, int64_t b)
-{
-	for (int i = 0; i < 2; i++)
-		if (c->slot[i].bucket == b)
-			return &c->slot[i];
-	for (uint16_t i = 0; i < c->nmore; i++)
-		if (c->more[i].bucket == b)
-			return &c->more[i];
-	return NULL;
-}
-
 /* Counter buckets in the zero-fill range: the sum, or 0 while the counter
  * is young enough (bucket >= first bucket, bucket < last sample + expiry). */
 static void counter_range(struct collector *k, struct ctx *c)
 {
 	int64_t exp = k->a->cfg->expiry_seconds;
 	for (int64_t b = k->lo; b < k->hi; b += AGGR_BUCKET) {
-		struct slot *s = find_slot(c, b);
+		struct slot *s = ctx_slot_find(c, b);
 		if (s)
 			take(k, c, s);
 		else if (b >= c->x.born && b < ctx_last_seen(k->a, c) + exp)

@@ -21,6 +21,7 @@
 
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
+#include "batch_lines.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -88,87 +89,6 @@ static void put_event(struct aggr *a, int i, int64_t now)
 	struct dsd_service_check sc = { .name = sv_from_cstr(title), .status = 1,
 					.message = SV_LIT("m") };
 	aggr_service_check(a, &sc, now);
-}
-
-/* ---- batches as sorted lists of lines ---- */
-
-struct lines {
-	char **l;
-	size_t n, cap;
-};
-
-static void add_line(struct lines *ls, const char *s)
-{
-	if (ls->n == ls->cap) {
-		ls->cap = ls->cap ? ls->cap * 2 : 64;
-		ls->l = realloc(ls->l, ls->cap * sizeof(*ls->l));
-		cr_assert(ls->l);
-	}
-	ls->l[ls->n++] = strdup(s);
-}
-
-static void join(const char *const *t, uint32_t n, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (uint32_t i = 0; i < n; i++) {
-		strncat(out, t[i], cap - strlen(out) - 1);
-		strncat(out, ",", cap - strlen(out) - 1);
-	}
-}
-
-static int line_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static struct lines render(const struct batch *b)
-{
-	struct lines ls = { 0 };
-	char line[4096], tg[1024];
-	for (size_t i = 0; i < b->nseries; i++) {
-		const struct series *s = &b->series[i];
-		join(s->tags, s->ntags, tg, sizeof(tg));
-		snprintf(line, sizeof(line), "S %s|%s|%s|%lld|%d|%u|%.17g", s->name, s->host, tg,
-			 (long long)s->ts, (int)s->kind, s->interval, s->value);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nsketches; i++) {
-		const struct sketch_point *p = &b->sketches[i];
-		join(p->tags, p->ntags, tg, sizeof(tg));
-		int n = snprintf(line, sizeof(line), "K %s|%s|%lld|%lld|%.17g|%.17g|%.17g|", p->name,
-				 tg, (long long)p->ts, (long long)p->cnt, p->min, p->max, p->sum);
-		for (uint32_t k = 0; k < p->nbins && n < (int)sizeof(line) - 32; k++)
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%d:%u,", p->keys[k],
-				      p->counts[k]);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nevents; i++) {
-		snprintf(line, sizeof(line), "E %s|%lld", b->events[i].title,
-			 (long long)b->events[i].ts);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nchecks; i++) {
-		snprintf(line, sizeof(line), "C %s|%lld", b->checks[i].name,
-			 (long long)b->checks[i].ts);
-		add_line(&ls, line);
-	}
-	qsort(ls.l, ls.n, sizeof(*ls.l), line_cmp);
-	return ls;
-}
-
-static void lines_free(struct lines *ls)
-{
-	for (size_t i = 0; i < ls->n; i++)
-		free(ls->l[i]);
-	free(ls->l);
-}
-
-static size_t count_prefix(const struct lines *ls, const char *p)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < ls->n; i++)
-		n += strncmp(ls->l[i], p, strlen(p)) == 0;
-	return n;
 }
 
 static struct lines emit_free(const struct aggr_config *cfg, struct aggr_out *o, int64_t now)

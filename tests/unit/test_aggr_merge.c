@@ -18,6 +18,7 @@
 
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
+#include "batch_lines.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -103,92 +104,6 @@ static void send_set(struct rig *r, int pipe, const char *name, const char *memb
 	aggr_ingest(r->p[pipe], &m, now);
 }
 
-/* ---- batches as sorted lists of lines ---- */
-
-struct lines {
-	char **l;
-	size_t n, cap;
-};
-
-static void add_line(struct lines *ls, const char *s)
-{
-	if (ls->n == ls->cap) {
-		ls->cap = ls->cap ? ls->cap * 2 : 64;
-		ls->l = realloc(ls->l, ls->cap * sizeof(*ls->l));
-		cr_assert(ls->l);
-	}
-	ls->l[ls->n++] = strdup(s);
-}
-
-static void join(const char *const *t, uint32_t n, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (uint32_t i = 0; i < n; i++) {
-		strncat(out, t[i], cap - strlen(out) - 1);
-		strncat(out, ",", cap - strlen(out) - 1);
-	}
-}
-
-static int line_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static struct lines render(const struct batch *b)
-{
-	struct lines ls = { 0 };
-	char line[16384], tg[2048];
-	for (size_t i = 0; i < b->nseries; i++) {
-		const struct series *s = &b->series[i];
-		join(s->tags, s->ntags, tg, sizeof(tg));
-		snprintf(line, sizeof(line), "S %s|%s|%s|%lld|%d|%u|%.17g", s->name, s->host, tg,
-			 (long long)s->ts, (int)s->kind, s->interval, s->value);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nsketches; i++) {
-		const struct sketch_point *p = &b->sketches[i];
-		join(p->tags, p->ntags, tg, sizeof(tg));
-		int n = snprintf(line, sizeof(line), "K %s|%s|%s|%lld|%lld|%.17g|%.17g|%.17g|%.17g|",
-				 p->name, p->host, tg, (long long)p->ts, (long long)p->cnt, p->min,
-				 p->max, p->sum, p->avg);
-		for (uint32_t k = 0; k < p->nbins && n < (int)sizeof(line) - 32; k++)
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%d:%u,", p->keys[k],
-				      p->counts[k]);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nevents; i++) {
-		const struct event_rec *e = &b->events[i];
-		join(e->tags, e->ntags, tg, sizeof(tg));
-		snprintf(line, sizeof(line), "E %s|%s|%lld|%s|%s|%s|%d|%d|%s", e->title, e->text,
-			 (long long)e->ts, e->host, e->aggregation_key, e->source_type,
-			 (int)e->priority, (int)e->alert_type, tg);
-		add_line(&ls, line);
-	}
-	for (size_t i = 0; i < b->nchecks; i++) {
-		const struct check_rec *c = &b->checks[i];
-		join(c->tags, c->ntags, tg, sizeof(tg));
-		snprintf(line, sizeof(line), "C %s|%d|%lld|%s|%s|%s", c->name, c->status,
-			 (long long)c->ts, c->host, c->message, tg);
-		add_line(&ls, line);
-	}
-	qsort(ls.l, ls.n, sizeof(*ls.l), line_cmp);
-	return ls;
-}
-
-static void lines_free(struct lines *ls)
-{
-	for (size_t i = 0; i < ls->n; i++)
-		free(ls->l[i]);
-	free(ls->l);
-}
-
-static bool has_prefix(const struct lines *ls, const char *p)
-{
-	for (size_t i = 0; i < ls->n; i++)
-		if (strncmp(ls->l[i], p, strlen(p)) == 0)
-			return true;
-	return false;
-}
 
 static void same_lines(const struct batch *want, const struct batch *got)
 {
@@ -462,9 +377,9 @@ Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
 	cr_assert(b);
 	struct lines ls = render(b);
 	cr_assert_eq(ls.n, 2, "%zu records", ls.n);
-	cr_assert(has_prefix(&ls, "S gone.c|myhost|env:prod,uniq:tag-only-here,x:1,|1700000010|1|10|0"),
+	cr_assert(count_prefix(&ls, "S gone.c|myhost|env:prod,uniq:tag-only-here,x:1,|1700000010|1|10|0"),
 		  "%s", ls.l[0]);
-	cr_assert(has_prefix(&ls, "S stays.g|myhost|env:prod,x:1,|1700000010|0|0|1"), "%s", ls.l[1]);
+	cr_assert(count_prefix(&ls, "S stays.g|myhost|env:prod,x:1,|1700000010|0|0|1"), "%s", ls.l[1]);
 	lines_free(&ls);
 	batch_free(b);
 	/* the out may be freed after its aggr moved on, or after it is gone */
