@@ -26,6 +26,24 @@
  *           existing contexts ingested between steps, as a pipeline would
  *
  * usage: flushcost [CONTEXTS [STEP]]   (STEP default 16384)
+ *
+ * usage: flushcost encode [CONTEXTS [LEVEL]]
+ * The forward path of the same flush, as the agent runs it on the main
+ * thread: aggr_collect + aggr_emit of CONTEXTS loadgen-shaped counters, then
+ * the batch's series array straight into enc_series_v1 (what fwd_submit's
+ * submit_series does for series_api v1), emit callback freeing the payloads.
+ * LEVEL is the compressor level (default 6, the agent's default
+ * serializer_zstd_compressor_level). Lines:
+ *   encode.emit    : aggr_emit alone (the batch the encoder reads)
+ *   encode.render  : enc_series_v1 with compressor none: rendering, packing,
+ *                    assembling and copying the bodies, no compression;
+ *                    raw_hash is FNV-1a over every body in order (compare
+ *                    before/after a change: same hash = same bytes)
+ *   encode.zlib_only : compress_buf(zlib, LEVEL) of exactly those bodies
+ *   encode.zlib    : enc_series_v1 with zlib at LEVEL, the agent's default
+ *                    (render + compress + any halving recompression)
+ *   encode.zstd    : the same with zstd at level 1 (Datadog's zstd default)
+ *   encode.zstd_only : compress_buf(zstd, 1) of the raw bodies
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +52,8 @@
 
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
+#include "forward/compress.h"
+#include "forward/encode.h"
 
 #define T0 1700000000
 
@@ -216,8 +236,102 @@ static void run_two(const struct aggr_config *cfg, size_t n, bool same, const ch
 	}
 }
 
+struct enc_sink {
+	enum compressor_kind recompress; /* COMPRESS_NONE: do not */
+	int level;
+	size_t payloads, bytes, raw_bytes, zbytes;
+	uint64_t hash;	/* FNV-1a over raw bodies (compressor none only) */
+	double zcpu;	/* CPU in compress_buf of the bodies */
+	double hcpu;	/* CPU hashing them (not the encoder's) */
+};
+
+static int enc_emit(void *arg, struct payload *p)
+{
+	struct enc_sink *k = arg;
+	k->payloads++;
+	k->bytes += p->len;
+	k->raw_bytes += p->raw_len;
+	if (p->enc == COMPRESS_NONE) {
+		double c0 = clk(CLOCK_THREAD_CPUTIME_ID);
+		for (size_t i = 0; i < p->len; i++)
+			k->hash = (k->hash ^ p->data[i]) * 0x100000001b3ULL;
+		k->hcpu += cpu_since(c0);
+	}
+	if (k->recompress != COMPRESS_NONE) {
+		uint8_t *z = NULL;
+		size_t zl = 0;
+		double c0 = clk(CLOCK_THREAD_CPUTIME_ID);
+		if (compress_buf(k->recompress, k->level, p->data, p->len, &z, &zl) < 0)
+			exit(1);
+		k->zcpu += cpu_since(c0);
+		k->zbytes += zl;
+		free(z);
+	}
+	payload_free(p);
+	return 0;
+}
+
+/* One enc_series_v1 of the batch's series with compressor c at level; the
+ * sink recompresses each body with `re` when it is not COMPRESS_NONE. */
+static struct enc_sink enc_once(const struct batch *b, enum compressor_kind c, int level,
+				enum compressor_kind re, int relevel, double *cpu)
+{
+	struct enc_sink k = { .recompress = re, .level = relevel, .hash = 0xcbf29ce484222325ULL };
+	struct enc_opts o = { .compressor = c, .level = level, .created = T0 + 10 };
+	struct enc_result res;
+	double c0 = clk(CLOCK_THREAD_CPUTIME_ID);
+	if (enc_series_v1(b->series, b->nseries, &o, enc_emit, &k, &res) < 0 ||
+	    res.records != b->nseries)
+		exit(1);
+	*cpu = cpu_since(c0) - k.hcpu;
+	return k;
+}
+
+static void enc_line(const char *what, size_t n, double cpu, const struct enc_sink *k,
+		     size_t bytes)
+{
+	printf("%s series=%zu cpu_s=%.3f ns_per_series=%.1f payloads=%zu raw_bytes=%zu"
+	       " bytes=%zu\n", what, n, cpu, cpu * 1e9 / (double)(n ? n : 1), k->payloads,
+	       k->raw_bytes, bytes);
+	fflush(stdout);
+}
+
+static void run_encode(const struct aggr_config *cfg, size_t n, int level)
+{
+	struct aggr *a = fill(cfg, 0, n, T0 + 1);
+	struct aggr_out *o = aggr_collect(a, T0 + 10, false);
+	if (!o)
+		exit(1);
+	struct timer t = start();
+	struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10, NULL);
+	if (!b)
+		exit(1);
+	report("encode.emit", t, n, NULL);
+	aggr_out_free(o);
+	aggr_free(a);
+	double cpu;
+	struct enc_sink k = enc_once(b, COMPRESS_NONE, 0, COMPRESS_ZLIB, level, &cpu);
+	enc_line("encode.render", b->nseries, cpu - k.zcpu, &k, k.bytes);
+	printf("encode.render raw_hash=%016llx\n", (unsigned long long)k.hash);
+	enc_line("encode.zlib_only", b->nseries, k.zcpu, &k, k.zbytes);
+	k = enc_once(b, COMPRESS_ZLIB, level, COMPRESS_NONE, 0, &cpu);
+	enc_line("encode.zlib", b->nseries, cpu, &k, k.bytes);
+	k = enc_once(b, COMPRESS_NONE, 0, COMPRESS_ZSTD, 1, &cpu);
+	enc_line("encode.zstd_only", b->nseries, k.zcpu, &k, k.zbytes);
+	k = enc_once(b, COMPRESS_ZSTD, 1, COMPRESS_NONE, 0, &cpu);
+	enc_line("encode.zstd", b->nseries, cpu, &k, k.bytes);
+	batch_free(b);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "encode") == 0) {
+		struct aggr_config cfg;
+		cfg_init(&cfg);
+		run_encode(&cfg, argc > 2 ? (size_t)atol(argv[2]) : 1000000,
+			   argc > 3 ? atoi(argv[3]) : 6);
+		return 0;
+	}
 	size_t n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
 	size_t step = argc > 2 ? (size_t)atol(argv[2]) : 16384;
 	struct aggr_config cfg;
