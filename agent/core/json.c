@@ -323,31 +323,53 @@ static size_t escape_one(char *o, const unsigned char *p, size_t n, size_t *adv)
 	return l;
 }
 
+/* Whether any of the 8 bytes of x is special (see special()): bit tricks
+ * from "Bit Twiddling Hacks"; each term is exact as a yes/no answer. */
+static inline bool special8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+	uint64_t ctl = (x - ones * 0x20) & ~x;
+	uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
+	return ((x | ctl | zq | zb) & high) != 0;
+}
+
+char *json_escape_to(char *o, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	*o++ = '"';
+	while (p < end) {
+		while (end - p >= 8) { /* plain runs 8 bytes at a time */
+			uint64_t x;
+			memcpy(&x, p, 8);
+			if (special8(x))
+				break;
+			memcpy(o, &x, 8);
+			o += 8;
+			p += 8;
+		}
+		if (p == end)
+			break;
+		if (!special(*p)) {
+			*o++ = (char)*p++;
+			continue;
+		}
+		size_t adv;
+		o += escape_one(o, p, (size_t)(end - p), &adv);
+		p += adv;
+	}
+	*o++ = '"';
+	return o;
+}
+
 void json_escape(struct buf *b, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	/* worst case: every byte becomes 6 (\u00XX or \ufffd) */
-	if (n > (SIZE_MAX - 2) / 6 || buf_reserve(b, n * 6 + 2) < 0) {
+	if (n > (SIZE_MAX - 2) / 6 || buf_reserve(b, JSON_ESCAPE_MAX(n)) < 0) {
 		b->failed = true;
 		return;
 	}
-	char *o = b->p + b->len;
-	*o++ = '"';
-	size_t i = 0;
-	while (i < n) {
-		size_t run = i;
-		while (run < n && !special(p[run]))
-			run++;
-		memcpy(o, p + i, run - i);
-		o += run - i;
-		i = run;
-		if (i < n) {
-			size_t adv;
-			o += escape_one(o, p + i, n - i, &adv);
-			i += adv;
-		}
-	}
-	*o++ = '"';
+	char *o = json_escape_to(b->p + b->len, s, n);
 	*o = '\0';
 	b->len = (size_t)(o - b->p);
 }

@@ -42,6 +42,11 @@ void jw_raw(struct jw *w, const char *json, size_t n);
 
 /* Escapes s (n bytes) as a JSON string with quotes into b. */
 void json_escape(struct buf *b, const char *s, size_t n);
+/* The same bytes written at o, which must have room for JSON_ESCAPE_MAX(n)
+ * bytes (every input byte can become 6); returns the end. No NUL written.
+ * For callers rendering many strings into one reservation (encoders). */
+#define JSON_ESCAPE_MAX(n) (6 * (n) + 2)
+char *json_escape_to(char *o, const char *s, size_t n);
 /* Shortest "%.15g"/"%.17g" form that reads back to the same double
  * (integral values below 1e15 as integers, -0 as 0). Returns the length
  * snprintf would. */
