@@ -21,21 +21,39 @@ const char *compress_encoding_name(enum compressor_kind k)
 	return NULL;
 }
 
-static int copy_raw(const void *in, size_t n, uint8_t **out, size_t *outlen)
+static int concat(const struct compress_part *v, size_t nv, size_t n, uint8_t **out,
+		  size_t *outlen)
 {
 	uint8_t *p = malloc(n + 1);
 	if (!p)
 		return -ENOMEM;
-	if (n)
-		memcpy(p, in, n);
+	size_t at = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].n)
+			memcpy(p + at, v[i].p, v[i].n);
+		at += v[i].n;
+	}
 	p[n] = 0;
 	*out = p;
 	*outlen = n;
 	return 0;
 }
 
+/* Hands over p (cap bytes, len used), shrunk when that frees over half. */
+static void give(uint8_t *p, size_t cap, size_t len, uint8_t **out, size_t *outlen)
+{
+	if (len < cap / 2) {
+		uint8_t *q = realloc(p, len ? len : 1);
+		if (q)
+			p = q;
+	}
+	*out = p;
+	*outlen = len;
+}
+
 /* deflate with zlib (windowBits 15) or gzip (windowBits 31) framing. */
-static int zlib_compress(int wbits, int level, const void *in, size_t n, uint8_t **out, size_t *outlen)
+static int zlib_compress(int wbits, int level, const struct compress_part *v, size_t nv,
+			 size_t n, uint8_t **out, size_t *outlen)
 {
 	z_stream zs;
 	memset(&zs, 0, sizeof(zs));
@@ -43,26 +61,97 @@ static int zlib_compress(int wbits, int level, const void *in, size_t n, uint8_t
 		level = Z_DEFAULT_COMPRESSION;
 	if (deflateInit2(&zs, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
+	/* deflateBound holds for Z_NO_FLUSH pieces then Z_FINISH (zlib.h) */
 	size_t cap = deflateBound(&zs, (uLong)n) + 32;
 	uint8_t *p = malloc(cap);
 	if (!p) {
 		deflateEnd(&zs);
 		return -ENOMEM;
 	}
-	zs.next_in = (Bytef *)(uintptr_t)in;
-	zs.avail_in = (uInt)n;
 	zs.next_out = p;
 	zs.avail_out = (uInt)cap;
-	int rc = deflate(&zs, Z_FINISH);
+	int rc = Z_OK;
+	for (size_t i = 0; i < nv && rc == Z_OK; i++) {
+		if (v[i].n == 0 && i + 1 < nv)
+			continue; /* deflate makes no progress on it: Z_BUF_ERROR */
+		zs.next_in = (Bytef *)(uintptr_t)v[i].p;
+		zs.avail_in = (uInt)v[i].n;
+		rc = deflate(&zs, i + 1 == nv ? Z_FINISH : Z_NO_FLUSH);
+		if (rc == Z_OK && (zs.avail_in || i + 1 == nv))
+			rc = Z_BUF_ERROR; /* cannot happen within deflateBound */
+	}
+	if (nv == 0)
+		rc = deflate(&zs, Z_FINISH);
 	size_t produced = zs.total_out;
 	deflateEnd(&zs);
 	if (rc != Z_STREAM_END) {
 		free(p);
 		return -EINVAL;
 	}
-	*out = p;
-	*outlen = produced;
+	give(p, cap, produced, out, outlen);
 	return 0;
+}
+
+static int zstd_compress(int level, const struct compress_part *v, size_t nv, size_t n,
+			 uint8_t **out, size_t *outlen)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n) + 512;
+	uint8_t *p = malloc(cap);
+	if (!cc || !p) {
+		ZSTD_freeCCtx(cc);
+		free(p);
+		return -ENOMEM;
+	}
+	size_t r = ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level > 0 ? level : 3);
+	/* the size in the frame header, as ZSTD_compress writes it */
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setPledgedSrcSize(cc, n);
+	ZSTD_outBuffer ob = { p, cap, 0 };
+	for (size_t i = 0; i < nv && !ZSTD_isError(r); i++) {
+		ZSTD_inBuffer ib = { v[i].p, v[i].n, 0 };
+		while (!ZSTD_isError(r) && ib.pos < ib.size && ob.pos < ob.size)
+			r = ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_continue);
+		if (!ZSTD_isError(r) && ib.pos < ib.size)
+			r = (size_t)-1; /* out of room: cannot happen within the bound */
+	}
+	ZSTD_inBuffer end = { NULL, 0, 0 };
+	size_t before = SIZE_MAX;
+	if (!ZSTD_isError(r))
+		r = 1; /* ZSTD_e_end at least once */
+	while (!ZSTD_isError(r) && r != 0 && ob.pos != before) {
+		before = ob.pos;
+		r = ZSTD_compressStream2(cc, &ob, &end, ZSTD_e_end);
+	}
+	ZSTD_freeCCtx(cc);
+	if (ZSTD_isError(r) || r != 0) {
+		free(p);
+		return -EINVAL;
+	}
+	give(p, cap, ob.pos, out, outlen);
+	return 0;
+}
+
+int compress_parts(enum compressor_kind k, int level, const struct compress_part *parts,
+		   size_t nparts, uint8_t **out, size_t *outlen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i].n > UINT32_MAX - n)
+			return -EINVAL;
+		n += parts[i].n;
+	}
+	switch (k) {
+	case COMPRESS_NONE:
+		return concat(parts, nparts, n, out, outlen);
+	case COMPRESS_ZLIB:
+		return zlib_compress(15, level, parts, nparts, n, out, outlen);
+	case COMPRESS_GZIP:
+		return zlib_compress(31, level, parts, nparts, n, out, outlen);
+	case COMPRESS_ZSTD:
+		return zstd_compress(level, parts, nparts, n, out, outlen);
+	}
+	return -EINVAL;
 }
 
 int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
@@ -70,29 +159,8 @@ int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
 {
 	if (n > UINT32_MAX)
 		return -EINVAL;
-	switch (k) {
-	case COMPRESS_NONE:
-		return copy_raw(in, n, out, outlen);
-	case COMPRESS_ZLIB:
-		return zlib_compress(15, level, in, n, out, outlen);
-	case COMPRESS_GZIP:
-		return zlib_compress(31, level, in, n, out, outlen);
-	case COMPRESS_ZSTD: {
-		size_t cap = ZSTD_compressBound(n);
-		uint8_t *p = malloc(cap ? cap : 1);
-		if (!p)
-			return -ENOMEM;
-		size_t r = ZSTD_compress(p, cap, in, n, level > 0 ? level : 3);
-		if (ZSTD_isError(r)) {
-			free(p);
-			return -EINVAL;
-		}
-		*out = p;
-		*outlen = r;
-		return 0;
-	}
-	}
-	return -EINVAL;
+	struct compress_part one = { in, n };
+	return compress_parts(k, level, &one, 1, out, outlen);
 }
 
 static int grow(uint8_t **p, size_t *cap, size_t need, size_t max_out)
@@ -220,7 +288,7 @@ int decompress_buf(enum compressor_kind k, const void *in, size_t n, size_t max_
 	case COMPRESS_NONE:
 		if (n > max_out)
 			return -EFBIG;
-		return copy_raw(in, n, out, outlen);
+		return compress_buf(COMPRESS_NONE, 0, in, n, out, outlen);
 	case COMPRESS_ZLIB:
 	case COMPRESS_GZIP:
 		return zlib_decompress(in, n, max_out, out, outlen);

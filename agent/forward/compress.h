@@ -21,6 +21,17 @@ const char *compress_encoding_name(enum compressor_kind k);
 int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
 		 uint8_t **out, size_t *outlen);
 
+/* The same for the concatenation of parts[0..nparts), without building it
+ * (the encoders compress a window of records between a prefix and a suffix);
+ * decompresses to the same bytes as compress_buf of the concatenation. The
+ * body is trimmed to its size when that saves more than half of the bound. */
+struct compress_part {
+	const void *p;
+	size_t n;
+};
+int compress_parts(enum compressor_kind k, int level, const struct compress_part *parts,
+		   size_t nparts, uint8_t **out, size_t *outlen);
+
 /* Decompresses into a new malloc'd buffer, NUL-terminated for convenience.
  * Output larger than max_out gives -EFBIG; malformed input -EINVAL. */
 int decompress_buf(enum compressor_kind k, const void *in, size_t n, size_t max_out,

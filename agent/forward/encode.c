@@ -64,6 +64,7 @@ struct rendered {
 	size_t shift;	/* bytes dropped from the front of the window */
 	size_t n, hi;	/* records; rendered so far */
 	const char *const *group; /* events: source type per record, else NULL */
+	bool sep;	/* a ',' after each record (JSON lists: bodies are slices) */
 	render_fn render;
 	const void *ctx;
 };
@@ -88,7 +89,8 @@ static const char *rec_ptr(const struct rendered *r, size_t k)
 static int render_upto(struct rendered *r, size_t j)
 {
 	while (r->hi < j) {
-		if (r->render(&r->all, r->ctx, r->hi) < 0 || r->all.failed)
+		if (r->render(&r->all, r->ctx, r->hi) < 0 || (r->sep && buf_putc(&r->all, ',') < 0) ||
+		    r->all.failed)
 			return -ENOMEM;
 		r->off[r->hi + 1] = r->shift + r->all.len;
 		r->hi++;
@@ -136,7 +138,7 @@ struct packer {
 /* Upper bound of the assembled size of one record, wrapper excluded. */
 static size_t item_cost(const struct packer *pk, const struct rendered *r, size_t i)
 {
-	size_t c = item_len(r, i) + 1;
+	size_t c = item_len(r, i) + (r->sep ? 0 : 1); /* its comma */
 	if (pk->shape == SHAPE_JSON_EVENTS)
 		c += 2 * strlen(r->group[i]) + 16; /* worst case: its own group */
 	return c;
@@ -179,40 +181,49 @@ static void assemble(const struct packer *pk, const struct rendered *r, size_t i
 		     struct buf *out)
 {
 	buf_reset(out);
-	switch (pk->shape) {
-	case SHAPE_PROTO:
+	if (pk->shape == SHAPE_PROTO)
 		buf_append(out, rec_ptr(r, i), r->off[j] - r->off[i]);
-		return;
-	case SHAPE_JSON_EVENTS:
+	else
 		assemble_events(pk, r, i, j, out);
-		return;
-	case SHAPE_JSON_SERIES:
-	case SHAPE_JSON_LIST:
-		buf_puts(out, pk->shape == SHAPE_JSON_SERIES ? "{\"series\":[" : "[");
-		for (size_t k = i; k < j; k++) {
-			if (k != i)
-				buf_putc(out, ',');
-			buf_append(out, rec_ptr(r, k), item_len(r, k));
-		}
-		buf_puts(out, pk->shape == SHAPE_JSON_SERIES ? "]}" : "]");
-		return;
+}
+
+/* Compresses the body of records [i, j) into *z; *raw is its size, and *z
+ * stays NULL when that is over the uncompressed limit. JSON lists are not
+ * assembled: the window already holds "rec,rec,...,rec," and the body is
+ * prefix + that slice without its last comma + suffix. */
+static int compress_range(struct packer *pk, const struct rendered *r, size_t i, size_t j,
+			  uint8_t **z, size_t *zlen, size_t *raw)
+{
+	struct compress_part parts[3];
+	size_t np = 0;
+	if (pk->shape == SHAPE_JSON_SERIES || pk->shape == SHAPE_JSON_LIST) {
+		bool series = pk->shape == SHAPE_JSON_SERIES;
+		parts[np++] = (struct compress_part){ series ? "{\"series\":[" : "[", series ? 11 : 1 };
+		parts[np++] = (struct compress_part){ rec_ptr(r, i), r->off[j] - r->off[i] - 1 };
+		parts[np++] = (struct compress_part){ series ? "]}" : "]", series ? 2 : 1 };
+	} else {
+		assemble(pk, r, i, j, &pk->raw);
+		if (pk->raw.failed)
+			return -ENOMEM;
+		parts[np++] = (struct compress_part){ pk->raw.p, pk->raw.len };
 	}
+	*raw = 0;
+	for (size_t k = 0; k < np; k++)
+		*raw += parts[k].n;
+	*z = NULL;
+	if (*raw > pk->max_u)
+		return 0;
+	return compress_parts(pk->o->compressor, pk->o->level, parts, np, z, zlen);
 }
 
 /* Emits records [i, j) as one payload, or halves until each part fits. */
 static int pack_range(struct packer *pk, const struct rendered *r, size_t i, size_t j)
 {
-	assemble(pk, r, i, j, &pk->raw);
-	if (pk->raw.failed)
-		return -ENOMEM;
 	uint8_t *z = NULL;
-	size_t zlen = 0;
-	int rc = 0;
-	if (pk->raw.len <= pk->max_u) {
-		rc = compress_buf(pk->o->compressor, pk->o->level, pk->raw.p, pk->raw.len, &z, &zlen);
-		if (rc < 0)
-			return rc;
-	}
+	size_t zlen = 0, raw = 0;
+	int rc = compress_range(pk, r, i, j, &z, &zlen, &raw);
+	if (rc < 0)
+		return rc;
 	if (!z || zlen > pk->max_c) {
 		free(z);
 		if (j - i == 1) {
@@ -232,7 +243,7 @@ static int pack_range(struct packer *pk, const struct rendered *r, size_t i, siz
 	p->enc = pk->o->compressor;
 	p->data = z;
 	p->len = zlen;
-	p->raw_len = pk->raw.len;
+	p->raw_len = raw;
 	p->npoints = (uint32_t)(j - i);
 	p->created = pk->o->created;
 	p->seq = pk->o->seq ? (*pk->o->seq)++ : 0;
@@ -273,6 +284,7 @@ static int run_packer(enum fwd_endpoint ep, enum shape shape, struct rendered *r
 		      const struct enc_opts *o, enc_emit_fn emit, void *arg, struct enc_result *res)
 {
 	const struct fwd_endpoint_info *info = &endpoints[ep];
+	r->sep = shape == SHAPE_JSON_SERIES || shape == SHAPE_JSON_LIST;
 	struct packer pk = {
 		.o = o, .ep = ep, .shape = shape, .emit = emit, .arg = arg, .res = res,
 		.max_c = o->max_compressed ? o->max_compressed : info->max_compressed,

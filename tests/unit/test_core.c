@@ -43,6 +43,99 @@ Test(core, json_escape_utf8_valid_kept_invalid_replaced)
 	cr_assert_str_eq(escape("\xc0\xaf", 2), "\"\\ufffd\\ufffd\"");	/* overlong */
 }
 
+/* Byte-at-a-time oracle for json_escape_to's 8-byte fast path: the JSON
+ * rules of json.h written the plain way. */
+static size_t ref_utf8(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
+		     c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (len == 0 || n < len)
+		return 0;
+	uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+static size_t ref_escape(char *o, const unsigned char *p, size_t n)
+{
+	size_t k = 0;
+	o[k++] = '"';
+	for (size_t i = 0; i < n;) {
+		unsigned char c = p[i];
+		if (c == '"' || c == '\\') {
+			k += (size_t)sprintf(o + k, "\\%c", c);
+		} else if (c == '\n' || c == '\t' || c == '\r') {
+			k += (size_t)sprintf(o + k, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+		} else if (c < 0x20) {
+			k += (size_t)sprintf(o + k, "\\u%04x", c);
+		} else if (c < 0x80) {
+			o[k++] = (char)c;
+		} else {
+			size_t l = ref_utf8(p + i, n - i);
+			if (l) {
+				memcpy(o + k, p + i, l);
+				k += l;
+				i += l;
+				continue;
+			}
+			k += (size_t)sprintf(o + k, "\\ufffd");
+		}
+		i++;
+	}
+	o[k++] = '"';
+	return k;
+}
+
+static void check_escape(const unsigned char *in, size_t n)
+{
+	char want[6 * 64 + 8], got[6 * 64 + 16];
+	size_t wn = ref_escape(want, in, n);
+	memset(got, 0x5a, sizeof(got));
+	char *end = json_escape_to(got, (const char *)in, n);
+	cr_assert_eq((size_t)(end - got), wn, "length for n=%zu", n);
+	cr_assert_eq(memcmp(got, want, wn), 0, "bytes for n=%zu: %.*s", n, (int)wn, got);
+	for (size_t i = wn; i < sizeof(got); i++)
+		cr_assert_eq(got[i], 0x5a, "wrote past the end");
+	cr_assert_str_eq(escape((const char *)in, n), (want[wn] = 0, want));
+}
+
+Test(core, json_escape_fast_path_matches_bytewise_oracle)
+{
+	/* every special at every offset around the 8-byte words */
+	static const unsigned char specials[] = { '"', '\\', 0x00, 0x01, '\n', 0x1f, 0x7f, 0x80,
+						  0xc3, 0xe2, 0xf0, 0xff, 0x20, '!', '#', '[', ']' };
+	unsigned char in[64];
+	for (size_t len = 0; len <= 25; len++)
+		for (size_t at = 0; at < len; at++)
+			for (size_t s = 0; s < sizeof(specials); s++) {
+				memset(in, 'a' + (int)(len % 26), len);
+				in[at] = specials[s];
+				check_escape(in, len);
+			}
+	/* random mixes, valid and broken UTF-8 included */
+	static const unsigned char pool[] = { 'x', 'y', ':', '.', '"', '\\', 0x01, '\t', 0xc3,
+					      0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80, 0xff,
+					      0xed, 0xa0 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int it = 0; it < 20000; it++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t len = (size_t)(x % 64);
+		for (size_t i = 0; i < len; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			in[i] = x % 4 ? (unsigned char)('a' + x % 26) : pool[(x >> 8) % sizeof(pool)];
+		}
+		check_escape(in, len);
+	}
+}
+
 Test(core, json_writer_structure_and_numbers)
 {
 	struct buf b;
