@@ -44,6 +44,9 @@
  *                    (render + compress + any halving recompression)
  *   encode.zstd    : the same with zstd at level 1 (Datadog's zstd default)
  *   encode.zstd_only : compress_buf(zstd, 1) of the raw bodies
+ *   encode.jsonl   : batch_write_jsonl_to of the batch into a writer that
+ *                    drops it (the agent's dogstatsd_output_file output,
+ *                    which bench/run.sh points at /dev/null)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +299,13 @@ static void enc_line(const char *what, size_t n, double cpu, const struct enc_si
 	fflush(stdout);
 }
 
+static int drop_out(void *arg, const char *p, size_t n)
+{
+	(void)p;
+	*(size_t *)arg += n;
+	return 0;
+}
+
 static void run_encode(const struct aggr_config *cfg, size_t n, int level)
 {
 	struct aggr *a = fill(cfg, 0, n, T0 + 1);
@@ -320,6 +330,13 @@ static void run_encode(const struct aggr_config *cfg, size_t n, int level)
 	enc_line("encode.zstd_only", b->nseries, k.zcpu, &k, k.zbytes);
 	k = enc_once(b, COMPRESS_ZSTD, 1, COMPRESS_NONE, 0, &cpu);
 	enc_line("encode.zstd", b->nseries, cpu, &k, k.bytes);
+	size_t jl = 0;
+	t = start();
+	if (batch_write_jsonl_to(b, drop_out, &jl) < 0)
+		exit(1);
+	char extra[64];
+	snprintf(extra, sizeof(extra), " bytes=%zu", jl);
+	report("encode.jsonl", t, b->nseries, extra);
 	batch_free(b);
 }
 

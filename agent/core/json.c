@@ -334,12 +334,28 @@ static inline bool special8(uint64_t x)
 	return ((x | ctl | zq | zb) & high) != 0;
 }
 
-char *json_escape_to(char *o, const char *s, size_t n)
+/* Whether s[0..n) has no special byte, for n >= 8: whole words, then the
+ * last 8 bytes (overlapping), all within s. */
+static bool plain_long(const unsigned char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	*o++ = '"';
+	uint64_t x;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, s + i, 8);
+		if (special8(x))
+			return false;
+	}
+	if (i == n)
+		return true;
+	memcpy(&x, s + n - 8, 8);
+	return !special8(x);
+}
+
+/* The general case: plain runs 8 bytes at a time, specials one by one. */
+static char *escape_slow(char *o, const unsigned char *p, const unsigned char *end)
+{
 	while (p < end) {
-		while (end - p >= 8) { /* plain runs 8 bytes at a time */
+		while (end - p >= 8) {
 			uint64_t x;
 			memcpy(&x, p, 8);
 			if (special8(x))
@@ -358,6 +374,28 @@ char *json_escape_to(char *o, const char *s, size_t n)
 		o += escape_one(o, p, (size_t)(end - p), &adv);
 		p += adv;
 	}
+	return o;
+}
+
+char *json_escape_to(char *o, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	*o++ = '"';
+	size_t i = 0;
+	if (n >= 8) {
+		if (plain_long(p, n)) { /* the usual name or tag: one copy */
+			memcpy(o, p, n);
+			i = n;
+		}
+	} else {
+		while (i < n && !special(p[i])) {
+			o[i] = (char)p[i];
+			i++;
+		}
+	}
+	o += i;
+	if (i < n)
+		o = escape_slow(o, p + i, p + n);
 	*o++ = '"';
 	return o;
 }

@@ -352,8 +352,10 @@ static bool series_head(struct buf *b, const struct series *s)
 		o += json_format_double(o, 40, s->value);
 	else
 		o = PUT_LIT(o, "null");
-	o = PUT_LIT(o, "]],\"type\":");
-	o = json_escape_to(o, kind, lk);
+	o = PUT_LIT(o, "]],\"type\":\"");
+	memcpy(o, kind, lk); /* "gauge", "rate", "count": nothing to escape */
+	o += lk;
+	*o++ = '"';
 	o = PUT_LIT(o, ",\"interval\":");
 	o += json_format_uint(o, s->interval);
 	o = PUT_LIT(o, ",\"host\":");
