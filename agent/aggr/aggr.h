@@ -117,13 +117,13 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
  * last clear (a flush that expired contexts, aggr_reconfigure) and reached a
  * context that already existed then, applies m's values to it exactly as
  * aggr_ingest would and returns true. Otherwise false: the caller then does the full parse and aggr_ingest.
- * Reads only m's name, type, values, nvalues, explicit_sign and raw_suffix. */
+ * Reads only m's name, type, values, nvalues, explicit_sign, raw_suffix and
+ * key_hash (0: computed here). */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* parse.h's dsd_cache_ops.prefetch: m = NULL starts a datagram; each m (name,
- * type, raw_suffix) is hashed and its cache slot prefetched; aggr_ingest_seen
- * for the same line (same views) then reuses the hash. Changes nothing
- * observable. */
-void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m);
+/* parse.h's dsd_cache_ops.prefetch: the key hashes of the parser's window of
+ * lines (at most 64 used); their cache slots are prefetched now, their keys
+ * and contexts at the next aggr_ingest_seen. Changes nothing observable. */
+void aggr_seen_prefetch(struct aggr *a, const uint64_t *hashes, size_t n);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
 

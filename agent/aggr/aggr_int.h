@@ -134,9 +134,9 @@ static inline uint16_t more_cap(uint16_t n)
  * lines are never cached, so every refusal is counted by the full path.
  */
 #define SEEN_MAX 65536
-#define SEEN_KEY_MAX 512
+#define SEEN_KEY_MAX DSD_CACHE_KEY_MAX
 #define SEEN_KEY_BYTES ((size_t)4 << 20)
-#define SEEN_PF 64		/* prefetched lines of one datagram (more: not prefetched) */
+#define SEEN_PF 64		/* prefetched lines of one window (parse.c WALK_MAX) */
 #define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
 /* 32 bytes, stored in the open-addressing table itself: one cache line
  * holds the probe, the compare and the result. */
@@ -153,20 +153,11 @@ struct seen {
 	size_t n;
 	char *keys;
 	size_t klen, kcap;
-	/* The last miss of aggr_ingest_seen: when aggr_ingest then remembers the
-	 * same line (same views), its hash is reused and the lookup skipped. */
-	struct sv miss_name, miss_suffix;
-	uint64_t miss_h;
-	uint8_t miss_type;
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
-	/* aggr_seen_prefetch's hashes for the lines of the current datagram, in
-	 * order; aggr_ingest_seen takes them (matched by the views) */
-	struct seen_pf {
-		const char *name, *suffix;
-		uint64_t h;
-	} pf[SEEN_PF];
-	unsigned pf_head, pf_tail;
-	bool pf_stage2;		/* keys and contexts of the datagram's lines prefetched */
+	/* aggr_seen_prefetch's hashes of the parser's current window, until its
+	 * first lookup prefetches their keys and contexts */
+	uint64_t pf[SEEN_PF];
+	size_t npf;
 };
 
 struct aggr {

@@ -22,66 +22,18 @@
  * would sit further from home is not cached, so a lookup stays bounded.
  */
 #include "aggr/aggr_int.h"
+#include "parse/keyhash.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define SEEN_MIN_CAP 1024
 
-/* Unaligned little-endian-agnostic loads (the hash only needs to be stable
- * within the process). */
-static inline uint64_t rd64(const char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint32_t rd32(const char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static inline uint64_t mum(uint64_t x, uint64_t y)
-{
-	__uint128_t r = (__uint128_t)x * y;
-	return (uint64_t)(r >> 64) ^ (uint64_t)r;
-}
-
-/* wyhash-style mixing of n bytes into h: 16 bytes per multiplication, the
- * tail read as overlapping words. Only a table hash: keys are compared in full. */
-static inline uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
-{
-	const uint64_t k1 = 0xa0761d6478bd642full, k2 = 0xe7037ed1a0b428dbull;
-	uint64_t a, b;
-	h ^= n * k1;
-	while (n > 16) {
-		h = mum(rd64(p) ^ k2 ^ h, rd64(p + 8) ^ k1);
-		p += 16;
-		n -= 16;
-	}
-	if (n >= 8) {
-		a = rd64(p);
-		b = rd64(p + n - 8);
-	} else if (n >= 4) {
-		a = rd32(p);
-		b = rd32(p + n - 4);
-	} else if (n) {
-		a = ((uint64_t)(unsigned char)p[0] << 16) | ((uint64_t)(unsigned char)p[n >> 1] << 8) |
-		    (unsigned char)p[n - 1];
-		b = 0;
-	} else {
-		a = b = 0;
-	}
-	return mum(a ^ k2 ^ h, b ^ k1);
-}
-
 static inline uint64_t key_hash(const struct dsd_metric *m)
 {
-	uint64_t h = hash_bytes((uint64_t)m->type + 1, m->name.p, m->name.n);
-	return hash_bytes(h, m->raw_suffix.p, m->raw_suffix.n);
+	if (m->key_hash)
+		return m->key_hash;
+	return dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 }
 
 /* Equal lengths known: n bytes equal, 8 at a time (the last word overlapping). */
@@ -94,9 +46,9 @@ static inline bool bytes_eq(const char *x, const char *y, size_t n)
 		return true;
 	}
 	for (size_t i = 0; i + 8 < n; i += 8)
-		if (rd64(x + i) != rd64(y + i))
+		if (kh_rd64(x + i) != kh_rd64(y + i))
 			return false;
-	return rd64(x + n - 8) == rd64(y + n - 8);
+	return kh_rd64(x + n - 8) == kh_rd64(y + n - 8);
 }
 
 /* Lengths are at most SEEN_KEY_MAX (checked before any lookup). */
@@ -157,47 +109,26 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct
 	return true;
 }
 
-void aggr_seen_prefetch(struct aggr *a, const struct dsd_metric *m)
+void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n)
 {
 	struct seen *sc = &a->seen;
-	if (!m) {
-		/* A new datagram: its bytes may sit where the last one's were, so
-		 * the remembered miss must not match them by pointer. */
-		sc->pf_head = sc->pf_tail = 0;
-		sc->pf_stage2 = false;
-		sc->miss_name = sc->miss_suffix = SV_NULL;
+	if (!sc->n)
 		return;
+	if (n > SEEN_PF)
+		n = SEEN_PF;
+	for (size_t i = 0; i < n; i++) {
+		__builtin_prefetch(&sc->t[h[i] & (sc->cap - 1)]);
+		sc->pf[i] = h[i];
 	}
-	if (sc->pf_head == SEEN_PF || m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
-		return;
-	uint64_t h = key_hash(m);
-	sc->pf[sc->pf_head++] = (struct seen_pf){ m->name.p, m->raw_suffix.p, h };
-	if (sc->n)
-		__builtin_prefetch(&sc->t[h & (sc->cap - 1)]);
+	sc->npf = n;
 }
 
-/* The hash aggr_seen_prefetch computed for this line, if it did. */
-static inline bool prefetched_hash(struct seen *sc, const struct dsd_metric *m, uint64_t *h)
-{
-	for (unsigned i = sc->pf_tail; i < sc->pf_head; i++) {
-		if (sc->pf[i].name == m->name.p && sc->pf[i].suffix == m->raw_suffix.p) {
-			*h = sc->pf[i].h;
-			sc->pf_tail = i + 1;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Once per datagram, at its first line: the entries the walk prefetched are
+/* At the window's first lookup: the entries the prefetch asked for are
  * arriving; start loading every line's key bytes and context together. */
 static inline void prefetch_stage2(struct seen *sc)
 {
-	if (sc->pf_stage2 || !sc->n)
-		return;
-	sc->pf_stage2 = true;
-	for (unsigned i = sc->pf_tail; i < sc->pf_head; i++) {
-		uint64_t h = sc->pf[i].h;
+	for (size_t i = 0; i < sc->npf; i++) {
+		uint64_t h = sc->pf[i];
 		const struct seen_ent *e = &sc->t[h & (sc->cap - 1)];
 		if (e->c && e->h == h) {
 			__builtin_prefetch(sc->keys + e->off);
@@ -205,6 +136,7 @@ static inline void prefetch_stage2(struct seen *sc)
 			__builtin_prefetch((const char *)e->c + 64);
 		}
 	}
+	sc->npf = 0;
 }
 
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
@@ -212,18 +144,12 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	AGGR_INCR_CHECK(a, now);
 	if (m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
 		return false;
-	uint64_t h;
-	if (!prefetched_hash(&a->seen, m, &h))
-		h = key_hash(m);
-	prefetch_stage2(&a->seen);
+	uint64_t h = key_hash(m);
+	if (a->seen.npf)
+		prefetch_stage2(&a->seen);
 	struct seen_ent *e = seen_find(&a->seen, h, m);
-	if (!e) {
-		a->seen.miss_name = m->name;
-		a->seen.miss_suffix = m->raw_suffix;
-		a->seen.miss_type = (uint8_t)m->type;
-		a->seen.miss_h = h;
+	if (!e)
 		return false;
-	}
 	a->st.samples_in += m->nvalues;
 	a->st.seen_hits++;
 	if (!accumulate_inline(a, e->c, m, e->rate, now))
@@ -279,19 +205,11 @@ static bool seen_room(struct seen *sc, size_t klen)
 void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, double rate)
 {
 	size_t klen = m->name.n + m->raw_suffix.n;
-	if (!m->cacheable || klen > SEEN_KEY_MAX)
+	if (!m->cacheable || klen > SEEN_KEY_MAX || sc->n >= SEEN_MAX)
 		return;
-	uint64_t h;
-	if (m->name.p == sc->miss_name.p && m->name.n == sc->miss_name.n &&
-	    m->raw_suffix.p == sc->miss_suffix.p && m->raw_suffix.n == sc->miss_suffix.n &&
-	    (uint8_t)m->type == sc->miss_type) {
-		h = sc->miss_h; /* aggr_ingest_seen just missed these very bytes */
-	} else {
-		h = key_hash(m);
-		if (seen_find(sc, h, m))
-			return;
-	}
-	sc->miss_name = sc->miss_suffix = SV_NULL;
+	uint64_t h = key_hash(m);
+	if (seen_find(sc, h, m))
+		return;
 	if (!seen_room(sc, klen))
 		return;
 	struct seen_ent *e = slot_for(sc, h, true);
@@ -308,7 +226,7 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 
 void seen_clear(struct seen *sc)
 {
-	sc->miss_name = sc->miss_suffix = SV_NULL;
+	sc->npf = 0;
 	if (!sc->n)
 		return;
 	memset(sc->t, 0, sc->cap * sizeof(*sc->t));

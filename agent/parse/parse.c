@@ -18,9 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse/keyhash.h"
 #include "parse/num.h"
 
-#define WALK_MAX 64 /* lines of a datagram the prefetch walk remembers */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define WALK_MAX 64 /* lines of a datagram split and prefetched together */
 
 struct dsd_parser {
 	struct dsd_limits lim;
@@ -28,14 +33,21 @@ struct dsd_parser {
 	struct sv *tags;	/* lim.max_tags entries (at least 1) */
 	double *values;		/* lim.max_values entries (at least 1) */
 	const struct dsd_cache_ops *ops; /* during dsd_parse_cached, or NULL */
-	/* The prefetch walk's splits of the current datagram's first lines, so
-	 * the parse does not search them again. */
+	/* The current window of the datagram (dsd_parse_cached): each line split
+	 * once; the cache candidates' key hashes, in order, for ops->prefetch. */
 	struct walk_line {
-		const char *nl;		/* the line's '\n', or NULL (last line) */
-		const char *bar, *colon; /* first '|', first ':' before it (if bar) */
-		bool kept;		/* bar and colon are set */
+		const char *s, *le;	/* the line, without its '\n' and a trailing '\r' */
+		const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
+		uint64_t h;		/* cand: keyhash.h dsd_key_hash */
+		size_t nv;		/* vals: values parsed into p->values */
+		uint8_t type, tn;	/* cand: the type and the length of its field */
+		bool other;		/* an event or service check (bar/colon unset) */
+		bool cand;		/* may be offered to ops->seen */
+		bool vals, sign;	/* take_seen parsed the values (nv, explicit sign) */
 	} walk[WALK_MAX];
 	size_t nwalk;
+	uint64_t wh[WALK_MAX];
+	size_t nwh;
 	struct dsd_stats st;
 };
 
@@ -325,43 +337,6 @@ static inline size_t quick_type(const char *t, const char *end, enum metric_type
 	return metric_type(t, 1, type) == ACCEPT ? 1 : 0;
 }
 
-/*
- * The seen-line fast path: name, type and values are parsed, the suffix is
- * not. When the callee recognises the line, it is counted as the full parse
- * would count it (a cached line is never a set and has no out-of-range rate).
- * Returns SEEN_TAKEN, SEEN_VALUES (not taken; the values are parsed into
- * p->values: *nv and *sign) or SEEN_NO (not taken, values not parsed).
- */
-enum seen_res { SEEN_NO, SEEN_VALUES, SEEN_TAKEN };
-
-static enum seen_res try_seen(struct dsd_parser *p, const char *s, const char *colon,
-			      const char *bar, const char *end, void *ctx, size_t *nv, bool *sign)
-{
-	struct dsd_metric q; /* only the fields parse.h promises are set */
-	size_t tn = quick_type(bar + 1, end, &q.type);
-	double v;
-
-	if (!tn || q.type == METRIC_SET)
-		return SEEN_NO;
-	q.name = (struct sv){ s, (size_t)(colon - s) };
-	q.raw_suffix = (struct sv){ bar + 1 + tn, (size_t)(end - bar - 1 - tn) };
-	if (simple_value(colon + 1, bar, &v) == bar) {
-		p->values[0] = v;
-		q.values = p->values;
-		q.nvalues = 1;
-		q.explicit_sign = colon[1] == '+' || colon[1] == '-';
-	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
-		return SEEN_NO;
-	}
-	*nv = q.nvalues;
-	*sign = q.explicit_sign;
-	if (!p->ops->seen(ctx, &q))
-		return SEEN_VALUES;
-	p->st.metric_lines++;
-	p->st.samples[q.type] += q.nvalues;
-	return SEEN_TAKEN;
-}
-
 /* After the name, type and values: the fields from pos (NULL: none), then the
  * callback. */
 static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, const char *pos,
@@ -384,17 +359,14 @@ static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, co
 	return ACCEPT;
 }
 
-/* name:value[:value...]|type[|field...] */
+/* name:value[:value...]|type[|field...]; w: the window's split of the line */
 static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
 				   const struct walk_line *w, const struct dsd_sink *sink, void *ctx)
 {
 	const char *end = s + n;
-	const char *bar = w && w->kept ? w->bar : memchr(s, '|', n);
+	const char *bar = w->bar;
 	const char *nv_end = bar ? bar : end;
-	const char *colon = w && w->kept ? w->colon : memchr(s, ':', (size_t)(nv_end - s));
-	enum seen_res sr = SEEN_NO;
-	size_t nv = 0;
-	bool sign = false;
+	const char *colon = w->colon;
 	enum dsd_error e;
 	struct sv f = SV_NULL;
 
@@ -402,11 +374,8 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 		return DSD_ERR_NO_VALUE;
 	if (colon == s)
 		return DSD_ERR_EMPTY_NAME;
-	if (p->ops && bar && colon + 1 < bar &&
-	    (sr = try_seen(p, s, colon, bar, end, ctx, &nv, &sign)) == SEEN_TAKEN)
-		return ACCEPT;
 	/* The full parse, errors in their documented order. */
-	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
+	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags, .key_hash = w->cand ? w->h : 0 };
 	m.name = (struct sv){ s, (size_t)(colon - s) };
 	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
 		return e;
@@ -420,10 +389,10 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	if ((e = metric_type(f.p, f.n, &m.type)) != ACCEPT)
 		return e;
 	m.raw_suffix = (struct sv){ f.p + f.n, (size_t)(end - f.p - f.n) };
-	if (sr == SEEN_VALUES) {
+	if (w->vals) {
 		m.values = p->values;
-		m.nvalues = nv;
-		m.explicit_sign = sign;
+		m.nvalues = w->nv;
+		m.explicit_sign = w->sign;
 	} else if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), &m)) != ACCEPT) {
 		return e;
 	}
@@ -641,74 +610,164 @@ static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nu
 		reject(p, k, e);
 }
 
-/* One line of the prefetch walk: the splits parse_metric would make, and the
- * prefetch call when try_seen may offer the line (its checks but the values). */
-static void walk_line(struct dsd_parser *p, const char *s, const char *le, struct walk_line *w,
-		      void *ctx)
+/* ---- splitting a window of lines ---------------------------------------- */
+
+/*
+ * Byte searches in [s, end) inside a datagram that starts at lo: 16 bytes per
+ * step with SSE2; the last partial step reloads the 16 bytes ending at `end`
+ * (never reading outside [lo, end)) or, in a datagram under 16 bytes, falls
+ * back to memchr. First byte equal to a or b, or NULL.
+ */
+static inline const char *find2(const char *lo, const char *s, const char *end, char a, char b)
 {
-	struct dsd_metric q; /* name, type and raw_suffix only, as parse.h says */
-	size_t n = (size_t)(le - s), tn;
-	bool other = (n >= 3 && s[0] == '_' && s[1] == 'e' && s[2] == '{') ||
-		     (n >= 4 && s[0] == '_' && s[1] == 's' && s[2] == 'c' && s[3] == '|');
-	w->kept = false;
-	if (other || !n || !(w->bar = memchr(s, '|', n)))
-		return;
-	w->colon = memchr(s, ':', (size_t)(w->bar - s));
-	w->kept = true;
-	if (w->colon && w->colon != s && w->colon + 1 < w->bar &&
-	    (tn = quick_type(w->bar + 1, le, &q.type)) && q.type != METRIC_SET) {
-		q.name = (struct sv){ s, (size_t)(w->colon - s) };
-		q.raw_suffix = (struct sv){ w->bar + 1 + tn, (size_t)(le - w->bar - 1 - tn) };
-		p->ops->prefetch(ctx, &q);
+#ifdef __SSE2__
+	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+	while (end - s >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+		if (m)
+			return s + __builtin_ctz(m);
+		s += 16;
 	}
+	if (s == end)
+		return NULL;
+	if (end - lo >= 16) {
+		const char *q = end - 16;
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+		m >>= (unsigned)(s - q);
+		return m ? s + __builtin_ctz(m) : NULL;
+	}
+#else
+	(void)lo;
+#endif
+	for (; s < end; s++)
+		if (*s == a || *s == b)
+			return s;
+	return NULL;
 }
 
-/* The prefetch walk over the first WALK_MAX lines (the rest are not
- * prefetched and are split by the parse itself). */
-static void prefetch_walk(struct dsd_parser *p, const char *s, const char *end, void *ctx)
+static inline const char *find1(const char *lo, const char *s, const char *end, char c)
 {
-	p->ops->prefetch(ctx, NULL);
-	for (p->nwalk = 0; p->nwalk < WALK_MAX;) {
+	return find2(lo, s, end, c, c);
+}
+
+/* Splits w's line as parse_metric needs it and decides whether it is a cache
+ * candidate (then hashes its key). */
+static void split_line(struct dsd_parser *p, struct walk_line *w, const char *lo, bool cache)
+{
+	const char *s = w->s, *le = w->le, *c;
+	size_t n = (size_t)(le - s);
+	enum metric_type type;
+
+	w->cand = w->vals = false;
+	w->other = n >= 3 && s[0] == '_' &&
+		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'));
+	if (w->other || !n)
+		return;
+	w->bar = w->colon = NULL;
+	if (!(c = find2(lo, s, le, ':', '|')))
+		return;
+	if (*c == '|') {
+		w->bar = c;
+		return;
+	}
+	w->colon = c;
+	w->bar = find1(lo, c + 1, le, '|');
+	if (!cache || c == s || !w->bar || c + 1 == w->bar)
+		return;
+	size_t tn = quick_type(w->bar + 1, le, &type);
+	size_t nn = (size_t)(c - s), sn = (size_t)(le - w->bar - 1) - tn;
+	if (!tn || type == METRIC_SET || nn + sn > DSD_CACHE_KEY_MAX)
+		return;
+	w->cand = true;
+	w->type = (uint8_t)type;
+	w->tn = (uint8_t)tn;
+	w->h = dsd_key_hash(type, s, nn, w->bar + 1 + tn, sn);
+	p->wh[p->nwh++] = w->h;
+}
+
+/* Splits up to WALK_MAX lines from s (lines end at '\n'; a trailing '\r' is
+ * dropped); returns where the next window starts, NULL at the datagram's end. */
+static const char *walk(struct dsd_parser *p, const char *lo, const char *s, const char *end,
+			bool cache)
+{
+	p->nwalk = p->nwh = 0;
+	while (p->nwalk < WALK_MAX) {
 		struct walk_line *w = &p->walk[p->nwalk++];
-		const char *le = w->nl = memchr(s, '\n', (size_t)(end - s));
-		if (!le)
-			le = end;
+		const char *nl = find1(lo, s, end, '\n'), *le = nl ? nl : end;
 		if (le > s && le[-1] == '\r')
 			le--;
-		walk_line(p, s, le, w, ctx);
-		if (!w->nl || w->nl + 1 == end)
-			break;
-		s = w->nl + 1;
+		w->s = s;
+		w->le = le;
+		split_line(p, w, lo, cache);
+		if (!nl || nl + 1 == end)
+			return NULL;
+		s = nl + 1;
 	}
+	return s;
+}
+
+/*
+ * The seen-line fast path of a candidate: its values are parsed (kept in w
+ * for the full parse if the callee declines), then ops->seen decides. A taken
+ * line is counted exactly as the full parse counts it (a candidate is never a
+ * set and its rate, if any, was in range when it was remembered).
+ */
+static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
+{
+	struct dsd_metric q; /* only the fields parse.h promises are set */
+	const char *colon = w->colon, *bar = w->bar;
+	double v = 0;
+
+	q.type = (enum metric_type)w->type;
+	q.name = (struct sv){ w->s, (size_t)(colon - w->s) };
+	q.raw_suffix = (struct sv){ bar + 1 + w->tn, (size_t)(w->le - bar - 1 - w->tn) };
+	q.key_hash = w->h;
+	if (simple_value(colon + 1, bar, &v) == bar) {
+		p->values[0] = v;
+		q.values = p->values;
+		q.nvalues = 1;
+		q.explicit_sign = colon[1] == '+' || colon[1] == '-';
+	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
+		return false; /* the full parse reports it */
+	}
+	w->vals = true;
+	w->nv = q.nvalues;
+	w->sign = q.explicit_sign;
+	if (!p->ops->seen(ctx, &q))
+		return false;
+	p->st.lines++;
+	p->st.metric_lines++;
+	p->st.samples[q.type] += q.nvalues;
+	return true;
 }
 
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx)
 {
-	char *s = buf, *end = buf + len;
-	bool may_have_nul;
+	const char *s = buf, *end = buf + len;
 
 	p->st.datagrams++;
 	p->st.bytes += len;
 	if (len == 0)
 		return;
+	bool may_have_nul = memchr(buf, '\0', len) != NULL;
 	p->ops = ops && ops->seen ? ops : NULL;
-	p->nwalk = 0;
-	if (p->ops && ops->prefetch)
-		prefetch_walk(p, buf, end, ctx);
-	may_have_nul = memchr(buf, '\0', len) != NULL;
-	for (size_t i = 0;; i++) {
-		const struct walk_line *w = i < p->nwalk ? &p->walk[i] : NULL;
-		char *nl = w ? (char *)w->nl : memchr(s, '\n', (size_t)(end - s));
-		size_t n = (size_t)((nl ? nl : end) - s);
-		if (n && s[n - 1] == '\r')
-			n--;
-		if (n)
-			parse_line(p, s, n, may_have_nul, w, sink, ctx);
-		if (!nl || nl + 1 == end)
-			break;
-		s = nl + 1;
-	}
+	do {
+		const char *next = walk(p, buf, s, end, p->ops && !may_have_nul);
+		if (p->nwh && p->ops->prefetch)
+			p->ops->prefetch(ctx, p->wh, p->nwh);
+		for (size_t i = 0; i < p->nwalk; i++) {
+			struct walk_line *w = &p->walk[i];
+			size_t n = (size_t)(w->le - w->s);
+			if (n && !(w->cand && take_seen(p, w, ctx)))
+				parse_line(p, (char *)(uintptr_t)w->s, n, may_have_nul, w, sink, ctx);
+		}
+		s = next;
+	} while (s);
 	p->ops = NULL;
 }
 

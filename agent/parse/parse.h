@@ -52,6 +52,9 @@ struct dsd_metric {
 	/* The line may be remembered by (name, type, raw_suffix): not a set, no
 	 * |T field, no sample rate outside (0,1] (those are counted per line). */
 	bool cacheable;
+	/* keyhash.h dsd_key_hash(type, name, raw_suffix) when the parser computed
+	 * it (a line of dsd_parse_cached's walk that may be cached), else 0. */
+	uint64_t key_hash;
 };
 
 struct dsd_event {
@@ -140,26 +143,28 @@ void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sin
 const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
 
 /*
- * dsd_parse with the seen-line fast path. For a metric line whose name, type
- * and values parsed, the parser first calls ops->seen(ctx, m) with only name,
- * type, values, nvalues, explicit_sign and raw_suffix set: tags not split,
- * the suffix not validated. Returning true means the callee recognised the
- * exact (name, type, raw_suffix) bytes of a line it earlier received through
- * sink->metric with m->cacheable, and applied the values: the parser then
- * counts the line as accepted, exactly as the full parse would have, and
- * moves on. Returning false runs the full parse and sink->metric. Never
+ * dsd_parse with the seen-line fast path. The parser takes a datagram in
+ * windows of up to 64 lines: it splits each line once (name, type, raw
+ * suffix; nothing validated yet) and, for a metric line that may be cached
+ * (not a set, key of at most DSD_CACHE_KEY_MAX bytes, no NUL in the
+ * datagram), computes its key hash (keyhash.h). It then calls
+ * ops->prefetch(ctx, hashes, n) once for the window (optional; must change
+ * nothing observable: it lets the callee start loading what seen will need,
+ * so the lines of a window wait on memory together), and goes through the
+ * lines in order. For each such line whose values parse, it calls
+ * ops->seen(ctx, m) with only name, type, values, nvalues, explicit_sign,
+ * raw_suffix and key_hash set: tags not split, the suffix not validated.
+ * Returning true means the callee recognised the exact (name, type,
+ * raw_suffix) bytes of a line it earlier received through sink->metric with
+ * m->cacheable, and applied the values: the parser then counts the line as
+ * accepted, exactly as the full parse would have, and moves on. Returning
+ * false runs the full parse and sink->metric (with key_hash set). Never
  * called for sets. ops may be NULL (then this is dsd_parse).
- *
- * ops->prefetch (optional): before parsing, the parser walks the datagram
- * once and calls prefetch(ctx, NULL) (a new datagram), then prefetch(ctx, m)
- * for each line that may be offered to seen (values not parsed yet), in
- * order, with name, type and raw_suffix set, so the callee can start loading
- * what seen will need (the lines of one datagram then wait on memory
- * together, not one by one). It must not change anything observable.
  */
+#define DSD_CACHE_KEY_MAX 512	/* name + raw suffix bytes of a cacheable key */
 struct dsd_cache_ops {
 	bool (*seen)(void *ctx, const struct dsd_metric *m);
-	void (*prefetch)(void *ctx, const struct dsd_metric *m);
+	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n);
 };
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);

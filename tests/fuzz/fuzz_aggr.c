@@ -119,10 +119,10 @@ static bool on_seen(void *ctx, const struct dsd_metric *m)
 	return true;
 }
 
-static void on_prefetch(void *ctx, const struct dsd_metric *m)
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
 {
 	struct pipe *pp = ctx;
-	aggr_seen_prefetch(pp->a, m);
+	aggr_seen_prefetch(pp->a, h, n);
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse/keyhash.h"
 #include "parse/num.h"
 #include "parse/parse.h"
 
@@ -169,10 +170,9 @@ struct cctx {
 	bool contract;
 	unsigned calls;
 	uint64_t seen_true, seen_samples;
-	struct pf_line { const char *name, *suffix; size_t nn, ns; enum metric_type t; } pf[PF_MAX];
+	uint64_t pf[PF_MAX];	/* the current window's prefetched key hashes */
 	size_t npf, pfcur;
 	bool pf_started;
-	const char *walk_end;	/* in the current copy: after the walk's 64th line */
 	char *keys[KEYS_MAX];	/* contract: type byte, name length (8 bytes), name, suffix */
 	size_t klen[KEYS_MAX], nkeys;
 };
@@ -223,19 +223,20 @@ static void on_check_cached(void *ctx, const struct dsd_service_check *sc)
 	on_check(&((struct cctx *)ctx)->f, sc);
 }
 
-/* Every line offered to seen within the walk was prefetched, in order. */
+/* Every line offered to seen carries its key hash, which the window's
+ * prefetch got, in order. */
 static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
 {
 	CHECK(c->pf_started);
+	CHECK(m->key_hash == dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+					  m->raw_suffix.n));
 	for (size_t i = c->pfcur; i < c->npf; i++) {
-		if (c->pf[i].name != m->name.p)
+		if (c->pf[i] != m->key_hash)
 			continue;
-		CHECK(c->pf[i].nn == m->name.n && c->pf[i].suffix == m->raw_suffix.p);
-		CHECK(c->pf[i].ns == m->raw_suffix.n && c->pf[i].t == m->type);
 		c->pfcur = i + 1;
 		return;
 	}
-	CHECK(m->name.p >= c->walk_end);
+	CHECK(!"offered to seen without a prefetch");
 }
 
 static bool on_seen(void *ctx, const struct dsd_metric *m)
@@ -265,35 +266,14 @@ static bool on_seen(void *ctx, const struct dsd_metric *m)
 	return take;
 }
 
-static void on_prefetch(void *ctx, const struct dsd_metric *m)
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
 {
 	struct cctx *c = ctx;
-	if (!m) {
-		c->pf_started = true;
-		c->npf = c->pfcur = 0;
-		return;
-	}
-	CHECK(c->pf_started);
-	CHECK(m->name.n > 0);
-	view_in(&c->f, m->name);
-	view_in(&c->f, m->raw_suffix);
-	CHECK((unsigned)m->type < METRIC_TYPE_COUNT && m->type != METRIC_SET);
-	if (c->npf < PF_MAX)
-		c->pf[c->npf++] = (struct pf_line){ m->name.p, m->raw_suffix.p, m->name.n,
-						     m->raw_suffix.n, m->type };
-}
-
-/* Where the walk ends in a copy of data at buf: after its 64th line. */
-static const char *walk_end_of(const uint8_t *data, size_t size, const char *buf)
-{
-	const uint8_t *s = data, *end = data + size;
-	for (int i = 0; i < PF_MAX && s < end; i++) {
-		const uint8_t *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			return buf + size;
-		s = nl + 1;
-	}
-	return buf + (s - data);
+	CHECK(n >= 1 && n <= PF_MAX);
+	c->pf_started = true;
+	memcpy(c->pf, h, n * sizeof(*h));
+	c->npf = n;
+	c->pfcur = 0;
 }
 
 static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t samples_cb)
@@ -326,10 +306,9 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		memcpy(buf, data, size);
 		c.f.lo = buf;
 		c.f.hi = buf + size;
-		c.walk_end = walk_end_of(data, size, buf);
 		c.pf_started = false;
+		c.npf = c.pfcur = 0;
 		dsd_parse_cached(p, buf, size, &sink, &ops, &c);
-		CHECK(size == 0 || c.pf_started);
 		memcpy(buf, data, size);
 		pc.lo = buf;
 		pc.hi = buf + size;

@@ -99,10 +99,10 @@ static void on_check(void *ctx, const struct dsd_service_check *sc)
 	aggr_service_check(s->a, sc, s->now);
 }
 
-static void on_prefetch(void *ctx, const struct dsd_metric *m)
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
 {
 	struct side *s = ctx;
-	aggr_seen_prefetch(s->a, m);
+	aggr_seen_prefetch(s->a, h, n);
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };

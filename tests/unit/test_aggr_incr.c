@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "aggr/aggr.h"
+#include "parse/keyhash.h"
 #include "aggr/hist.h"
 #include "batch_lines.h"
 
@@ -64,8 +65,8 @@ static bool put(struct aggr *a, const char *name, enum metric_type t, double v, 
 				.raw_suffix = sv_from_cstr(suf), .cacheable = t != METRIC_SET,
 				.set_member = sv_from_cstr(member) };
 	if (m.cacheable) {
-		aggr_seen_prefetch(a, NULL);
-		aggr_seen_prefetch(a, &m);
+		uint64_t h = dsd_key_hash(m.type, m.name.p, m.name.n, m.raw_suffix.p, m.raw_suffix.n);
+		aggr_seen_prefetch(a, &h, 1);
 		if (aggr_ingest_seen(a, &m, now))
 			return true;
 	}
