@@ -323,17 +323,6 @@ static size_t escape_one(char *o, const unsigned char *p, size_t n, size_t *adv)
 	return l;
 }
 
-/* Whether any of the 8 bytes of x is special (see special()): bit tricks
- * from "Bit Twiddling Hacks"; each term is exact as a yes/no answer. */
-static inline bool special8(uint64_t x)
-{
-	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
-	uint64_t ctl = (x - ones * 0x20) & ~x;
-	uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
-	return ((x | ctl | zq | zb) & high) != 0;
-}
-
 /* Whether s[0..n) has no special byte, for n >= 8: whole words, then the
  * last 8 bytes (overlapping), all within s. */
 static bool plain_long(const unsigned char *s, size_t n)
@@ -342,13 +331,13 @@ static bool plain_long(const unsigned char *s, size_t n)
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&x, s + i, 8);
-		if (special8(x))
+		if (json_special8(x))
 			return false;
 	}
 	if (i == n)
 		return true;
 	memcpy(&x, s + n - 8, 8);
-	return !special8(x);
+	return !json_special8(x);
 }
 
 /* The general case: plain runs 8 bytes at a time, specials one by one. */
@@ -358,7 +347,7 @@ static char *escape_slow(char *o, const unsigned char *p, const unsigned char *e
 		while (end - p >= 8) {
 			uint64_t x;
 			memcpy(&x, p, 8);
-			if (special8(x))
+			if (json_special8(x))
 				break;
 			memcpy(o, &x, 8);
 			o += 8;
@@ -377,7 +366,7 @@ static char *escape_slow(char *o, const unsigned char *p, const unsigned char *e
 	return o;
 }
 
-char *json_escape_to(char *o, const char *s, size_t n)
+char *json_escape_to_general(char *o, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	*o++ = '"';

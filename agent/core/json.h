@@ -44,9 +44,54 @@ void jw_raw(struct jw *w, const char *json, size_t n);
 void json_escape(struct buf *b, const char *s, size_t n);
 /* The same bytes written at o, which must have room for JSON_ESCAPE_MAX(n)
  * bytes (every input byte can become 6); returns the end. No NUL written.
- * For callers rendering many strings into one reservation (encoders). */
+ * For callers rendering many strings into one reservation (encoders). Inline
+ * for the usual short name or tag with nothing to escape (the encoders call
+ * it several times per record, a million records per flush); any other
+ * string goes to json_escape_to_general, which takes any input. */
 #define JSON_ESCAPE_MAX(n) (6 * (n) + 2)
-char *json_escape_to(char *o, const char *s, size_t n);
+char *json_escape_to_general(char *o, const char *s, size_t n);
+
+/* Whether one of the 8 bytes of x needs escaping (< 0x20, '"', '\\' or
+ * >= 0x80): "Bit Twiddling Hacks" hasless/haszero, exact as yes/no. */
+static inline bool json_special8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+	uint64_t ctl = (x - ones * 0x20) & ~x;
+	uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
+	return ((x | ctl | zq | zb) & high) != 0;
+}
+
+static inline char *json_escape_to(char *o, const char *s, size_t n)
+{
+	if (n >= 8 && n <= 24) { /* three overlapping words cover it, all inside s */
+		uint64_t a, b, c;
+		__builtin_memcpy(&a, s, 8);
+		__builtin_memcpy(&b, s + (n >= 16 ? 8 : 0), 8);
+		__builtin_memcpy(&c, s + n - 8, 8);
+		if (!json_special8(a) && !json_special8(b) && !json_special8(c)) {
+			o[0] = '"';
+			__builtin_memcpy(o + 1, &a, 8);
+			__builtin_memcpy(o + 1 + (n >= 16 ? 8 : 0), &b, 8);
+			__builtin_memcpy(o + 1 + n - 8, &c, 8);
+			o[n + 1] = '"';
+			return o + n + 2;
+		}
+	}
+	if (n >= 4 && n < 8) { /* two overlapping halves */
+		uint32_t a, b;
+		__builtin_memcpy(&a, s, 4);
+		__builtin_memcpy(&b, s + n - 4, 4);
+		if (!json_special8(a | (uint64_t)b << 32)) {
+			o[0] = '"';
+			__builtin_memcpy(o + 1, &a, 4);
+			__builtin_memcpy(o + 1 + n - 4, &b, 4);
+			o[n + 1] = '"';
+			return o + n + 2;
+		}
+	}
+	return json_escape_to_general(o, s, n);
+}
 /* Shortest "%.15g"/"%.17g" form that reads back to the same double
  * (integral values below 1e15 as integers, -0 as 0). Returns the length
  * snprintf would. */
