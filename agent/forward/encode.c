@@ -4,11 +4,18 @@
  * Records are rendered once each, as the packer reaches them, into a window
  * buffer (offsets per record); the packer takes the longest run of records
  * whose estimated assembled size fits the uncompressed limit and the point
- * cap, assembles it, compresses it and, if the compressed body is over the
- * limit, halves the run (log n extra compressions in the worst case). Records
+ * cap, compresses it and, if the compressed body is over the limit, halves
+ * the run (log n extra compressions in the worst case). JSON list records are
+ * rendered each followed by a comma, so a run's body is compressed straight
+ * from the window as prefix + slice + suffix (compress_parts), never copied;
+ * events and protobuf runs are assembled into a buffer first. Records
  * already packed are dropped from the front of the window, so the buffer holds
  * about one payload, not the whole batch (1M series: ~1.5 MB instead of
  * ~150 MB of freshly faulted pages).
+ *
+ * Cost (bench/flushcost encode, 1M loadgen-shaped counters, 140 MB of JSON in
+ * 100 payloads): rendering ~0.11 s; zlib level 6 ~0.75-0.85 s of the total,
+ * zstd level 1 ~0.05 s.
  */
 #include "forward/encode.h"
 
