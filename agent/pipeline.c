@@ -95,10 +95,10 @@ static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
 	return aggr_ingest_seen(p->aggr, m, p->now);
 }
 
-static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n)
+static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct pipeline *p = ctx;
-	aggr_seen_prefetch(p->aggr, h, n);
+	aggr_seen_prefetch(p->aggr, h, n, lines_next);
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_service_check };

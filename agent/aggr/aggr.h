@@ -120,10 +120,11 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
  * Reads only m's name, type, values, nvalues, explicit_sign, raw_suffix and
  * key_hash (0: computed here). */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* parse.h's dsd_cache_ops.prefetch: the key hashes of the parser's window of
- * lines (at most 64 used); their cache slots are prefetched now, their keys
- * and contexts at the next aggr_ingest_seen. Changes nothing observable. */
-void aggr_seen_prefetch(struct aggr *a, const uint64_t *hashes, size_t n);
+/* parse.h's dsd_cache_ops.prefetch: the key hashes of a window of lines.
+ * lines_next false (a window ahead): their cache entries are prefetched;
+ * true (their lines come next): the key bytes and contexts of the entries
+ * that match. Changes nothing observable. */
+void aggr_seen_prefetch(struct aggr *a, const uint64_t *hashes, size_t n, bool lines_next);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
 

@@ -136,7 +136,6 @@ static inline uint16_t more_cap(uint16_t n)
 #define SEEN_MAX 65536
 #define SEEN_KEY_MAX DSD_CACHE_KEY_MAX
 #define SEEN_KEY_BYTES ((size_t)4 << 20)
-#define SEEN_PF 64		/* prefetched lines of one window (parse.c WALK_MAX) */
 #define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
 /* 32 bytes, stored in the open-addressing table itself: one cache line
  * holds the probe, the compare and the result. */
@@ -154,10 +153,6 @@ struct seen {
 	char *keys;
 	size_t klen, kcap;
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
-	/* aggr_seen_prefetch's hashes of the parser's current window, until its
-	 * first lookup prefetches their keys and contexts */
-	uint64_t pf[SEEN_PF];
-	size_t npf;
 };
 
 struct aggr {

@@ -27,7 +27,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define SEEN_MIN_CAP 1024
+
+#ifdef __SSE2__
+static inline bool eq16(const char *x, const char *y)
+{
+	__m128i a = _mm_loadu_si128((const __m128i *)(const void *)x);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)y);
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) == 0xffff;
+}
+#endif
 
 static inline uint64_t key_hash(const struct dsd_metric *m)
 {
@@ -36,19 +49,32 @@ static inline uint64_t key_hash(const struct dsd_metric *m)
 	return dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 }
 
-/* Equal lengths known: n bytes equal, 8 at a time (the last word overlapping). */
+/* Equal lengths known: n bytes equal; 16 at a time with SSE2 (the last
+ * block overlapping), else 8 at a time. */
 static inline bool bytes_eq(const char *x, const char *y, size_t n)
 {
 	if (n < 8) {
+		if (n >= 4)
+			return kh_rd32(x) == kh_rd32(y) && kh_rd32(x + n - 4) == kh_rd32(y + n - 4);
 		for (size_t i = 0; i < n; i++)
 			if (x[i] != y[i])
 				return false;
 		return true;
 	}
+#ifdef __SSE2__
+	if (n >= 16) {
+		for (size_t i = 0; i + 16 < n; i += 16)
+			if (!eq16(x + i, y + i))
+				return false;
+		return eq16(x + n - 16, y + n - 16);
+	}
+	return kh_rd64(x) == kh_rd64(y) && kh_rd64(x + n - 8) == kh_rd64(y + n - 8);
+#else
 	for (size_t i = 0; i + 8 < n; i += 8)
 		if (kh_rd64(x + i) != kh_rd64(y + i))
 			return false;
 	return kh_rd64(x + n - 8) == kh_rd64(y + n - 8);
+#endif
 }
 
 /* Lengths are at most SEEN_KEY_MAX (checked before any lookup). */
@@ -97,8 +123,8 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct
 	if (rel > c->last_seen)
 		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
 	if (c->type == METRIC_COUNT) {
-		for (size_t i = 0; i < m->nvalues; i++)
-			s->u.d += m->values[i] / rate;
+		for (size_t i = 0; i < m->nvalues; i++) /* v / 1 == v: skip the division */
+			s->u.d += rate == 1.0 ? m->values[i] : m->values[i] / rate;
 		return true;
 	}
 	bool delta = a->cfg->gauge_deltas && m->explicit_sign;
@@ -109,34 +135,27 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct
 	return true;
 }
 
-void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n)
+void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n, bool lines_next)
 {
-	struct seen *sc = &a->seen;
+	const struct seen *sc = &a->seen;
 	if (!sc->n)
 		return;
-	if (n > SEEN_PF)
-		n = SEEN_PF;
-	for (size_t i = 0; i < n; i++) {
-		__builtin_prefetch(&sc->t[h[i] & (sc->cap - 1)]);
-		sc->pf[i] = h[i];
+	size_t mask = sc->cap - 1;
+	if (!lines_next) {
+		/* a window ahead: the entries */
+		for (size_t i = 0; i < n; i++)
+			__builtin_prefetch(&sc->t[h[i] & mask]);
+		return;
 	}
-	sc->npf = n;
-}
-
-/* At the window's first lookup: the entries the prefetch asked for are
- * arriving; start loading every line's key bytes and context together. */
-static inline void prefetch_stage2(struct seen *sc)
-{
-	for (size_t i = 0; i < sc->npf; i++) {
-		uint64_t h = sc->pf[i];
-		const struct seen_ent *e = &sc->t[h & (sc->cap - 1)];
-		if (e->c && e->h == h) {
+	/* the entries have arrived: the key bytes and contexts they point to */
+	for (size_t i = 0; i < n; i++) {
+		const struct seen_ent *e = &sc->t[h[i] & mask];
+		if (e->c && e->h == h[i]) {
 			__builtin_prefetch(sc->keys + e->off);
 			__builtin_prefetch(e->c);
 			__builtin_prefetch((const char *)e->c + 64);
 		}
 	}
-	sc->npf = 0;
 }
 
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
@@ -145,8 +164,6 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	if (m->name.n + m->raw_suffix.n > SEEN_KEY_MAX)
 		return false;
 	uint64_t h = key_hash(m);
-	if (a->seen.npf)
-		prefetch_stage2(&a->seen);
 	struct seen_ent *e = seen_find(&a->seen, h, m);
 	if (!e)
 		return false;
@@ -226,7 +243,6 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 
 void seen_clear(struct seen *sc)
 {
-	sc->npf = 0;
 	if (!sc->n)
 		return;
 	memset(sc->t, 0, sc->cap * sizeof(*sc->t));

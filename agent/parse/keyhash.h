@@ -4,8 +4,9 @@
  * the aggregator's seen-line cache (aggr/seen.c) for its table, so the two
  * must agree, hence one inline definition here.
  *
- * wyhash-style mixing, 16 bytes per multiplication, tails read as overlapping
- * words. Only a table hash, unseeded: the cache compares keys in full and
+ * A multiply-xorshift round per 8 bytes, tails read as overlapping words:
+ * short keys (most are 20 to 100 bytes) cost a few instructions per word.
+ * Only a table hash, unseeded: the cache compares keys in full and
  * bounds its probes (seen.c), so colliding lines cost time, not correctness.
  */
 #ifndef DDMA_PARSE_KEYHASH_H
@@ -29,43 +30,41 @@ static inline uint64_t kh_rd32(const char *p)
 	return v;
 }
 
-static inline uint64_t kh_mum(uint64_t x, uint64_t y)
+/* One word into h: multiply, then fold the high bits down (a multiply-
+ * xorshift round; every input bit reaches the low bits the table uses). */
+static inline uint64_t kh_mix(uint64_t h, uint64_t w)
 {
-	__uint128_t r = (__uint128_t)x * y;
-	return (uint64_t)(r >> 64) ^ (uint64_t)r;
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
 }
 
+/* n bytes into h, 8 at a time; the tail as one overlapping word (n >= 8) or
+ * two overlapping 4-byte halves or three single bytes. The length goes in
+ * first, so a key's pieces cannot shift into each other. */
 static inline uint64_t kh_bytes(uint64_t h, const char *p, size_t n)
 {
-	const uint64_t k1 = 0xa0761d6478bd642full, k2 = 0xe7037ed1a0b428dbull;
-	uint64_t a, b;
-	h ^= n * k1;
-	while (n > 16) {
-		h = kh_mum(kh_rd64(p) ^ k2 ^ h, kh_rd64(p + 8) ^ k1);
-		p += 16;
-		n -= 16;
-	}
+	h = kh_mix(h, n);
 	if (n >= 8) {
-		a = kh_rd64(p);
-		b = kh_rd64(p + n - 8);
-	} else if (n >= 4) {
-		a = kh_rd32(p);
-		b = kh_rd32(p + n - 4);
-	} else if (n) {
-		a = ((uint64_t)(unsigned char)p[0] << 16) | ((uint64_t)(unsigned char)p[n >> 1] << 8) |
-		    (unsigned char)p[n - 1];
-		b = 0;
-	} else {
-		a = b = 0;
+		const char *last = p + n - 8;
+		for (; p < last; p += 8)
+			h = kh_mix(h, kh_rd64(p));
+		return kh_mix(h, kh_rd64(last));
 	}
-	return kh_mum(a ^ k2 ^ h, b ^ k1);
+	if (n >= 4)
+		return kh_mix(h, kh_rd32(p) << 32 | kh_rd32(p + n - 4));
+	if (n)
+		return kh_mix(h, (uint64_t)(unsigned char)p[0] << 16 |
+				 (uint64_t)(unsigned char)p[n >> 1] << 8 | (unsigned char)p[n - 1]);
+	return h;
 }
 
 /* The cache key's hash: type (enum metric_type as parsed), name, raw suffix. */
 static inline uint64_t dsd_key_hash(unsigned type, const char *name, size_t nn, const char *suf,
 				    size_t sn)
 {
-	return kh_bytes(kh_bytes((uint64_t)type + 1, name, nn), suf, sn);
+	uint64_t h = kh_bytes(kh_bytes((uint64_t)type + 1, name, nn), suf, sn);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
 }
 
 #endif

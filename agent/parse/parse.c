@@ -25,7 +25,7 @@
 #include <emmintrin.h>
 #endif
 
-#define WALK_MAX 64 /* lines of a datagram split and prefetched together */
+#define WALK_MAX 64 /* lines split and prefetched together (a window) */
 
 struct dsd_parser {
 	struct dsd_limits lim;
@@ -33,21 +33,26 @@ struct dsd_parser {
 	struct sv *tags;	/* lim.max_tags entries (at least 1) */
 	double *values;		/* lim.max_values entries (at least 1) */
 	const struct dsd_cache_ops *ops; /* during dsd_parse_cached, or NULL */
-	/* The current window of the datagram (dsd_parse_cached): each line split
-	 * once; the cache candidates' key hashes, in order, for ops->prefetch. */
-	struct walk_line {
-		const char *s, *le;	/* the line, without its '\n' and a trailing '\r' */
-		const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
-		uint64_t h;		/* cand: keyhash.h dsd_key_hash */
-		size_t nv;		/* vals: values parsed into p->values */
-		uint8_t type, tn;	/* cand: the type and the length of its field */
-		bool other;		/* an event or service check (bar/colon unset) */
-		bool cand;		/* may be offered to ops->seen */
-		bool vals, sign;	/* take_seen parsed the values (nv, explicit sign) */
-	} walk[WALK_MAX];
-	size_t nwalk;
-	uint64_t wh[WALK_MAX];
-	size_t nwh;
+	/* Two windows of lines (parse_windows): the one being parsed and the
+	 * next, split (and its cache keys prefetched) one window ahead. */
+	struct window {
+		struct walk_line {
+			const char *s, *le; /* the line, without its '\n' and a trailing '\r' */
+			const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
+			uint64_t h;	/* cand: keyhash.h dsd_key_hash */
+			size_t nv;	/* vals: values parsed into p->values */
+			uint8_t type, tn; /* cand: the type and the length of its field */
+			bool cand;	/* may be offered to ops->seen */
+			bool vals, sign; /* take_seen parsed the values (nv, explicit sign) */
+		} l[WALK_MAX];
+		size_t n;
+		uint64_t h[WALK_MAX]; /* the candidates' hashes, in order */
+		size_t nh;
+	} win[2];
+	/* The walk's place in the datagram: the next line starts at `at` (NULL:
+	 * no line left); lo/end bound the datagram, nul: it has a NUL byte. */
+	const char *at, *lo, *end;
+	bool nul;
 	struct dsd_stats st;
 };
 
@@ -655,19 +660,18 @@ static inline const char *find1(const char *lo, const char *s, const char *end, 
 }
 
 /* Splits w's line as parse_metric needs it and decides whether it is a cache
- * candidate (then hashes its key). */
-static void split_line(struct dsd_parser *p, struct walk_line *w, const char *lo, bool cache)
+ * candidate (then hashes its key into win's list). */
+static void split_line(struct window *win, struct walk_line *w, const char *lo, bool cache)
 {
 	const char *s = w->s, *le = w->le, *c;
 	size_t n = (size_t)(le - s);
 	enum metric_type type;
 
 	w->cand = w->vals = false;
-	w->other = n >= 3 && s[0] == '_' &&
-		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'));
-	if (w->other || !n)
-		return;
 	w->bar = w->colon = NULL;
+	if (!n || (n >= 3 && s[0] == '_' &&
+		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'))))
+		return; /* empty, an event or a service check */
 	if (!(c = find2(lo, s, le, ':', '|')))
 		return;
 	if (*c == '|') {
@@ -686,28 +690,28 @@ static void split_line(struct dsd_parser *p, struct walk_line *w, const char *lo
 	w->type = (uint8_t)type;
 	w->tn = (uint8_t)tn;
 	w->h = dsd_key_hash(type, s, nn, w->bar + 1 + tn, sn);
-	p->wh[p->nwh++] = w->h;
+	win->h[win->nh++] = w->h;
 }
 
-/* Splits up to WALK_MAX lines from s (lines end at '\n'; a trailing '\r' is
- * dropped); returns where the next window starts, NULL at the datagram's end. */
-static const char *walk(struct dsd_parser *p, const char *lo, const char *s, const char *end,
-			bool cache)
+/* Splits the datagram's next lines into win (at most WALK_MAX; lines end at
+ * '\n', a trailing '\r' is dropped, empty lines are skipped); win->n = 0
+ * when none is left. */
+static void walk(struct dsd_parser *p, struct window *win, bool cache)
 {
-	p->nwalk = p->nwh = 0;
-	while (p->nwalk < WALK_MAX) {
-		struct walk_line *w = &p->walk[p->nwalk++];
-		const char *nl = find1(lo, s, end, '\n'), *le = nl ? nl : end;
+	win->n = win->nh = 0;
+	while (win->n < WALK_MAX && p->at) {
+		const char *s = p->at;
+		const char *nl = find1(p->lo, s, p->end, '\n'), *le = nl ? nl : p->end;
+		p->at = nl && nl + 1 < p->end ? nl + 1 : NULL;
 		if (le > s && le[-1] == '\r')
 			le--;
+		if (le == s)
+			continue;
+		struct walk_line *w = &win->l[win->n++];
 		w->s = s;
 		w->le = le;
-		split_line(p, w, lo, cache);
-		if (!nl || nl + 1 == end)
-			return NULL;
-		s = nl + 1;
+		split_line(win, w, p->lo, cache);
 	}
-	return s;
 }
 
 /*
@@ -748,26 +752,37 @@ static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx)
 {
-	const char *s = buf, *end = buf + len;
+	struct window *cur = &p->win[0], *nxt = &p->win[1];
 
 	p->st.datagrams++;
 	p->st.bytes += len;
 	if (len == 0)
 		return;
-	bool may_have_nul = memchr(buf, '\0', len) != NULL;
 	p->ops = ops && ops->seen ? ops : NULL;
-	do {
-		const char *next = walk(p, buf, s, end, p->ops && !may_have_nul);
-		if (p->nwh && p->ops->prefetch)
-			p->ops->prefetch(ctx, p->wh, p->nwh);
-		for (size_t i = 0; i < p->nwalk; i++) {
-			struct walk_line *w = &p->walk[i];
-			size_t n = (size_t)(w->le - w->s);
-			if (n && !(w->cand && take_seen(p, w, ctx)))
-				parse_line(p, (char *)(uintptr_t)w->s, n, may_have_nul, w, sink, ctx);
+	p->at = p->lo = buf;
+	p->end = buf + len;
+	p->nul = memchr(buf, '\0', len) != NULL;
+	bool cache = p->ops && !p->nul;
+	void (*pf)(void *, const uint64_t *, size_t, bool) = cache ? p->ops->prefetch : NULL;
+	walk(p, cur, cache);
+	if (pf && cur->nh)
+		pf(ctx, cur->h, cur->nh, false);
+	while (cur->n) {
+		walk(p, nxt, cache);
+		if (pf && nxt->nh)
+			pf(ctx, nxt->h, nxt->nh, false);
+		if (pf && cur->nh)
+			pf(ctx, cur->h, cur->nh, true);
+		for (size_t i = 0; i < cur->n; i++) {
+			struct walk_line *w = &cur->l[i];
+			if (!(w->cand && take_seen(p, w, ctx)))
+				parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w,
+					   sink, ctx);
 		}
-		s = next;
-	} while (s);
+		struct window *t = cur;
+		cur = nxt;
+		nxt = t;
+	}
 	p->ops = NULL;
 }
 

@@ -143,15 +143,12 @@ void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sin
 const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
 
 /*
- * dsd_parse with the seen-line fast path. The parser takes a datagram in
- * windows of up to 64 lines: it splits each line once (name, type, raw
+ * dsd_parse with the seen-line fast path. The parser takes the datagram's
+ * lines in windows of up to 64. It splits each line once (name, type, raw
  * suffix; nothing validated yet) and, for a metric line that may be cached
  * (not a set, key of at most DSD_CACHE_KEY_MAX bytes, no NUL in the
- * datagram), computes its key hash (keyhash.h). It then calls
- * ops->prefetch(ctx, hashes, n) once for the window (optional; must change
- * nothing observable: it lets the callee start loading what seen will need,
- * so the lines of a window wait on memory together), and goes through the
- * lines in order. For each such line whose values parse, it calls
+ * datagram), computes its key hash (keyhash.h). Lines are then parsed in
+ * order; for each candidate whose values parse, the parser calls
  * ops->seen(ctx, m) with only name, type, values, nvalues, explicit_sign,
  * raw_suffix and key_hash set: tags not split, the suffix not validated.
  * Returning true means the callee recognised the exact (name, type,
@@ -160,11 +157,18 @@ const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
  * accepted, exactly as the full parse would have, and moves on. Returning
  * false runs the full parse and sink->metric (with key_hash set). Never
  * called for sets. ops may be NULL (then this is dsd_parse).
+ *
+ * ops->prefetch (optional) must change nothing observable: it lets the callee
+ * start loading what seen will need, so that lines wait on memory together,
+ * not one by one. It gets each window's candidate hashes twice: with
+ * lines_next false as soon as the window is split (the next window of a long
+ * datagram is split before the current one is parsed), and with lines_next
+ * true right before the window's lines are parsed.
  */
 #define DSD_CACHE_KEY_MAX 512	/* name + raw suffix bytes of a cacheable key */
 struct dsd_cache_ops {
 	bool (*seen)(void *ctx, const struct dsd_metric *m);
-	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n);
+	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n, bool lines_next);
 };
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);

@@ -119,10 +119,10 @@ static bool on_seen(void *ctx, const struct dsd_metric *m)
 	return true;
 }
 
-static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct pipe *pp = ctx;
-	aggr_seen_prefetch(pp->a, h, n);
+	aggr_seen_prefetch(pp->a, h, n, lines_next);
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };

@@ -172,6 +172,8 @@ struct cctx {
 	uint64_t seen_true, seen_samples;
 	uint64_t pf[PF_MAX];	/* the current window's prefetched key hashes */
 	size_t npf, pfcur;
+	uint64_t ahead[2][PF_MAX]; /* windows announced ahead, oldest first */
+	size_t nahead_h[2], nahead;
 	bool pf_started;
 	char *keys[KEYS_MAX];	/* contract: type byte, name length (8 bytes), name, suffix */
 	size_t klen[KEYS_MAX], nkeys;
@@ -266,10 +268,24 @@ static bool on_seen(void *ctx, const struct dsd_metric *m)
 	return take;
 }
 
-static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
+/* Each window's hashes come first a window ahead (lines_next false), then
+ * right before its lines (true), in the same order: at most two windows are
+ * ahead at any time. */
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct cctx *c = ctx;
 	CHECK(n >= 1 && n <= PF_MAX);
+	if (!lines_next) {
+		CHECK(c->nahead < 2);
+		memcpy(c->ahead[c->nahead], h, n * sizeof(*h));
+		c->nahead_h[c->nahead++] = n;
+		return;
+	}
+	CHECK(c->nahead >= 1 && c->nahead_h[0] == n);
+	CHECK(memcmp(c->ahead[0], h, n * sizeof(*h)) == 0);
+	memmove(c->ahead[0], c->ahead[1], sizeof(c->ahead[0]));
+	c->nahead_h[0] = c->nahead_h[1];
+	c->nahead--;
 	c->pf_started = true;
 	memcpy(c->pf, h, n * sizeof(*h));
 	c->npf = n;
@@ -307,8 +323,9 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		c.f.lo = buf;
 		c.f.hi = buf + size;
 		c.pf_started = false;
-		c.npf = c.pfcur = 0;
+		c.npf = c.pfcur = c.nahead = 0;
 		dsd_parse_cached(p, buf, size, &sink, &ops, &c);
+		CHECK(c.nahead == 0);
 		memcpy(buf, data, size);
 		pc.lo = buf;
 		pc.hi = buf + size;

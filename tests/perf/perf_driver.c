@@ -189,10 +189,10 @@ static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n)
+static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct rx *r = ctx;
-	aggr_seen_prefetch(r->a, h, n);
+	aggr_seen_prefetch(r->a, h, n, lines_next);
 }
 
 /* As agent.c. PERF_NO_SEEN=1 in the environment: without the seen-line cache,

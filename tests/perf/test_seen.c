@@ -99,10 +99,10 @@ static void on_check(void *ctx, const struct dsd_service_check *sc)
 	aggr_service_check(s->a, sc, s->now);
 }
 
-static void on_prefetch(void *ctx, const uint64_t *h, size_t n)
+static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct side *s = ctx;
-	aggr_seen_prefetch(s->a, h, n);
+	aggr_seen_prefetch(s->a, h, n, lines_next);
 }
 
 static const struct dsd_sink sink = { on_metric, on_event, on_check };

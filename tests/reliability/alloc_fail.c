@@ -272,10 +272,10 @@ static bool seen_seen(void *ctx, const struct dsd_metric *m)
 	return aggr_ingest_seen(r->a, m, r->now);
 }
 
-static void seen_prefetch(void *ctx, const uint64_t *h, size_t n)
+static void seen_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 {
 	struct seen_run *r = ctx;
-	aggr_seen_prefetch(r->a, h, n);
+	aggr_seen_prefetch(r->a, h, n, lines_next);
 }
 
 static uint64_t seen_max_entries, seen_hits; /* of the last run, for setup()'s check */
