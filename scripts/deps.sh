@@ -7,8 +7,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 BUILD_PKGS="gcc clang meson ninja-build pkg-config libevent-dev libyaml-dev libcurl4-openssl-dev
-  libcriterion-dev libxxhash-dev zlib1g-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler
-  libsystemd-dev"
+  libcriterion-dev libxxhash-dev zlib1g-dev libdeflate-dev libzstd-dev libprotobuf-c-dev
+  protobuf-c-compiler libsystemd-dev"
 TEST_PKGS="python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
   systemd dpkg-dev debhelper fakeroot adduser faketime"
 

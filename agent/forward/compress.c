@@ -1,12 +1,15 @@
 /*
- * compress.c - see compress.h. zlib for deflate/gzip, libzstd for zstd.
+ * compress.c - see compress.h. libdeflate compresses deflate/gzip, zlib
+ * decompresses them (streaming, bounded); libzstd for zstd.
  */
 #include "compress.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -51,44 +54,94 @@ static void give(uint8_t *p, size_t cap, size_t len, uint8_t **out, size_t *outl
 	*outlen = len;
 }
 
-/* deflate with zlib (windowBits 15) or gzip (windowBits 31) framing. */
-static int zlib_compress(int wbits, int level, const struct compress_part *v, size_t nv,
-			 size_t n, uint8_t **out, size_t *outlen)
+/*
+ * deflate and gzip with libdeflate's whole-buffer compressor: at level 6 it
+ * takes about 0.5 s of CPU for the 140 MB of JSON of a 1M-series flush where
+ * zlib's deflate took 0.75-0.94 s, for 2-3 % more bytes (bench/flushcost
+ * encode). The wire format is zlib's: RFC 1950 framing for "deflate", RFC 1952
+ * for "gzip".
+ *
+ * A libdeflate compressor holds about 1 MB of tables, so one per level is made
+ * on first use and kept, with a scratch buffer that assembles several parts
+ * into the one input libdeflate takes. Both are thread-local: the agent
+ * compresses on its main thread only (the forwarder's encoders run from the
+ * flush callback); tests and fuzzers are single-threaded; any other thread
+ * calling this gets its own. They live until the process exits.
+ */
+#define SCRATCH_KEEP (8u << 20)	/* a larger scratch buffer is freed after use */
+
+static _Thread_local struct libdeflate_compressor *compressors[10];
+static _Thread_local uint8_t *scratch;
+static _Thread_local size_t scratch_cap;
+
+static struct libdeflate_compressor *compressor_for(int level)
 {
-	z_stream zs;
-	memset(&zs, 0, sizeof(zs));
 	if (level <= 0 || level > 9)
-		level = Z_DEFAULT_COMPRESSION;
-	if (deflateInit2(&zs, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		level = 6; /* zlib's Z_DEFAULT_COMPRESSION */
+	if (!compressors[level])
+		compressors[level] = libdeflate_alloc_compressor(level);
+	return compressors[level];
+}
+
+/* The parts as one buffer: the only non-empty part itself, or the scratch
+ * buffer holding their concatenation. NULL when out of memory. */
+static const void *assemble(const struct compress_part *v, size_t nv, size_t n)
+{
+	const void *only = "";
+	size_t nonempty = 0;
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].n) {
+			only = v[i].p;
+			nonempty++;
+		}
+	if (nonempty <= 1)
+		return only;
+	if (n > scratch_cap) {
+		uint8_t *q = realloc(scratch, n);
+		if (!q)
+			return NULL;
+		scratch = q;
+		scratch_cap = n;
+	}
+	size_t at = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].n)
+			memcpy(scratch + at, v[i].p, v[i].n);
+		at += v[i].n;
+	}
+	return scratch;
+}
+
+static void scratch_trim(void)
+{
+	if (scratch_cap > SCRATCH_KEEP) {
+		free(scratch);
+		scratch = NULL;
+		scratch_cap = 0;
+	}
+}
+
+static int deflate_compress(bool gzip, int level, const struct compress_part *v, size_t nv,
+			    size_t n, uint8_t **out, size_t *outlen)
+{
+	struct libdeflate_compressor *c = compressor_for(level);
+	if (!c)
 		return -ENOMEM;
-	/* deflateBound holds for Z_NO_FLUSH pieces then Z_FINISH (zlib.h) */
-	size_t cap = deflateBound(&zs, (uLong)n) + 32;
+	size_t cap = gzip ? libdeflate_gzip_compress_bound(c, n) : libdeflate_zlib_compress_bound(c, n);
 	uint8_t *p = malloc(cap);
-	if (!p) {
-		deflateEnd(&zs);
+	const void *in = p ? assemble(v, nv, n) : NULL;
+	if (!in) {
+		free(p);
 		return -ENOMEM;
 	}
-	zs.next_out = p;
-	zs.avail_out = (uInt)cap;
-	int rc = Z_OK;
-	for (size_t i = 0; i < nv && rc == Z_OK; i++) {
-		if (v[i].n == 0 && i + 1 < nv)
-			continue; /* deflate makes no progress on it: Z_BUF_ERROR */
-		zs.next_in = (Bytef *)(uintptr_t)v[i].p;
-		zs.avail_in = (uInt)v[i].n;
-		rc = deflate(&zs, i + 1 == nv ? Z_FINISH : Z_NO_FLUSH);
-		if (rc == Z_OK && (zs.avail_in || i + 1 == nv))
-			rc = Z_BUF_ERROR; /* cannot happen within deflateBound */
-	}
-	if (nv == 0)
-		rc = deflate(&zs, Z_FINISH);
-	size_t produced = zs.total_out;
-	deflateEnd(&zs);
-	if (rc != Z_STREAM_END) {
+	size_t len = gzip ? libdeflate_gzip_compress(c, in, n, p, cap)
+			  : libdeflate_zlib_compress(c, in, n, p, cap);
+	scratch_trim();
+	if (len == 0) { /* no room: cannot happen within the bound */
 		free(p);
 		return -EINVAL;
 	}
-	give(p, cap, produced, out, outlen);
+	give(p, cap, len, out, outlen);
 	return 0;
 }
 
@@ -145,9 +198,9 @@ int compress_parts(enum compressor_kind k, int level, const struct compress_part
 	case COMPRESS_NONE:
 		return concat(parts, nparts, n, out, outlen);
 	case COMPRESS_ZLIB:
-		return zlib_compress(15, level, parts, nparts, n, out, outlen);
+		return deflate_compress(false, level, parts, nparts, n, out, outlen);
 	case COMPRESS_GZIP:
-		return zlib_compress(31, level, parts, nparts, n, out, outlen);
+		return deflate_compress(true, level, parts, nparts, n, out, outlen);
 	case COMPRESS_ZSTD:
 		return zstd_compress(level, parts, nparts, n, out, outlen);
 	}

@@ -1,9 +1,14 @@
 /*
- * compress.h - request body compression: zlib ("deflate", the default),
- * gzip, zstd or none; and the matching bounded decompression (tests, fuzzing,
- * disk queue checks).
+ * compress.h - request body compression: zlib-framed deflate ("deflate", the
+ * default), gzip, zstd or none; and the matching bounded decompression (tests,
+ * fuzzing, disk queue checks). deflate and gzip are compressed by libdeflate
+ * and decompressed by zlib.
  *
- * Pure functions on memory; no I/O, no logging. Thread-safe.
+ * Caller: forward/encode.c, on the agent's main thread (the flush); tests,
+ * fuzzers and bench/flushcost. Pure functions on memory; no I/O, no logging.
+ * Thread-safe: the deflate/gzip compressors (one per level, ~1 MB each) and
+ * the scratch buffer assembling parts are kept per calling thread until the
+ * process exits.
  */
 #ifndef DDMA_FORWARD_COMPRESS_H
 #define DDMA_FORWARD_COMPRESS_H
@@ -17,13 +22,16 @@
 const char *compress_encoding_name(enum compressor_kind k);
 
 /* Compresses in[0..n) into a new malloc'd buffer (*out, *outlen). level <= 0
- * picks the library default. 0 or -ENOMEM / -EINVAL. */
+ * picks the library default (6 for deflate/gzip, where levels outside 1..9
+ * also mean 6; 3 for zstd). 0 or -ENOMEM / -EINVAL. */
 int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
 		 uint8_t **out, size_t *outlen);
 
-/* The same for the concatenation of parts[0..nparts), without building it
- * (the encoders compress a window of records between a prefix and a suffix);
- * decompresses to the same bytes as compress_buf of the concatenation. The
+/* The same for the concatenation of parts[0..nparts) (the encoders compress a
+ * window of records between a prefix and a suffix): zstd streams the parts;
+ * deflate/gzip copy them into the thread's scratch buffer first when more than
+ * one is non-empty (~10 ms per 140 MB). Decompresses to the same bytes as
+ * compress_buf of the concatenation. The
  * body is trimmed to its size when that saves more than half of the bound. */
 struct compress_part {
 	const void *p;
