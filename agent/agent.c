@@ -66,6 +66,7 @@ struct agent {
 	struct aggr_emit_stats emitted;	/* totals over every flush */
 	uint64_t flushes;
 	double last_flush_s;
+	double last_flush_cpu_s;	/* the same span's CPU time of the main thread */
 	uint64_t out_batches, out_records, out_write_errors;
 	uint64_t reloads, reload_errors;
 	bool stopping;
@@ -229,9 +230,16 @@ static struct batch *collect_and_emit(struct agent *a, int64_t now, bool final)
 	return b;
 }
 
+static double thread_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void flush(struct agent *a, bool final)
 {
-	double t0 = mono_now();
+	double t0 = mono_now(), c0 = thread_cpu_now();
 	int64_t now = agent_now(a);
 	struct batch *b = collect_and_emit(a, now, final);
 	if (!b) {
@@ -256,6 +264,7 @@ static void flush(struct agent *a, bool final)
 	batch_free(b);
 	a->flushes++;
 	a->last_flush_s = mono_now() - t0;
+	a->last_flush_cpu_s = thread_cpu_now() - c0;
 	log_counters(&st);
 }
 
@@ -371,6 +380,7 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	s->started = a->started;
 	s->flushes = a->flushes;
 	s->last_flush_duration_s = a->last_flush_s;
+	s->last_flush_cpu_s = a->last_flush_cpu_s;
 	struct pipeline_stats st;
 	pipeline_totals(a, &st);
 	s->parse = st.parse;

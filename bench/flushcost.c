@@ -40,8 +40,11 @@
  *                    raw_hash is FNV-1a over every body in order (compare
  *                    before/after a change: same hash = same bytes)
  *   encode.zlib_only : compress_buf(zlib, LEVEL) of exactly those bodies
+ *                    (the "deflate" encoding, compressed by libdeflate
+ *                    since 2026-11-27; zlib's deflate before)
  *   encode.zlib    : enc_series_v1 with zlib at LEVEL, the agent's default
- *                    (render + compress + any halving recompression)
+ *                    (render + compress + any halving recompression; the
+ *                    parts are copied into one buffer for libdeflate)
  *   encode.zstd    : the same with zstd at level 1 (Datadog's zstd default)
  *   encode.zstd_only : compress_buf(zstd, 1) of the raw bodies
  *   encode.jsonl   : batch_write_jsonl_to of the batch into a writer that

@@ -30,7 +30,7 @@ int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
 /* The same for the concatenation of parts[0..nparts) (the encoders compress a
  * window of records between a prefix and a suffix): zstd streams the parts;
  * deflate/gzip copy them into the thread's scratch buffer first when more than
- * one is non-empty (~10 ms per 140 MB). Decompresses to the same bytes as
+ * one is non-empty (~20 ms per 140 MB). Decompresses to the same bytes as
  * compress_buf of the concatenation. The
  * body is trimmed to its size when that saves more than half of the bound. */
 struct compress_part {

@@ -142,6 +142,8 @@ void status_render_json(const struct status_snapshot *s, struct buf *out)
 	kv_u(&w, "flushes", s->flushes);
 	jw_key(&w, "last_flush_duration_s");
 	jw_double(&w, s->last_flush_duration_s);
+	jw_key(&w, "last_flush_cpu_s");
+	jw_double(&w, s->last_flush_cpu_s);
 	json_dogstatsd(&w, s);
 	json_aggr(&w, s);
 	for (size_t i = 0; i < s->nsections; i++) {
@@ -237,9 +239,9 @@ void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 void status_render_text(const struct status_snapshot *s, struct buf *o)
 {
 	const struct dsd_stats *p = &s->parse;
-	buf_printf(o, "dd-mini-agent %s on %s (up %llds, %llu flushes, last flush %.3fs)\n\n",
+	buf_printf(o, "dd-mini-agent %s on %s (up %llds, %llu flushes, last flush %.3fs, cpu %.3fs)\n\n",
 		   s->version, s->hostname, (long long)(s->now - s->started),
-		   (unsigned long long)s->flushes, s->last_flush_duration_s);
+		   (unsigned long long)s->flushes, s->last_flush_duration_s, s->last_flush_cpu_s);
 	buf_puts(o, "DogStatsD\n=========\n");
 	buf_printf(o, "  Packets: %llu (udp %llu, uds %llu), bytes: %llu\n", (unsigned long long)packets(s),
 		   (unsigned long long)s->net.udp_packets, (unsigned long long)s->net.uds_packets,

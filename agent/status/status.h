@@ -46,7 +46,8 @@ struct status_snapshot {
 	int64_t now;
 	int64_t started;
 	uint64_t flushes;
-	double last_flush_duration_s;
+	double last_flush_duration_s;	/* wall (monotonic) seconds */
+	double last_flush_cpu_s;	/* the main thread's CPU seconds in it */
 	struct dsd_stats parse;
 	struct net_stats net;
 	struct aggr_stats aggr;

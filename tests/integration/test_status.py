@@ -117,12 +117,14 @@ def check_every_field(st, udp, uds, trunc):
     want_top = {"st.req": TOP_N}
     want_top.update({m: 1 for m in ("st.gauge", "st.timer", "st.hist", "st.dist", "st.set", "st.cnt", "st.uds")})
     assert sorted(st) == sorted(["version", "hostname", "now", "uptime_s", "flushes", "last_flush_duration_s",
+                                 "last_flush_cpu_s",
                                  "dogstatsd", "aggregator", "alerts", "notifications", "output", "agent",
                                  "alert_states", "pipelines"]), sorted(st)
     assert re.fullmatch(r"\d+\.\d+\.\d+", st["version"]), st["version"]
     assert st["hostname"] == "test-host"
     assert abs(st["now"] - time.time()) < 3, st["now"]
     assert 0 <= st["uptime_s"] < 60 and st["flushes"] == 0 and st["last_flush_duration_s"] == 0, st
+    assert st["last_flush_cpu_s"] == 0, st
     d = dict(st["dogstatsd"])
     udp_bytes = d.pop("udp_bytes")
     # the truncated datagram counts what was read of it (buffer size, +1 to detect it) or its size
@@ -382,6 +384,8 @@ def test_self_telemetry_jsonl():
             flushes = st["flushes"]
             a.wait_for(lambda s: s["flushes"] >= flushes + 2, what="two flushes")
             check_telemetry_matches(telemetry_sums(a.records()), st)
+            s2 = a.status()  # the flush's main-thread CPU: some, and within its wall time
+            assert 0 < s2["last_flush_cpu_s"] <= s2["last_flush_duration_s"] + 0.005, s2
         gauges = [r for r in a.records() if r.get("metric") == "dd_mini_agent.aggregator.contexts"]
         assert gauges and gauges[-1]["value"] == a.status()["aggregator"]["contexts"], gauges[-1:]
         assert all(r["host"] == "test-host" for r in a.records() if r.get("metric", "").startswith("dd_mini_agent."))
