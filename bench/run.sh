@@ -315,8 +315,9 @@ run_flush() {
 		"$(jget aggregator.contexts <<<"$st1")" "$FLUSH_DURATION" "$FLUSH_RATE" \
 		"$(kv lines_sent "$sent")" $((l1 - l0)) $(($(kv lines_sent "$sent") - (l1 - l0))) \
 		$((k1 - k0)) $((f1 - f0)))
-	FLUSHROW+=$(printf '\n       last flush on the main thread %s s; receiving held up by the last collect %s s (pipelines=%s)' \
-		"$(jget last_flush_duration_s <<<"$st1")" "$(jget pipelines.last_collect_s <<<"$st1")" "$PIPELINES")
+	FLUSHROW+=$(printf '\n       last flush on the main thread %s s wall, %s s CPU; receiving held up by the last collect %s s (pipelines=%s)' \
+		"$(jget last_flush_duration_s <<<"$st1")" "$(jget last_flush_cpu_s <<<"$st1")" \
+		"$(jget pipelines.last_collect_s <<<"$st1")" "$PIPELINES")
 	if [ -n "$VM_URL" ]; then
 		FLUSHROW+=$(printf '\n       intake: points submitted %s, delivered %s, queued %s, payloads %s, bytes sent %s' \
 			"$(jget forwarder.points_submitted <<<"$st1")" "$(jget forwarder.points_delivered <<<"$st1")" \
