@@ -56,9 +56,9 @@ static void give(uint8_t *p, size_t cap, size_t len, uint8_t **out, size_t *outl
 
 /*
  * deflate and gzip with libdeflate's whole-buffer compressor: at level 6 it
- * takes about 0.5 s of CPU for the 140 MB of JSON of a 1M-series flush where
- * zlib's deflate took 0.75-0.94 s, for 2-3 % more bytes (bench/flushcost
- * encode). The wire format is zlib's: RFC 1950 framing for "deflate", RFC 1952
+ * takes 0.50-0.64 s of CPU for the 140 MB of JSON of a 1M-series flush where
+ * zlib's deflate took 0.90-0.96 s, for 2.3 % more bytes (bench/flushcost
+ * encode, alternating runs). The wire format is zlib's: RFC 1950 framing for "deflate", RFC 1952
  * for "gzip".
  *
  * A libdeflate compressor holds about 1 MB of tables, so one per level is made
