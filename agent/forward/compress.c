@@ -58,21 +58,18 @@ static void give(uint8_t *p, size_t cap, size_t len, uint8_t **out, size_t *outl
  * deflate and gzip with libdeflate's whole-buffer compressor: at level 6 it
  * takes 0.50-0.64 s of CPU for the 140 MB of JSON of a 1M-series flush where
  * zlib's deflate took 0.90-0.96 s, for 2.3 % more bytes (bench/flushcost
- * encode, alternating runs). The wire format is zlib's: RFC 1950 framing for "deflate", RFC 1952
- * for "gzip".
+ * encode, alternating runs). The wire format is zlib's: RFC 1950 framing for
+ * "deflate", RFC 1952 for "gzip".
  *
  * A libdeflate compressor holds about 1 MB of tables, so one per level is made
- * on first use and kept, with a scratch buffer that assembles several parts
- * into the one input libdeflate takes. Both are thread-local: the agent
- * compresses on its main thread only (the forwarder's encoders run from the
- * flush callback); tests and fuzzers are single-threaded; any other thread
- * calling this gets its own. They live until the process exits.
+ * on first use and kept (thread-local: the agent compresses on its main thread
+ * only, from the flush callback through the forwarder's encoders; tests and
+ * fuzzers are single-threaded; any other thread calling this gets its own).
+ * They live until the process exits. Several parts are copied into one
+ * temporary buffer first (libdeflate takes one input): ~20 ms per 140 MB;
+ * after the first flush glibc serves these allocations from the heap.
  */
-#define SCRATCH_KEEP (8u << 20)	/* a larger scratch buffer is freed after use */
-
 static _Thread_local struct libdeflate_compressor *compressors[10];
-static _Thread_local uint8_t *scratch;
-static _Thread_local size_t scratch_cap;
 
 static struct libdeflate_compressor *compressor_for(int level)
 {
@@ -83,12 +80,13 @@ static struct libdeflate_compressor *compressor_for(int level)
 	return compressors[level];
 }
 
-/* The parts as one buffer: the only non-empty part itself, or the scratch
- * buffer holding their concatenation. NULL when out of memory. */
-static const void *assemble(const struct compress_part *v, size_t nv, size_t n)
+/* The parts as one buffer: the only non-empty part itself (*tmp NULL), or a
+ * new malloc'd copy of their concatenation in *tmp. NULL when out of memory. */
+static const void *assemble(const struct compress_part *v, size_t nv, size_t n, uint8_t **tmp)
 {
 	const void *only = "";
 	size_t nonempty = 0;
+	*tmp = NULL;
 	for (size_t i = 0; i < nv; i++)
 		if (v[i].n) {
 			only = v[i].p;
@@ -96,29 +94,17 @@ static const void *assemble(const struct compress_part *v, size_t nv, size_t n)
 		}
 	if (nonempty <= 1)
 		return only;
-	if (n > scratch_cap) {
-		uint8_t *q = realloc(scratch, n);
-		if (!q)
-			return NULL;
-		scratch = q;
-		scratch_cap = n;
-	}
+	uint8_t *p = malloc(n);
+	if (!p)
+		return NULL;
 	size_t at = 0;
 	for (size_t i = 0; i < nv; i++) {
 		if (v[i].n)
-			memcpy(scratch + at, v[i].p, v[i].n);
+			memcpy(p + at, v[i].p, v[i].n);
 		at += v[i].n;
 	}
-	return scratch;
-}
-
-static void scratch_trim(void)
-{
-	if (scratch_cap > SCRATCH_KEEP) {
-		free(scratch);
-		scratch = NULL;
-		scratch_cap = 0;
-	}
+	*tmp = p;
+	return p;
 }
 
 static int deflate_compress(bool gzip, int level, const struct compress_part *v, size_t nv,
@@ -128,15 +114,15 @@ static int deflate_compress(bool gzip, int level, const struct compress_part *v,
 	if (!c)
 		return -ENOMEM;
 	size_t cap = gzip ? libdeflate_gzip_compress_bound(c, n) : libdeflate_zlib_compress_bound(c, n);
-	uint8_t *p = malloc(cap);
-	const void *in = p ? assemble(v, nv, n) : NULL;
+	uint8_t *p = malloc(cap), *tmp = NULL;
+	const void *in = p ? assemble(v, nv, n, &tmp) : NULL;
 	if (!in) {
 		free(p);
 		return -ENOMEM;
 	}
 	size_t len = gzip ? libdeflate_gzip_compress(c, in, n, p, cap)
 			  : libdeflate_zlib_compress(c, in, n, p, cap);
-	scratch_trim();
+	free(tmp);
 	if (len == 0) { /* no room: cannot happen within the bound */
 		free(p);
 		return -EINVAL;

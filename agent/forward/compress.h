@@ -6,9 +6,8 @@
  *
  * Caller: forward/encode.c, on the agent's main thread (the flush); tests,
  * fuzzers and bench/flushcost. Pure functions on memory; no I/O, no logging.
- * Thread-safe: the deflate/gzip compressors (one per level, ~1 MB each) and
- * the scratch buffer assembling parts are kept per calling thread until the
- * process exits.
+ * Thread-safe: the deflate/gzip compressors (one per level, ~1 MB each) are
+ * kept per calling thread until the process exits.
  */
 #ifndef DDMA_FORWARD_COMPRESS_H
 #define DDMA_FORWARD_COMPRESS_H
@@ -29,8 +28,8 @@ int compress_buf(enum compressor_kind k, int level, const void *in, size_t n,
 
 /* The same for the concatenation of parts[0..nparts) (the encoders compress a
  * window of records between a prefix and a suffix): zstd streams the parts;
- * deflate/gzip copy them into the thread's scratch buffer first when more than
- * one is non-empty (~20 ms per 140 MB). Decompresses to the same bytes as
+ * deflate/gzip copy them into one temporary buffer first when more than one
+ * is non-empty (~20 ms per 140 MB). Decompresses to the same bytes as
  * compress_buf of the concatenation. The
  * body is trimmed to its size when that saves more than half of the bound. */
 struct compress_part {
