@@ -76,22 +76,26 @@ struct aggr_out {
 
 /* 80 bytes: allocated from the aggregator's slab (struct ctx_slab), no
  * per-context malloc header. The key hash is not stored: its upper half is in the
- * table slot (ctab.h) and it can be recomputed from name, host and tags. */
+ * table slot (ctab.h) and it can be recomputed from name, host and tags.
+ * What a sample touches comes first (slots, last_seen, type; x for gauges:
+ * bytes 0..47), so half of the contexts have it in one cache line (the
+ * 80-byte stride puts a context at 0, 16, 32 or 48 bytes into a line). */
 struct ctx {
-	struct istr *name;	/* names pool */
-	struct istr *host;	/* strings pool */
-	struct tagset *tags;
+	struct slot slot[2];
+	int32_t last_seen;	/* receive time of the last sample - aggr.epoch */
+	uint8_t type;		/* enum metric_type, METRIC_TIMING folded into HISTOGRAM */
+	uint8_t has_last;
+	uint16_t nmore;
 	union {
 		int64_t born;	/* count: bucket of the first sample (zero-fill start) */
 		double last;	/* gauge: last value (gauge deltas) */
 	} x;
-	struct slot slot[2];
+	struct istr *name;	/* names pool */
+	struct istr *host;	/* strings pool */
+	struct tagset *tags;
 	struct slot *more;	/* nmore slots, capacity more_cap(nmore) */
-	int32_t last_seen;	/* receive time of the last sample - aggr.epoch */
-	uint16_t nmore;
-	uint8_t type;		/* enum metric_type, METRIC_TIMING folded into HISTOGRAM */
-	uint8_t has_last;
 };
+_Static_assert(sizeof(struct ctx) == 80, "the memory target counts on 80-byte contexts");
 
 /* Contexts are carved from chunks of CTX_CHUNK; a context's slab index is
  * chunk * CTX_CHUNK + position (the context table stores it). Freed ones go

@@ -152,8 +152,8 @@ void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n, bool lines_
 		const struct seen_ent *e = &sc->t[h[i] & mask];
 		if (e->c && e->h == h[i]) {
 			__builtin_prefetch(sc->keys + e->off);
-			__builtin_prefetch(e->c);
-			__builtin_prefetch((const char *)e->c + 64);
+			__builtin_prefetch(e->c); /* the sample's fields: bytes 0..47 */
+			__builtin_prefetch((const char *)e->c + 47);
 		}
 	}
 }
