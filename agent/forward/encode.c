@@ -7,15 +7,16 @@
  * cap, compresses it and, if the compressed body is over the limit, halves
  * the run (log n extra compressions in the worst case). JSON list records are
  * rendered each followed by a comma, so a run's body is compressed straight
- * from the window as prefix + slice + suffix (compress_parts), never copied;
+ * from the window as prefix + slice + suffix (compress_parts; libdeflate
+ * needs them contiguous, so compress.c copies them once, ~20 ms per 140 MB);
  * events and protobuf runs are assembled into a buffer first. Records
  * already packed are dropped from the front of the window, so the buffer holds
  * about one payload, not the whole batch (1M series: ~1.5 MB instead of
  * ~150 MB of freshly faulted pages).
  *
  * Cost (bench/flushcost encode, 1M loadgen-shaped counters, 140 MB of JSON in
- * 100 payloads): rendering ~0.11 s; zlib level 6 ~0.75-0.85 s of the total,
- * zstd level 1 ~0.05 s.
+ * 100 payloads): rendering ~0.11 s; deflate level 6 (libdeflate) ~0.4-0.6 s
+ * of the total (zlib's deflate took 0.75-0.95 s), zstd level 1 ~0.05 s.
  */
 #include "forward/encode.h"
 
