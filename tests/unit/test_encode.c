@@ -269,6 +269,15 @@ Test(encode, events_grouped_by_source)
 }
 
 /* Builds n distinct series "m.<i>" with a few tags. */
+/* Frees what many_series / varied_series returned. */
+static void series_free(struct series *s, char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(s);
+}
+
 static struct series *many_series(size_t n, char ***names)
 {
 	struct series *s = calloc(n, sizeof(*s));
@@ -328,10 +337,7 @@ static void split_case(enum compressor_kind k, size_t max_c, size_t max_u, size_
 	cr_assert_eq(r.payloads, sk.n);
 	check_split(&sk, n, max_c, max_u, max_pts);
 	sink_free(&sk);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(s);
+	series_free(s, names, n);
 }
 
 Test(encode, split_by_points)
@@ -364,10 +370,7 @@ Test(encode, default_point_cap_is_10000)
 	cr_assert_eq(sk.p[2]->npoints, 5000);
 	check_split(&sk, n, 3200000, 62914560, 10000);
 	sink_free(&sk);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(s);
+	series_free(s, names, n);
 }
 
 /* The packer renders records into a window it compacts once the packed
@@ -398,10 +401,7 @@ Test(encode, window_compaction_keeps_every_record_in_order)
 	}
 	cr_assert_eq(next, n);
 	sink_free(&sk);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(s);
+	series_free(s, names, n);
 }
 
 Test(encode, record_over_limit_is_counted_not_sent)
@@ -442,10 +442,7 @@ Test(encode, sequence_numbers_increase)
 	cr_assert_eq(sk.p[2]->seq, 102);
 	cr_assert_eq(seq, 103);
 	sink_free(&sk);
-	for (size_t i = 0; i < 30; i++)
-		free(names[i]);
-	free(names);
-	free(s);
+	series_free(s, names, 30);
 }
 
 Test(encode, endpoint_table)
@@ -664,10 +661,7 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 	cr_assert_eq(next, n);
 	buf_done(&want);
 	sink_free(&sk);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	free(s);
+	series_free(s, names, n);
 }
 
 /* Same payload bodies as the jw_* rendering, whatever splits them: one
