@@ -6,16 +6,17 @@
  * (and the config, which clears the cache), so the result is exactly the
  * full path's. See aggr_int.h (struct seen) for the bounds and invalidation.
  *
- * Caller: agent.c's parser callbacks (parse.h dsd_cache_ops) through
+ * Caller: pipeline.c's parser callbacks (parse.h dsd_cache_ops) through
  * aggr_seen_prefetch and aggr_ingest_seen; aggr_ingest remembers a line when
  * it reaches an existing context; flush.c and aggr_reconfigure clear it.
  * Owns the entry table and the key bytes. Single-threaded, like the rest of
  * the aggregator.
  *
- * Cost of a hit: one hash of the name and suffix (computed by the prefetch),
- * one probe (usually one 32-byte entry), two short compares, the accumulator
- * update. What costs is memory latency, not instructions: the prefetch walk
- * loads a datagram's entries, keys and contexts ahead of their lines.
+ * Cost of a hit: the key hash comes with the line (the parser computed it,
+ * keyhash.h), one probe (usually one 32-byte entry), two short compares, the
+ * accumulator update. What costs is memory latency, not instructions: the
+ * parser hands each window of lines' hashes to aggr_seen_prefetch, which loads
+ * their entries, then their keys and contexts, ahead of the lines.
  *
  * The hash is unseeded, so a sender could craft colliding lines: probes stop
  * after SEEN_PROBE_MAX slots (a miss takes the full path) and a line that

@@ -1,6 +1,6 @@
 /*
  * keyhash.h - the hash of a metric line's cache key (name, type, raw suffix):
- * computed once per line by the parser's prefetch walk (parse.c) and used by
+ * computed once per line when the parser splits a window of lines (parse.c) and used by
  * the aggregator's seen-line cache (aggr/seen.c) for its table, so the two
  * must agree, hence one inline definition here.
  *

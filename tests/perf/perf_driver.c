@@ -196,12 +196,12 @@ static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool line
 }
 
 /* As agent.c. PERF_NO_SEEN=1 in the environment: without the seen-line cache,
- * PERF_NO_PREFETCH=1: without its prefetch walk (comparisons). */
+ * PERF_NO_PREFETCH=1: without its window prefetches (comparisons). */
 static const struct dsd_cache_ops ops_full = { on_metric_seen, on_metric_prefetch };
 static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL };
 static const struct dsd_cache_ops *cache_ops = &ops_full;
 
-/* Datagrams [from, to) of l, as agent.c's on_datagram does. */
+/* Datagrams [from, to) of l, as pipeline.c's on_datagram does. */
 static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
 {
 	for (size_t d = from; d < to; d++)

@@ -1103,7 +1103,7 @@ Test(parse, simple_values_match_strtod)
 }
 
 /* Random datagrams: dsd_parse_cached with a seen callback that never
- * recognises a line (and the prefetch walk) renders and counts exactly as
+ * recognises a line (and the window prefetches) renders and counts exactly as
  * dsd_parse; every view stays inside the (exactly sized) copy. */
 Test(parse, cached_miss_random_bytes_identical)
 {
