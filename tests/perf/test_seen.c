@@ -129,14 +129,20 @@ static void side_done(struct side *s)
 	dsd_parser_free(s->p);
 }
 
-static void side_send(struct side *s, const char *dgram, int64_t now)
+/* n bytes from an exactly sized heap copy (ASan sees any read past it). */
+static void side_sendn(struct side *s, const char *dgram, size_t n, int64_t now)
 {
-	char copy[8192];
-	size_t n = strlen(dgram);
-	cr_assert(n < sizeof(copy));
+	char *copy = malloc(n ? n : 1);
+	cr_assert(copy);
 	memcpy(copy, dgram, n);
 	s->now = now;
 	dsd_parse_cached(s->p, copy, n, &sink, s->ops, s);
+	free(copy);
+}
+
+static void side_send(struct side *s, const char *dgram, int64_t now)
+{
+	side_sendn(s, dgram, strlen(dgram), now);
 }
 
 static void side_flush(struct side *s, int64_t now, bool final)
@@ -181,12 +187,17 @@ static void same_sketch(const struct sketch_point *x, const struct sketch_point 
 	cr_assert(memcmp(x->counts, y->counts, x->nbins * sizeof(*x->counts)) == 0);
 }
 
-/* Everything observable is identical. */
-static void same_sides(struct side *x, struct side *y)
+/* Everything observable is identical; per_line: y got the same lines one
+ * datagram each (its datagrams and bytes differ, nothing else may). */
+static void same_sides_mode(struct side *x, struct side *y, bool per_line)
 {
-	const struct dsd_stats *px = dsd_parser_stats(x->p), *py = dsd_parser_stats(y->p);
-	cr_assert(memcmp(px, py, sizeof(*px)) == 0, "parser stats differ (lines %llu vs %llu)",
-		  (unsigned long long)px->metric_lines, (unsigned long long)py->metric_lines);
+	struct dsd_stats px = *dsd_parser_stats(x->p), py = *dsd_parser_stats(y->p);
+	if (per_line)
+		py.datagrams = px.datagrams, py.bytes = px.bytes;
+	cr_assert(memcmp(&px, &py, sizeof(px)) == 0,
+		  "parser stats differ (lines %llu vs %llu, metric lines %llu vs %llu)",
+		  (unsigned long long)px.lines, (unsigned long long)py.lines,
+		  (unsigned long long)px.metric_lines, (unsigned long long)py.metric_lines);
 	struct aggr_stats ax, ay;
 	aggr_get_stats(x->a, &ax);
 	aggr_get_stats(y->a, &ay);
@@ -223,6 +234,11 @@ static void same_sides(struct side *x, struct side *y)
 	}
 	cr_assert_eq(x->out.len, y->out.len);
 	cr_assert(memcmp(x->out.p, y->out.p, x->out.len) == 0);
+}
+
+static void same_sides(struct side *x, struct side *y)
+{
+	same_sides_mode(x, y, false);
 }
 
 /* Lines that exercise every branch the cache could get wrong: the same
@@ -436,6 +452,173 @@ Test(seen, cleared_by_reconfigure)
 	}
 	cr_assert(old && renamed);
 	side_done(&s);
+}
+
+/* ---- datagrams longer than one window (parse.c takes lines 64 at a time) ----
+ * The full parse and the cached one both go through the windows, so a line
+ * skipped or parsed twice at a window boundary would look the same on both
+ * sides: a third side (per_line) receives every line as its own datagram
+ * and must match too, and the line counts are checked against the
+ * generator's own. */
+
+struct ldgram {
+	char p[12288];
+	size_t len;
+	unsigned lines; /* messages: non-empty once a trailing '\r' is dropped */
+};
+
+static const char *const ltypes[] = { "c", "g", "ms", "h", "s", "d" };
+/* variants v and v + 2: the same tags in another order (another cache key,
+ * the same context) */
+static const char *const ltags[] = { "|#a:1,b:2", "|#c:3,a:1", "|#b:2,a:1", "|#a:1,c:3" };
+
+/* Metric line i of datagram d; bad 1..4 corrupts it (value, type, empty
+ * value, empty name), keeping the name and suffix of a cacheable line. */
+static int metric_line(char *o, size_t cap, unsigned i, unsigned d, unsigned bad)
+{
+	unsigned k = (i * 7 + d * 3) % 23, t = k % 6;
+	if (bad && t == 4)
+		t = 0; /* "abc" is a valid set member */
+	const char *tags = k % 5 == 4 ? "" : ltags[(k / 2) % 4];
+	const char *rate = k % 5 == 1 ? "|@0.5" : k % 5 == 3 ? "|@0.25" : "";
+	char v[32];
+	if (t == 4)
+		snprintf(v, sizeof(v), "u%u", i % 5);
+	else if (t == 1)
+		snprintf(v, sizeof(v), "%s%u", i % 4 == 1 ? "+" : i % 4 == 3 ? "-" : "", i % 9 + 1);
+	else if (i % 11 == 0)
+		snprintf(v, sizeof(v), "%u:%u.5:%u", i % 7, i % 5, i % 3);
+	else
+		snprintf(v, sizeof(v), "%u.%u", i % 13, (i % 3) * 25);
+	char name[32] = "";
+	if (bad != 4)
+		snprintf(name, sizeof(name), "lw.%s.%u", ltypes[t], (k / 6) % 2);
+	return snprintf(o, cap, "%s:%s|%s%s%s", name, bad == 1 ? "abc" : bad == 3 ? "" : v,
+			bad == 2 ? "x" : ltypes[t], k % 2 ? rate : tags, k % 2 ? tags : rate);
+}
+
+/* n messages (datagram d): metrics of every type with rates, tags in two
+ * orders and repeats; from 128 lines an event and a service check at the
+ * middle; past 64 one invalid line in the second window; some lines end in
+ * "\r", empty lines ("\n", "\r\n") in between; odd d ends without '\n'
+ * on a line with a trailing '\r'. */
+static void ldgram_make(struct ldgram *g, unsigned n, unsigned d)
+{
+	unsigned bad_at = n > 64 ? 64 + (d * 7) % (n - 64) : n;
+	size_t cap = sizeof(g->p), len = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int w;
+		if (n >= 128 && i == n / 2 - 1)
+			w = snprintf(g->p + len, cap - len, "_e{5,9}:title|text body|#t:%u", d);
+		else if (n >= 128 && i == n / 2)
+			w = snprintf(g->p + len, cap - len, "_sc|svc.check|%u|#t:1|m:msg", d % 3);
+		else
+			w = metric_line(g->p + len, cap - len, i, d, i == bad_at ? d % 4 + 1 : 0);
+		cr_assert(w > 0 && (size_t)w < cap - len - 8);
+		len += (size_t)w;
+		if (i % 9 == 4 || (i == n - 1 && d % 2))
+			g->p[len++] = '\r';
+		if (i == n - 1 && d % 2)
+			break;
+		g->p[len++] = '\n';
+		if (i % 13 == 6)
+			g->p[len++] = '\n';
+		if (i % 17 == 8)
+			len += (size_t)snprintf(g->p + len, cap - len, "\r\n");
+	}
+	g->len = len;
+	g->lines = n;
+}
+
+/* The datagram's lines, one datagram each; returns the messages sent. */
+static unsigned send_per_line(struct side *s, const struct ldgram *g, int64_t now)
+{
+	const char *p = g->p, *end = g->p + g->len;
+	unsigned sent = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n) {
+			side_sendn(s, p, n, now);
+			sent++;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return sent;
+}
+
+/* Every datagram three times per bucket (the third sighting of a line is
+ * the cache's), a flush per bucket, a gap that expires every context
+ * (clearing the cache), the final flush. Returns the messages sent. */
+static uint64_t run_long(struct side *s, const struct ldgram *g, size_t ng, bool per_line)
+{
+	int64_t t = T0;
+	uint64_t msgs = 0;
+	for (size_t round = 0; round < 5; round++) {
+		for (int64_t r = 0; r < 3; r++) {
+			for (size_t i = 0; i < ng; i++) {
+				const struct ldgram *d = &g[(i + round) % ng];
+				if (per_line)
+					msgs += send_per_line(s, d, t + r);
+				else
+					side_sendn(s, d->p, d->len, t + r);
+				msgs += per_line ? 0 : d->lines;
+			}
+		}
+		if (round == 2)
+			t += 60;
+		t += 10;
+		side_flush(s, t, false);
+	}
+	side_flush(s, t + 100, true);
+	return msgs;
+}
+
+Test(seen, long_datagrams_same_result_as_full_parse)
+{
+	static const unsigned sizes[] = { 64, 65, 128, 129, 200 };
+	enum { NG = sizeof(sizes) / sizeof(sizes[0]) };
+	static struct ldgram g[NG];
+	uint64_t want = 0;
+	for (unsigned d = 0; d < NG; d++) {
+		ldgram_make(&g[d], sizes[d], d);
+		want += sizes[d] * 15u;
+	}
+	struct aggr_config c;
+	cfg_init(&c);
+	struct dsd_limits lim = test_limits();
+	struct side full, cached, nopf, ref;
+	side_init(&full, &c, &lim, NULL);
+	side_init(&cached, &c, &lim, &ops_prefetch);
+	side_init(&nopf, &c, &lim, &ops_seen);
+	side_init(&ref, &c, &lim, NULL);
+	cr_assert_eq(run_long(&full, g, NG, false), want);
+	run_long(&cached, g, NG, false);
+	run_long(&nopf, g, NG, false);
+	cr_assert_eq(run_long(&ref, g, NG, true), want, "the generator's line count");
+
+	const struct dsd_stats *st = dsd_parser_stats(ref.p);
+	cr_assert_eq(st->lines, want);
+	cr_assert_eq(st->events, 3 * 15); /* in the 128, 129 and 200 lines */
+	cr_assert_eq(st->service_checks, 3 * 15);
+	cr_assert_eq(st->metric_errors, 4 * 15); /* one per datagram over 64 lines */
+	cr_assert_eq(dsd_parser_stats(full.p)->datagrams, NG * 15);
+	cr_assert_eq(full.hits + ref.hits, 0);
+	cr_assert_gt(cached.hits, want / 2, "the cache took only %llu of %llu lines",
+		     (unsigned long long)cached.hits, (unsigned long long)want);
+	cr_assert_eq(nopf.hits, cached.hits);
+	struct aggr_stats as;
+	aggr_get_stats(cached.a, &as);
+	cr_assert_eq(as.seen_hits, cached.hits);
+	same_sides(&full, &cached);
+	same_sides(&full, &nopf);
+	same_sides_mode(&full, &ref, true);
+	side_done(&full);
+	side_done(&cached);
+	side_done(&nopf);
+	side_done(&ref);
 }
 
 /* The context table (ctab.h): with clusters of colliding tags, every slot
