@@ -2,8 +2,10 @@
  * test_seen.c - the seen-line cache (dsd_parse_cached + aggr_ingest_seen)
  * must not change anything observable: the same datagrams through the full
  * parse (dsd_parse) and through the cache give identical parser stats,
- * aggregator stats and flushed batches, field by field. Also: the cache is
- * bounded, cleared by expiry and by aggr_reconfigure, and hits at all. And
+ * aggregator stats and flushed batches, field by field; datagrams longer
+ * than the parser's 64-line window also match a line-by-line parse. Also:
+ * the cache is bounded, cleared by expiry and by aggr_reconfigure, and hits
+ * at all. And
  * the context table (ctab.h) under colliding tags.
  *
  * Lives in tests/perf (it guards the hot path) and links parse + aggr.
