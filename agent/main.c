@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "ddma_config.h"
 #include "notify/notify.h"
+#include "parse/keyhash.h"
 #include "status/status.h"
 
 #define EX_CONFIG_ 78
@@ -90,6 +91,9 @@ static int run_agent(const char *path)
 	int lvl = log_level_parse(cfg->log_level);
 	if (log_setup(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl, cfg->log_file) < 0)
 		log_error("log_file %s: %s; logging to stderr", cfg->log_file, strerror(errno));
+	/* before any receive thread: the seen-line cache's key seed */
+	if (dsd_key_seed_random() < 0)
+		log_warn("getrandom: the kernel's pool is not ready; seen-line cache keys seeded from the clock");
 	int rc = 0;
 	struct agent *a = agent_new(cfg, &rc);
 	if (!a)

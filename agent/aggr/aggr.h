@@ -116,14 +116,15 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
  * with m's exact name, type and raw_suffix went through aggr_ingest since the
  * last clear (a flush that expired contexts, aggr_reconfigure) and reached a
  * context that already existed then, applies m's values to it exactly as
- * aggr_ingest would and returns true. Otherwise false: the caller then does the full parse and aggr_ingest.
- * Reads only m's name, type, values, nvalues, explicit_sign, raw_suffix and
- * key_hash (0: computed here). */
+ * aggr_ingest would and returns true. Otherwise false: the caller then does
+ * the full parse and aggr_ingest. Reads only m's type, values, nvalues,
+ * explicit_sign and key ({0, 0}: computed here from name, type and
+ * raw_suffix). The key identifies the line (keyhash.h). */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* parse.h's dsd_cache_ops.prefetch: the key hashes of a window of lines.
+/* parse.h's dsd_cache_ops.prefetch: lane a of the keys of a window of lines.
  * lines_next false (a window ahead): their cache entries are prefetched;
- * true (their lines come next): the key bytes and contexts of the entries
- * that match. Changes nothing observable. */
+ * true (their lines come next): the contexts of the entries that match.
+ * Changes nothing observable. */
 void aggr_seen_prefetch(struct aggr *a, const uint64_t *hashes, size_t n, bool lines_next);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);

@@ -128,34 +128,32 @@ static inline uint16_t more_cap(uint16_t n)
 }
 
 /*
- * The seen-line cache (seen.c): raw (name, type, suffix after the type) of a
- * cacheable line -> its context and sample rate, so a line seen before skips
- * tag parsing, enrichment and the context lookup. A line is remembered when
- * it reaches a context that already existed (its second sighting). Bounded: at most SEEN_MAX
- * entries and SEEN_KEY_BYTES of key bytes; keys over SEEN_KEY_MAX bytes are
- * not cached; when full, nothing more is added until the next clear. Cleared
- * when a flush expires contexts and by aggr_reconfigure. Refused and failed
- * lines are never cached, so every refusal is counted by the full path.
+ * The seen-line cache (seen.c): the key (keyhash.h: a seeded 128-bit hash of
+ * name, type and the raw suffix after the type) of a cacheable line -> its
+ * context and sample rate, so a line seen before skips tag parsing,
+ * enrichment and the context lookup. The key is the line's identity: no key
+ * bytes are kept or compared (keyhash.h gives the odds of a false match).
+ * A line is remembered when it reaches a context that already existed (its
+ * second sighting). Bounded: at most SEEN_MAX entries; keys over
+ * SEEN_KEY_MAX bytes are not cached; when full, nothing more is added until
+ * the next clear. Cleared when a flush expires contexts and by
+ * aggr_reconfigure. Refused and failed lines are never cached, so every
+ * refusal is counted by the full path.
  */
 #define SEEN_MAX 65536
 #define SEEN_KEY_MAX DSD_CACHE_KEY_MAX
-#define SEEN_KEY_BYTES ((size_t)4 << 20)
 #define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
 /* 32 bytes, stored in the open-addressing table itself: one cache line
  * holds the probe, the compare and the result. */
 struct seen_ent {
-	uint64_t h;
+	struct dsd_key k;
 	struct ctx *c;		/* NULL = empty slot */
 	double rate;
-	uint32_t off;		/* name then suffix bytes in seen.keys */
-	uint32_t shape;		/* type (as sent) | name length << 3 | suffix length << 13 */
 };
 struct seen {
 	struct seen_ent *t;	/* cap slots, at most half used */
 	size_t cap;		/* power of two, or 0 */
 	size_t n;
-	char *keys;
-	size_t klen, kcap;
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
 };
 

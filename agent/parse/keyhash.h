@@ -1,13 +1,23 @@
 /*
- * keyhash.h - the hash of a metric line's cache key (name, type, raw suffix):
- * computed once per line when the parser splits a window of lines (parse.c) and used by
- * the aggregator's seen-line cache (aggr/seen.c) for its table, so the two
- * must agree, hence one inline definition here.
+ * keyhash.h - the key of a metric line in the seen-line cache: a seeded
+ * 128-bit hash of (type, name, raw suffix), computed once per line when the
+ * parser splits a window of lines (parse.c) and used by the aggregator's
+ * seen-line cache (aggr/seen.c) as the line's identity: the cache keeps no
+ * key bytes and does not compare them, so the two must agree, hence one
+ * inline definition here and one process-wide seed (keyhash.c).
  *
- * A multiply-xorshift round per 8 bytes, tails read as overlapping words:
- * short keys (most are 20 to 100 bytes) cost a few instructions per word.
- * Only a table hash, unseeded: the cache compares keys in full and
- * bounds its probes (seen.c), so colliding lines cost time, not correctness.
+ * Two 64-bit lanes over the same 16-byte blocks, each a chain the CPU runs
+ * in parallel with the other. A round is wyhash's: both halves of a 64x64->128
+ * multiply of the block's two words, each xored with a secret, folded
+ * together; the lanes use different secrets. Lane a's low bits index the
+ * cache table. The type and both lengths go in first, as one round, so the
+ * pieces cannot shift into each other and a piece's tail can be read as
+ * overlapping words. The four secrets come from a process-wide seed, which
+ * main.c draws from getrandom() before any thread starts: a sender sees no
+ * hash and cannot aim at a collision. Two different keys match only if
+ * both lanes collide: about 2^-128 per pair, so ~1e-28 per lookup at the
+ * cache's 32 probes and 65536 entries (Datadog's agent identifies contexts
+ * by a 64-bit hash alone). Not cryptographic.
  */
 #ifndef DDMA_PARSE_KEYHASH_H
 #define DDMA_PARSE_KEYHASH_H
@@ -15,6 +25,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/* A line's cache key; {0, 0} means "not computed" (the aggregator then
+ * computes it; were a real key {0, 0}, recomputing gives the same). */
+struct dsd_key {
+	uint64_t a, b;
+};
+
+/* The process-wide secrets, derived from a seed. Fixed defaults (tests and
+ * fuzzers reproduce); written only by dsd_key_seed_set/dsd_key_seed_random
+ * before the receive threads start, read-only afterwards. */
+extern uint64_t dsd_key_secret[4];
+void dsd_key_seed_set(uint64_t a, uint64_t b);
+/* Seeds from getrandom() (without blocking). Returns 0, or a negative errno
+ * when the kernel's pool was not ready (then seeded from the clock and pid). */
+int dsd_key_seed_random(void);
 
 static inline uint64_t kh_rd64(const char *p)
 {
@@ -30,41 +55,65 @@ static inline uint64_t kh_rd32(const char *p)
 	return v;
 }
 
-/* One word into h: multiply, then fold the high bits down (a multiply-
- * xorshift round; every input bit reaches the low bits the table uses). */
-static inline uint64_t kh_mix(uint64_t h, uint64_t w)
+__extension__ typedef unsigned __int128 kh_u128;
+static inline uint64_t kh_fold(uint64_t x, uint64_t y)
 {
-	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 32);
+	kh_u128 m = (kh_u128)x * y;
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
 }
 
-/* n bytes into h, 8 at a time; the tail as one overlapping word (n >= 8) or
- * two overlapping 4-byte halves or three single bytes. The length goes in
- * first, so a key's pieces cannot shift into each other. */
-static inline uint64_t kh_bytes(uint64_t h, const char *p, size_t n)
+/* The hash being computed, with the secrets in locals (the compiler cannot
+ * keep a global in a register across the caller's stores). */
+struct kh_state {
+	uint64_t a, b;
+	uint64_t s0, s1, s2, s3;
+};
+
+/* One 16-byte block (two words) into both lanes. */
+static inline __attribute__((always_inline)) void kh_round(struct kh_state *h, uint64_t w0,
+							    uint64_t w1)
 {
-	h = kh_mix(h, n);
-	if (n >= 8) {
-		const char *last = p + n - 8;
-		for (; p < last; p += 8)
-			h = kh_mix(h, kh_rd64(p));
-		return kh_mix(h, kh_rd64(last));
+	h->a = kh_fold(w0 ^ h->s0 ^ h->a, w1 ^ h->s1);
+	h->b = kh_fold(w0 ^ h->s2 ^ h->b, w1 ^ h->s3);
+}
+
+/* n bytes (n known to the hash already) in 16-byte blocks, the last one
+ * overlapping the one before; a tail of 8..16 bytes as two overlapping
+ * words, 4..7 as two overlapping halves, 1..3 as three single bytes. */
+static inline __attribute__((always_inline)) void kh_piece(struct kh_state *h, const char *p,
+							    size_t n)
+{
+	if (n > 16) {
+		const char *last = p + n - 16;
+		for (; p < last; p += 16)
+			kh_round(h, kh_rd64(p), kh_rd64(p + 8));
+		kh_round(h, kh_rd64(last), kh_rd64(last + 8));
+	} else if (n >= 8) {
+		kh_round(h, kh_rd64(p), kh_rd64(p + n - 8));
+	} else if (n >= 4) {
+		kh_round(h, kh_rd32(p), kh_rd32(p + n - 4));
+	} else if (n) {
+		kh_round(h, (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[n >> 1] << 8 |
+				    (uint64_t)(unsigned char)p[n - 1] << 16, 0);
 	}
-	if (n >= 4)
-		return kh_mix(h, kh_rd32(p) << 32 | kh_rd32(p + n - 4));
-	if (n)
-		return kh_mix(h, (uint64_t)(unsigned char)p[0] << 16 |
-				 (uint64_t)(unsigned char)p[n >> 1] << 8 | (unsigned char)p[n - 1]);
-	return h;
 }
 
-/* The cache key's hash: type (enum metric_type as parsed), name, raw suffix. */
-static inline uint64_t dsd_key_hash(unsigned type, const char *name, size_t nn, const char *suf,
-				    size_t sn)
+/* The cache key: type (enum metric_type as parsed), name, raw suffix. The
+ * lengths are below 2^28 (the callers cap keys at DSD_CACHE_KEY_MAX). */
+static inline struct dsd_key dsd_key_hash(unsigned type, const char *name, size_t nn,
+					  const char *suf, size_t sn)
 {
-	uint64_t h = kh_bytes(kh_bytes((uint64_t)type + 1, name, nn), suf, sn);
-	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 33);
+	struct kh_state h = { 0, 0, dsd_key_secret[0], dsd_key_secret[1], dsd_key_secret[2],
+			      dsd_key_secret[3] };
+	kh_round(&h, (uint64_t)type | (uint64_t)nn << 8 | (uint64_t)sn << 36, 0);
+	kh_piece(&h, name, nn);
+	kh_piece(&h, suf, sn);
+	return (struct dsd_key){ h.a, h.b };
+}
+
+static inline int dsd_key_eq(struct dsd_key x, struct dsd_key y)
+{
+	return x.a == y.a && x.b == y.b;
 }
 
 #endif

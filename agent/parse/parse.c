@@ -40,14 +40,14 @@ struct dsd_parser {
 		struct walk_line {
 			const char *s, *le; /* the line, without its '\n' and a trailing '\r' */
 			const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
-			uint64_t h;	/* cand: keyhash.h dsd_key_hash */
+			struct dsd_key k; /* cand: keyhash.h dsd_key_hash */
 			size_t nv;	/* vals: values parsed into p->values */
 			uint8_t type, tn; /* cand: the type and the length of its field */
 			bool cand;	/* may be offered to ops->seen */
 			bool vals, sign; /* take_seen parsed the values (nv, explicit sign) */
 		} l[WALK_MAX];
 		size_t n;
-		uint64_t h[WALK_MAX]; /* the candidates' hashes, in order */
+		uint64_t h[WALK_MAX]; /* the candidates' keys' lane a, in order */
 		size_t nh;
 	} win[2];
 	/* The walk's place in the datagram: the next line starts at `at` (NULL:
@@ -381,7 +381,9 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	if (colon == s)
 		return DSD_ERR_EMPTY_NAME;
 	/* The full parse, errors in their documented order. */
-	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags, .key_hash = w->cand ? w->h : 0 };
+	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
+	if (w->cand)
+		m.key = w->k;
 	m.name = (struct sv){ s, (size_t)(colon - s) };
 	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
 		return e;
@@ -693,8 +695,8 @@ static void split_line(struct window *win, struct walk_line *w, const char *lo, 
 	w->cand = true;
 	w->type = (uint8_t)type;
 	w->tn = (uint8_t)tn;
-	w->h = dsd_key_hash(type, s, nn, w->bar + 1 + tn, sn);
-	win->h[win->nh++] = w->h;
+	w->k = dsd_key_hash(type, s, nn, w->bar + 1 + tn, sn);
+	win->h[win->nh++] = w->k.a;
 }
 
 /* Splits the datagram's next lines into win (at most WALK_MAX; lines end at
@@ -733,7 +735,7 @@ static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
 	q.type = (enum metric_type)w->type;
 	q.name = (struct sv){ w->s, (size_t)(colon - w->s) };
 	q.raw_suffix = (struct sv){ bar + 1 + w->tn, (size_t)(w->le - bar - 1 - w->tn) };
-	q.key_hash = w->h;
+	q.key = w->k;
 	if (simple_value(colon + 1, bar, &v) == bar) {
 		p->values[0] = v;
 		q.values = p->values;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/metric.h"
+#include "parse/keyhash.h"
 #include "core/sv.h"
 
 /* Caps on what a sender controls. Exceeding one rejects the line with its reason. */
@@ -53,8 +54,8 @@ struct dsd_metric {
 	 * |T field, no sample rate outside (0,1] (those are counted per line). */
 	bool cacheable;
 	/* keyhash.h dsd_key_hash(type, name, raw_suffix) when the parser computed
-	 * it (a line of dsd_parse_cached's walk that may be cached), else 0. */
-	uint64_t key_hash;
+	 * it (a line of dsd_parse_cached's walk that may be cached), else {0, 0}. */
+	struct dsd_key key;
 };
 
 struct dsd_event {
@@ -150,12 +151,12 @@ const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
  * datagram), computes its key hash (keyhash.h). Lines are then parsed in
  * order; for each candidate whose values parse, the parser calls
  * ops->seen(ctx, m) with only name, type, values, nvalues, explicit_sign,
- * raw_suffix and key_hash set: tags not split, the suffix not validated.
+ * raw_suffix and key set: tags not split, the suffix not validated.
  * Returning true means the callee recognised the exact (name, type,
  * raw_suffix) bytes of a line it earlier received through sink->metric with
  * m->cacheable, and applied the values: the parser then counts the line as
  * accepted, exactly as the full parse would have, and moves on. Returning
- * false runs the full parse and sink->metric (with key_hash set). Never
+ * false runs the full parse and sink->metric (with key set). Never
  * called for sets. ops may be NULL (then this is dsd_parse).
  *
  * ops->prefetch (optional) must change nothing observable: it lets the callee

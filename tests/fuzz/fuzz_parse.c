@@ -230,10 +230,10 @@ static void on_check_cached(void *ctx, const struct dsd_service_check *sc)
 static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
 {
 	CHECK(c->pf_started);
-	CHECK(m->key_hash == dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
-					  m->raw_suffix.n));
+	CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+					       m->raw_suffix.n)));
 	for (size_t i = c->pfcur; i < c->npf; i++) {
-		if (c->pf[i] != m->key_hash)
+		if (c->pf[i] != m->key.a)
 			continue;
 		c->pfcur = i + 1;
 		return;

@@ -65,7 +65,7 @@ static bool put(struct aggr *a, const char *name, enum metric_type t, double v, 
 				.raw_suffix = sv_from_cstr(suf), .cacheable = t != METRIC_SET,
 				.set_member = sv_from_cstr(member) };
 	if (m.cacheable) {
-		uint64_t h = dsd_key_hash(m.type, m.name.p, m.name.n, m.raw_suffix.p, m.raw_suffix.n);
+		uint64_t h = dsd_key_hash(m.type, m.name.p, m.name.n, m.raw_suffix.p, m.raw_suffix.n).a;
 		aggr_seen_prefetch(a, &h, 1, false);
 		aggr_seen_prefetch(a, &h, 1, true);
 		if (aggr_ingest_seen(a, &m, now))

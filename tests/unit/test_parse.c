@@ -928,9 +928,9 @@ static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 	}
 	put_sv(s->f, " suffix=", m->raw_suffix);
 	fprintf(s->f, "%s\n", m->explicit_sign ? " sign" : "");
-	cr_assert_eq(m->key_hash, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
-						m->raw_suffix.n));
-	fprintf(s->pf_seen, "%016llx\n", (unsigned long long)m->key_hash);
+	cr_assert(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+						   m->raw_suffix.n)));
+	fprintf(s->pf_seen, "%016llx\n", (unsigned long long)m->key.a);
 	return s->answer;
 }
 
