@@ -10,7 +10,7 @@
 
 #include "parse/keyhash.h"
 
-#define SRC "loadgen.metric.57|#ctx:42,t1:v3,t2:v4|@0.5|c:abcdef0123"
+static const char SRC[] = "loadgen.metric.57|#ctx:42,t1:v3,t2:v4|@0.5|c:abcdef0123";
 #define MAXK 20000
 
 static struct dsd_key keys[MAXK];
