@@ -152,9 +152,18 @@ static bool seen_room(struct seen *sc)
 			sc->cap = old.cap;
 			return false;
 		}
-		for (size_t i = 0; i < old.cap; i++)
-			if (old.t[i].c)
-				*slot_for(sc, old.t[i].k.a, false) = old.t[i];
+		for (size_t i = 0; i < old.cap; i++) {
+			if (!old.t[i].c)
+				continue;
+			/* in the new order an entry can land further from
+			 * home than seen_find looks: dropped (its line takes
+			 * the full path and may be remembered again) */
+			struct seen_ent *e = slot_for(sc, old.t[i].k.a, true);
+			if (e)
+				*e = old.t[i];
+			else
+				sc->n--;
+		}
 		free(old.t);
 	}
 	return true;
