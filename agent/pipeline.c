@@ -101,8 +101,15 @@ static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool line
 	aggr_seen_prefetch(p->aggr, h, n, lines_next);
 }
 
+static size_t on_metric_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
+{
+	struct pipeline *p = ctx;
+	return aggr_ingest_seen_run(p->aggr, l, n, p->now);
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
-static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch };
+static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch,
+						on_metric_seen_run };
 
 static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
 {

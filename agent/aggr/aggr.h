@@ -121,6 +121,9 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
  * explicit_sign and key ({0, 0}: computed here from name, type and
  * raw_suffix). The key identifies the line (keyhash.h). */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
+/* parse.h's dsd_cache_ops.seen_run: aggr_ingest_seen for each line in order
+ * until one is not recognised; returns how many were applied. */
+size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_t n, int64_t now);
 /* parse.h's dsd_cache_ops.prefetch: lane a of the keys of a window of lines.
  * lines_next false (a window ahead): their cache entries are prefetched;
  * true (their lines come next): the contexts of the entries that match.

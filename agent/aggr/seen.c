@@ -58,8 +58,8 @@ static struct seen_ent *seen_find(const struct seen *sc, struct dsd_key k)
 
 /* aggr_accumulate for a counter or gauge whose bucket is already open in one
  * of the two inline slots (the usual case); false: take the general path. */
-static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct dsd_metric *m,
-				     double rate, int64_t now)
+static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double *v, size_t nv,
+				     bool explicit_sign, double rate, int64_t now)
 {
 	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
 		return false;
@@ -76,13 +76,13 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const struct
 	if (rel > c->last_seen)
 		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
 	if (c->type == METRIC_COUNT) {
-		for (size_t i = 0; i < m->nvalues; i++) /* v / 1 == v: skip the division */
-			s->u.d += rate == 1.0 ? m->values[i] : m->values[i] / rate;
+		for (size_t i = 0; i < nv; i++) /* v / 1 == v: skip the division */
+			s->u.d += rate == 1.0 ? v[i] : v[i] / rate;
 		return true;
 	}
-	bool delta = a->cfg->gauge_deltas && m->explicit_sign;
-	for (size_t i = 0; i < m->nvalues; i++)
-		s->u.d = delta ? s->u.d + m->values[i] : m->values[i];
+	bool delta = a->cfg->gauge_deltas && explicit_sign;
+	for (size_t i = 0; i < nv; i++)
+		s->u.d = delta ? s->u.d + v[i] : v[i];
 	c->x.last = s->u.d;
 	c->has_last = 1;
 	return true;
@@ -120,9 +120,29 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		return false;
 	a->st.samples_in += m->nvalues;
 	a->st.seen_hits++;
-	if (!accumulate_inline(a, e->c, m, e->rate, now))
+	if (!accumulate_inline(a, e->c, m->values, m->nvalues, m->explicit_sign, e->rate, now))
 		aggr_accumulate(a, e->c, m, e->rate, now);
 	return true;
+}
+
+size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_t n, int64_t now)
+{
+	AGGR_INCR_CHECK(a, now);
+	const struct seen *sc = &a->seen;
+	size_t i = 0;
+	for (; i < n; i++) {
+		struct seen_ent *e = seen_find(sc, l[i].key);
+		if (!e)
+			break;
+		if (accumulate_inline(a, e->c, &l[i].value, 1, l[i].explicit_sign, e->rate, now))
+			continue;
+		struct dsd_metric m = { .type = (enum metric_type)l[i].type, .values = &l[i].value,
+					.nvalues = 1, .explicit_sign = l[i].explicit_sign };
+		aggr_accumulate(a, e->c, &m, e->rate, now);
+	}
+	a->st.samples_in += i;
+	a->st.seen_hits += i;
+	return i;
 }
 
 /* The free slot for key lane a; with `bounded`, NULL when it lies

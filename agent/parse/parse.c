@@ -50,6 +50,7 @@ struct dsd_parser {
 		uint64_t h[WALK_MAX]; /* the candidates' keys' lane a, in order */
 		size_t nh;
 	} win[2];
+	struct dsd_seen_line run[WALK_MAX]; /* take_run's lines */
 	/* The walk's place in the datagram: the next line starts at `at` (NULL:
 	 * no line left); lo/end bound the datagram, nul: it has a NUL byte. */
 	const char *at, *lo, *end;
@@ -755,6 +756,76 @@ static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
 	return true;
 }
 
+/* Prepares p->run for the run of candidates with one plain value from line i
+ * of win on; returns its length. */
+static size_t prep_run(struct dsd_parser *p, const struct window *win, size_t i)
+{
+	struct dsd_seen_line *r = p->run;
+	size_t n = 0;
+
+	for (size_t j = i; j < win->n; j++, n++) {
+		const struct walk_line *w = &win->l[j];
+		if (!w->cand || simple_value(w->colon + 1, w->bar, &r[n].value) != w->bar)
+			break;
+		r[n].key = w->k;
+		r[n].type = w->type;
+		r[n].explicit_sign = w->colon[1] == '+' || w->colon[1] == '-';
+	}
+	return n;
+}
+
+/*
+ * Lines i..i+n of win, prepared by prep_run, through ops->seen_run: the
+ * lines it takes are counted exactly as take_seen counts one; the line it
+ * stops at gets the full parse (with the value already read), then the rest
+ * of the run is offered again.
+ */
+static void take_run(struct dsd_parser *p, struct window *win, size_t i, size_t n,
+		     const struct dsd_sink *sink, void *ctx)
+{
+	const struct dsd_seen_line *r = p->run;
+	size_t off = 0;
+
+	while (off < n) {
+		size_t t = p->ops->seen_run(ctx, r + off, n - off);
+		p->st.lines += t;
+		p->st.metric_lines += t;
+		for (size_t j = off; j < off + t; j++)
+			p->st.samples[r[j].type]++;
+		off += t;
+		if (off == n)
+			break;
+		struct walk_line *w = &win->l[i + off];
+		p->values[0] = r[off].value;
+		w->vals = true;
+		w->nv = 1;
+		w->sign = r[off].explicit_sign;
+		parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w, sink, ctx);
+		off++;
+	}
+}
+
+/* The lines of a window, in order: runs of single-value candidates through
+ * ops->seen_run (if any), other candidates through take_seen, the rest (and
+ * what those decline) through the full parse. */
+static void parse_window(struct dsd_parser *p, struct window *win, bool cache,
+			 const struct dsd_sink *sink, void *ctx)
+{
+	bool run = cache && p->ops->seen_run;
+	for (size_t i = 0; i < win->n;) {
+		size_t n = run ? prep_run(p, win, i) : 0;
+		if (n) {
+			take_run(p, win, i, n, sink, ctx);
+			i += n;
+			continue;
+		}
+		struct walk_line *w = &win->l[i++];
+		if (!(w->cand && take_seen(p, w, ctx)))
+			parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w, sink,
+				   ctx);
+	}
+}
+
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx)
 {
@@ -779,12 +850,7 @@ void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct 
 			pf(ctx, nxt->h, nxt->nh, false);
 		if (pf && cur->nh)
 			pf(ctx, cur->h, cur->nh, true);
-		for (size_t i = 0; i < cur->n; i++) {
-			struct walk_line *w = &cur->l[i];
-			if (!(w->cand && take_seen(p, w, ctx)))
-				parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w,
-					   sink, ctx);
-		}
+		parse_window(p, cur, cache, sink, ctx);
 		struct window *t = cur;
 		cur = nxt;
 		nxt = t;

@@ -167,9 +167,25 @@ const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
  * true right before the window's lines are parsed.
  */
 #define DSD_CACHE_KEY_MAX 512	/* name + raw suffix bytes of a cacheable key */
+/* A line of a run (dsd_cache_ops.seen_run): a candidate with one plain
+ * value. */
+struct dsd_seen_line {
+	struct dsd_key key;
+	double value;
+	uint8_t type;		/* enum metric_type, never METRIC_SET */
+	bool explicit_sign;
+};
 struct dsd_cache_ops {
 	bool (*seen)(void *ctx, const struct dsd_metric *m);
 	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n, bool lines_next);
+	/* Optional: the same decision as seen for a run of consecutive
+	 * candidate lines with one plain value each, in one call: applies the
+	 * longest prefix it recognises, in order, and returns its length. The
+	 * parser counts those lines as accepted, runs the full parse for the
+	 * line after the prefix (without offering it to seen) and goes on. Lines
+	 * with several values or a value simple_value cannot read go through
+	 * seen one by one. */
+	size_t (*seen_run)(void *ctx, const struct dsd_seen_line *l, size_t n);
 };
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);

@@ -14,8 +14,9 @@
  * flush ends every input.
  *
  * Every datagram goes, from its own exactly sized heap copy, to two
- * pipelines: A (dsd_parse_cached + aggr_seen_prefetch + aggr_ingest_seen,
- * as the daemon) and B (dsd_parse + aggr_ingest, no cache). Invariants,
+ * pipelines: A (dsd_parse_cached + aggr_seen_prefetch + aggr_ingest_seen_run
+ * for runs of single-value lines, aggr_ingest_seen for the others, as the
+ * daemon) and B (dsd_parse + aggr_ingest, no cache). Invariants,
  * aborting on violation:
  *  - parser stats add up in both: lines == accepted + rejected, per-kind
  *    error totals == sum of reasons, and A's stats equal B's field by field;
@@ -125,8 +126,21 @@ static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 	aggr_seen_prefetch(pp->a, h, n, lines_next);
 }
 
+static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
+{
+	struct pipe *pp = ctx;
+	CHECK(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		CHECK(l[i].type != METRIC_SET);
+	size_t t = aggr_ingest_seen_run(pp->a, l, n, pp->now);
+	CHECK(t <= n);
+	pp->seen_true += t;
+	pp->seen_samples += t;
+	return t;
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static const struct dsd_cache_ops cache_ops = { on_seen, on_prefetch };
+static const struct dsd_cache_ops cache_ops = { on_seen, on_prefetch, on_seen_run };
 
 static void receive(struct pipe *pp, const uint8_t *d, size_t n, bool cached)
 {

@@ -311,7 +311,7 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		       bool contract)
 {
 	static const struct dsd_sink sink = { on_metric_cached, on_event_cached, on_check_cached };
-	static const struct dsd_cache_ops ops = { on_seen, on_prefetch };
+	static const struct dsd_cache_ops ops = { on_seen, on_prefetch, NULL };
 	struct dsd_parser *p = dsd_parser_new(lim), *plain = dsd_parser_new(lim);
 	struct cctx c = { .f.lim = *lim, .contract = contract };
 	struct fctx pc = { .lim = *lim };

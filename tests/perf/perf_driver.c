@@ -195,10 +195,19 @@ static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool line
 	aggr_seen_prefetch(r->a, h, n, lines_next);
 }
 
-/* As agent.c. PERF_NO_SEEN=1 in the environment: without the seen-line cache,
- * PERF_NO_PREFETCH=1: without its window prefetches (comparisons). */
-static const struct dsd_cache_ops ops_full = { on_metric_seen, on_metric_prefetch };
-static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL };
+static size_t on_metric_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
+{
+	struct rx *r = ctx;
+	return aggr_ingest_seen_run(r->a, l, n, r->now);
+}
+
+/* As pipeline.c. PERF_NO_SEEN=1 in the environment: without the seen-line
+ * cache, PERF_NO_PREFETCH=1: without its window prefetches, PERF_NO_RUN=1:
+ * lines offered one by one instead of in runs (comparisons). */
+static const struct dsd_cache_ops ops_full = { on_metric_seen, on_metric_prefetch,
+					       on_metric_seen_run };
+static const struct dsd_cache_ops ops_norun = { on_metric_seen, on_metric_prefetch, NULL };
+static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL, on_metric_seen_run };
 static const struct dsd_cache_ops *cache_ops = &ops_full;
 
 /* Datagrams [from, to) of l, as pipeline.c's on_datagram does. */
@@ -378,6 +387,8 @@ int main(int argc, char **argv)
 		cache_ops = NULL;
 	if (getenv("PERF_NO_PREFETCH") && strcmp(getenv("PERF_NO_PREFETCH"), "1") == 0)
 		cache_ops = &ops_noprefetch;
+	if (getenv("PERF_NO_RUN") && strcmp(getenv("PERF_NO_RUN"), "1") == 0)
+		cache_ops = &ops_norun;
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	if (strcmp(mode, "callgrind") == 0)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);

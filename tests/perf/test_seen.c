@@ -70,6 +70,7 @@ struct side {
 	int64_t now;
 	const struct dsd_cache_ops *ops; /* NULL: the full parse only */
 	uint64_t hits;
+	uint64_t runs;		/* seen_run calls */
 	struct buf out;	/* every flushed batch, as JSON lines */
 	struct batch *batches[64];
 	size_t nbatches;
@@ -107,9 +108,22 @@ static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
 	aggr_seen_prefetch(s->a, h, n, lines_next);
 }
 
+static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
+{
+	struct side *s = ctx;
+	cr_assert_gt(n, 0);
+	size_t t = aggr_ingest_seen_run(s->a, l, n, s->now);
+	cr_assert_leq(t, n);
+	s->hits += t;
+	s->runs++;
+	return t;
+}
+
 static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static const struct dsd_cache_ops ops_seen = { on_seen, NULL };
-static const struct dsd_cache_ops ops_prefetch = { on_seen, on_prefetch };
+static const struct dsd_cache_ops ops_seen = { on_seen, NULL, NULL };
+static const struct dsd_cache_ops ops_prefetch = { on_seen, on_prefetch, NULL };
+/* as pipeline.c: runs of single-value lines, the others one by one */
+static const struct dsd_cache_ops ops_run = { on_seen, on_prefetch, on_seen_run };
 
 static void side_init(struct side *s, const struct aggr_config *c, const struct dsd_limits *lim,
 		      const struct dsd_cache_ops *ops)
@@ -314,11 +328,13 @@ Test(seen, same_result_as_full_parse)
 	c2.namespace = "";
 	c2.nmapper_profiles = 0;
 	struct dsd_limits lim = test_limits();
-	struct side full, cached;
+	struct side full, cached, runs;
 	side_init(&full, &c, &lim, NULL);
 	side_init(&cached, &c, &lim, &ops_prefetch);
+	side_init(&runs, &c, &lim, &ops_run);
 	run(&full, &c2);
 	run(&cached, &c2);
+	run(&runs, &c2);
 	cr_assert_eq(full.hits, 0);
 	cr_assert_gt(cached.hits, 500, "the cache took only %llu lines",
 		     (unsigned long long)cached.hits);
@@ -327,8 +343,16 @@ Test(seen, same_result_as_full_parse)
 	cr_assert_eq(st.seen_hits, cached.hits);
 	cr_assert_eq(st.seen_entries, cached.a->seen.n);
 	same_sides(&full, &cached);
+	/* runs take the same lines (several per call) */
+	cr_assert_eq(runs.hits, cached.hits);
+	cr_assert_gt(runs.runs, 0);
+	cr_assert_lt(runs.runs, runs.hits);
+	aggr_get_stats(runs.a, &st);
+	cr_assert_eq(st.seen_hits, runs.hits);
+	same_sides(&full, &runs);
 	side_done(&full);
 	side_done(&cached);
+	side_done(&runs);
 }
 
 Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
@@ -597,14 +621,16 @@ Test(seen, long_datagrams_same_result_as_full_parse)
 	struct aggr_config c;
 	cfg_init(&c);
 	struct dsd_limits lim = test_limits();
-	struct side full, cached, nopf, ref;
+	struct side full, cached, nopf, runs, ref;
 	side_init(&full, &c, &lim, NULL);
 	side_init(&cached, &c, &lim, &ops_prefetch);
 	side_init(&nopf, &c, &lim, &ops_seen);
+	side_init(&runs, &c, &lim, &ops_run);
 	side_init(&ref, &c, &lim, NULL);
 	cr_assert_eq(run_long(&full, g, NG, false), want);
 	run_long(&cached, g, NG, false);
 	run_long(&nopf, g, NG, false);
+	run_long(&runs, g, NG, false);
 	cr_assert_eq(run_long(&ref, g, NG, true), want, "the generator's line count");
 
 	const struct dsd_stats *st = dsd_parser_stats(ref.p);
@@ -617,15 +643,19 @@ Test(seen, long_datagrams_same_result_as_full_parse)
 	cr_assert_gt(cached.hits, want / 2, "the cache took only %llu of %llu lines",
 		     (unsigned long long)cached.hits, (unsigned long long)want);
 	cr_assert_eq(nopf.hits, cached.hits);
+	cr_assert_eq(runs.hits, cached.hits);
+	cr_assert(runs.runs > 0 && runs.runs < runs.hits);
 	struct aggr_stats as;
 	aggr_get_stats(cached.a, &as);
 	cr_assert_eq(as.seen_hits, cached.hits);
 	same_sides(&full, &cached);
 	same_sides(&full, &nopf);
+	same_sides(&full, &runs);
 	same_sides_mode(&full, &ref, true);
 	side_done(&full);
 	side_done(&cached);
 	side_done(&nopf);
+	side_done(&runs);
 	side_done(&ref);
 }
 

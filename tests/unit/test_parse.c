@@ -934,7 +934,7 @@ static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 	return s->answer;
 }
 
-static const struct dsd_cache_ops rec_ops = { on_seen_rec, on_prefetch_rec };
+static const struct dsd_cache_ops rec_ops = { on_seen_rec, on_prefetch_rec, NULL };
 
 /* Parses a copy of in with dsd_parse_cached, the seen callback answering
  * `answer`; returns the rendered callbacks, *seen what seen was offered. */
