@@ -666,9 +666,10 @@ static inline const char *find1(const char *lo, const char *s, const char *end, 
 	return find2(lo, s, end, c, c);
 }
 
-/* Splits w's line as parse_metric needs it and decides whether it is a cache
- * candidate (then hashes its key into win's list). */
-static void split_line(struct window *win, struct walk_line *w, const char *lo, bool cache)
+/* Splits w's line as parse_metric needs it; true when it is a cache
+ * candidate (w->type, w->tn set; the caller hashes its key). */
+static inline __attribute__((always_inline)) bool split_line(struct walk_line *w, const char *lo,
+							      bool cache)
 {
 	const char *s = w->s, *le = w->le, *c;
 	size_t n = (size_t)(le - s);
@@ -678,47 +679,72 @@ static void split_line(struct window *win, struct walk_line *w, const char *lo, 
 	w->bar = w->colon = NULL;
 	if (!n || (n >= 3 && s[0] == '_' &&
 		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'))))
-		return; /* empty, an event or a service check */
+		return false; /* empty, an event or a service check */
 	if (!(c = find2(lo, s, le, ':', '|')))
-		return;
+		return false;
 	if (*c == '|') {
 		w->bar = c;
-		return;
+		return false;
 	}
 	w->colon = c;
 	w->bar = find1(lo, c + 1, le, '|');
 	if (!cache || c == s || !w->bar || c + 1 == w->bar)
-		return;
+		return false;
 	size_t tn = quick_type(w->bar + 1, le, &type);
 	size_t nn = (size_t)(c - s), sn = (size_t)(le - w->bar - 1) - tn;
 	if (!tn || type == METRIC_SET || nn + sn > DSD_CACHE_KEY_MAX)
-		return;
+		return false;
 	w->cand = true;
 	w->type = (uint8_t)type;
 	w->tn = (uint8_t)tn;
-	w->k = dsd_key_hash(type, s, nn, w->bar + 1 + tn, sn);
-	win->h[win->nh++] = w->k.a;
+	return true;
 }
 
-/* Splits the datagram's next lines into win (at most WALK_MAX; lines end at
+/*
+ * Splits the datagram's next lines into win (at most WALK_MAX; lines end at
  * '\n', a trailing '\r' is dropped, empty lines are skipped); win->n = 0
- * when none is left. */
+ * when none is left. Candidates get their key from HASH (keyhash.h): one
+ * copy of the walk per implementation, so that each inlines its hash (the
+ * AES one needs its target attribute on the whole function).
+ */
+#define DEFINE_WALK(NAME, ATTR, HASH)                                                            \
+	ATTR static void NAME(struct dsd_parser *p, struct window *win, bool cache)              \
+	{                                                                                      \
+		win->n = win->nh = 0;                                                          \
+		while (win->n < WALK_MAX && p->at) {                                           \
+			const char *s = p->at;                                                 \
+			const char *nl = find1(p->lo, s, p->end, '\n'), *le = nl ? nl : p->end; \
+			p->at = nl && nl + 1 < p->end ? nl + 1 : NULL;                         \
+			if (le > s && le[-1] == '\r')                                          \
+				le--;                                                          \
+			if (le == s)                                                           \
+				continue;                                                      \
+			struct walk_line *w = &win->l[win->n++];                               \
+			w->s = s;                                                              \
+			w->le = le;                                                            \
+			if (!split_line(w, p->lo, cache))                                      \
+				continue;                                                      \
+			const char *suf = w->bar + 1 + w->tn;                                  \
+			w->k = HASH(w->type, s, (size_t)(w->colon - s), suf,                   \
+				    (size_t)(le - suf));                                       \
+			win->h[win->nh++] = w->k.a;                                            \
+		}                                                                              \
+	}
+
+DEFINE_WALK(walk_plain, , dsd_key_hash_plain)
+#ifdef DSD_KEY_HAVE_AES
+DEFINE_WALK(walk_aes, __attribute__((target("aes,sse2"))), dsd_key_hash_aes)
+#endif
+
 static void walk(struct dsd_parser *p, struct window *win, bool cache)
 {
-	win->n = win->nh = 0;
-	while (win->n < WALK_MAX && p->at) {
-		const char *s = p->at;
-		const char *nl = find1(p->lo, s, p->end, '\n'), *le = nl ? nl : p->end;
-		p->at = nl && nl + 1 < p->end ? nl + 1 : NULL;
-		if (le > s && le[-1] == '\r')
-			le--;
-		if (le == s)
-			continue;
-		struct walk_line *w = &win->l[win->n++];
-		w->s = s;
-		w->le = le;
-		split_line(win, w, p->lo, cache);
+#ifdef DSD_KEY_HAVE_AES
+	if (dsd_key_aes) {
+		walk_aes(p, win, cache);
+		return;
 	}
+#endif
+	walk_plain(p, win, cache);
 }
 
 /*

@@ -389,6 +389,11 @@ int main(int argc, char **argv)
 		cache_ops = &ops_noprefetch;
 	if (getenv("PERF_NO_RUN") && strcmp(getenv("PERF_NO_RUN"), "1") == 0)
 		cache_ops = &ops_norun;
+	/* the cache key's implementation (keyhash.h): AES where the CPU has it,
+	 * PERF_KEY_PLAIN=1: the portable one */
+	if (getenv("PERF_KEY_PLAIN") && strcmp(getenv("PERF_KEY_PLAIN"), "1") == 0)
+		dsd_key_use_aes(false);
+	printf("key=%s\n", dsd_key_aes ? "aes" : "plain");
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	if (strcmp(mode, "callgrind") == 0)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);

@@ -318,7 +318,7 @@ static struct dsd_limits test_limits(void)
 	return lim;
 }
 
-Test(seen, same_result_as_full_parse)
+static void same_result_as_full_parse(void)
 {
 	struct aggr_config c, c2;
 	cfg_init(&c);
@@ -353,6 +353,20 @@ Test(seen, same_result_as_full_parse)
 	side_done(&full);
 	side_done(&cached);
 	side_done(&runs);
+}
+
+Test(seen, same_result_as_full_parse)
+{
+	same_result_as_full_parse();
+}
+
+/* The same with the portable cache key (parse/keyhash.h) where the CPU
+ * would give the AES one: the parser's inlined key and the aggregator's
+ * must agree in both implementations. */
+Test(seen, same_result_with_the_portable_key)
+{
+	cr_assert(!dsd_key_use_aes(false));
+	same_result_as_full_parse();
 }
 
 Test(seen, same_result_with_gauge_deltas_off_and_no_caps)

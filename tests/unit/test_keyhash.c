@@ -2,7 +2,8 @@
  * test_keyhash.c - the seen-line cache key (agent/parse/keyhash.h). The
  * cache trusts the key as a line's identity, so every byte of name and
  * suffix, the split between them, their lengths and the type must reach
- * both lanes, and the seed must change every key.
+ * both lanes, and the seed must change every key. Each property is checked
+ * for both implementations (portable, and AES where the CPU has it).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -56,7 +57,7 @@ static void assert_distinct(void)
 
 /* Every prefix of SRC split at every point into name and suffix, every
  * type: shifting bytes between the pieces, or a length, changes the key. */
-Test(keyhash, splits_lengths_and_types_differ)
+static void splits_lengths_and_types_differ(void)
 {
 	size_t n = strlen(SRC);
 	nkeys = 0;
@@ -69,7 +70,7 @@ Test(keyhash, splits_lengths_and_types_differ)
 
 /* Each byte of each length (every tail shape: 1..3, 4..7, 8..16, longer
  * with an overlapping last block) reaches the key, in name and in suffix. */
-Test(keyhash, every_byte_counts)
+static void every_byte_counts(void)
 {
 	char buf[64];
 	size_t n = strlen(SRC);
@@ -90,7 +91,7 @@ Test(keyhash, every_byte_counts)
 
 /* A one-bit change flips about half of each lane's bits (the low bits of
  * lane a index the table). Mean over 4096 changes: within 32 +- 2. */
-Test(keyhash, avalanche)
+static void avalanche(void)
 {
 	char buf[48];
 	double sum[2] = { 0, 0 };
@@ -116,7 +117,7 @@ Test(keyhash, avalanche)
 }
 
 /* Keys depend on the seed (a sender cannot know them) and only on it. */
-Test(keyhash, seed)
+static void seed(void)
 {
 	uint64_t saved[4];
 	memcpy(saved, dsd_key_secret, sizeof(saved));
@@ -134,4 +135,51 @@ Test(keyhash, seed)
 	cr_assert(r.a != s1.a && r.b != s1.b);
 	memcpy(dsd_key_secret, saved, sizeof(saved));
 	cr_assert(dsd_key_eq(d, dsd_key_hash(0, "m", 1, "|#a:b", 5)));
+}
+
+/* f with the portable implementation, then with AES (if the CPU has it). */
+static void both(void (*f)(void))
+{
+	cr_assert(!dsd_key_use_aes(false));
+	f();
+	if (dsd_key_use_aes(true))
+		f();
+	else
+		cr_log_warn("no AES-NI: only the portable key checked");
+}
+
+Test(keyhash, splits_lengths_and_types_differ)
+{
+	both(splits_lengths_and_types_differ);
+}
+
+Test(keyhash, every_byte_counts)
+{
+	both(every_byte_counts);
+}
+
+Test(keyhash, avalanche)
+{
+	both(avalanche);
+}
+
+Test(keyhash, seed)
+{
+	both(seed);
+}
+
+/* The two implementations are different functions (the daemon uses one for
+ * the life of the process), and the out-of-line dsd_key_hash is the inline
+ * one of the implementation in use. */
+Test(keyhash, implementations)
+{
+	static const char suf[] = "|#ctx:42,t1:v3,t2:v4";
+	dsd_key_use_aes(false);
+	struct dsd_key p = dsd_key_hash_plain(0, SRC, 17, suf, sizeof(suf) - 1);
+	cr_assert(dsd_key_eq(p, dsd_key_hash(0, SRC, 17, suf, sizeof(suf) - 1)));
+	if (!dsd_key_use_aes(true))
+		return;
+	struct dsd_key a = dsd_key_hash(0, SRC, 17, suf, sizeof(suf) - 1);
+	cr_assert(a.a != p.a && a.b != p.b);
+	cr_assert(dsd_key_eq(a, dsd_key_hash(0, SRC, 17, suf, sizeof(suf) - 1)));
 }
