@@ -41,7 +41,7 @@ static inline struct dsd_key key_of(const struct dsd_metric *m)
 	return dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 }
 
-static struct seen_ent *seen_find(const struct seen *sc, struct dsd_key k)
+static inline struct seen_ent *seen_find(const struct seen *sc, struct dsd_key k)
 {
 	if (!sc->n)
 		return NULL;
