@@ -2,17 +2,19 @@
  * parse.c - the DogStatsD parser: splits a datagram into messages and turns
  * each into a metric, event or service check callback (PROTOCOL.md section 1).
  *
- * Caller: the receive pipeline (agent.c wires net -> dsd_parse -> aggr).
- * Owns: its limits, the tag and value scratch arrays (allocated once in
- * dsd_parser_new, sized by max_tags / max_values), a "C" locale for the
+ * Caller: the receive pipeline (pipeline.c wires net -> dsd_parse_cached ->
+ * aggr). Owns: its limits, the tag and value scratch arrays (allocated once
+ * in dsd_parser_new, sized by max_tags / max_values), a "C" locale for the
  * strtod_l fallback, and its counters. Views handed to the sink point into the
  * datagram or into the scratch arrays and die when the callback returns.
- * Threading: one parser per receive thread; no globals, no logging.
+ * Threading: one parser per receive thread; no logging; the only globals it
+ * reads are the cache key's secrets and implementation (keyhash.h), fixed
+ * before the receive threads start.
  *
  * Cost: linear in the datagram. Lines are split in windows of 64 with SSE2
  * scans (find2), fields with memchr; each byte of a message is looked at a
- * small constant number of times (split, field scan, UTF-8 check of name and
- * tags). Nothing is allocated per datagram or line.
+ * small constant number of times (split, key, field scan, UTF-8 check of
+ * name and tags). Nothing is allocated per datagram or line.
  */
 #include "parse/parse.h"
 
