@@ -25,6 +25,10 @@
  *    other call for lines it earlier got through sink->metric with
  *    m->cacheable (as aggr does), and the parser stats must equal those of
  *    plain dsd_parse over the same two receptions, field by field.
+ * Both modes run twice: lines offered one by one (seen), and runs of
+ * single-value lines offered together (seen_run, as pipeline.c), each run
+ * line judged as seen would judge it (contract: by its key, kept for every
+ * cacheable line sink->metric got), with the same prefetch-order check.
  * Also built with replay_main.c to replay tests/fuzz/corpus/parse/ in `meson test`.
  */
 #include <locale.h>
@@ -177,6 +181,7 @@ struct cctx {
 	bool pf_started;
 	char *keys[KEYS_MAX];	/* contract: type byte, name length (8 bytes), name, suffix */
 	size_t klen[KEYS_MAX], nkeys;
+	struct dsd_key kk[KEYS_MAX]; /* contract: keys[i]'s cache key (for seen_run) */
 };
 
 static size_t key_make(char *out, const struct dsd_metric *m)
@@ -212,6 +217,7 @@ static void on_metric_cached(void *ctx, const struct dsd_metric *m)
 		return;
 	}
 	c->klen[c->nkeys] = key_make(k, m);
+	c->kk[c->nkeys] = dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 	c->keys[c->nkeys++] = k;
 }
 
@@ -225,20 +231,47 @@ static void on_check_cached(void *ctx, const struct dsd_service_check *sc)
 	on_check(&((struct cctx *)ctx)->f, sc);
 }
 
-/* Every line offered to seen carries its key hash, which the window's
- * prefetch got, in order. */
-static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
+/* Every line offered to seen (or in a run) was in the window's prefetch, in
+ * order. */
+static void key_was_prefetched(struct cctx *c, struct dsd_key k)
 {
 	CHECK(c->pf_started);
-	CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
-					       m->raw_suffix.n)));
 	for (size_t i = c->pfcur; i < c->npf; i++) {
-		if (c->pf[i] != m->key.a)
+		if (c->pf[i] != k.a)
 			continue;
 		c->pfcur = i + 1;
 		return;
 	}
 	CHECK(!"offered to seen without a prefetch");
+}
+
+/* ... and carries its key. */
+static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
+{
+	CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+					       m->raw_suffix.n)));
+	key_was_prefetched(c, m->key);
+}
+
+/* seen_run: each line as on_seen would judge it (contract: a key seen
+ * through sink->metric, every other call), up to the first not taken. */
+static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
+{
+	struct cctx *c = ctx;
+	CHECK(n >= 1 && n <= PF_MAX);
+	for (size_t i = 0; i < n; i++) {
+		CHECK(l[i].type < METRIC_TYPE_COUNT && l[i].type != METRIC_SET);
+		CHECK(isfinite(l[i].value));
+		key_was_prefetched(c, l[i].key);
+		bool known = !c->contract;
+		for (size_t j = 0; j < c->nkeys && !known; j++)
+			known = dsd_key_eq(c->kk[j], l[i].key);
+		if (!(known && (c->calls++ & 1)))
+			return i;
+		c->seen_true++;
+		c->seen_samples++;
+	}
+	return n;
 }
 
 static bool on_seen(void *ctx, const struct dsd_metric *m)
@@ -308,10 +341,12 @@ static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t 
 }
 
 static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits *lim,
-		       bool contract)
+		       bool contract, bool runs)
 {
 	static const struct dsd_sink sink = { on_metric_cached, on_event_cached, on_check_cached };
-	static const struct dsd_cache_ops ops = { on_seen, on_prefetch, NULL };
+	static const struct dsd_cache_ops ops_one = { on_seen, on_prefetch, NULL };
+	static const struct dsd_cache_ops ops_runs = { on_seen, on_prefetch, on_seen_run };
+	const struct dsd_cache_ops *ops = runs ? &ops_runs : &ops_one;
 	struct dsd_parser *p = dsd_parser_new(lim), *plain = dsd_parser_new(lim);
 	struct cctx c = { .f.lim = *lim, .contract = contract };
 	struct fctx pc = { .lim = *lim };
@@ -324,7 +359,7 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		c.f.hi = buf + size;
 		c.pf_started = false;
 		c.npf = c.pfcur = c.nahead = 0;
-		dsd_parse_cached(p, buf, size, &sink, &ops, &c);
+		dsd_parse_cached(p, buf, size, &sink, ops, &c);
 		CHECK(c.nahead == 0);
 		memcpy(buf, data, size);
 		pc.lo = buf;
@@ -378,10 +413,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct dsd_limits def = DSD_LIMITS_DEFAULT;
 	run_once(data, size, &def);
 	run_once(data, size, &tiny);
-	run_cached(data, size, &def, false);
-	run_cached(data, size, &tiny, false);
-	run_cached(data, size, &def, true);
-	run_cached(data, size, &tiny, true);
+	for (int runs = 0; runs < 2; runs++) {
+		run_cached(data, size, &def, false, runs);
+		run_cached(data, size, &tiny, false, runs);
+		run_cached(data, size, &def, true, runs);
+		run_cached(data, size, &tiny, true, runs);
+	}
 	check_number(data, size);
 	return 0;
 }
