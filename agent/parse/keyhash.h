@@ -7,10 +7,10 @@
  * inline definition here and one process-wide seed (keyhash.c).
  *
  * Two implementations, one per process (dsd_key_aes, fixed at start-up by
- * the CPU): both feed the type and both lengths first, so the pieces cannot
- * shift into each other and a piece's tail can be read as overlapping
- * words, then name and suffix in 16-byte blocks, the last one overlapping
- * the one before.
+ * the CPU). Both key the type and both lengths, so the pieces cannot shift
+ * into each other and a piece's tail can be read as overlapping words, and
+ * take name and suffix in 16-byte blocks, the last one overlapping the one
+ * before.
  *  - AES (x86-64 with AES-NI, the usual case): three 128-bit chains (the
  *    type and lengths; the name's blocks; the suffix's blocks), each block
  *    through four keyed AES rounds (CBC-MAC), xored together. Four rounds
