@@ -42,17 +42,20 @@ struct dsd_parser {
 		struct walk_line {
 			const char *s, *le; /* the line, without its '\n' and a trailing '\r' */
 			const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
-			struct dsd_key k; /* cand: keyhash.h dsd_key_hash */
 			size_t nv;	/* vals: values parsed into p->values */
 			uint8_t type, tn; /* cand: the type and the length of its field */
 			bool cand;	/* may be offered to ops->seen */
+			bool simple;	/* cand with one plain value (simple_value) */
 			bool vals, sign; /* take_seen parsed the values (nv, explicit sign) */
 		} l[WALK_MAX];
+		/* Line i's record for ops->seen_run, so that a run of lines is
+		 * a slice of r: cand: key (keyhash.h dsd_key_hash) and type;
+		 * simple: value and explicit_sign too. */
+		struct dsd_seen_line r[WALK_MAX];
 		size_t n;
 		uint64_t h[WALK_MAX]; /* the candidates' keys' lane a, in order */
 		size_t nh;
 	} win[2];
-	struct dsd_seen_line run[WALK_MAX]; /* take_run's lines */
 	/* The walk's place in the datagram: the next line starts at `at` (NULL:
 	 * no line left); lo/end bound the datagram, nul: it has a NUL byte. */
 	const char *at, *lo, *end;
@@ -370,7 +373,8 @@ static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, co
 
 /* name:value[:value...]|type[|field...]; w: the window's split of the line */
 static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
-				   const struct walk_line *w, const struct dsd_sink *sink, void *ctx)
+				   const struct walk_line *w, const struct dsd_seen_line *r,
+				   const struct dsd_sink *sink, void *ctx)
 {
 	const char *end = s + n;
 	const char *bar = w->bar;
@@ -386,7 +390,7 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	/* The full parse, errors in their documented order. */
 	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
 	if (w->cand)
-		m.key = w->k;
+		m.key = r->key;
 	m.name = (struct sv){ s, (size_t)(colon - s) };
 	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
 		return e;
@@ -596,9 +600,13 @@ static void reject(struct dsd_parser *p, enum kind k, enum dsd_error e)
 		p->st.metric_errors++;
 }
 
-static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nul,
-		       const struct walk_line *w, const struct dsd_sink *sink, void *ctx)
+/* Line i of win, the full parse (events unescape their text in place). */
+static void parse_line(struct dsd_parser *p, const struct window *win, size_t i,
+		       const struct dsd_sink *sink, void *ctx)
 {
+	const struct walk_line *w = &win->l[i];
+	char *s = (char *)(uintptr_t)w->s;
+	size_t n = (size_t)(w->le - w->s);
 	enum kind k = KIND_METRIC;
 	enum dsd_error e;
 
@@ -607,7 +615,7 @@ static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nu
 		k = KIND_EVENT;
 	else if (n >= 4 && s[0] == '_' && s[1] == 's' && s[2] == 'c' && s[3] == '|')
 		k = KIND_CHECK;
-	if (may_have_nul && memchr(s, '\0', n)) {
+	if (p->nul && memchr(s, '\0', n)) {
 		reject(p, k, DSD_ERR_NUL_BYTE);
 		return;
 	}
@@ -616,7 +624,7 @@ static void parse_line(struct dsd_parser *p, char *s, size_t n, bool may_have_nu
 	else if (k == KIND_CHECK)
 		e = parse_check(p, s, n, sink, ctx);
 	else
-		e = parse_metric(p, s, n, w, sink, ctx);
+		e = parse_metric(p, s, n, w, &win->r[i], sink, ctx);
 	if (e != ACCEPT)
 		reject(p, k, e);
 }
@@ -677,7 +685,7 @@ static inline __attribute__((always_inline)) bool split_line(struct walk_line *w
 	size_t n = (size_t)(le - s);
 	enum metric_type type;
 
-	w->cand = w->vals = false;
+	w->cand = w->simple = w->vals = false;
 	w->bar = w->colon = NULL;
 	if (!n || (n >= 3 && s[0] == '_' &&
 		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'))))
@@ -726,10 +734,14 @@ static inline __attribute__((always_inline)) bool split_line(struct walk_line *w
 			w->le = le;                                                            \
 			if (!split_line(w, p->lo, cache))                                      \
 				continue;                                                      \
+			struct dsd_seen_line *r = &win->r[win->n - 1];                         \
 			const char *suf = w->bar + 1 + w->tn;                                  \
-			w->k = HASH(w->type, s, (size_t)(w->colon - s), suf,                   \
-				    (size_t)(le - suf));                                       \
-			win->h[win->nh++] = w->k.a;                                            \
+			r->key = HASH(w->type, s, (size_t)(w->colon - s), suf,                 \
+				      (size_t)(le - suf));                                     \
+			r->type = w->type;                                                     \
+			win->h[win->nh++] = r->key.a;                                          \
+			w->simple = simple_value(w->colon + 1, w->bar, &r->value) == w->bar;   \
+			r->explicit_sign = w->colon[1] == '+' || w->colon[1] == '-';           \
 		}                                                                              \
 	}
 
@@ -750,26 +762,28 @@ static void walk(struct dsd_parser *p, struct window *win, bool cache)
 }
 
 /*
- * The seen-line fast path of a candidate: its values are parsed (kept in w
- * for the full parse if the callee declines), then ops->seen decides. A taken
- * line is counted exactly as the full parse counts it (a candidate is never a
- * set and its rate, if any, was in range when it was remembered).
+ * The seen-line fast path of a candidate (line i of win): its values are
+ * parsed (kept in the line for the full parse if the callee declines), then
+ * ops->seen decides. A taken line is counted exactly as the full parse
+ * counts it (a candidate is never a set and its rate, if any, was in range
+ * when it was remembered).
  */
-static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
+static bool take_seen(struct dsd_parser *p, struct window *win, size_t i, void *ctx)
 {
+	struct walk_line *w = &win->l[i];
+	const struct dsd_seen_line *r = &win->r[i];
 	struct dsd_metric q; /* only the fields parse.h promises are set */
 	const char *colon = w->colon, *bar = w->bar;
-	double v = 0;
 
 	q.type = (enum metric_type)w->type;
 	q.name = (struct sv){ w->s, (size_t)(colon - w->s) };
 	q.raw_suffix = (struct sv){ bar + 1 + w->tn, (size_t)(w->le - bar - 1 - w->tn) };
-	q.key = w->k;
-	if (simple_value(colon + 1, bar, &v) == bar) {
-		p->values[0] = v;
+	q.key = r->key;
+	if (w->simple) {
+		p->values[0] = r->value;
 		q.values = p->values;
 		q.nvalues = 1;
-		q.explicit_sign = colon[1] == '+' || colon[1] == '-';
+		q.explicit_sign = r->explicit_sign;
 	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
 		return false; /* the full parse reports it */
 	}
@@ -784,34 +798,26 @@ static bool take_seen(struct dsd_parser *p, struct walk_line *w, void *ctx)
 	return true;
 }
 
-/* Prepares p->run for the run of candidates with one plain value from line i
- * of win on; returns its length. */
-static size_t prep_run(struct dsd_parser *p, const struct window *win, size_t i)
+/* The length of the run of candidates with one plain value from line i of
+ * win on (their records win->r[i..] are ready). */
+static size_t run_length(const struct window *win, size_t i)
 {
-	struct dsd_seen_line *r = p->run;
-	size_t n = 0;
-
-	for (size_t j = i; j < win->n; j++, n++) {
-		const struct walk_line *w = &win->l[j];
-		if (!w->cand || simple_value(w->colon + 1, w->bar, &r[n].value) != w->bar)
-			break;
-		r[n].key = w->k;
-		r[n].type = w->type;
-		r[n].explicit_sign = w->colon[1] == '+' || w->colon[1] == '-';
-	}
-	return n;
+	size_t j = i;
+	while (j < win->n && win->l[j].simple)
+		j++;
+	return j - i;
 }
 
 /*
- * Lines i..i+n of win, prepared by prep_run, through ops->seen_run: the
- * lines it takes are counted exactly as take_seen counts one; the line it
- * stops at gets the full parse (with the value already read), then the rest
- * of the run is offered again.
+ * Lines i..i+n of win (a run) through ops->seen_run: the lines it takes are
+ * counted exactly as take_seen counts one; the line it stops at gets the
+ * full parse (with the value already read), then the rest of the run is
+ * offered again.
  */
 static void take_run(struct dsd_parser *p, struct window *win, size_t i, size_t n,
 		     const struct dsd_sink *sink, void *ctx)
 {
-	const struct dsd_seen_line *r = p->run;
+	const struct dsd_seen_line *r = &win->r[i];
 	size_t off = 0;
 
 	while (off < n) {
@@ -828,7 +834,7 @@ static void take_run(struct dsd_parser *p, struct window *win, size_t i, size_t 
 		w->vals = true;
 		w->nv = 1;
 		w->sign = r[off].explicit_sign;
-		parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w, sink, ctx);
+		parse_line(p, win, i + off, sink, ctx);
 		off++;
 	}
 }
@@ -841,16 +847,15 @@ static void parse_window(struct dsd_parser *p, struct window *win, bool cache,
 {
 	bool run = cache && p->ops->seen_run;
 	for (size_t i = 0; i < win->n;) {
-		size_t n = run ? prep_run(p, win, i) : 0;
+		size_t n = run ? run_length(win, i) : 0;
 		if (n) {
 			take_run(p, win, i, n, sink, ctx);
 			i += n;
 			continue;
 		}
-		struct walk_line *w = &win->l[i++];
-		if (!(w->cand && take_seen(p, w, ctx)))
-			parse_line(p, (char *)(uintptr_t)w->s, (size_t)(w->le - w->s), p->nul, w, sink,
-				   ctx);
+		if (!(win->l[i].cand && take_seen(p, win, i, ctx)))
+			parse_line(p, win, i, sink, ctx);
+		i++;
 	}
 }
 
