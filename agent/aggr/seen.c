@@ -56,25 +56,37 @@ static inline struct seen_ent *seen_find(const struct seen *sc, struct dsd_key k
 	return NULL;
 }
 
-/* aggr_accumulate for a counter or gauge whose bucket is already open in one
- * of the two inline slots (the usual case); false: take the general path. */
-static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double *v, size_t nv,
-				     bool explicit_sign, double rate, int64_t now)
+/* What every sample received at `now` shares: its bucket and its time
+ * relative to the epoch (ctx.last_seen), computed once per call. */
+struct seen_clock {
+	int64_t bucket;
+	int32_t rel;
+};
+
+static inline struct seen_clock seen_clock(struct aggr *a, int64_t now)
 {
-	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
-		return false;
 	if (now != a->seen.last_now) {
 		a->seen.last_now = now;
 		a->seen.last_bucket = bucket_of(now);
 	}
-	int64_t b = a->seen.last_bucket;
-	struct slot *s = c->slot[0].bucket == b ? &c->slot[0] :
-			 c->slot[1].bucket == b ? &c->slot[1] : NULL;
+	int64_t rel = now - a->epoch;
+	return (struct seen_clock){ a->seen.last_bucket,
+				    rel > INT32_MAX ? INT32_MAX : rel < INT32_MIN ? INT32_MIN : (int32_t)rel };
+}
+
+/* aggr_accumulate for a counter or gauge whose bucket is already open in one
+ * of the two inline slots (the usual case); false: take the general path. */
+static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double *v, size_t nv,
+				     bool explicit_sign, double rate, struct seen_clock t)
+{
+	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
+		return false;
+	struct slot *s = c->slot[0].bucket == t.bucket ? &c->slot[0] :
+			 c->slot[1].bucket == t.bucket ? &c->slot[1] : NULL;
 	if (!s)
 		return false;
-	int64_t rel = now - a->epoch;
-	if (rel > c->last_seen)
-		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
+	if (t.rel > c->last_seen)
+		c->last_seen = t.rel;
 	if (c->type == METRIC_COUNT) {
 		for (size_t i = 0; i < nv; i++) /* v / 1 == v: skip the division */
 			s->u.d += rate == 1.0 ? v[i] : v[i] / rate;
@@ -120,7 +132,8 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		return false;
 	a->st.samples_in += m->nvalues;
 	a->st.seen_hits++;
-	if (!accumulate_inline(a, e->c, m->values, m->nvalues, m->explicit_sign, e->rate, now))
+	if (!accumulate_inline(a, e->c, m->values, m->nvalues, m->explicit_sign, e->rate,
+			       seen_clock(a, now)))
 		aggr_accumulate(a, e->c, m, e->rate, now);
 	return true;
 }
@@ -129,12 +142,15 @@ size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_
 {
 	AGGR_INCR_CHECK(a, now);
 	const struct seen *sc = &a->seen;
+	if (!sc->n)
+		return 0;
+	struct seen_clock t = seen_clock(a, now);
 	size_t i = 0;
 	for (; i < n; i++) {
 		struct seen_ent *e = seen_find(sc, l[i].key);
 		if (!e)
 			break;
-		if (accumulate_inline(a, e->c, &l[i].value, 1, l[i].explicit_sign, e->rate, now))
+		if (accumulate_inline(a, e->c, &l[i].value, 1, l[i].explicit_sign, e->rate, t))
 			continue;
 		struct dsd_metric m = { .type = (enum metric_type)l[i].type, .values = &l[i].value,
 					.nvalues = 1, .explicit_sign = l[i].explicit_sign };
