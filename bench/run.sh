@@ -33,7 +33,9 @@
 # CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
 # (nanoseconds on CPU) between just before loadgen starts and after the
 # traffic settled, so start-up and shutdown are excluded; the same method for
-# both receivers. Agent counters come from its status endpoint
+# both receivers. usr/line: the user-mode part of it (/proc/<pid>/stat utime,
+# 10 ms ticks): the agent's own work; the rest is the kernel's receive path,
+# which the baseline pays too. Agent counters come from its status endpoint
 # (GET /status: dogstatsd.lines, dogstatsd.packets, dogstatsd.kernel_drops).
 set -euo pipefail
 
@@ -105,6 +107,11 @@ cpu_ns() {
 	echo "$sum"
 }
 
+# User-mode CPU of the whole process (utime, all threads) in ns; clock-tick
+# resolution (10 ms), so only for runs of a second or more.
+CLK_TCK=$(getconf CLK_TCK)
+user_ns() { awk -v t="$CLK_TCK" '{ printf "%.0f", $14 * 1e9 / t }' /proc/"$1"/stat; }
+
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' /proc/"$1"/status; }
 
 kv() { # $1 = key, $2 = "k=v k=v" line
@@ -135,7 +142,7 @@ loadgen_args() { # $1 = scenario
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %7s' "$@")"); }
+row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s' "$@")"); }
 
 # Waits until $1 (a command printing a number) stays the same for 0.3 s (max 30 s).
 wait_stable() {
@@ -149,21 +156,21 @@ wait_stable() {
 }
 
 run_baseline() { # $1 = scenario
-	local port pid c0 c1 sent res out=$OUT/$1.baseline
+	local port pid c0 c1 u0 u1 sent res out=$OUT/$1.baseline
 	port=$(free_port udp)
 	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" > "$out.out" &
 	pid=$!; PIDS+=("$pid")
 	for _ in $(seq 50); do grep -q listening "$out.out" 2>/dev/null && break; sleep 0.1; done
-	c0=$(cpu_ns "$pid")
+	c0=$(cpu_ns "$pid"); u0=$(user_ns "$pid")
 	# shellcheck disable=SC2046
 	sent=$("$LOADGEN" --port "$port" $(loadgen_args "$1"))
 	echo "$sent" > "$out.loadgen"
 	sleep "$SETTLE"
-	c1=$(cpu_ns "$pid")
+	c1=$(cpu_ns "$pid"); u1=$(user_ns "$pid")
 	kill -TERM "$pid"; wait "$pid" || true
 	res=$(tail -1 "$out.out")
 	report "$1" baseline "$(kv lines_sent "$sent")" "$(kv lines "$res")" \
-		"$(kv kernel_drops "$res")" $((c1 - c0))
+		"$(kv kernel_drops "$res")" $((c1 - c0)) $((u1 - u0))
 }
 
 write_config() { # $1 = dir, $2 = udp port, $3 = status port
@@ -228,31 +235,32 @@ stop_agent() {
 agent_packets() { status_json "$AGENT_SPORT" | jget dogstatsd.packets; }
 
 run_agent() { # $1 = scenario
-	local c0 c1 sent st out=$OUT/$1.agent
-	start_agent "$1" || { row "$1" agent - - - - - - -; return; }
-	c0=$(cpu_ns "$AGENT_PID")
+	local c0 c1 u0 u1 sent st out=$OUT/$1.agent
+	start_agent "$1" || { row "$1" agent - - - - - - - -; return; }
+	c0=$(cpu_ns "$AGENT_PID"); u0=$(user_ns "$AGENT_PID")
 	# shellcheck disable=SC2046
 	sent=$("$LOADGEN" --port "$AGENT_PORT" $(loadgen_args "$1"))
 	echo "$sent" > "$out.loadgen"
 	sleep "$SETTLE"
 	wait_stable agent_packets
-	c1=$(cpu_ns "$AGENT_PID")
+	c1=$(cpu_ns "$AGENT_PID"); u1=$(user_ns "$AGENT_PID")
 	if ! st=$(status_json "$AGENT_SPORT"); then
 		echo "run.sh: $1: agent status unavailable (agent died?), see $OUT/$1.agent.d/stderr" >&2
 		stop_agent
-		row "$1" agent "$(kv lines_sent "$sent")" - - - - - -
+		row "$1" agent "$(kv lines_sent "$sent")" - - - - - - -
 		return
 	fi
 	echo "$st" > "$out.status.json"
 	stop_agent
 	report "$1" agent "$(kv lines_sent "$sent")" "$(jget dogstatsd.lines <<<"$st")" \
-		"$(jget dogstatsd.kernel_drops <<<"$st")" $((c1 - c0))
+		"$(jget dogstatsd.kernel_drops <<<"$st")" $((c1 - c0)) $((u1 - u0))
 }
 
 declare -A NS_PER_LINE RATIOS
-report() { # scenario who sent received drops cpu_ns
-	local nspl ratio=-
+report() { # scenario who sent received drops cpu_ns user_ns
+	local nspl upl ratio=-
 	nspl=$(awk -v c="$6" -v l="$4" 'BEGIN { printf "%.1f", (l > 0 ? c / l : 0) }')
+	upl=$(awk -v c="$7" -v l="$4" 'BEGIN { printf "%.1f", (l > 0 ? c / l : 0) }')
 	NS_PER_LINE[$1.$2]=$nspl
 	if [ "$2" = agent ] && [ -n "${NS_PER_LINE[$1.baseline]:-}" ]; then
 		ratio=$(awk -v a="$nspl" -v b="${NS_PER_LINE[$1.baseline]}" \
@@ -260,7 +268,7 @@ report() { # scenario who sent received drops cpu_ns
 		RATIOS[$1]="${RATIOS[$1]:-} $ratio"
 	fi
 	row "$1" "$2" "$3" "$4" $(($3 - $4)) "$5" \
-		"$(awk -v c="$6" 'BEGIN { printf "%.3f", c / 1e9 }')" "$nspl" "$ratio"
+		"$(awk -v c="$6" 'BEGIN { printf "%.3f", c / 1e9 }')" "$nspl" "$upl" "$ratio"
 }
 
 run_memory() {
@@ -345,8 +353,8 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\""
 echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION PIPELINES=$PIPELINES SENDERS=$SENDERS raw: $OUT"
-printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %7s\n' scenario receiver lines_sent lines_recv lost \
-	kdrops cpu_s ns/line ratio
+printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s\n' scenario receiver lines_sent lines_recv lost \
+	kdrops cpu_s ns/line usr/line ratio
 for r in "${ROWS[@]}"; do echo "$r"; done
 for s in "${!RATIOS[@]}"; do
 	# shellcheck disable=SC2086
