@@ -33,9 +33,10 @@
 # CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
 # (nanoseconds on CPU) between just before loadgen starts and after the
 # traffic settled, so start-up and shutdown are excluded; the same method for
-# both receivers. usr/line: the user-mode part of it (/proc/<pid>/stat utime,
-# 10 ms ticks): the agent's own work; the rest is the kernel's receive path,
-# which the baseline pays too. Agent counters come from its status endpoint
+# both receivers. usr/line: the user-mode part of it (/proc/<pid>/stat utime):
+# the receiver's own work; the rest is the kernel's receive path. The kernel
+# splits user/system by where clock ticks land, so the split is reliable only
+# for a busy receiver (bursts), not at low steady rates. Agent counters come from its status endpoint
 # (GET /status: dogstatsd.lines, dogstatsd.packets, dogstatsd.kernel_drops).
 set -euo pipefail
 
