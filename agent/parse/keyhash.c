@@ -16,10 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Fixed defaults (odd, digits of pi) until main.c seeds: tests and
- * fuzzers reproduce. */
+/* The implementation in use: set before main() (key_impl_init). */
 bool dsd_key_aes;
 
+/* Fixed defaults (odd, digits of pi) until main.c seeds: tests and
+ * fuzzers reproduce. */
 uint64_t dsd_key_secret[4] = { 0x243f6a8885a308d3ull, 0x13198a2e03707345ull,
 			       0xa4093822299f31d1ull, 0x082efa98ec4e6c89ull };
 

@@ -46,7 +46,7 @@ struct dsd_parser {
 			uint8_t type, tn; /* cand: the type and the length of its field */
 			bool cand;	/* may be offered to ops->seen */
 			bool simple;	/* cand with one plain value (simple_value) */
-			bool vals, sign; /* take_seen parsed the values (nv, explicit sign) */
+			bool vals, sign; /* take_seen parsed its several values (nv, explicit sign) */
 		} l[WALK_MAX];
 		/* Line i's record for ops->seen_run, so that a run of lines is
 		 * a slice of r: cand: key (keyhash.h dsd_key_hash) and type;
@@ -404,7 +404,12 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	if ((e = metric_type(f.p, f.n, &m.type)) != ACCEPT)
 		return e;
 	m.raw_suffix = (struct sv){ f.p + f.n, (size_t)(end - f.p - f.n) };
-	if (w->vals) {
+	if (w->simple) { /* the walk read its one value */
+		p->values[0] = r->value;
+		m.values = p->values;
+		m.nvalues = 1;
+		m.explicit_sign = r->explicit_sign;
+	} else if (w->vals) {
 		m.values = p->values;
 		m.nvalues = w->nv;
 		m.explicit_sign = w->sign;
@@ -786,10 +791,11 @@ static bool take_seen(struct dsd_parser *p, struct window *win, size_t i, void *
 		q.explicit_sign = r->explicit_sign;
 	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
 		return false; /* the full parse reports it */
+	} else {
+		w->vals = true;
+		w->nv = q.nvalues;
+		w->sign = q.explicit_sign;
 	}
-	w->vals = true;
-	w->nv = q.nvalues;
-	w->sign = q.explicit_sign;
 	if (!p->ops->seen(ctx, &q))
 		return false;
 	p->st.lines++;
@@ -814,7 +820,7 @@ static size_t run_length(const struct window *win, size_t i)
  * full parse (with the value already read), then the rest of the run is
  * offered again.
  */
-static void take_run(struct dsd_parser *p, struct window *win, size_t i, size_t n,
+static void take_run(struct dsd_parser *p, const struct window *win, size_t i, size_t n,
 		     const struct dsd_sink *sink, void *ctx)
 {
 	const struct dsd_seen_line *r = &win->r[i];
@@ -829,11 +835,6 @@ static void take_run(struct dsd_parser *p, struct window *win, size_t i, size_t 
 		off += t;
 		if (off == n)
 			break;
-		struct walk_line *w = &win->l[i + off];
-		p->values[0] = r[off].value;
-		w->vals = true;
-		w->nv = 1;
-		w->sign = r[off].explicit_sign;
 		parse_line(p, win, i + off, sink, ctx);
 		off++;
 	}

@@ -380,18 +380,25 @@ static int run_memory(size_t n)
 	return 0;
 }
 
+/* An environment switch of this driver: set to "1". */
+static bool env_on(const char *name)
+{
+	const char *v = getenv(name);
+	return v && strcmp(v, "1") == 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "callgrind";
-	if (getenv("PERF_NO_SEEN") && strcmp(getenv("PERF_NO_SEEN"), "1") == 0)
+	if (env_on("PERF_NO_SEEN"))
 		cache_ops = NULL;
-	if (getenv("PERF_NO_PREFETCH") && strcmp(getenv("PERF_NO_PREFETCH"), "1") == 0)
+	if (env_on("PERF_NO_PREFETCH"))
 		cache_ops = &ops_noprefetch;
-	if (getenv("PERF_NO_RUN") && strcmp(getenv("PERF_NO_RUN"), "1") == 0)
+	if (env_on("PERF_NO_RUN"))
 		cache_ops = &ops_norun;
 	/* the cache key's implementation (keyhash.h): AES where the CPU has it,
 	 * PERF_KEY_PLAIN=1: the portable one */
-	if (getenv("PERF_KEY_PLAIN") && strcmp(getenv("PERF_KEY_PLAIN"), "1") == 0)
+	if (env_on("PERF_KEY_PLAIN"))
 		dsd_key_use_aes(false);
 	printf("key=%s\n", dsd_key_aes ? "aes" : "plain");
 	long n = argc > 2 ? atol(argv[2]) : 0;
