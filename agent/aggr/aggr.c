@@ -529,7 +529,7 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 	int rc = 0;
 	switch (c->type) {
 	case METRIC_COUNT:
-		s->u.d += v / rate;
+		*count_sum(a, c, s) += v / rate;
 		return 0;
 	case METRIC_GAUGE:
 		if (a->cfg->gauge_deltas && m->explicit_sign)

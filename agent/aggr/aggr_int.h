@@ -43,6 +43,8 @@ union acc {
 	struct hist *h;
 	struct setacc *set;
 	struct ddsketch *sk;
+	uint32_t owner;		/* count, while ctx.own names this slot: the seen
+				 * entry holding its sum (aggr.seen.t index) */
 };
 
 struct slot {
@@ -84,7 +86,11 @@ struct ctx {
 	struct slot slot[2];
 	int32_t last_seen;	/* receive time of the last sample - aggr.epoch */
 	uint8_t type;		/* enum metric_type, METRIC_TIMING folded into HISTOGRAM */
-	uint8_t has_last;
+	union {
+		uint8_t has_last; /* gauge: x.last is set */
+		uint8_t own;	/* count: 0, or 1 + the inline slot whose sum a
+				 * seen entry holds (seen.c, "owned slots") */
+	};
 	uint16_t nmore;
 	union {
 		int64_t born;	/* count: bucket of the first sample (zero-fill start) */
@@ -143,17 +149,27 @@ static inline uint16_t more_cap(uint16_t n)
 #define SEEN_MAX 65536
 #define SEEN_KEY_MAX DSD_CACHE_KEY_MAX
 #define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
-/* 32 bytes, stored in the open-addressing table itself: one cache line
- * holds the probe, the compare and the result. */
+/* 64 bytes, one cache line, stored in the open-addressing table itself:
+ * the probe, the compare and, for a counter that owns its slot, the sum. */
 struct seen_ent {
 	struct dsd_key k;
 	struct ctx *c;		/* NULL = empty slot */
 	double rate;
-};
+	/* While it owns the counter c's inline slot of bucket `bucket`
+	 * (c->own names that slot, whose u.owner names this entry): the
+	 * slot's sum, and the latest receive time added to it (c->last_seen's
+	 * scale). bucket is SEEN_NO_BUCKET when it owns nothing. */
+	double sum;
+	int64_t bucket;
+	int32_t rel;
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct seen_ent) == 64, "one cache line per cached line");
+#define SEEN_NO_BUCKET INT64_MIN
 struct seen {
 	struct seen_ent *t;	/* cap slots, at most half used */
 	size_t cap;		/* power of two, or 0 */
 	size_t n;
+	size_t owning;		/* entries that own a slot */
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
 };
 
@@ -191,6 +207,15 @@ static inline int64_t bucket_of(int64_t t)
 {
 	int64_t r = t % AGGR_BUCKET;
 	return t - (r < 0 ? r + AGGR_BUCKET : r);
+}
+
+/* Where the sum of counter c's slot s is: the slot, or the seen entry that
+ * owns it (seen.c). */
+static inline double *count_sum(struct aggr *a, struct ctx *c, struct slot *s)
+{
+	if (c->own && s == &c->slot[c->own - 1])
+		return &a->seen.t[s->u.owner].sum;
+	return &s->u.d;
 }
 
 static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
@@ -235,8 +260,11 @@ void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n);
 void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
 		     int64_t now);
 /* The seen-line cache (seen.c). seen_remember copies the key; failures only
- * mean the line is not cached. seen_clear forgets every entry (keeps memory). */
+ * mean the line is not cached. seen_release gives every owned slot its sum
+ * back (before anything reads counter slots: aggr_collect_begin);
+ * seen_clear does that and forgets every entry (keeps memory). */
 void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, double rate);
+void seen_release(struct seen *sc);
 void seen_clear(struct seen *sc);
 void seen_done(struct seen *sc);
 size_t seen_bytes(const struct seen *sc);

@@ -49,6 +49,8 @@ static struct aggr_rec *rec_add(struct collector *k, const struct ctx *c, int64_
 static void take(struct collector *k, const struct ctx *c, struct slot *s)
 {
 	struct aggr *a = k->a;
+	/* begin gave every owned sum back; ingest since owns open buckets only */
+	assert(!(c->type == METRIC_COUNT && c->own && s == &c->slot[c->own - 1]));
 	struct aggr_rec *r = rec_add(k, c, s->bucket);
 	r->u = s->u;
 	if (c->type == METRIC_GAUGE) {
@@ -245,6 +247,10 @@ int aggr_collect_begin(struct aggr *a, int64_t now, bool final)
 		aggr_out_free(o);
 		return -ENOMEM;
 	}
+	/* counters' sums held by seen entries back into their slots: collect
+	 * reads slots and last_seen (ingest between steps only owns open
+	 * buckets, which collect does not take) */
+	seen_release(&a->seen);
 	struct batch *b = a->pending; /* swapped: the fresh batch stays with the aggr */
 	a->pending = o->pending;
 	o->pending = b;

@@ -13,14 +13,32 @@
  *
  * A line is identified by its key alone (keyhash.h: seeded, 128 bits, the
  * parser computed it while splitting the line); no key bytes are stored or
- * compared. That is what makes a hit cheap: one probe (usually one 32-byte
+ * compared. That is what makes a hit cheap: one probe (usually one 64-byte
  * entry holding both key lanes, the context and the rate), then the
  * accumulator update. Comparing bytes cost a load of the kept key, a third
  * cache line per line that missed more often than the other two
- * (bench/RESULTS.md, fifth pass). What remains costs memory latency, not
- * instructions: the parser hands each window of lines' key lanes to
- * aggr_seen_prefetch, which loads their entries, then their contexts, ahead
- * of the lines.
+ * (bench/RESULTS.md, fifth pass).
+ *
+ * Owned slots: a counter's hit would still load its context (bytes 0..40 of
+ * an 80-byte context: one or two more cache lines) to add to the bucket's
+ * slot. Instead the entry takes the slot over: it keeps the slot's sum and
+ * adds to it there, so that a counter hit touches the entry's cache line
+ * only (bench/RESULTS.md, seventh pass). The context records which inline
+ * slot is owned (ctx.own) and the slot which entry owns it (u.owner), and
+ * every other writer of that slot (the full path, another spelling of the
+ * line with its own entry, aggr_ingest_seen) adds to the owner's sum
+ * (count_sum): each sample still lands in one sum, in arrival order, so the
+ * result is the full path's to the last bit. The sum goes back to the slot
+ * (seen_fold) when the entry meets another bucket, before a collect reads
+ * the slots (aggr_collect_begin: seen_release), before the table forgets
+ * (seen_clear) or drops the entry (growth), never later: ingest between
+ * the steps of a collect owns open buckets only, which collect does not take,
+ * and a context with an open bucket does not expire.
+ *
+ * What remains costs memory latency, not instructions: the parser hands each
+ * window of lines' key lanes to aggr_seen_prefetch, which loads their
+ * entries, then the contexts of those that do not own the current bucket,
+ * ahead of the lines.
  *
  * Probes stop after SEEN_PROBE_MAX slots (a miss takes the full path) and a
  * line that would sit further from home is not cached, so a lookup stays
@@ -29,6 +47,8 @@
 #include "aggr/aggr_int.h"
 #include "parse/keyhash.h"
 
+#include <assert.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +108,9 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double
 	if (t.rel > c->last_seen)
 		c->last_seen = t.rel;
 	if (c->type == METRIC_COUNT) {
+		double *sum = count_sum(a, c, s);
 		for (size_t i = 0; i < nv; i++) /* v / 1 == v: skip the division */
-			s->u.d += rate == 1.0 ? v[i] : v[i] / rate;
+			*sum += rate == 1.0 ? v[i] : v[i] / rate;
 		return true;
 	}
 	bool delta = a->cfg->gauge_deltas && explicit_sign;
@@ -112,10 +133,11 @@ void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n, bool lines_
 			__builtin_prefetch(&sc->t[h[i] & mask]);
 		return;
 	}
-	/* the entries have arrived: the contexts they point to */
+	/* the entries have arrived: the contexts they point to, unless the
+	 * entry holds the sum of the bucket samples are going to (likely) */
 	for (size_t i = 0; i < n; i++) {
 		const struct seen_ent *e = &sc->t[h[i] & mask];
-		if (e->c && e->k.a == h[i]) {
+		if (e->c && e->k.a == h[i] && e->bucket != sc->last_bucket) {
 			__builtin_prefetch(e->c); /* the sample's fields: bytes 0..47 */
 			__builtin_prefetch((const char *)e->c + 47);
 		}
@@ -138,10 +160,69 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	return true;
 }
 
+/* Entry e gives the slot it owns its sum back. */
+static void seen_fold(struct seen *sc, struct seen_ent *e)
+{
+	struct ctx *c = e->c;
+	struct slot *s = &c->slot[c->own - 1];
+	assert(c->own && s->bucket == e->bucket && s->u.owner == (uint32_t)(e - sc->t));
+	s->u.d = e->sum;
+	c->own = 0;
+	if (e->rel > c->last_seen)
+		c->last_seen = e->rel;
+	e->bucket = SEEN_NO_BUCKET;
+	sc->owning--;
+}
+
+void seen_release(struct seen *sc)
+{
+	for (size_t i = 0; sc->owning && i < sc->cap; i++)
+		if (sc->t[i].c && sc->t[i].bucket != SEEN_NO_BUCKET)
+			seen_fold(sc, &sc->t[i]);
+}
+
+/*
+ * Line l through entry e when e does not own the slot of l's bucket: e gives
+ * back what it owns; a counter whose slot for the bucket is open inline and
+ * owned by nobody becomes e's (its sum moves into e, then l's value is added
+ * there, the same addition in the same order as on the slot); anything else
+ * takes accumulate_inline or aggr_accumulate (which add to an owned slot's
+ * entry: every sample of a slot lands in one sum, in arrival order).
+ */
+static void seen_apply(struct aggr *a, struct seen_ent *e, const struct dsd_seen_line *l,
+		       struct seen_clock t, int64_t now)
+{
+	struct seen *sc = &a->seen;
+	struct ctx *c = e->c;
+	if (e->bucket != SEEN_NO_BUCKET)
+		seen_fold(sc, e);
+	if (c->type == METRIC_COUNT && !c->own) {
+		int i = c->slot[0].bucket == t.bucket ? 0 : c->slot[1].bucket == t.bucket ? 1 : -1;
+		if (i >= 0) {
+			struct slot *s = &c->slot[i];
+			e->sum = s->u.d;
+			e->bucket = t.bucket;
+			e->rel = t.rel;
+			s->u.owner = (uint32_t)(e - sc->t);
+			c->own = (uint8_t)(i + 1);
+			sc->owning++;
+			if (t.rel > c->last_seen)
+				c->last_seen = t.rel;
+			e->sum += e->rate == 1.0 ? l->value : l->value / e->rate;
+			return;
+		}
+	}
+	if (accumulate_inline(a, c, &l->value, 1, l->explicit_sign, e->rate, t))
+		return;
+	struct dsd_metric m = { .type = (enum metric_type)l->type, .values = &l->value, .nvalues = 1,
+				.explicit_sign = l->explicit_sign };
+	aggr_accumulate(a, c, &m, e->rate, now);
+}
+
 size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_t n, int64_t now)
 {
 	AGGR_INCR_CHECK(a, now);
-	const struct seen *sc = &a->seen;
+	struct seen *sc = &a->seen;
 	if (!sc->n)
 		return 0;
 	struct seen_clock t = seen_clock(a, now);
@@ -150,11 +231,14 @@ size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_
 		struct seen_ent *e = seen_find(sc, l[i].key);
 		if (!e)
 			break;
-		if (accumulate_inline(a, e->c, &l[i].value, 1, l[i].explicit_sign, e->rate, t))
+		if (e->bucket == t.bucket) {
+			/* the usual case: a counter whose sum is here */
+			e->sum += e->rate == 1.0 ? l[i].value : l[i].value / e->rate;
+			if (t.rel > e->rel)
+				e->rel = t.rel;
 			continue;
-		struct dsd_metric m = { .type = (enum metric_type)l[i].type, .values = &l[i].value,
-					.nvalues = 1, .explicit_sign = l[i].explicit_sign };
-		aggr_accumulate(a, e->c, &m, e->rate, now);
+		}
+		seen_apply(a, e, &l[i], t, now);
 	}
 	a->st.samples_in += i;
 	a->st.seen_hits += i;
@@ -182,24 +266,34 @@ static bool seen_room(struct seen *sc)
 	if ((sc->n + 1) * 2 > sc->cap) {
 		struct seen old = *sc;
 		sc->cap = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
-		sc->t = calloc(sc->cap, sizeof(*sc->t));
+		sc->t = aligned_alloc(alignof(struct seen_ent), sc->cap * sizeof(*sc->t));
+		if (sc->t)
+			memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 		if (!sc->t) {
 			sc->t = old.t;
 			sc->cap = old.cap;
 			return false;
 		}
 		for (size_t i = 0; i < old.cap; i++) {
-			if (!old.t[i].c)
+			struct seen_ent *o = &old.t[i];
+			if (!o->c)
 				continue;
 			/* in the new order an entry can land further from
 			 * home than seen_find looks: dropped (its line takes
-			 * the full path and may be remembered again) */
-			struct seen_ent *e = slot_for(sc, old.t[i].k.a, true);
-			if (e)
-				*e = old.t[i];
-			else
+			 * the full path and may be remembered again), after
+			 * it gave back what it owns */
+			struct seen_ent *e = slot_for(sc, o->k.a, true);
+			if (e) {
+				*e = *o;
+				if (e->bucket != SEEN_NO_BUCKET)
+					e->c->slot[e->c->own - 1].u.owner = (uint32_t)(e - sc->t);
+			} else {
+				if (o->bucket != SEEN_NO_BUCKET)
+					seen_fold(&old, o);
 				sc->n--;
+			}
 		}
+		sc->owning = old.owning;
 		free(old.t);
 	}
 	return true;
@@ -217,7 +311,7 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 	struct seen_ent *e = slot_for(sc, k.a, true);
 	if (!e)
 		return; /* a crowded cluster: not cached */
-	*e = (struct seen_ent){ .k = k, .c = c, .rate = rate };
+	*e = (struct seen_ent){ .k = k, .c = c, .rate = rate, .bucket = SEEN_NO_BUCKET };
 	sc->n++;
 }
 
@@ -225,6 +319,7 @@ void seen_clear(struct seen *sc)
 {
 	if (!sc->n)
 		return;
+	seen_release(sc);
 	memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 	sc->n = 0;
 }

@@ -210,12 +210,39 @@ static const struct dsd_cache_ops ops_norun = { on_metric_seen, on_metric_prefet
 static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL, on_metric_seen_run };
 static const struct dsd_cache_ops *cache_ops = &ops_full;
 
+/*
+ * PERF_CHURN=N (bench mode): after each datagram, N bytes of a 64 MiB buffer
+ * are read, one byte per cache line, moving on through the buffer: what the
+ * kernel's receive path does to the daemon's caches between datagrams (the
+ * skb and its data, allocated and written on the sender's CPU), so that the
+ * seen-line cache and the contexts are not all in L1/L2 as they are in a
+ * process that only parses. It adds its own time to every variant alike:
+ * compare variants under the same N.
+ */
+#define CHURN_BYTES ((size_t)64 << 20)
+static size_t churn_n;
+static const volatile unsigned char *churn_buf;
+static size_t churn_at;
+
+static void churn(void)
+{
+	unsigned sum = 0;
+	for (size_t i = 0; i < churn_n; i += 64) {
+		sum += churn_buf[churn_at];
+		churn_at = (churn_at + 64) & (CHURN_BYTES - 1);
+	}
+	(void)sum;
+}
+
 /* Datagrams [from, to) of l, as pipeline.c's on_datagram does. */
 static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
 {
-	for (size_t d = from; d < to; d++)
+	for (size_t d = from; d < to; d++) {
 		dsd_parse_cached(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink,
 				 cache_ops, r);
+		if (churn_n)
+			churn();
+	}
 }
 
 static double cpu_s(void)
@@ -402,6 +429,16 @@ int main(int argc, char **argv)
 		dsd_key_use_aes(false);
 	printf("key=%s\n", dsd_key_aes ? "aes" : "plain");
 	long n = argc > 2 ? atol(argv[2]) : 0;
+	const char *ch = getenv("PERF_CHURN");
+	if (ch && atol(ch) > 0 && strcmp(mode, "bench") == 0) {
+		unsigned char *b = malloc(CHURN_BYTES);
+		if (!b)
+			return 1;
+		memset(b, 1, CHURN_BYTES);
+		churn_buf = b;
+		churn_n = (size_t)atol(ch);
+		printf("churn=%zu\n", churn_n);
+	}
 	if (strcmp(mode, "callgrind") == 0)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);
 	if (strcmp(mode, "bench") == 0)

@@ -500,6 +500,88 @@ Test(seen, cleared_by_reconfigure)
 	side_done(&s);
 }
 
+/* ---- owned slots (seen.c): a counter's sum kept in its seen entry ----
+ * Every sample of a slot must still land in one sum in arrival order: the
+ * values below (0.1, 0.2, ...) make a different order or grouping of the
+ * additions visible in the last bits ((0.1 + 0.2) + 0.3 != 0.1 + (0.2 +
+ * 0.3)), and the same context is reached by two spellings (two entries, one
+ * owner; the other and the full path add to the owner's sum), with a rate,
+ * across buckets without a flush, across a reconfigure, while the entry
+ * table grows, and with lines between the steps of an incremental collect. */
+static void owned_send(struct side *s, unsigned k, int64_t now)
+{
+	char d[512];
+	int n = snprintf(d, sizeof(d),
+			 "o.c:0.%u|c|#a:1,b:2\no.c:0.%u|c|#a:1,b:2\no.c:0.%u|c|#b:2,a:1\n"
+			 "o.c:0.%u|c|@0.3|#a:1,b:2\no.r:1.%u|c|#z\no.c:0.%u|c|#a:1,b:2",
+			 k % 9 + 1, (k + 3) % 9 + 1, (k + 5) % 9 + 1, (k + 1) % 9 + 1, k % 7, k % 5 + 1);
+	cr_assert(n > 0 && n < (int)sizeof(d));
+	side_sendn(s, d, (size_t)n, now);
+}
+
+static size_t owned_schedule(struct side *s, const struct aggr_config *c2)
+{
+	size_t owning_seen = 0;
+	char line[64];
+	int64_t t = T0;
+	for (unsigned k = 0; k < 40; k++) {
+		owned_send(s, k, t + k % 10);
+		if (s->a->seen.owning > owning_seen)
+			owning_seen = s->a->seen.owning;
+		if (k == 12)
+			t += 10; /* the next bucket, no flush in between */
+		if (k == 20)
+			aggr_reconfigure(s->a, c2);
+		if (k == 25) /* grow the entry table (rehash) while entries own */
+			for (int r = 0; r < 3; r++)
+				for (int i = 0; i < 3000; i++) {
+					snprintf(line, sizeof(line), "grow:0.%d|c|#i:%d", i % 9 + 1, i);
+					side_send(s, line, t + 9);
+				}
+	}
+	/* an incremental collect, lines of the next bucket between its steps */
+	cr_assert_eq(aggr_collect_begin(s->a, t + 20, false), 0);
+	int step = 0;
+	while (!aggr_collect_step(s->a, 500))
+		owned_send(s, (unsigned)step++, t + 21);
+	struct aggr_out *o = aggr_collect_end(s->a);
+	cr_assert(o);
+	struct aggr_out *outs[] = { o };
+	struct batch *b = aggr_emit(s->a->cfg, outs, 1, t + 20, NULL);
+	cr_assert(b);
+	cr_assert_eq(batch_write_jsonl(b, &s->out), 0);
+	s->batches[s->nbatches++] = b;
+	aggr_out_free(o);
+	owned_send(s, 7, t + 22);
+	side_flush(s, t + 40, false);
+	side_flush(s, t + 100, true);
+	return owning_seen;
+}
+
+Test(seen, owned_counter_sums_in_arrival_order)
+{
+	struct aggr_config c, c2;
+	cfg_init(&c);
+	cfg_init(&c2);
+	c.max_contexts = c2.max_contexts = 0;
+	c.max_contexts_per_metric = c2.max_contexts_per_metric = 0;
+	c2.namespace = "n2";
+	struct side full, runs, one;
+	side_init(&full, &c, NULL, NULL);
+	side_init(&runs, &c, NULL, &ops_run);
+	side_init(&one, &c, NULL, &ops_prefetch);
+	owned_schedule(&full, &c2);
+	cr_assert_gt(owned_schedule(&runs, &c2), 0, "no entry ever owned a slot");
+	owned_schedule(&one, &c2);
+	cr_assert_gt(runs.hits, 100);
+	same_sides(&full, &runs);
+	same_sides(&full, &one);
+	cr_assert_eq(runs.a->seen.owning, 0, "the final flush gave every sum back");
+	side_done(&full);
+	side_done(&runs);
+	side_done(&one);
+}
+
 /* ---- datagrams longer than one window (parse.c takes lines 64 at a time) ----
  * The full parse and the cached one both go through the windows, so a line
  * skipped or parsed twice at a window boundary would look the same on both

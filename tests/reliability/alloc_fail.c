@@ -4,8 +4,8 @@
  * encoders + compressors. Not a library: a test driver run by `meson test`
  * (tests/reliability/meson.build), in both the gcc and the ASan/UBSan builds.
  *
- * How: linked with -Wl,--wrap=malloc,calloc,realloc,strdup,strndup,asprintf,
- * free, so every allocation made by agent code (the module libraries are linked
+ * How: linked with -Wl,--wrap=malloc,calloc,realloc,aligned_alloc,strdup,
+ * strndup,asprintf,free, so every allocation made by agent code (the module libraries are linked
  * statically into this driver) goes through the counters below. Allocations
  * made inside shared libraries (libyaml, zstd, zlib, protobuf-c, libc) are
  * not seen; their failure paths are those libraries' business.
@@ -45,12 +45,14 @@
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
 void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
 char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
 void __real_free(void *p);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t m);
 void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 int __wrap_asprintf(char **out, const char *fmt, ...);
@@ -90,6 +92,16 @@ void *__wrap_calloc(size_t n, size_t m)
 	if (should_fail())
 		return NULL;
 	void *p = __real_calloc(n, m);
+	if (p)
+		live++;
+	return p;
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	void *p = __real_aligned_alloc(align, n);
 	if (p)
 		live++;
 	return p;
