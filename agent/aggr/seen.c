@@ -94,6 +94,19 @@ static inline struct seen_clock seen_clock(struct aggr *a, int64_t now)
 				    rel > INT32_MAX ? INT32_MAX : rel < INT32_MIN ? INT32_MIN : (int32_t)rel };
 }
 
+/* The inline slot of c open for bucket b, or NULL. */
+static inline struct slot *inline_slot(struct ctx *c, int64_t b)
+{
+	return c->slot[0].bucket == b ? &c->slot[0] : c->slot[1].bucket == b ? &c->slot[1] : NULL;
+}
+
+/* A counter sample added to a sum, as add_value does (v / 1 == v: the
+ * division is skipped). */
+static inline void count_add(double *sum, double v, double rate)
+{
+	*sum += rate == 1.0 ? v : v / rate;
+}
+
 /* aggr_accumulate for a counter or gauge whose bucket is already open in one
  * of the two inline slots (the usual case); false: take the general path. */
 static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double *v, size_t nv,
@@ -101,16 +114,15 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double
 {
 	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
 		return false;
-	struct slot *s = c->slot[0].bucket == t.bucket ? &c->slot[0] :
-			 c->slot[1].bucket == t.bucket ? &c->slot[1] : NULL;
+	struct slot *s = inline_slot(c, t.bucket);
 	if (!s)
 		return false;
 	if (t.rel > c->last_seen)
 		c->last_seen = t.rel;
 	if (c->type == METRIC_COUNT) {
 		double *sum = count_sum(a, c, s);
-		for (size_t i = 0; i < nv; i++) /* v / 1 == v: skip the division */
-			*sum += rate == 1.0 ? v[i] : v[i] / rate;
+		for (size_t i = 0; i < nv; i++)
+			count_add(sum, v[i], rate);
 		return true;
 	}
 	bool delta = a->cfg->gauge_deltas && explicit_sign;
@@ -196,21 +208,18 @@ static void seen_apply(struct aggr *a, struct seen_ent *e, const struct dsd_seen
 	struct ctx *c = e->c;
 	if (e->bucket != SEEN_NO_BUCKET)
 		seen_fold(sc, e);
-	if (c->type == METRIC_COUNT && !c->own) {
-		int i = c->slot[0].bucket == t.bucket ? 0 : c->slot[1].bucket == t.bucket ? 1 : -1;
-		if (i >= 0) {
-			struct slot *s = &c->slot[i];
-			e->sum = s->u.d;
-			e->bucket = t.bucket;
-			e->rel = t.rel;
-			s->u.owner = (uint32_t)(e - sc->t);
-			c->own = (uint8_t)(i + 1);
-			sc->owning++;
-			if (t.rel > c->last_seen)
-				c->last_seen = t.rel;
-			e->sum += e->rate == 1.0 ? l->value : l->value / e->rate;
-			return;
-		}
+	struct slot *s = c->type == METRIC_COUNT && !c->own ? inline_slot(c, t.bucket) : NULL;
+	if (s) {
+		e->sum = s->u.d;
+		e->bucket = t.bucket;
+		e->rel = t.rel;
+		s->u.owner = (uint32_t)(e - sc->t);
+		c->own = (uint8_t)(s - c->slot + 1);
+		sc->owning++;
+		if (t.rel > c->last_seen)
+			c->last_seen = t.rel;
+		count_add(&e->sum, l->value, e->rate);
+		return;
 	}
 	if (accumulate_inline(a, c, &l->value, 1, l->explicit_sign, e->rate, t))
 		return;
@@ -233,7 +242,7 @@ size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_
 			break;
 		if (e->bucket == t.bucket) {
 			/* the usual case: a counter whose sum is here */
-			e->sum += e->rate == 1.0 ? l[i].value : l[i].value / e->rate;
+			count_add(&e->sum, l[i].value, e->rate);
 			if (t.rel > e->rel)
 				e->rel = t.rel;
 			continue;
@@ -267,13 +276,12 @@ static bool seen_room(struct seen *sc)
 		struct seen old = *sc;
 		sc->cap = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
 		sc->t = aligned_alloc(alignof(struct seen_ent), sc->cap * sizeof(*sc->t));
-		if (sc->t)
-			memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 		if (!sc->t) {
 			sc->t = old.t;
 			sc->cap = old.cap;
 			return false;
 		}
+		memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 		for (size_t i = 0; i < old.cap; i++) {
 			struct seen_ent *o = &old.t[i];
 			if (!o->c)

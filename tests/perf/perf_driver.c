@@ -429,14 +429,14 @@ int main(int argc, char **argv)
 		dsd_key_use_aes(false);
 	printf("key=%s\n", dsd_key_aes ? "aes" : "plain");
 	long n = argc > 2 ? atol(argv[2]) : 0;
-	const char *ch = getenv("PERF_CHURN");
-	if (ch && atol(ch) > 0 && strcmp(mode, "bench") == 0) {
+	long churn = getenv("PERF_CHURN") ? atol(getenv("PERF_CHURN")) : 0;
+	if (churn > 0 && strcmp(mode, "bench") == 0) {
 		unsigned char *b = malloc(CHURN_BYTES);
 		if (!b)
 			return 1;
 		memset(b, 1, CHURN_BYTES);
 		churn_buf = b;
-		churn_n = (size_t)atol(ch);
+		churn_n = (size_t)churn;
 		printf("churn=%zu\n", churn_n);
 	}
 	if (strcmp(mode, "callgrind") == 0)
