@@ -4,9 +4,9 @@
  * Does what the agent's receive path must do at minimum and nothing else:
  * poll, then recvmmsg in batches (--batch datagrams of --buffer-size bytes,
  * the agent's defaults 64 x 8192, at most 16 batches per wakeup, like
- * agent/net) and count lines. Reads the kernel drop counter from the
- * SO_RXQ_OVFL cmsg and, at exit, from SO_MEMINFO (which is current even when
- * no datagram followed the drops). On SIGTERM/SIGINT, or after --idle-exit
+ * agent/net) and count lines. Reads the kernel drop counter at exit from
+ * SO_MEMINFO, as the agent does when it reports (no SO_RXQ_OVFL control
+ * message per datagram, in neither). On SIGTERM/SIGINT, or after --idle-exit
  * seconds without traffic (once traffic started), it reads what is still
  * queued and prints one key=value line with its counters and its own CPU time.
  *
@@ -32,8 +32,7 @@
 #define MAX_BATCHES_PER_WAKE 16
 
 struct counters {
-	uint64_t lines, datagrams, bytes, truncated, drops_cmsg;
-	uint32_t last_ovfl;
+	uint64_t lines, datagrams, bytes, truncated;
 };
 
 static volatile sig_atomic_t stop;
@@ -54,7 +53,7 @@ static double now_s(void)
 
 static int open_socket(const char *host, const char *port, const char *path, int rcvbuf)
 {
-	int fd, one = 1;
+	int fd;
 
 	if (path) {
 		struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -75,7 +74,6 @@ static int open_socket(const char *host, const char *port, const char *path, int
 		fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			goto fail;
-		setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 		if (rcvbuf > 0 &&
 		    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -106,7 +104,6 @@ static uint64_t count_lines(const char *p, size_t len)
 static void account(struct counters *c, struct mmsghdr *m)
 {
 	struct msghdr *h = &m->msg_hdr;
-	struct cmsghdr *cm;
 
 	c->datagrams++;
 	c->bytes += m->msg_len;
@@ -114,30 +111,19 @@ static void account(struct counters *c, struct mmsghdr *m)
 		c->truncated++;
 	else
 		c->lines += count_lines(h->msg_iov->iov_base, m->msg_len);
-	for (cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
-		uint32_t v;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL)
-			continue;
-		memcpy(&v, CMSG_DATA(cm), sizeof(v));
-		c->drops_cmsg += (uint32_t)(v - c->last_ovfl);
-		c->last_ovfl = v;
-	}
 }
 
 /* Reads up to max_batches batches; returns datagrams read. */
-static unsigned read_batches(int fd, struct mmsghdr *msgs, unsigned batch, size_t ctrl_space,
-			     struct counters *c, unsigned max_batches)
+static unsigned read_batches(int fd, struct mmsghdr *msgs, unsigned batch, struct counters *c,
+			     unsigned max_batches)
 {
 	unsigned total = 0;
 
 	for (unsigned b = 0; b < max_batches; b++) {
 		int got;
 
-		for (unsigned i = 0; i < batch; i++) {
-			msgs[i].msg_hdr.msg_controllen = ctrl_space;
+		for (unsigned i = 0; i < batch; i++)
 			msgs[i].msg_hdr.msg_flags = 0;
-		}
 		got = recvmmsg(fd, msgs, batch, MSG_DONTWAIT, NULL);
 		if (got <= 0)
 			break;
@@ -170,36 +156,31 @@ static void report(int fd, const struct counters *c, double wall)
 	getrusage(RUSAGE_SELF, &ru);
 	user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 	sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	if (drops < c->drops_cmsg)
-		drops = c->drops_cmsg;
 	printf("lines=%llu datagrams=%llu bytes=%llu truncated=%llu kernel_drops=%llu "
-	       "kernel_drops_cmsg=%llu cpu_user=%.3f cpu_sys=%.3f cpu=%.3f wall=%.3f\n",
+	       "cpu_user=%.3f cpu_sys=%.3f cpu=%.3f wall=%.3f\n",
 	       (unsigned long long)c->lines, (unsigned long long)c->datagrams,
 	       (unsigned long long)c->bytes, (unsigned long long)c->truncated,
-	       (unsigned long long)drops, (unsigned long long)c->drops_cmsg, user, sys,
-	       user + sys, wall);
+	       (unsigned long long)drops, user, sys, user + sys, wall);
 }
 
-/* batch messages, each with one buffer of bufsize bytes and a control area;
- * allocated once, released by free_msgs. */
-static struct mmsghdr *alloc_msgs(unsigned batch, size_t bufsize, size_t ctrl_space)
+/* batch messages, each with one buffer of bufsize bytes; allocated once,
+ * released by free_msgs. */
+static struct mmsghdr *alloc_msgs(unsigned batch, size_t bufsize)
 {
 	struct mmsghdr *msgs = calloc(batch, sizeof(*msgs));
 	struct iovec *iov = calloc(batch, sizeof(*iov));
-	char *bufs = malloc(batch * bufsize), *ctrl = calloc(batch, ctrl_space);
+	char *bufs = malloc(batch * bufsize);
 
-	if (!msgs || !iov || !bufs || !ctrl) {
+	if (!msgs || !iov || !bufs) {
 		free(msgs);
 		free(iov);
 		free(bufs);
-		free(ctrl);
 		return NULL;
 	}
 	for (unsigned i = 0; i < batch; i++) {
 		iov[i] = (struct iovec){ bufs + i * bufsize, bufsize };
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
-		msgs[i].msg_hdr.msg_control = ctrl + i * ctrl_space;
 	}
 	return msgs;
 }
@@ -207,7 +188,6 @@ static struct mmsghdr *alloc_msgs(unsigned batch, size_t bufsize, size_t ctrl_sp
 static void free_msgs(struct mmsghdr *msgs)
 {
 	free(msgs[0].msg_hdr.msg_iov->iov_base);
-	free(msgs[0].msg_hdr.msg_control);
 	free(msgs[0].msg_hdr.msg_iov);
 	free(msgs);
 }
@@ -221,7 +201,7 @@ int main(int argc, char **argv)
 	};
 	const char *host = "127.0.0.1", *port = "8125", *path = NULL;
 	unsigned batch = 64;
-	size_t bufsize = 8192, ctrl_space = CMSG_SPACE(sizeof(uint32_t));
+	size_t bufsize = 8192;
 	int rcvbuf = 0, ch, fd;
 	double idle_exit = 0, t0, last_rx;
 	struct counters c = { 0 };
@@ -251,7 +231,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	fd = open_socket(host, port, path, rcvbuf);
-	msgs = alloc_msgs(batch, bufsize, ctrl_space);
+	msgs = alloc_msgs(batch, bufsize);
 	if (!msgs)
 		return 1;
 	getsockname(fd, (struct sockaddr *)&ss, &sslen);
@@ -264,12 +244,12 @@ int main(int argc, char **argv)
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 		if (poll(&pfd, 1, 100) > 0 &&
-		    read_batches(fd, msgs, batch, ctrl_space, &c, MAX_BATCHES_PER_WAKE) > 0)
+		    read_batches(fd, msgs, batch, &c, MAX_BATCHES_PER_WAKE) > 0)
 			last_rx = now_s();
 		if (idle_exit > 0 && c.datagrams > 0 && now_s() - last_rx >= idle_exit)
 			break;
 	}
-	while (read_batches(fd, msgs, batch, ctrl_space, &c, MAX_BATCHES_PER_WAKE) > 0)
+	while (read_batches(fd, msgs, batch, &c, MAX_BATCHES_PER_WAKE) > 0)
 		;
 	report(fd, &c, now_s() - t0);
 	fflush(stdout);

@@ -51,6 +51,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define SEEN_MIN_CAP 1024
 
@@ -267,6 +268,27 @@ static struct seen_ent *slot_for(struct seen *sc, uint64_t ka, bool bounded)
 	return &sc->t[i];
 }
 
+/*
+ * A zeroed table of `bytes`. From 2 MiB on (10k cached lines and more) it is
+ * 2 MiB-aligned and asked for transparent huge pages: lines hit entries at
+ * random, and 512 pages of 4 KiB are far more than a first-level data TLB
+ * holds (a miss is a nested page walk in a VM); one huge page covers 32768
+ * entries (bench/RESULTS.md, eighth pass). Where THP is off, madvise fails
+ * harmlessly. The table is written in full right away, so huge pages add no
+ * RSS.
+ */
+static struct seen_ent *table_alloc(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	struct seen_ent *t = aligned_alloc(bytes >= huge ? huge : alignof(struct seen_ent), bytes);
+	if (!t)
+		return NULL;
+	if (bytes >= huge)
+		(void)madvise(t, bytes, MADV_HUGEPAGE);
+	memset(t, 0, bytes);
+	return t;
+}
+
 /* Room for one more entry; false when full or ENOMEM. */
 static bool seen_room(struct seen *sc)
 {
@@ -275,13 +297,12 @@ static bool seen_room(struct seen *sc)
 	if ((sc->n + 1) * 2 > sc->cap) {
 		struct seen old = *sc;
 		sc->cap = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
-		sc->t = aligned_alloc(alignof(struct seen_ent), sc->cap * sizeof(*sc->t));
+		sc->t = table_alloc(sc->cap * sizeof(*sc->t));
 		if (!sc->t) {
 			sc->t = old.t;
 			sc->cap = old.cap;
 			return false;
 		}
-		memset(sc->t, 0, sc->cap * sizeof(*sc->t));
 		for (size_t i = 0; i < old.cap; i++) {
 			struct seen_ent *o = &old.t[i];
 			if (!o->c)

@@ -31,7 +31,8 @@ struct net_sock {
 	struct event *ev;
 	int fd;
 	bool is_uds;
-	uint32_t last_ovfl;	/* last cumulative SO_RXQ_OVFL value seen */
+	uint32_t drops_seen;	/* the socket's drop counter when last read */
+	uint64_t drops;		/* its drops so far, summed over wraps */
 	struct sockaddr_storage addr;	/* UDP: bound address (for de-duplication) */
 	socklen_t addrlen;
 };
@@ -48,8 +49,6 @@ struct net {
 	unsigned batch;
 	size_t bufsize;
 	char *bufs;		/* batch x (bufsize + 1) */
-	char *ctrl;		/* batch x ctrl_space */
-	size_t ctrl_space;
 	struct iovec *iov;
 	struct mmsghdr *msgs;
 	bool paused;
@@ -62,26 +61,8 @@ struct net {
 static void reset_msgs(struct net *n, unsigned count)
 {
 	for (unsigned i = 0; i < count; i++) {
-		n->msgs[i].msg_hdr.msg_controllen = n->ctrl_space;
 		n->msgs[i].msg_hdr.msg_flags = 0;
 		n->msgs[i].msg_len = 0;
-	}
-}
-
-static void account_ovfl(struct net *n, struct net_sock *s, struct msghdr *h)
-{
-	struct cmsghdr *c;
-	uint32_t v;
-
-	if (h->msg_controllen == 0)
-		return;
-	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
-			continue;
-		memcpy(&v, CMSG_DATA(c), sizeof(v));
-		/* Cumulative u32 per socket: add the (wrapping) difference. */
-		n->st.kernel_drops += (uint32_t)(v - s->last_ovfl);
-		s->last_ovfl = v;
 	}
 }
 
@@ -96,7 +77,6 @@ static void deliver(struct net *n, struct net_sock *s, unsigned got)
 		if (len > n->bufsize)
 			len = n->bufsize;
 		b[len] = '\0';
-		account_ovfl(n, s, h);
 		if (s->is_uds) {
 			n->st.uds_packets++;
 			n->st.uds_bytes += len;
@@ -171,13 +151,10 @@ static int alloc_buffers(struct net *n, const struct net_config *cfg)
 		n->bufsize = NET_BUFFER_SIZE_MIN;
 	if (n->bufsize > NET_BUFFER_SIZE_MAX)
 		n->bufsize = NET_BUFFER_SIZE_MAX;
-	n->ctrl_space = CMSG_SPACE(sizeof(uint32_t));
-
 	n->bufs = malloc(n->batch * (n->bufsize + 1));
-	n->ctrl = calloc(n->batch, n->ctrl_space);
 	n->iov = calloc(n->batch, sizeof(*n->iov));
 	n->msgs = calloc(n->batch, sizeof(*n->msgs));
-	if (!n->bufs || !n->ctrl || !n->iov || !n->msgs)
+	if (!n->bufs || !n->iov || !n->msgs)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n->batch; i++) {
 		struct msghdr *h = &n->msgs[i].msg_hdr;
@@ -186,7 +163,6 @@ static int alloc_buffers(struct net *n, const struct net_config *cfg)
 		n->iov[i].iov_len = n->bufsize;
 		h->msg_iov = &n->iov[i];
 		h->msg_iovlen = 1;
-		h->msg_control = n->ctrl + i * n->ctrl_space;
 	}
 	reset_msgs(n, n->batch);
 	return 0;
@@ -199,7 +175,8 @@ static int add_sock(struct net *n, int fd, bool is_uds, char *err, size_t errlen
 	s->net = n;
 	s->fd = fd;
 	s->is_uds = is_uds;
-	s->last_ovfl = 0;
+	s->drops_seen = 0;
+	s->drops = 0;
 	s->ev = event_new(n->base, fd, EV_READ | EV_PERSIST, on_readable, s);
 	if (!s->ev || event_add(s->ev, NULL) != 0) {
 		snprintf(err, errlen, "net: cannot register socket on the event loop");
@@ -406,7 +383,6 @@ void net_free(struct net *n)
 		free(n->uds_path);
 	}
 	free(n->bufs);
-	free(n->ctrl);
 	free(n->iov);
 	free(n->msgs);
 	free(n);
@@ -432,10 +408,10 @@ int net_resume(struct net *n)
 	return 0;
 }
 
-/* Drops since the last SO_RXQ_OVFL value we saw on s: the kernel's current
- * counter (SO_MEMINFO), so drops not yet followed by a datagram count too. The
- * next cmsg carries the same counter, so the total never goes backwards. */
-static uint32_t unseen_drops(const struct net_sock *s)
+/* The kernel's drop counter of s (SO_MEMINFO): every datagram it could not
+ * queue on this socket since the socket was created, a cumulative u32 (a new
+ * socket starts at 0). */
+static uint32_t socket_drops(const struct net_sock *s)
 {
 	uint32_t mi[SK_MEMINFO_VARS];
 	socklen_t len = sizeof(mi);
@@ -443,18 +419,26 @@ static uint32_t unseen_drops(const struct net_sock *s)
 	if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
 	    len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
 		return 0;
-	return (uint32_t)(mi[SK_MEMINFO_DROPS] - s->last_ovfl);
+	return mi[SK_MEMINFO_DROPS];
 }
 
-void net_get_stats(const struct net *n, struct net_stats *out)
+void net_get_stats(struct net *n, struct net_stats *out)
 {
 	if (!n) {
 		memset(out, 0, sizeof(*out));
 		return;
 	}
 	*out = n->st;
-	for (unsigned i = 0; i < n->nsocks; i++)
-		out->kernel_drops += unseen_drops(&n->socks[i]);
+	for (unsigned i = 0; i < n->nsocks; i++) {
+		struct net_sock *s = &n->socks[i];
+		uint32_t v = socket_drops(s);
+
+		/* the (wrapping) difference: exact while read at least once
+		 * per 2^32 drops (the pipeline publishes every 100 ms) */
+		s->drops += (uint32_t)(v - s->drops_seen);
+		s->drops_seen = v;
+		out->kernel_drops += s->drops;
+	}
 }
 
 int net_udp_port(const struct net *n)

@@ -3,7 +3,7 @@
  *
  * Reads with recvmmsg in batches into buffers of dogstatsd_buffer_size bytes,
  * detects truncated datagrams (MSG_TRUNC), reads the kernel's per-socket drop
- * counter (SO_RXQ_OVFL) and hands each datagram to a callback. Registers its
+ * counter (SO_MEMINFO) and hands each datagram to a callback. Registers its
  * sockets on the given libevent base. Logs bind errors (an edge module).
  *
  * Sockets: one UDP socket per bind address (bind_host entries are resolved
@@ -23,10 +23,11 @@
  * readiness event so one busy socket cannot starve the loop (libevent is
  * level-triggered: the rest is read on the next iteration).
  *
- * Kernel drops: the kernel attaches its cumulative per-socket drop count to
- * each datagram it queues (SO_RXQ_OVFL), read from every recvmmsg batch;
- * net_get_stats adds the drops not yet followed by a datagram, read from the
- * socket's current counter (SO_MEMINFO), so the figure is exact at any time.
+ * Kernel drops: net_get_stats reads each socket's cumulative drop counter
+ * (SO_MEMINFO), so the figure is exact at the time it is read. Not from the
+ * SO_RXQ_OVFL control message: that one costs the kernel a cmsg per
+ * datagram (~4% of the agent's CPU in bursts, bench/RESULTS.md) for a
+ * number nobody needs per datagram.
  *
  * Ownership: a net owns its sockets, events and buffers; cfg is only read
  * during net_new. Threading: all callbacks on the loop thread that owns
@@ -83,7 +84,7 @@ int net_resume(struct net *n);
  * callback (e.g. before the final flush at shutdown), at most max_batches
  * recvmmsg calls per socket. Works while paused. Returns datagrams read. */
 size_t net_drain(struct net *n, unsigned max_batches);
-void net_get_stats(const struct net *n, struct net_stats *out);
+void net_get_stats(struct net *n, struct net_stats *out);
 /* Bound UDP port of the first UDP socket, 0 when none. */
 int net_udp_port(const struct net *n);
 

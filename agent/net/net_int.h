@@ -19,7 +19,7 @@
 void net_format_addr(const struct sockaddr *sa, socklen_t salen, char *out, size_t outlen);
 
 /* Opens a non-blocking UDP socket bound to sa with SO_REUSEPORT, IPV6_V6ONLY
- * (IPv6), SO_RXQ_OVFL and the receive buffer. fd or -errno. */
+ * (IPv6) and the receive buffer. fd or -errno. */
 int net_open_udp(const struct sockaddr *sa, socklen_t salen, int rcvbuf,
 		 char *err, size_t errlen);
 

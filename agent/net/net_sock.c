@@ -84,8 +84,6 @@ int net_open_udp(const struct sockaddr *sa, socklen_t salen, int rcvbuf,
 	if (sa->sa_family == AF_INET6 &&
 	    (rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1)) < 0)
 		return fail(fd, rc, err, errlen, what, "IPV6_V6ONLY on udp");
-	if ((rc = set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1)) < 0)
-		return fail(fd, rc, err, errlen, what, "SO_RXQ_OVFL on udp");
 	set_rcvbuf(fd, rcvbuf, what);
 	if (bind(fd, sa, salen) != 0)
 		return fail(fd, -errno, err, errlen, what, "bind udp");
@@ -154,8 +152,6 @@ int net_open_uds(const char *path, unsigned mode, int rcvbuf, dev_t *dev, ino_t 
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(-1, -errno, err, errlen, path, "uds socket for");
-	/* Unix sockets do not drop (senders get EAGAIN); ignore if unsupported. */
-	(void)set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
 	set_rcvbuf(fd, rcvbuf, path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
 		return fail(fd, -errno, err, errlen, path, "bind uds");

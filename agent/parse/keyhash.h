@@ -11,9 +11,10 @@
  * into each other and a piece's tail can be read as overlapping words, and
  * take name and suffix in 16-byte blocks, the last one overlapping the one
  * before.
- *  - AES (x86-64 with AES-NI, the usual case): three 128-bit chains (the
- *    type and lengths; the name's blocks; the suffix's blocks), each block
- *    through four keyed AES rounds (CBC-MAC), xored together. Four rounds
+ *  - AES (x86-64 with AES-NI, the usual case): two 128-bit chains (the
+ *    name's blocks, starting from the type and lengths; the suffix's
+ *    blocks), each block through four keyed AES rounds (CBC-MAC), xored
+ *    together. Four rounds
  *    have no differential better than 2^-150, so a sender cannot make two
  *    lines collide blindly. ~35 instructions for a 40-byte key.
  *  - portable: two 64-bit lanes, each a chain the CPU runs in parallel with
@@ -177,21 +178,25 @@ static inline KH_AES __m128i kh_aes_piece(__m128i s, const char *p, size_t n, __
 }
 
 /* The AES key (same inputs as dsd_key_hash_plain); only where dsd_key_aes.
- * Three chains that do not wait on each other (AES rounds have a latency of
+ * Two chains that do not wait on each other (AES rounds have a latency of
  * several cycles; one chain through shape, name and suffix was the walk's
- * largest stall): the shape, the name's blocks and the suffix's blocks,
- * each from its own start, xored at the end. Each chain is keyed four-round
- * AES, so a sender can neither predict nor cancel a chain's difference. */
+ * largest stall): the name's blocks and the suffix's blocks, each from its
+ * own start, xored at the end. The shape (type and both lengths) is xored
+ * into the name chain's start, so it goes through the four rounds of the
+ * name's first block (a name is never empty where the parser hashes; an
+ * empty one gets four rounds of its own); it had a third chain of four
+ * rounds until 2026-11-28. Each chain is keyed four-round AES, so a sender
+ * can neither predict nor cancel a chain's difference. */
 static inline KH_AES struct dsd_key dsd_key_hash_aes(unsigned type, const char *name, size_t nn,
 						     const char *suf, size_t sn)
 {
 	const __m128i k0 = _mm_set_epi64x((long long)dsd_key_secret[1], (long long)dsd_key_secret[0]);
 	const __m128i k1 = _mm_set_epi64x((long long)dsd_key_secret[3], (long long)dsd_key_secret[2]);
-	__m128i h = kh_aes4(k0, _mm_set_epi64x(0, (long long)kh_shape(type, nn, sn)), k0, k1);
-	__m128i a = kh_aes_piece(k1, name, nn, k0, k1);
+	__m128i a = _mm_xor_si128(k1, _mm_set_epi64x(0, (long long)kh_shape(type, nn, sn)));
+	a = nn ? kh_aes_piece(a, name, nn, k0, k1) : kh_aes4(a, k0, k0, k1);
 	__m128i b = kh_aes_piece(_mm_xor_si128(k0, k1), suf, sn, k0, k1);
 	struct dsd_key k;
-	_mm_storeu_si128((__m128i *)(void *)&k, _mm_xor_si128(h, _mm_xor_si128(a, b)));
+	_mm_storeu_si128((__m128i *)(void *)&k, _mm_xor_si128(a, b));
 	return k;
 }
 #endif

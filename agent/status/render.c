@@ -194,7 +194,7 @@ void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 	buf_printf(o, "dd_mini_agent_bytes_total{transport=\"uds\"} %llu\n", (unsigned long long)s->net.uds_bytes);
 	prom(o, "truncated_datagrams_total", "Datagrams longer than dogstatsd_buffer_size.", "counter");
 	buf_printf(o, "dd_mini_agent_truncated_datagrams_total %llu\n", (unsigned long long)s->net.truncated);
-	prom(o, "kernel_drops_total", "Datagrams dropped by the kernel (SO_RXQ_OVFL).", "counter");
+	prom(o, "kernel_drops_total", "Datagrams dropped by the kernel (SO_MEMINFO drops of the sockets).", "counter");
 	buf_printf(o, "dd_mini_agent_kernel_drops_total %llu\n", (unsigned long long)s->net.kernel_drops);
 	prom(o, "lines_total", "Messages parsed.", "counter");
 	buf_printf(o, "dd_mini_agent_lines_total %llu\n", (unsigned long long)p->lines);
