@@ -190,4 +190,10 @@ struct dsd_cache_ops {
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);
 
+/* The walk that splits lines and computes AES keys comes in two encodings
+ * of the same code: baseline x86-64 and, where the CPU has AVX2 and BMI2,
+ * x86-64-v3 (fewer instructions). Chosen before main(); tests turn it off
+ * to compare (not while a parser runs). Returns whether v3 is in use. */
+bool dsd_parse_use_v3(bool on);
+
 #endif

@@ -1129,3 +1129,43 @@ Test(parse, cached_miss_random_bytes_identical)
 		free(seen);
 	}
 }
+
+/* The walk's two encodings (dsd_parse_use_v3) give the same callbacks, the
+ * same lines offered to seen with the same keys, and the same counters, on
+ * the seen-path input and on random datagrams. */
+Test(parse, walk_encodings_agree)
+{
+	if (!dsd_parse_use_v3(true))
+		cr_skip_test("no AVX2/BMI2 here: one encoding only");
+	uint64_t x = 0x9E3779B97F4A7C15u;
+	static const char alphabet[] = "ab:|#,@T1e.-+\n\r_{}sc0\x80\xc3\xa9\0dhgms";
+	char buf[300];
+	for (int iter = 0; iter < 2001; iter++) {
+		size_t len = 0;
+		if (iter == 0) {
+			len = sizeof(seen_input) - 1;
+			memcpy(buf, seen_input, len);
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			size_t want_len = x % sizeof(buf);
+			for (; len < want_len; len++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				buf[len] = alphabet[x % (sizeof(alphabet) - 1)];
+			}
+		}
+		struct dsd_stats st[2];
+		char *got[2], *seen[2];
+		for (int v = 0; v < 2; v++) {
+			dsd_parse_use_v3(v == 1);
+			got[v] = run_cached(buf, len, iter & 1, &st[v], &seen[v]);
+		}
+		dsd_parse_use_v3(true);
+		cr_assert_str_eq(got[1], got[0], "datagram %d", iter);
+		cr_assert_str_eq(seen[1], seen[0], "datagram %d", iter);
+		cr_assert(memcmp(&st[0], &st[1], sizeof(st[0])) == 0, "datagram %d", iter);
+		for (int v = 0; v < 2; v++) {
+			free(got[v]);
+			free(seen[v]);
+		}
+	}
+}
