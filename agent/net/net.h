@@ -24,10 +24,12 @@
  * level-triggered: the rest is read on the next iteration).
  *
  * Kernel drops: net_get_stats reads each socket's cumulative drop counter
- * (SO_MEMINFO), so the figure is exact at the time it is read. Not from the
- * SO_RXQ_OVFL control message: that one costs the kernel a cmsg per
- * datagram (~4% of the agent's CPU in bursts, bench/RESULTS.md) for a
- * number nobody needs per datagram.
+ * (SO_MEMINFO), so the figure is exact at the time it is read (the pipeline
+ * publishes every 100 ms, far more often than the u32 counter can wrap). Not
+ * from the SO_RXQ_OVFL control message: with it the kernel runs its cmsg
+ * code for every datagram, and once the socket has dropped, writes a cmsg
+ * for every datagram (bench/RESULTS.md, eighth pass), for a number nobody
+ * needs per datagram.
  *
  * Ownership: a net owns its sockets, events and buffers; cfg is only read
  * during net_new. Threading: all callbacks on the loop thread that owns
