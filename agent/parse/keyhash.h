@@ -14,9 +14,9 @@
  *  - AES (x86-64 with AES-NI, the usual case): two 128-bit chains (the
  *    name's blocks, starting from the type and lengths; the suffix's
  *    blocks), each block through four keyed AES rounds (CBC-MAC), xored
- *    together. Four rounds
- *    have no differential better than 2^-150, so a sender cannot make two
- *    lines collide blindly. ~35 instructions for a 40-byte key.
+ *    together. Four rounds have no differential better than 2^-150, so a
+ *    sender cannot make two lines collide blindly. ~30 instructions for a
+ *    40-byte key.
  *  - portable: two 64-bit lanes, each a chain the CPU runs in parallel with
  *    the other; a round is wyhash's (both halves of a 64x64->128 multiply of
  *    the block's two words, each xored with a secret, folded together), the
