@@ -29,6 +29,10 @@
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
 #   on a shared 2-core machine single pairs vary by +-30%)
 #   OUT=<dir for raw outputs, default a temp dir>
+#   QDEPTH=1 (burst/200k/1m: bench/qdepth.py samples the receiver's socket
+#   queue every 10 ms during the load, both receivers alike; adds a maxq_KiB
+#   column: the deepest queue, against the socket buffer the kernel grants,
+#   2 x RCVBUF)
 #
 # CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
 # (nanoseconds on CPU) between just before loadgen starts and after the
@@ -143,7 +147,25 @@ loadgen_args() { # $1 = scenario
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s' "$@")"); }
+row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s %s' "$@" "${QMAX:-}")"); }
+
+# QDEPTH=1: the receive queue sampler around a load ($1 = port).
+QPID=
+QMAX=
+qstart() {
+	QMAX=
+	[ "${QDEPTH:-0}" = 1 ] || return 0
+	python3 "$(dirname "$0")/qdepth.py" "$1" > "$OUT/qdepth.$1" &
+	QPID=$!
+}
+qstop() {
+	[ -n "$QPID" ] || return 0
+	kill -TERM "$QPID" 2>/dev/null || true
+	wait "$QPID" || true
+	QPID=
+	QMAX=$(kv maxq_kib "$(tail -1 "$OUT/qdepth.$1")")
+	QMAX=${QMAX:--}
+}
 
 # Waits until $1 (a command printing a number) stays the same for 0.3 s (max 30 s).
 wait_stable() {
@@ -162,11 +184,13 @@ run_baseline() { # $1 = scenario
 	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" > "$out.out" &
 	pid=$!; PIDS+=("$pid")
 	for _ in $(seq 50); do grep -q listening "$out.out" 2>/dev/null && break; sleep 0.1; done
+	qstart "$port"
 	c0=$(cpu_ns "$pid"); u0=$(user_ns "$pid")
 	# shellcheck disable=SC2046
 	sent=$("$LOADGEN" --port "$port" $(loadgen_args "$1"))
 	echo "$sent" > "$out.loadgen"
 	sleep "$SETTLE"
+	qstop "$port"
 	c1=$(cpu_ns "$pid"); u1=$(user_ns "$pid")
 	kill -TERM "$pid"; wait "$pid" || true
 	res=$(tail -1 "$out.out")
@@ -237,12 +261,15 @@ agent_packets() { status_json "$AGENT_SPORT" | jget dogstatsd.packets; }
 
 run_agent() { # $1 = scenario
 	local c0 c1 u0 u1 sent st out=$OUT/$1.agent
+	QMAX=
 	start_agent "$1" || { row "$1" agent - - - - - - - -; return; }
+	qstart "$AGENT_PORT"
 	c0=$(cpu_ns "$AGENT_PID"); u0=$(user_ns "$AGENT_PID")
 	# shellcheck disable=SC2046
 	sent=$("$LOADGEN" --port "$AGENT_PORT" $(loadgen_args "$1"))
 	echo "$sent" > "$out.loadgen"
 	sleep "$SETTLE"
+	qstop "$AGENT_PORT"
 	wait_stable agent_packets
 	c1=$(cpu_ns "$AGENT_PID"); u1=$(user_ns "$AGENT_PID")
 	if ! st=$(status_json "$AGENT_SPORT"); then
@@ -354,8 +381,8 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\""
 echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION PIPELINES=$PIPELINES SENDERS=$SENDERS raw: $OUT"
-printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s\n' scenario receiver lines_sent lines_recv lost \
-	kdrops cpu_s ns/line usr/line ratio
+printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s %s\n' scenario receiver lines_sent lines_recv lost \
+	kdrops cpu_s ns/line usr/line ratio "$([ "${QDEPTH:-0}" = 1 ] && echo maxq_KiB)"
 for r in "${ROWS[@]}"; do echo "$r"; done
 for s in "${!RATIOS[@]}"; do
 	# shellcheck disable=SC2086
