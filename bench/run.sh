@@ -147,7 +147,12 @@ loadgen_args() { # $1 = scenario
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s %s' "$@" "${QMAX:-}")"); }
+row() {
+	local r
+	r=$(printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s' "$@")
+	[ "${QDEPTH:-0}" = 1 ] && r+=" ${QMAX:--}"
+	ROWS+=("$r")
+}
 
 # QDEPTH=1: the receive queue sampler around a load ($1 = port).
 QPID=
@@ -381,8 +386,8 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\""
 echo "# LPD=$LPD TAGS=$TAGS CONTEXTS=$CONTEXTS TYPE=$TYPE RCVBUF=$RCVBUF BURST_LINES=$BURST_LINES DURATION=$DURATION PIPELINES=$PIPELINES SENDERS=$SENDERS raw: $OUT"
-printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s %s\n' scenario receiver lines_sent lines_recv lost \
-	kdrops cpu_s ns/line usr/line ratio "$([ "${QDEPTH:-0}" = 1 ] && echo maxq_KiB)"
+printf '%-8s %-9s %12s %12s %10s %10s %8s %9s %9s %7s%s\n' scenario receiver lines_sent lines_recv lost \
+	kdrops cpu_s ns/line usr/line ratio "$([ "${QDEPTH:-0}" = 1 ] && echo ' maxq_KiB')"
 for r in "${ROWS[@]}"; do echo "$r"; done
 for s in "${!RATIOS[@]}"; do
 	# shellcheck disable=SC2086
