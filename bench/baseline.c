@@ -5,8 +5,8 @@
  * poll, then recvmmsg in batches (--batch datagrams of --buffer-size bytes,
  * the agent's defaults 64 x 8192, at most 16 batches per wakeup, like
  * agent/net) and count lines. Reads the kernel drop counter at exit from
- * SO_MEMINFO, as the agent does when it reports (no SO_RXQ_OVFL control
- * message per datagram, in neither). On SIGTERM/SIGINT, or after --idle-exit
+ * SO_MEMINFO, as the agent does when it reports (neither asks for an
+ * SO_RXQ_OVFL control message per datagram). On SIGTERM/SIGINT, or after --idle-exit
  * seconds without traffic (once traffic started), it reads what is still
  * queued and prints one key=value line with its counters and its own CPU time.
  *
