@@ -122,8 +122,6 @@ static unsigned read_batches(int fd, struct mmsghdr *msgs, unsigned batch, struc
 	for (unsigned b = 0; b < max_batches; b++) {
 		int got;
 
-		for (unsigned i = 0; i < batch; i++)
-			msgs[i].msg_hdr.msg_flags = 0;
 		got = recvmmsg(fd, msgs, batch, MSG_DONTWAIT, NULL);
 		if (got <= 0)
 			break;

@@ -58,14 +58,6 @@ struct net {
 
 /* ---- receive ---- */
 
-static void reset_msgs(struct net *n, unsigned count)
-{
-	for (unsigned i = 0; i < count; i++) {
-		n->msgs[i].msg_hdr.msg_flags = 0;
-		n->msgs[i].msg_len = 0;
-	}
-}
-
 static void deliver(struct net *n, struct net_sock *s, unsigned got)
 {
 	for (unsigned i = 0; i < got; i++) {
@@ -88,7 +80,6 @@ static void deliver(struct net *n, struct net_sock *s, unsigned got)
 			n->st.truncated++;
 		n->fn(n->ctx, b, len, trunc);
 	}
-	reset_msgs(n, got);
 }
 
 /* Reads up to max_batches recvmmsg batches. Returns datagrams read. */
@@ -164,7 +155,6 @@ static int alloc_buffers(struct net *n, const struct net_config *cfg)
 		h->msg_iov = &n->iov[i];
 		h->msg_iovlen = 1;
 	}
-	reset_msgs(n, n->batch);
 	return 0;
 }
 

@@ -31,6 +31,10 @@
  * for every datagram (bench/RESULTS.md, eighth pass), for a number nobody
  * needs per datagram.
  *
+ * recvmmsg writes each message's msg_len and msg_flags, and nothing else of
+ * the headers set up once in net_new changes (no control messages), so
+ * nothing is reset between batches.
+ *
  * Ownership: a net owns its sockets, events and buffers; cfg is only read
  * during net_new. Threading: all callbacks on the loop thread that owns
  * `base`; one net per thread.
@@ -86,6 +90,8 @@ int net_resume(struct net *n);
  * callback (e.g. before the final flush at shutdown), at most max_batches
  * recvmmsg calls per socket. Works while paused. Returns datagrams read. */
 size_t net_drain(struct net *n, unsigned max_batches);
+/* On the loop thread, like the callbacks: it folds the sockets' drop
+ * counters into n. */
 void net_get_stats(struct net *n, struct net_stats *out);
 /* Bound UDP port of the first UDP socket, 0 when none. */
 int net_udp_port(const struct net *n);
