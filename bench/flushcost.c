@@ -32,8 +32,9 @@
  * thread: aggr_collect + aggr_emit of CONTEXTS loadgen-shaped counters, then
  * the batch's series array straight into enc_series_v1 (what fwd_submit's
  * submit_series does for series_api v1), emit callback freeing the payloads.
- * LEVEL is the compressor level (default 6, the agent's default
- * serializer_zstd_compressor_level). Lines:
+ * LEVEL is the zlib level (default 6, the agent's default
+ * serializer_compressor_level; zstd runs at 1, serializer_zstd_compressor_level's
+ * default). Lines:
  *   encode.emit    : aggr_emit alone (the batch the encoder reads)
  *   encode.render  : enc_series_v1 with compressor none: rendering, packing,
  *                    assembling and copying the bodies, no compression;

@@ -111,7 +111,8 @@ int config_defaults(struct agent_config *cfg)
 	cfg->fwd = (struct fwd_config){
 		.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2,
 		.backoff_factor = 2, .backoff_max = 64, .compressor = COMPRESS_ZLIB,
-		.compressor_level = 6, .series_api = SERIES_API_V1, .distributions = DIST_SERIES,
+		.zstd_level = 1, .zlib_level = 6, .compressor_level = 6,
+		.series_api = SERIES_API_V1, .distributions = DIST_SERIES,
 		.max_points_per_payload = 10000, .drain_timeout_s = 2,
 	};
 	cfg->status.port = 5012;
@@ -376,10 +377,9 @@ static void check_values(struct ctx *c, const struct ynode *root)
 	if ((n = ynode_get(root, "hostname")) && !valid_hostname(c->cfg->aggr.hostname))
 		cfg_report(c, true, n, "hostname",
 			   "invalid hostname (letters, digits, '-', '.', '_'; at most 255 bytes)");
-	if (c->level_node && f->compressor_level > 9 &&
-	    (f->compressor == COMPRESS_ZLIB || f->compressor == COMPRESS_GZIP))
-		cfg_report(c, true, c->level_node, "serializer_zstd_compressor_level",
-			   "%d is out of range [1, 9] for zlib and gzip", f->compressor_level);
+	/* Datadog's serializer_zstd_compressor_level is zstd's alone; zlib and
+	 * gzip take serializer_compressor_level (ours) */
+	f->compressor_level = f->compressor == COMPRESS_ZSTD ? f->zstd_level : f->zlib_level;
 	if (f->backoff_max < f->backoff_base && (n = ynode_get(root, "forwarder_backoff_max")))
 		cfg_report(c, true, n, "forwarder_backoff_max",
 			   "smaller than forwarder_backoff_base (%g)", f->backoff_base);

@@ -104,7 +104,9 @@ struct fwd_config {
 	double backoff_factor;		/* forwarder_backoff_factor, 2 */
 	double backoff_max;		/* forwarder_backoff_max, 64 */
 	enum compressor_kind compressor;	/* serializer_compressor_kind: zlib|gzip|zstd|none */
-	int compressor_level;		/* serializer_zstd_compressor_level / zlib level, 6 */
+	int zstd_level;			/* serializer_zstd_compressor_level, 1 (zstd only, as Datadog) */
+	int zlib_level;			/* serializer_compressor_level, 6 (zlib and gzip; ours) */
+	int compressor_level;		/* the level `compressor` uses: one of the two (derived) */
 	enum series_api series_api;	/* use_v2_api.series: false -> v1 */
 	enum distribution_mode distributions; /* forwarder_distributions: sketches|series, sketches */
 	size_t max_points_per_payload;	/* serializer_max_series_points_per_payload, 10000 */

@@ -30,7 +30,6 @@ struct ctx {
 	char **tags[2];			/* tags, dogstatsd_tags: joined at the end */
 	size_t ntags[2];
 	bool key_file_check;		/* api_key_file_permissions_check */
-	const struct ynode *level_node;	/* compressor level, for the zlib check */
 	size_t nmappings;		/* over all mapper profiles */
 };
 

@@ -186,15 +186,23 @@ static int h_distributions(struct ctx *c, const char *key, const struct ynode *n
 	return v < 0 ? v : 0;
 }
 
-static int h_level(struct ctx *c, const char *key, const struct ynode *n)
+static int h_zstd_level(struct ctx *c, const char *key, const struct ynode *n)
 {
 	int64_t v;
 	int rc = cfg_get_int(c, key, n, 1, 22, &v);
 
-	if (rc == 0) {
-		c->cfg->fwd.compressor_level = (int)v;
-		c->level_node = n;
-	}
+	if (rc == 0)
+		c->cfg->fwd.zstd_level = (int)v;
+	return rc;
+}
+
+static int h_zlib_level(struct ctx *c, const char *key, const struct ynode *n)
+{
+	int64_t v;
+	int rc = cfg_get_int(c, key, n, 1, 9, &v);
+
+	if (rc == 0)
+		c->cfg->fwd.zlib_level = (int)v;
 	return rc;
 }
 
@@ -403,8 +411,8 @@ static const struct key keys[] = {
 	DBL("forwarder_backoff_max", fwd.backoff_max, 0.001, 86400),
 	DBL("forwarder_stop_timeout", fwd.drain_timeout_s, 0, 600),
 	FN("serializer_compressor_kind", h_compressor),
-	FN("serializer_zstd_compressor_level", h_level),
-	FN("serializer_compressor_level", h_level),
+	FN("serializer_zstd_compressor_level", h_zstd_level),
+	FN("serializer_compressor_level", h_zlib_level),
 	FN("use_v2_api", h_v2api),
 	FN("forwarder_distributions", h_distributions),
 	NUM("serializer_max_series_points_per_payload", K_SIZE, fwd.max_points_per_payload, 1,

@@ -227,6 +227,8 @@ static void expect_defaults(const struct agent_config *c)
 	cr_expect_eq(c->fwd.backoff_max, 64);
 	cr_expect_eq(c->fwd.compressor, COMPRESS_ZLIB);
 	cr_expect_eq(c->fwd.compressor_level, 6);
+	cr_expect_eq(c->fwd.zlib_level, 6);
+	cr_expect_eq(c->fwd.zstd_level, 1);
 	cr_expect_eq(c->fwd.series_api, SERIES_API_V1);
 	cr_expect_eq(c->fwd.distributions, DIST_SERIES);
 	cr_expect_eq(c->fwd.max_points_per_payload, 10000);
@@ -430,6 +432,8 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(c.fwd.distributions, DIST_SKETCHES);
 	cr_expect_eq(c.fwd.compressor, COMPRESS_ZSTD);
 	cr_expect_eq(c.fwd.compressor_level, 19);
+	cr_expect_eq(c.fwd.zstd_level, 19);
+	cr_expect_eq(c.fwd.zlib_level, 4);
 	cr_expect_eq(c.fwd.max_points_per_payload, 2000);
 	cr_expect_eq(c.fwd.series_api, SERIES_API_V2);
 	cr_expect_str_eq(c.fwd.proxy_http, "http://proxy.example:3128");
@@ -559,18 +563,45 @@ Test(config, cross_field_checks)
 	struct agent_config c;
 
 	cr_assert_eq(load_str("serializer_compressor_kind: gzip\n"
-			      "serializer_zstd_compressor_level: 12\n"
+			      "serializer_compressor_level: 12\n"
 			      "forwarder_backoff_base: 10\n"
 			      "forwarder_backoff_max: 5\n",
 			      &c),
 		     -EINVAL);
 	cr_expect_eq(diag.errors, 2);
-	expect_msg(true, "t.yaml:2: serializer_zstd_compressor_level: 12 is out of range [1, 9] for zlib");
+	expect_msg(true, "t.yaml:2: serializer_compressor_level: 12 is out of range [1, 9]");
 	expect_msg(true, "t.yaml:4: forwarder_backoff_max: smaller than forwarder_backoff_base");
-	reset();
-	cr_assert_eq(load_str("serializer_compressor_kind: zstd\nserializer_compressor_level: 12\n", &c), 0);
-	cr_expect_eq(c.fwd.compressor_level, 12);
 	config_free(&c);
+}
+
+/* Datadog's serializer_zstd_compressor_level (default 1) is zstd's alone;
+ * zlib and gzip take serializer_compressor_level (default 6). */
+Test(config, compressor_level_follows_the_kind)
+{
+	static const struct {
+		const char *yaml;
+		enum compressor_kind kind;
+		int level;
+	} cases[] = {
+		{ "", COMPRESS_ZLIB, 6 },
+		{ "serializer_compressor_kind: zstd\n", COMPRESS_ZSTD, 1 },
+		{ "serializer_compressor_kind: zstd\nserializer_zstd_compressor_level: 12\n"
+		  "serializer_compressor_level: 3\n",
+		  COMPRESS_ZSTD, 12 },
+		{ "serializer_compressor_kind: gzip\nserializer_compressor_level: 3\n"
+		  "serializer_zstd_compressor_level: 12\n",
+		  COMPRESS_GZIP, 3 },
+		{ "serializer_zstd_compressor_level: 22\n", COMPRESS_ZLIB, 6 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct agent_config c;
+		reset();
+		cr_assert_eq(load_str(cases[i].yaml, &c), 0, "case %zu", i);
+		cr_expect_eq(diag.errors + diag.warnings, 0, "case %zu", i);
+		cr_expect_eq(c.fwd.compressor, cases[i].kind, "case %zu", i);
+		cr_expect_eq(c.fwd.compressor_level, cases[i].level, "case %zu", i);
+		config_free(&c);
+	}
 }
 
 Test(config, unknown_keys_warn_with_file_and_line)
