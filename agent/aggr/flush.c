@@ -413,7 +413,7 @@ static int make_tmpl(struct emitter *e, const struct aggr_rec *r)
 		e->host_key = e->host ? r->host : NULL;
 	}
 	const struct tagset *ts = r->tags;
-	const char **t = arena_alloc(&b->arena, (ts->n ? ts->n : 1) * sizeof(*t));
+	const char **t = arena_alloc_align(&b->arena, (ts->n ? ts->n : 1) * sizeof(*t), sizeof(*t));
 	const char *name = batch_str(b, istr_sv(r->name));
 	if (!t || !name || !e->host)
 		return -ENOMEM;
@@ -619,7 +619,7 @@ static int merge_outs(const struct aggr_config *cfg, struct aggr_out *const *out
 
 static const char *const *copy_tags(struct batch *b, const char *const *tags, uint32_t n)
 {
-	const char **t = arena_alloc(&b->arena, (n ? n : 1) * sizeof(*t));
+	const char **t = arena_alloc_align(&b->arena, (n ? n : 1) * sizeof(*t), sizeof(*t));
 	if (!t)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++)
@@ -677,6 +677,12 @@ struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *o
 		if (outs[i]->pending)
 			st->nomem += copy_pending(b, outs[i]->pending);
 	b->flush_time = now;
+	/* at least one series per record in the usual case: one array, written
+	 * once, instead of a doubling chain of copies into fresh pages */
+	size_t nrec = 0;
+	for (size_t i = 0; i < n; i++)
+		nrec += outs[i]->n;
+	(void)batch_reserve_series(b, b->nseries + nrec);
 	struct emitter e = { .cfg = cfg, .b = b };
 	e.npct = hist_percentiles(cfg, e.pct);
 	for (size_t i = 0; i < n; i++) {

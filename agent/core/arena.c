@@ -35,13 +35,13 @@ void arena_done(struct arena *a)
 	a->bytes = 0;
 }
 
-void *arena_alloc(struct arena *a, size_t n)
+void *arena_alloc_align(struct arena *a, size_t n, size_t align)
 {
-	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
-		n = 16;
+		n = 1;
 	struct arena_block *b = a->head;
-	if (!b || b->size - b->used < n) {
+	size_t pad = b ? (0 - b->used) & (align - 1) : 0;
+	if (!b || b->size - b->used < pad + n) {
 		size_t size = n > a->block_size / 4 ? n : a->block_size;
 		struct arena_block *nb = malloc(sizeof(*nb) + size);
 		if (!nb)
@@ -59,15 +59,21 @@ void *arena_alloc(struct arena *a, size_t n)
 		nb->next = b;
 		a->head = nb;
 		b = nb;
+		pad = 0;
 	}
-	void *p = b->data + b->used;
-	b->used += n;
+	void *p = b->data + b->used + pad;
+	b->used += pad + n;
 	return p;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	return arena_alloc_align(a, n, 16);
 }
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = arena_alloc_align(a, n + 1, 1);
 	if (!p)
 		return NULL;
 	if (n)

@@ -61,7 +61,7 @@ const char *batch_str(struct batch *b, struct sv s)
 
 const char *const *batch_tags(struct batch *b, const struct sv *tags, size_t n)
 {
-	const char **out = arena_alloc(&b->arena, (n ? n : 1) * sizeof(*out));
+	const char **out = arena_alloc_align(&b->arena, (n ? n : 1) * sizeof(*out), sizeof(*out));
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -92,6 +92,20 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 		(b)->arr[(b)->n++] = *(rec);                                         \
 		return 0;                                                            \
 	} while (0)
+
+int batch_reserve_series(struct batch *b, size_t n)
+{
+	if (n <= b->series_cap)
+		return 0;
+	if (n > SIZE_MAX / sizeof(*b->series))
+		return -ENOMEM;
+	struct series *p = realloc(b->series, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	b->series = p;
+	b->series_cap = n;
+	return 0;
+}
 
 int batch_add_series(struct batch *b, const struct series *s) { ADD(b, series, nseries, series_cap, s); }
 int batch_add_sketch(struct batch *b, const struct sketch_point *s) { ADD(b, sketches, nsketches, sketches_cap, s); }

@@ -88,6 +88,9 @@ const char *const *batch_tags(struct batch *b, const struct sv *tags, size_t n);
 
 /* Append records; the record is copied, its strings must already live in the
  * batch's arena (use batch_str/batch_tags) or be static. 0 or -ENOMEM. */
+/* Room for n series in all (one allocation, where adding one at a time
+ * doubles); 0 or -ENOMEM (the batch is unchanged and still usable). */
+int batch_reserve_series(struct batch *b, size_t n);
 int batch_add_series(struct batch *b, const struct series *s);
 int batch_add_sketch(struct batch *b, const struct sketch_point *s);
 int batch_add_event(struct batch *b, const struct event_rec *e);

@@ -290,6 +290,50 @@ Test(core, arena_alignment_and_big_blocks)
 	arena_done(NULL);
 }
 
+/* Strings are packed byte by byte, pointer arrays 8-aligned, and
+ * arena_alloc stays 16-aligned whatever came before it. */
+Test(core, arena_mixed_alignments)
+{
+	struct arena a;
+	arena_init(&a, 4096);
+	char *s1 = arena_strndup(&a, "abc", 3), *s2 = arena_strndup(&a, "de", 2);
+	cr_assert_eq(s2, s1 + 4, "strings packed: %p then %p", (void *)s1, (void *)s2);
+	for (int i = 0; i < 2000; i++) {
+		char *t = arena_strndup(&a, "xyz", (size_t)(i % 4));
+		cr_assert_not_null(t);
+		cr_assert_eq(strlen(t), (size_t)(i % 4));
+		void **v = arena_alloc_align(&a, (size_t)(i % 5 + 1) * sizeof(void *), sizeof(void *));
+		cr_assert_eq((uintptr_t)v % sizeof(void *), 0);
+		memset(v, 0xab, (size_t)(i % 5 + 1) * sizeof(void *));
+		double *d = arena_alloc(&a, (size_t)(i % 3 + 1) * sizeof(double));
+		cr_assert_eq((uintptr_t)d % 16, 0);
+		memset(d, 0, (size_t)(i % 3 + 1) * sizeof(double));
+	}
+	cr_assert_str_eq(s1, "abc");
+	cr_assert_str_eq(s2, "de");
+	arena_done(&a);
+}
+
+Test(core, batch_reserve_series)
+{
+	struct batch *b = batch_new();
+	cr_assert_eq(batch_reserve_series(b, 1000), 0);
+	cr_assert_geq(b->series_cap, 1000);
+	struct series *p = b->series;
+	struct series s = { .name = "m", .host = "h", .kind = SERIES_GAUGE, .value = 1 };
+	for (int i = 0; i < 1000; i++) {
+		s.ts = i;
+		cr_assert_eq(batch_add_series(b, &s), 0);
+	}
+	cr_assert_eq(b->series, p, "no reallocation within the reserve");
+	cr_assert_eq(batch_reserve_series(b, 10), 0); /* never shrinks */
+	cr_assert_eq(b->nseries, 1000);
+	cr_assert_eq(b->series[999].ts, 999);
+	cr_assert_eq(batch_reserve_series(b, SIZE_MAX), -ENOMEM);
+	cr_assert_eq(b->nseries, 1000);
+	batch_free(b);
+}
+
 Test(core, batch_jsonl)
 {
 	struct batch *b = batch_new();
