@@ -9,7 +9,8 @@
  * variable until the pipeline has run it (only the main thread calls).
  * A collect runs in steps of COLLECT_STEP contexts (aggr_collect_begin/step/
  * end), each step a zero-timeout event, so the sockets are read between two
- * steps; the caller is released after the last one.
+ * steps; the caller is released after the last one. The cardinality report
+ * (PCMD_TOP, GET /status) runs in steps of TOP_STEP contexts the same way.
  */
 #include "pipeline.h"
 
@@ -33,6 +34,7 @@
  * for one step, not for the whole walk (~40 ms: longer than the kernel's
  * default socket buffer lasts at 200k lines/s). */
 #define COLLECT_STEP 16384
+#define TOP_STEP 65536	/* contexts per step of the cardinality report */
 
 enum pcmd { PCMD_NONE, PCMD_COLLECT, PCMD_RECONFIGURE, PCMD_STOP_RECEIVING, PCMD_TOP, PCMD_EXIT };
 
@@ -44,6 +46,8 @@ struct pipeline {
 	struct aggr *aggr;
 	struct event *cmd_ev, *pub_ev;
 	struct event *step_ev;		/* next collect step, a zero timeout */
+	struct event *top_ev;		/* next top step, a zero timeout */
+	struct aggr_top_walk *top_walk;	/* during PCMD_TOP */
 	int cmd_fd;			/* eventfd: main -> pipeline */
 	int udp_port;
 	pthread_t thread;
@@ -205,7 +209,35 @@ static bool collect_begin(struct pipeline *p)
 	return false;
 }
 
-/* Runs cmd; false when it goes on in later loop iterations (collect steps). */
+/* The cardinality report in steps of TOP_STEP contexts, the sockets read
+ * between two of them, like a collect (at 1M contexts the walk takes tens of
+ * ms; in one go it held receiving up for all of them). */
+static void on_top_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipeline *p = arg;
+	static const struct timeval zero = { 0, 0 };
+	(void)fd;
+	(void)what;
+	if (!aggr_top_step(p->aggr, p->top_walk, TOP_STEP)) {
+		event_add(p->top_ev, &zero);
+		return;
+	}
+	p->arg.top.got = aggr_top_end(p->top_walk, p->arg.top.v);
+	p->top_walk = NULL;
+	complete(p, false);
+}
+
+static bool top_begin(struct pipeline *p)
+{
+	static const struct timeval zero = { 0, 0 };
+	if (!p->arg.top.n || !(p->top_walk = aggr_top_begin(p->aggr, p->arg.top.n)))
+		return true; /* got stays 0 */
+	event_add(p->top_ev, &zero);
+	return false;
+}
+
+/* Runs cmd; false when it goes on in later loop iterations (collect and top
+ * steps). */
 static bool run_command(struct pipeline *p, enum pcmd cmd)
 {
 	switch (cmd) {
@@ -219,8 +251,7 @@ static bool run_command(struct pipeline *p, enum pcmd cmd)
 		net_drain(p->net, STOP_DRAIN_BATCHES);
 		break;
 	case PCMD_TOP:
-		p->arg.top.got = aggr_top(p->aggr, p->arg.top.v, p->arg.top.n);
-		break;
+		return top_begin(p);
 	case PCMD_EXIT:
 		event_base_loopbreak(p->base);
 		break;
@@ -330,7 +361,9 @@ static int setup(struct pipeline *p, const struct net_config *ncfg, char *err, s
 	p->cmd_ev = event_new(p->base, p->cmd_fd, EV_READ | EV_PERSIST, on_command, p);
 	p->pub_ev = event_new(p->base, -1, EV_PERSIST, on_publish, p);
 	p->step_ev = event_new(p->base, -1, 0, on_collect_step, p);
-	if (!p->cmd_ev || !p->pub_ev || !p->step_ev || event_add(p->cmd_ev, NULL) < 0 || event_add(p->pub_ev, &iv) < 0) {
+	p->top_ev = event_new(p->base, -1, 0, on_top_step, p);
+	if (!p->cmd_ev || !p->pub_ev || !p->step_ev || !p->top_ev || event_add(p->cmd_ev, NULL) < 0 ||
+	    event_add(p->pub_ev, &iv) < 0) {
 		snprintf(err, errlen, "pipeline %u: cannot set up its events", p->index);
 		return -ENOMEM;
 	}
@@ -399,6 +432,9 @@ void pipeline_free(struct pipeline *p)
 		event_free(p->pub_ev);
 	if (p->step_ev)
 		event_free(p->step_ev);
+	if (p->top_ev)
+		event_free(p->top_ev);
+	aggr_top_end(p->top_walk, NULL);
 	net_free(p->net);
 	if (p->cmd_fd >= 0)
 		close(p->cmd_fd);

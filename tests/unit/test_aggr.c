@@ -557,6 +557,58 @@ Test(aggr, per_metric_cap_and_top_names_offending_tag)
 	aggr_free(a);
 }
 
+/* The report in steps (what a receive pipeline runs, reading its sockets
+ * between steps) gives the one-shot report's rows, also with contexts freed
+ * (reused slab slots are skipped while dead) and samples ingested between
+ * steps: a context created behind the walk is not counted, one ahead is. */
+Test(aggr, top_in_steps_matches_one_walk)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	char tags[64];
+	for (int i = 0; i < 9000; i++) {
+		snprintf(tags, sizeof(tags), "host_id:h%d,az:%d", i, i % 3);
+		send(a, i % 3 ? "cpu" : "mem", METRIC_GAUGE, 1, 1, tags, T0);
+	}
+	struct aggr_top_entry one[3], step[3];
+	size_t n1 = aggr_top(a, one, 3);
+	cr_assert_eq(n1, 2);
+	struct aggr_top_walk *w = aggr_top_begin(a, 3);
+	cr_assert_not_null(w);
+	int steps = 1;
+	while (!aggr_top_step(a, w, 1000))
+		steps++;
+	cr_assert_eq(steps, 9, "9000 contexts in steps of 1000: %d steps", steps);
+	cr_assert_eq(aggr_top_end(w, step), n1);
+	cr_assert(memcmp(one, step, sizeof(one[0]) * n1) == 0);
+	cr_assert_str_eq(step[0].name, "cpu");
+	cr_assert_eq(step[0].contexts, 6000);
+	cr_assert_str_eq(step[0].top_tag_key, "host_id");
+	cr_assert_eq(step[0].top_tag_values, 6000);
+
+	/* new contexts between steps: the ones past the walk are counted */
+	w = aggr_top_begin(a, 3);
+	cr_assert_not_null(w);
+	cr_assert_not(aggr_top_step(a, w, 4500));
+	for (int i = 0; i < 30; i++) {
+		snprintf(tags, sizeof(tags), "host_id:new%d", i);
+		send(a, "cpu", METRIC_GAUGE, 1, 1, tags, T0);
+	}
+	while (!aggr_top_step(a, w, 1000))
+		;
+	cr_assert_eq(aggr_top_end(w, step), 2);
+	cr_assert_eq(step[0].contexts, 6030, "rows are chosen at begin, counted at end");
+	cr_assert_eq(step[0].top_tag_values, 6030);
+
+	/* a walk given up (the pipeline freed with a report in progress) */
+	w = aggr_top_begin(a, 3);
+	cr_assert_not(aggr_top_step(a, w, 10));
+	cr_assert_eq(aggr_top_end(w, NULL), 0);
+	cr_assert_eq(aggr_top_end(NULL, step), 0);
+	aggr_free(a);
+}
+
 Test(aggr, mapper_profiles_applied_before_namespace)
 {
 	static char *tk[] = { "service", "route" };
