@@ -15,6 +15,11 @@
 #                      flushes of all those contexts): lines lost while the
 #                      big flushes run, the flush's main-thread time and the
 #                      time receiving was held up (agent only)
+#              status  MEM_CONTEXTS unique counters, then FLUSH_RATE lines/s of
+#                      the CONTEXTS workload for DURATION s with GET /status
+#                      every 0.5 s (the cardinality report walks every
+#                      context): kernel drops while it runs and the requests'
+#                      times (agent only; flushes off, RCVBUF as set)
 #              all     burst 200k 1m memory flush
 #   default: burst 200k 1m
 # Knobs (environment): BURST_LINES=10000000 DURATION=10 CONTEXTS=10000 LPD=20
@@ -57,7 +62,7 @@ while [ $# -gt 0 ]; do
 	--no-baseline) RUN_BASELINE=0; shift ;;
 	-h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
 	all) SCENARIOS+=(burst 200k 1m memory flush); shift ;;
-	burst|200k|1m|memory|flush) SCENARIOS+=("$1"); shift ;;
+	burst|200k|1m|memory|flush|status) SCENARIOS+=("$1"); shift ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -367,8 +372,38 @@ run_flush() {
 	fi
 }
 
+run_status() {
+	local st0 st1 sent times out=$OUT/status.agent
+	EXTRA_YAML="dogstatsd_flush_interval: 3600${EXTRA_YAML:+\n$EXTRA_YAML}" start_agent status ||
+		{ echo "status: agent did not start" >&2; return; }
+	"$LOADGEN" --port "$AGENT_PORT" --unique --type c --tags-per-line "$TAGS" \
+		--lines-per-datagram "$LPD" --lines "$MEM_CONTEXTS" --rate "$MEM_RATE" > "$out.fill"
+	wait_stable agent_packets
+	st0=$(status_json "$AGENT_SPORT")
+	(for _ in $(seq $((DURATION * 2))); do
+		curl -s -o /dev/null --max-time 5 -w '%{time_total}\n' "http://127.0.0.1:$AGENT_SPORT/status"
+		sleep 0.5
+	done) > "$out.times" &
+	local poller=$!
+	sent=$("$LOADGEN" --port "$AGENT_PORT" --lines-per-datagram "$LPD" --contexts "$CONTEXTS" \
+		--tags-per-line "$TAGS" --type "$TYPE" --seed 2 --rate "$FLUSH_RATE" --duration "$DURATION")
+	wait "$poller" || true
+	sleep "$SETTLE"
+	wait_stable agent_packets
+	st1=$(status_json "$AGENT_SPORT") || { echo "status: agent status unavailable" >&2; stop_agent; return; }
+	stop_agent
+	local l0 l1 k0 k1
+	l0=$(jget dogstatsd.lines <<<"$st0"); l1=$(jget dogstatsd.lines <<<"$st1")
+	k0=$(jget dogstatsd.kernel_drops <<<"$st0"); k1=$(jget dogstatsd.kernel_drops <<<"$st1")
+	times=$(sort -n "$out.times" | awk '{ v[NR] = $1 } END { if (NR) printf "median %.3f s, max %.3f s over %d", v[int((NR + 1) / 2)], v[NR], NR }')
+	STATUSROW=$(printf 'status: %s live contexts; %s lines/s for %s s with GET /status every 0.5 s (%s): sent %s, received %s, lost %s, kernel drops %s' \
+		"$(jget aggregator.contexts <<<"$st1")" "$FLUSH_RATE" "$DURATION" "$times" \
+		"$(kv lines_sent "$sent")" $((l1 - l0)) $(($(kv lines_sent "$sent") - (l1 - l0))) $((k1 - k0)))
+}
+
 MEMROW=
 FLUSHROW=
+STATUSROW=
 for s in "${SCENARIOS[@]}"; do
 	if [ "$s" = memory ]; then
 		[ $RUN_AGENT = 1 ] && run_memory
@@ -376,6 +411,10 @@ for s in "${SCENARIOS[@]}"; do
 	fi
 	if [ "$s" = flush ]; then
 		[ $RUN_AGENT = 1 ] && run_flush
+		continue
+	fi
+	if [ "$s" = status ]; then
+		[ $RUN_AGENT = 1 ] && run_status
 		continue
 	fi
 	for _ in $(seq "$REPEAT"); do
@@ -397,4 +436,5 @@ for s in "${!RATIOS[@]}"; do
 done
 [ -n "$MEMROW" ] && echo "$MEMROW"
 [ -n "$FLUSHROW" ] && echo "$FLUSHROW"
+[ -n "$STATUSROW" ] && echo "$STATUSROW"
 exit 0
