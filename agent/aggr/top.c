@@ -85,6 +85,10 @@ static void offender(struct row_count *rc, struct aggr_top_entry *e)
 		e->top_tag_key[n] = '\0';
 		e->top_tag_values = best->n;
 	}
+}
+
+static void row_free(struct row_count *rc)
+{
 	for (size_t i = 0; i < rc->keys.cap; i++)
 		free(rc->keys.s[i].p);
 	htab_done(&rc->keys);
@@ -149,6 +153,8 @@ bool aggr_top_step(const struct aggr *a, struct aggr_top_walk *w, size_t max)
 {
 	const struct ctx_slab *sl = &a->slab;
 	size_t end = sl->nchunks ? (sl->nchunks - 1) * CTX_CHUNK + sl->used : 0;
+	if (w->pos >= end)
+		return true; /* (the slab does not shrink during a walk) */
 	size_t lim = end - w->pos > max ? w->pos + max : end;
 	for (; w->nb && w->pos < lim; w->pos++) {
 		const struct ctx *c = ctx_at(a, (uint32_t)w->pos);
@@ -169,10 +175,9 @@ size_t aggr_top_end(struct aggr_top_walk *w, struct aggr_top_entry *out)
 {
 	if (!w)
 		return 0;
-	size_t nb = w->nb;
-	struct aggr_top_entry scrap; /* out NULL: the walk is only freed */
+	size_t nb = out ? w->nb : 0; /* out NULL: the walk is only freed */
 	for (size_t i = 0; i < nb; i++) {
-		struct aggr_top_entry *e = out ? &out[i] : &scrap;
+		struct aggr_top_entry *e = &out[i];
 		memset(e, 0, sizeof(*e));
 		size_t l = w->best[i]->len < sizeof(e->name) - 1 ? w->best[i]->len : sizeof(e->name) - 1;
 		memcpy(e->name, w->best[i]->s, l);
@@ -180,10 +185,12 @@ size_t aggr_top_end(struct aggr_top_walk *w, struct aggr_top_entry *out)
 		e->refused = w->best[i]->aux;
 		offender(&w->rows[i], e);
 	}
+	for (size_t i = 0; i < w->nb; i++)
+		row_free(&w->rows[i]);
 	free(w->rows);
 	free(w->best);
 	free(w);
-	return out ? nb : 0;
+	return nb;
 }
 
 size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n)

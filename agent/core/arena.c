@@ -41,7 +41,7 @@ void *arena_alloc_align(struct arena *a, size_t n, size_t align)
 		n = 1;
 	struct arena_block *b = a->head;
 	size_t pad = b ? (0 - b->used) & (align - 1) : 0;
-	if (!b || b->size - b->used < pad + n) {
+	if (!b || b->size - b->used < pad || b->size - b->used - pad < n) {
 		size_t size = n > a->block_size / 4 ? n : a->block_size;
 		struct arena_block *nb = malloc(sizeof(*nb) + size);
 		if (!nb)
