@@ -30,6 +30,7 @@
 #   INTAKE=vm (the agent forwards to a VictoriaMetrics started on loopback
 #   instead of writing JSON lines to /dev/null: flush time with encoding)
 #   EXTRA_YAML='key: value\nkey2: value' (appended to the agent's config)
+#   AGENT=<path> (the same as --agent)
 #   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
 #   on a shared 2-core machine single pairs vary by +-30%)
@@ -50,7 +51,7 @@
 set -euo pipefail
 
 BUILD=./build
-AGENT=
+AGENT=${AGENT:-}	# or --agent PATH: another agent binary (an A/B against an older build)
 RUN_AGENT=1
 RUN_BASELINE=1
 SCENARIOS=()
