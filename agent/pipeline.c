@@ -45,8 +45,7 @@ struct pipeline {
 	struct dsd_parser *parser;
 	struct aggr *aggr;
 	struct event *cmd_ev, *pub_ev;
-	struct event *step_ev;		/* next collect step, a zero timeout */
-	struct event *top_ev;		/* next top step, a zero timeout */
+	struct event *step_ev;		/* next collect or top step, a zero timeout */
 	struct aggr_top_walk *top_walk;	/* during PCMD_TOP */
 	int cmd_fd;			/* eventfd: main -> pipeline */
 	int udp_port;
@@ -174,20 +173,35 @@ static bool collect_step(struct pipeline *p)
 	return last;
 }
 
-static void on_collect_step(evutil_socket_t fd, short what, void *arg)
+/* One step of the report in progress (TOP_STEP contexts); the last one
+ * fills the caller's rows. At 1M contexts the walk takes tens of ms: in one
+ * go it held receiving up for all of them. */
+static bool top_step(struct pipeline *p)
+{
+	if (!aggr_top_step(p->aggr, p->top_walk, TOP_STEP))
+		return false;
+	p->arg.top.got = aggr_top_end(p->top_walk, p->arg.top.v);
+	p->top_walk = NULL;
+	return true;
+}
+
+/* The next step of the command in progress (a collect, or the report when a
+ * walk is open), after the loop looked at the sockets; the last step
+ * completes the command. */
+static void on_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct pipeline *p = arg;
 	static const struct timeval zero = { 0, 0 };
 	(void)fd;
 	(void)what;
-	if (!collect_step(p)) {
-		event_add(p->step_ev, &zero); /* after the next look at the sockets */
+	if (!(p->top_walk ? top_step(p) : collect_step(p))) {
+		event_add(p->step_ev, &zero);
 		return;
 	}
 	complete(p, false);
 }
 
-/* Starts a collect; its steps run from on_collect_step, the sockets read
+/* Starts a collect; its steps run from on_step, the sockets read
  * between two of them. A final collect (shutdown: the sockets are
  * paused already) runs in one go. Returns true when it completed. */
 static bool collect_begin(struct pipeline *p)
@@ -209,30 +223,14 @@ static bool collect_begin(struct pipeline *p)
 	return false;
 }
 
-/* The cardinality report in steps of TOP_STEP contexts, the sockets read
- * between two of them, like a collect (at 1M contexts the walk takes tens of
- * ms; in one go it held receiving up for all of them). */
-static void on_top_step(evutil_socket_t fd, short what, void *arg)
-{
-	struct pipeline *p = arg;
-	static const struct timeval zero = { 0, 0 };
-	(void)fd;
-	(void)what;
-	if (!aggr_top_step(p->aggr, p->top_walk, TOP_STEP)) {
-		event_add(p->top_ev, &zero);
-		return;
-	}
-	p->arg.top.got = aggr_top_end(p->top_walk, p->arg.top.v);
-	p->top_walk = NULL;
-	complete(p, false);
-}
-
+/* Starts the cardinality report; its steps run from on_step, like a
+ * collect's. Returns true when it completed (out of memory: got stays 0). */
 static bool top_begin(struct pipeline *p)
 {
 	static const struct timeval zero = { 0, 0 };
-	if (!p->arg.top.n || !(p->top_walk = aggr_top_begin(p->aggr, p->arg.top.n)))
-		return true; /* got stays 0 */
-	event_add(p->top_ev, &zero);
+	if (!(p->top_walk = aggr_top_begin(p->aggr, p->arg.top.n)))
+		return true;
+	event_add(p->step_ev, &zero);
 	return false;
 }
 
@@ -360,9 +358,8 @@ static int setup(struct pipeline *p, const struct net_config *ncfg, char *err, s
 	struct timeval iv = { 0, PUBLISH_MS * 1000 };
 	p->cmd_ev = event_new(p->base, p->cmd_fd, EV_READ | EV_PERSIST, on_command, p);
 	p->pub_ev = event_new(p->base, -1, EV_PERSIST, on_publish, p);
-	p->step_ev = event_new(p->base, -1, 0, on_collect_step, p);
-	p->top_ev = event_new(p->base, -1, 0, on_top_step, p);
-	if (!p->cmd_ev || !p->pub_ev || !p->step_ev || !p->top_ev || event_add(p->cmd_ev, NULL) < 0 ||
+	p->step_ev = event_new(p->base, -1, 0, on_step, p);
+	if (!p->cmd_ev || !p->pub_ev || !p->step_ev || event_add(p->cmd_ev, NULL) < 0 ||
 	    event_add(p->pub_ev, &iv) < 0) {
 		snprintf(err, errlen, "pipeline %u: cannot set up its events", p->index);
 		return -ENOMEM;
@@ -432,8 +429,6 @@ void pipeline_free(struct pipeline *p)
 		event_free(p->pub_ev);
 	if (p->step_ev)
 		event_free(p->step_ev);
-	if (p->top_ev)
-		event_free(p->top_ev);
 	aggr_top_end(p->top_walk, NULL);
 	net_free(p->net);
 	if (p->cmd_fd >= 0)

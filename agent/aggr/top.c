@@ -195,8 +195,6 @@ size_t aggr_top_end(struct aggr_top_walk *w, struct aggr_top_entry *out)
 
 size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n)
 {
-	if (!n)
-		return 0;
 	struct aggr_top_walk *w = aggr_top_begin(a, n);
 	if (!w)
 		return 0;

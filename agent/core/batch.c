@@ -72,17 +72,24 @@ const char *const *batch_tags(struct batch *b, const struct sv *tags, size_t n)
 	return out;
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+/* *arr with room for nc elements (nc > *cap); 0 or -ENOMEM (unchanged). */
+static int resize(void **arr, size_t *cap, size_t nc, size_t elem)
 {
-	if (n < *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
+	if (nc > SIZE_MAX / elem)
+		return -ENOMEM;
 	void *p = realloc(*arr, nc * elem);
 	if (!p)
 		return -ENOMEM;
 	*arr = p;
 	*cap = nc;
 	return 0;
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	return resize(arr, cap, *cap ? *cap * 2 : 64, elem);
 }
 
 #define ADD(b, arr, n, cap, rec)                                                     \
@@ -97,14 +104,7 @@ int batch_reserve_series(struct batch *b, size_t n)
 {
 	if (n <= b->series_cap)
 		return 0;
-	if (n > SIZE_MAX / sizeof(*b->series))
-		return -ENOMEM;
-	struct series *p = realloc(b->series, n * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	b->series = p;
-	b->series_cap = n;
-	return 0;
+	return resize((void **)&b->series, &b->series_cap, n, sizeof(*b->series));
 }
 
 int batch_add_series(struct batch *b, const struct series *s) { ADD(b, series, nseries, series_cap, s); }
