@@ -10,6 +10,12 @@
  * seconds without traffic (once traffic started), it reads what is still
  * queued and prints one key=value line with its counters and its own CPU time.
  *
+ * --work-per-line NS (default 0) adds NS nanoseconds of busy work per line
+ * received (a clock_gettime spin after each datagram is counted): a receiver
+ * that does a known amount of user-mode work, for measuring how a burst's CPU
+ * per line responds to work per line (bench/RESULTS.md, tenth pass). The
+ * figures bench/run.sh reports as "baseline" are always taken with 0.
+ *
  * Prints "listening port=N" on stdout once bound. Standalone: no agent code.
  */
 #include <errno.h>
@@ -101,16 +107,40 @@ static uint64_t count_lines(const char *p, size_t len)
 	return n + (p < end);	/* last line without a trailing newline */
 }
 
+static double work_per_line_ns;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --work-per-line: spins for lines x work_per_line_ns. */
+static void work(uint64_t lines)
+{
+	int64_t until = now_ns() + (int64_t)((double)lines * work_per_line_ns);
+
+	while (now_ns() < until)
+		;
+}
+
 static void account(struct counters *c, struct mmsghdr *m)
 {
 	struct msghdr *h = &m->msg_hdr;
+	uint64_t n;
 
 	c->datagrams++;
 	c->bytes += m->msg_len;
-	if (h->msg_flags & MSG_TRUNC)
+	if (h->msg_flags & MSG_TRUNC) {
 		c->truncated++;
-	else
-		c->lines += count_lines(h->msg_iov->iov_base, m->msg_len);
+		return;
+	}
+	n = count_lines(h->msg_iov->iov_base, m->msg_len);
+	c->lines += n;
+	if (work_per_line_ns > 0)
+		work(n);
 }
 
 /* Reads up to max_batches batches; returns datagrams read. */
@@ -195,7 +225,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "socket", 1, 0, 'S' },
 		{ "batch", 1, 0, 'b' }, { "buffer-size", 1, 0, 'B' }, { "rcvbuf", 1, 0, 'r' },
-		{ "idle-exit", 1, 0, 'i' }, { 0, 0, 0, 0 },
+		{ "idle-exit", 1, 0, 'i' }, { "work-per-line", 1, 0, 'w' }, { 0, 0, 0, 0 },
 	};
 	const char *host = "127.0.0.1", *port = "8125", *path = NULL;
 	unsigned batch = 64;
@@ -217,10 +247,11 @@ int main(int argc, char **argv)
 		case 'B': bufsize = strtoul(optarg, NULL, 10); break;
 		case 'r': rcvbuf = atoi(optarg); break;
 		case 'i': idle_exit = strtod(optarg, NULL); break;
+		case 'w': work_per_line_ns = strtod(optarg, NULL); break;
 		default:
 			fprintf(stderr, "usage: baseline [--host H] [--port P | --socket PATH] "
 					"[--batch 64] [--buffer-size 8192] [--rcvbuf BYTES] "
-					"[--idle-exit S]\n");
+					"[--idle-exit S] [--work-per-line NS]\n");
 			return 2;
 		}
 	}

@@ -39,6 +39,11 @@
 #   queue every 10 ms during the load, both receivers alike; adds a maxq_KiB
 #   column: the deepest queue, against the socket buffer the kernel grants,
 #   2 x RCVBUF)
+#   WORK=10,20,40 (burst/200k/1m: after each baseline, the baseline again with
+#   --work-per-line N for each N, rows "base+N": a receive-only loop plus N ns
+#   of user-mode work per line, so the agent's CPU can be set against what a
+#   given amount of work per line costs in the same run; ratios stay against
+#   the plain baseline)
 #
 # CPU: summed over the receiver's threads from /proc/<pid>/task/*/schedstat
 # (nanoseconds on CPU) between just before loadgen starts and after the
@@ -189,10 +194,11 @@ wait_stable() {
 	done
 }
 
-run_baseline() { # $1 = scenario
-	local port pid c0 c1 u0 u1 sent res out=$OUT/$1.baseline
+run_baseline() { # $1 = scenario [$2 = ns of work per line]
+	local port pid c0 c1 u0 u1 sent res who=baseline out=$OUT/$1.baseline
+	[ -n "${2:-}" ] && { who=base+$2; out=$OUT/$1.base$2; }
 	port=$(free_port udp)
-	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" > "$out.out" &
+	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" --work-per-line "${2:-0}" > "$out.out" &
 	pid=$!; PIDS+=("$pid")
 	for _ in $(seq 50); do grep -q listening "$out.out" 2>/dev/null && break; sleep 0.1; done
 	qstart "$port"
@@ -205,7 +211,7 @@ run_baseline() { # $1 = scenario
 	c1=$(cpu_ns "$pid"); u1=$(user_ns "$pid")
 	kill -TERM "$pid"; wait "$pid" || true
 	res=$(tail -1 "$out.out")
-	report "$1" baseline "$(kv lines_sent "$sent")" "$(kv lines "$res")" \
+	report "$1" "$who" "$(kv lines_sent "$sent")" "$(kv lines "$res")" \
 		"$(kv kernel_drops "$res")" $((c1 - c0)) $((u1 - u0))
 }
 
@@ -420,6 +426,9 @@ for s in "${SCENARIOS[@]}"; do
 	fi
 	for _ in $(seq "$REPEAT"); do
 		[ $RUN_BASELINE = 1 ] && run_baseline "$s"
+		if [ $RUN_BASELINE = 1 ] && [ -n "${WORK:-}" ]; then
+			for w in ${WORK//,/ }; do run_baseline "$s" "$w"; done
+		fi
 		[ $RUN_AGENT = 1 ] && run_agent "$s"
 	done
 done

@@ -433,6 +433,7 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	if (!a->have_epoch) {
 		a->epoch = now;
 		a->have_epoch = true;
+		a->seen.last_now = INT64_MIN; /* seen_clock: bucket - epoch anew */
 	}
 	c->last_seen = INT32_MIN; /* never: set by the first sample */
 	c->type = l->type;

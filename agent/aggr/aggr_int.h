@@ -149,28 +149,39 @@ static inline uint16_t more_cap(uint16_t n)
 #define SEEN_MAX 65536
 #define SEEN_KEY_MAX DSD_CACHE_KEY_MAX
 #define SEEN_PROBE_MAX 32	/* slots a lookup examines at most */
-/* 64 bytes, one cache line, stored in the open-addressing table itself:
- * the probe, the compare and, for a counter that owns its slot, the sum. */
+/*
+ * 32 bytes, two to a cache line, stored in the open-addressing table itself:
+ * the probe, the compare and, for a counter that owns its slot, the sum.
+ * The key is kept as lane a and the low 32 bits of lane b: a 96-bit
+ * identity (a false match ~2^-91 per lookup at 32 probes, against
+ * Datadog's agent's 64-bit context keys).
+ *
+ * rel says what the entry owns. An entry that owns the counter c's inline
+ * slot of a bucket (c->own names that slot, whose u.owner names this entry)
+ * holds the slot's sum in `sum` and the latest receive time added to it in
+ * rel (c->last_seen's scale); that time is in the bucket it owns, so
+ * bucket_of(epoch + rel) names the bucket (seen.c owns only while the
+ * receive time is exact in 32 bits). Otherwise rel is SEEN_FREE (the line's
+ * rate is 1) or SEEN_RATED: a line with a sample rate other than 1 never
+ * owns a slot and keeps its rate in `sum`.
+ */
 struct seen_ent {
-	struct dsd_key k;
+	uint64_t ka;		/* key lane a (its low bits: the home slot) */
+	uint32_t kb;		/* key lane b, low 32 bits */
+	int32_t rel;		/* see above */
 	struct ctx *c;		/* NULL = empty slot */
-	double rate;
-	/* While it owns the counter c's inline slot of bucket `bucket`
-	 * (c->own names that slot, whose u.owner names this entry): the
-	 * slot's sum, and the latest receive time added to it (c->last_seen's
-	 * scale). bucket is SEEN_NO_BUCKET when it owns nothing. */
-	double sum;
-	int64_t bucket;
-	int32_t rel;
-} __attribute__((aligned(64)));
-_Static_assert(sizeof(struct seen_ent) == 64, "one cache line per cached line");
-#define SEEN_NO_BUCKET INT64_MIN
+	double sum;		/* owned sum, or (SEEN_RATED) the sample rate */
+};
+_Static_assert(sizeof(struct seen_ent) == 32, "two cached lines per cache line");
+#define SEEN_FREE INT32_MIN
+#define SEEN_RATED (INT32_MIN + 1)
 struct seen {
-	struct seen_ent *t;	/* cap slots, at most half used */
+	struct seen_ent *t;	/* cap slots, at most a quarter used */
 	size_t cap;		/* power of two, or 0 */
 	size_t n;
 	size_t owning;		/* entries that own a slot */
 	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
+	int64_t last_brel;	/* last_bucket - epoch, or SEEN_NO_OWN when entries cannot own */
 };
 
 struct aggr {

@@ -12,10 +12,10 @@
  * Owns the entry table. Single-threaded, like the rest of the aggregator.
  *
  * A line is identified by its key alone (keyhash.h: seeded, 128 bits, the
- * parser computed it while splitting the line); no key bytes are stored or
- * compared. That is what makes a hit cheap: one probe (usually one 64-byte
- * entry holding both key lanes, the context and the rate), then the
- * accumulator update. Comparing bytes cost a load of the kept key, a third
+ * parser computed it while splitting the line; the entry keeps 96 of them,
+ * aggr_int.h); no key bytes are stored or compared. That is what makes a hit
+ * cheap: one probe (usually one 32-byte entry holding the key, the context
+ * and the sum it owns), then the accumulator update. Comparing bytes cost a load of the kept key, a third
  * cache line per line that missed more often than the other two
  * (bench/RESULTS.md, fifth pass).
  *
@@ -23,7 +23,8 @@
  * an 80-byte context: one or two more cache lines) to add to the bucket's
  * slot. Instead the entry takes the slot over: it keeps the slot's sum and
  * adds to it there, so that a counter hit touches the entry's cache line
- * only (bench/RESULTS.md, seventh pass). The context records which inline
+ * only (bench/RESULTS.md, seventh pass). Only an entry whose line has no
+ * sample rate (rate 1) owns; a rated line's entry keeps its rate instead. The context records which inline
  * slot is owned (ctx.own) and the slot which entry owns it (u.owner), and
  * every other writer of that slot (the full path, another spelling of the
  * line with its own entry, aggr_ingest_seen) adds to the owner's sum
@@ -42,7 +43,10 @@
  *
  * Probes stop after SEEN_PROBE_MAX slots (a miss takes the full path) and a
  * line that would sit further from home is not cached, so a lookup stays
- * bounded even if many keys shared their low bits.
+ * bounded even if many keys shared their low bits. The table is kept at most
+ * a quarter full: a key away from home costs an unpredictable branch and
+ * another entry, and at up to half full (64-byte entries until the tenth
+ * pass) that was 3-6 ns per line (bench/RESULTS.md, tenth pass).
  */
 #include "aggr/aggr_int.h"
 #include "parse/keyhash.h"
@@ -62,36 +66,80 @@ static inline struct dsd_key key_of(const struct dsd_metric *m)
 	return dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 }
 
+/* 0 when e holds key k (the 96 bits it keeps), else nonzero. */
+static inline uint64_t key_diff(const struct seen_ent *e, struct dsd_key k)
+{
+	return (e->ka ^ k.a) | (uint64_t)(e->kb ^ (uint32_t)k.b);
+}
+
+/*
+ * The entry for k, or NULL. The slot after home is picked by arithmetic when
+ * home holds another key (the branch on it is unpredictable), then checked
+ * once; further out, the probe goes on from home while slots are taken.
+ */
 static inline struct seen_ent *seen_find(const struct seen *sc, struct dsd_key k)
 {
 	if (!sc->n)
 		return NULL;
 	size_t mask = sc->cap - 1;
 	size_t i = (size_t)k.a & mask;
+	size_t j = (i + (size_t)(sc->t[i].ka != k.a)) & mask;
+	if (__builtin_expect((key_diff(&sc->t[j], k) == 0) & (sc->t[j].c != NULL), 1))
+		return &sc->t[j];
 	for (unsigned probes = 0; sc->t[i].c && probes < SEEN_PROBE_MAX; probes++) {
 		struct seen_ent *e = &sc->t[i];
-		if (dsd_key_eq(e->k, k))
+		if (key_diff(e, k) == 0)
 			return e;
 		i = (i + 1) & mask;
 	}
 	return NULL;
 }
 
-/* What every sample received at `now` shares: its bucket and its time
- * relative to the epoch (ctx.last_seen), computed once per call. */
+/* The entry's sample rate. */
+static inline double ent_rate(const struct seen_ent *e)
+{
+	return e->rel == SEEN_RATED ? e->sum : 1.0;
+}
+
+/* Whether e owns a slot (of some bucket). */
+static inline bool ent_owns(const struct seen_ent *e)
+{
+	return e->rel > SEEN_RATED;
+}
+
+/* Whether e owns the slot of the bucket brel (bucket - epoch) names: its
+ * latest time lies in that bucket. False for SEEN_NO_OWN and for an entry
+ * that owns nothing (its rel is far below any bucket that can own). */
+static inline bool ent_owns_bucket(const struct seen_ent *e, int64_t brel)
+{
+	return (uint64_t)((int64_t)e->rel - brel) < AGGR_BUCKET;
+}
+
+/* What every sample received at `now` shares: its bucket, the bucket
+ * relative to the epoch (brel: SEEN_NO_OWN when an entry cannot own it) and
+ * its time relative to the epoch (ctx.last_seen), computed once per call. */
 struct seen_clock {
-	int64_t bucket;
+	int64_t bucket, brel;
 	int32_t rel;
 };
 
+/* No entry owns this bucket: its times do not fit an entry's rel exactly
+ * (far from the epoch), so none takes it over. */
+#define SEEN_NO_OWN (INT64_MAX / 4)
+
 static inline struct seen_clock seen_clock(struct aggr *a, int64_t now)
 {
-	if (now != a->seen.last_now) {
-		a->seen.last_now = now;
-		a->seen.last_bucket = bucket_of(now);
+	struct seen *sc = &a->seen;
+	if (now != sc->last_now) {
+		sc->last_now = now;
+		sc->last_bucket = bucket_of(now);
+		int64_t b = sc->last_bucket - a->epoch;
+		sc->last_brel = b > SEEN_RATED + AGGR_BUCKET && b < INT32_MAX - 2 * AGGR_BUCKET
+					? b
+					: SEEN_NO_OWN;
 	}
 	int64_t rel = now - a->epoch;
-	return (struct seen_clock){ a->seen.last_bucket,
+	return (struct seen_clock){ sc->last_bucket, sc->last_brel,
 				    rel > INT32_MAX ? INT32_MAX : rel < INT32_MIN ? INT32_MIN : (int32_t)rel };
 }
 
@@ -147,10 +195,14 @@ void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n, bool lines_
 		return;
 	}
 	/* the entries have arrived: the contexts they point to, unless the
-	 * entry holds the sum of the bucket samples are going to (likely) */
+	 * entry holds the sum of the bucket samples are going to (likely).
+	 * Home, or the slot after it when home holds another key (picked by
+	 * arithmetic, as in seen_find). */
 	for (size_t i = 0; i < n; i++) {
-		const struct seen_ent *e = &sc->t[h[i] & mask];
-		if (e->c && e->k.a == h[i] && e->bucket != sc->last_bucket) {
+		size_t j = (size_t)h[i] & mask;
+		j = (j + (size_t)(sc->t[j].ka != h[i])) & mask;
+		const struct seen_ent *e = &sc->t[j];
+		if (e->c && e->ka == h[i] && !ent_owns_bucket(e, sc->last_brel)) {
 			__builtin_prefetch(e->c); /* the sample's fields: bytes 0..47 */
 			__builtin_prefetch((const char *)e->c + 47);
 		}
@@ -167,9 +219,9 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		return false;
 	a->st.samples_in += m->nvalues;
 	a->st.seen_hits++;
-	if (!accumulate_inline(a, e->c, m->values, m->nvalues, m->explicit_sign, e->rate,
+	if (!accumulate_inline(a, e->c, m->values, m->nvalues, m->explicit_sign, ent_rate(e),
 			       seen_clock(a, now)))
-		aggr_accumulate(a, e->c, m, e->rate, now);
+		aggr_accumulate(a, e->c, m, ent_rate(e), now);
 	return true;
 }
 
@@ -178,19 +230,20 @@ static void seen_fold(struct seen *sc, struct seen_ent *e)
 {
 	struct ctx *c = e->c;
 	struct slot *s = &c->slot[c->own - 1];
-	assert(c->own && s->bucket == e->bucket && s->u.owner == (uint32_t)(e - sc->t));
+	assert(ent_owns(e) && c->own && s->u.owner == (uint32_t)(e - sc->t));
 	s->u.d = e->sum;
 	c->own = 0;
 	if (e->rel > c->last_seen)
 		c->last_seen = e->rel;
-	e->bucket = SEEN_NO_BUCKET;
+	e->rel = SEEN_FREE;
+	e->sum = 0;
 	sc->owning--;
 }
 
 void seen_release(struct seen *sc)
 {
 	for (size_t i = 0; sc->owning && i < sc->cap; i++)
-		if (sc->t[i].c && sc->t[i].bucket != SEEN_NO_BUCKET)
+		if (sc->t[i].c && ent_owns(&sc->t[i]))
 			seen_fold(sc, &sc->t[i]);
 }
 
@@ -207,26 +260,29 @@ static void seen_apply(struct aggr *a, struct seen_ent *e, const struct dsd_seen
 {
 	struct seen *sc = &a->seen;
 	struct ctx *c = e->c;
-	if (e->bucket != SEEN_NO_BUCKET)
+	if (ent_owns(e))
 		seen_fold(sc, e);
-	struct slot *s = c->type == METRIC_COUNT && !c->own ? inline_slot(c, t.bucket) : NULL;
+	struct slot *s = c->type == METRIC_COUNT && !c->own && e->rel == SEEN_FREE &&
+					 t.brel != SEEN_NO_OWN
+				 ? inline_slot(c, t.bucket)
+				 : NULL;
 	if (s) {
 		e->sum = s->u.d;
-		e->bucket = t.bucket;
 		e->rel = t.rel;
 		s->u.owner = (uint32_t)(e - sc->t);
 		c->own = (uint8_t)(s - c->slot + 1);
 		sc->owning++;
 		if (t.rel > c->last_seen)
 			c->last_seen = t.rel;
-		count_add(&e->sum, l->value, e->rate);
+		count_add(&e->sum, l->value, 1.0);
 		return;
 	}
-	if (accumulate_inline(a, c, &l->value, 1, l->explicit_sign, e->rate, t))
+	double rate = ent_rate(e);
+	if (accumulate_inline(a, c, &l->value, 1, l->explicit_sign, rate, t))
 		return;
 	struct dsd_metric m = { .type = (enum metric_type)l->type, .values = &l->value, .nvalues = 1,
 				.explicit_sign = l->explicit_sign };
-	aggr_accumulate(a, c, &m, e->rate, now);
+	aggr_accumulate(a, c, &m, rate, now);
 }
 
 size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_t n, int64_t now)
@@ -241,9 +297,10 @@ size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_
 		struct seen_ent *e = seen_find(sc, l[i].key);
 		if (!e)
 			break;
-		if (e->bucket == t.bucket) {
-			/* the usual case: a counter whose sum is here */
-			count_add(&e->sum, l[i].value, e->rate);
+		if (ent_owns_bucket(e, t.brel)) {
+			/* the usual case: a counter whose sum is here (an
+			 * owner's rate is 1) */
+			count_add(&e->sum, l[i].value, 1.0);
 			if (t.rel > e->rel)
 				e->rel = t.rel;
 			continue;
@@ -269,10 +326,10 @@ static struct seen_ent *slot_for(struct seen *sc, uint64_t ka, bool bounded)
 }
 
 /*
- * A zeroed table of `bytes`. From 2 MiB on (10k cached lines and more) it is
+ * A zeroed table of `bytes`. From 2 MiB on (8,192 cached lines and more) it is
  * 2 MiB-aligned and asked for transparent huge pages: lines hit entries at
  * random, and 512 pages of 4 KiB are far more than a first-level data TLB
- * holds (a miss is a nested page walk in a VM); one huge page covers 32768
+ * holds (a miss is a nested page walk in a VM); one huge page covers 65536
  * entries (bench/RESULTS.md, eighth pass). Where THP is off, madvise fails
  * harmlessly. The table is written in full right away, so huge pages add no
  * RSS.
@@ -294,7 +351,7 @@ static bool seen_room(struct seen *sc)
 {
 	if (sc->n >= SEEN_MAX)
 		return false;
-	if ((sc->n + 1) * 2 > sc->cap) {
+	if ((sc->n + 1) * 4 > sc->cap) {
 		struct seen old = *sc;
 		sc->cap = sc->cap ? sc->cap * 2 : SEEN_MIN_CAP;
 		sc->t = table_alloc(sc->cap * sizeof(*sc->t));
@@ -311,13 +368,13 @@ static bool seen_room(struct seen *sc)
 			 * home than seen_find looks: dropped (its line takes
 			 * the full path and may be remembered again), after
 			 * it gave back what it owns */
-			struct seen_ent *e = slot_for(sc, o->k.a, true);
+			struct seen_ent *e = slot_for(sc, o->ka, true);
 			if (e) {
 				*e = *o;
-				if (e->bucket != SEEN_NO_BUCKET)
+				if (ent_owns(e))
 					e->c->slot[e->c->own - 1].u.owner = (uint32_t)(e - sc->t);
 			} else {
-				if (o->bucket != SEEN_NO_BUCKET)
+				if (ent_owns(o))
 					seen_fold(&old, o);
 				sc->n--;
 			}
@@ -340,7 +397,8 @@ void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, d
 	struct seen_ent *e = slot_for(sc, k.a, true);
 	if (!e)
 		return; /* a crowded cluster: not cached */
-	*e = (struct seen_ent){ .k = k, .c = c, .rate = rate, .bucket = SEEN_NO_BUCKET };
+	*e = (struct seen_ent){ .ka = k.a, .kb = (uint32_t)k.b, .c = c,
+				.rel = rate == 1.0 ? SEEN_FREE : SEEN_RATED, .sum = rate == 1.0 ? 0 : rate };
 	sc->n++;
 }
 
