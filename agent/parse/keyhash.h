@@ -23,10 +23,11 @@
  *    lanes with different secrets. ~120 instructions for a 40-byte key.
  * The secrets come from a process-wide seed, which main.c draws from
  * getrandom() before any thread starts: a sender sees no hash. Two
- * different keys match only if all 128 bits collide: about 2^-128 per pair,
- * ~1e-28 per lookup at the cache's 32 probes and 65536 entries (Datadog's
- * agent identifies contexts by a 64-bit hash alone). Lane a's low bits
- * index the cache table. Not cryptographic.
+ * different keys match in the cache only if the 96 bits its entries keep
+ * (lane a and half of lane b, aggr_int.h) collide: about 2^-96 per pair,
+ * ~2^-91 per lookup at the cache's 32 probes (Datadog's agent identifies
+ * contexts by a 64-bit hash alone). Lane a's low bits index the cache
+ * table. Not cryptographic.
  */
 #ifndef DDMA_PARSE_KEYHASH_H
 #define DDMA_PARSE_KEYHASH_H
