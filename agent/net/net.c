@@ -40,6 +40,7 @@ struct net_sock {
 struct net {
 	struct event_base *base;
 	net_datagram_fn fn;
+	net_batch_fn batch_fn;	/* when set, instead of fn */
 	void *ctx;
 	struct net_sock socks[MAX_SOCKETS];
 	unsigned nsocks;
@@ -51,6 +52,7 @@ struct net {
 	char *bufs;		/* batch x (bufsize + 1) */
 	struct iovec *iov;
 	struct mmsghdr *msgs;
+	struct net_dgram *dg;	/* batch entries for batch_fn */
 	bool paused;
 	struct net_stats st;
 	int udp_port;
@@ -78,8 +80,13 @@ static void deliver(struct net *n, struct net_sock *s, unsigned got)
 		}
 		if (trunc)
 			n->st.truncated++;
-		n->fn(n->ctx, b, len, trunc);
+		if (n->batch_fn)
+			n->dg[i] = (struct net_dgram){ b, len, trunc };
+		else
+			n->fn(n->ctx, b, len, trunc);
 	}
+	if (n->batch_fn && got)
+		n->batch_fn(n->ctx, n->dg, got);
 }
 
 /* Reads up to max_batches recvmmsg batches. Returns datagrams read. */
@@ -145,7 +152,8 @@ static int alloc_buffers(struct net *n, const struct net_config *cfg)
 	n->bufs = malloc(n->batch * (n->bufsize + 1));
 	n->iov = calloc(n->batch, sizeof(*n->iov));
 	n->msgs = calloc(n->batch, sizeof(*n->msgs));
-	if (!n->bufs || !n->iov || !n->msgs)
+	n->dg = calloc(n->batch, sizeof(*n->dg));
+	if (!n->bufs || !n->iov || !n->msgs || !n->dg)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n->batch; i++) {
 		struct msghdr *h = &n->msgs[i].msg_hdr;
@@ -375,7 +383,14 @@ void net_free(struct net *n)
 	free(n->bufs);
 	free(n->iov);
 	free(n->msgs);
+	free(n->dg);
 	free(n);
+}
+
+void net_set_batch_fn(struct net *n, net_batch_fn fn)
+{
+	if (n)
+		n->batch_fn = fn;
 }
 
 void net_pause(struct net *n)

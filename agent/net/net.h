@@ -3,8 +3,9 @@
  *
  * Reads with recvmmsg in batches into buffers of dogstatsd_buffer_size bytes,
  * detects truncated datagrams (MSG_TRUNC), reads the kernel's per-socket drop
- * counter (SO_MEMINFO) and hands each datagram to a callback. Registers its
- * sockets on the given libevent base. Logs bind errors (an edge module).
+ * counter (SO_MEMINFO) and hands each datagram, or each recvmmsg batch
+ * (net_set_batch_fn), to a callback. Registers its sockets on the given
+ * libevent base. Logs bind errors (an edge module).
  *
  * Sockets: one UDP socket per bind address (bind_host entries are resolved
  * with getaddrinfo and de-duplicated; non_local binds 0.0.0.0 and :: instead,
@@ -56,6 +57,15 @@ struct event_base;
  * it). The callback may call net_pause but must not call net_free. */
 typedef void (*net_datagram_fn)(void *ctx, char *buf, size_t len, bool truncated);
 
+/* One recvmmsg batch at once (net_set_batch_fn): d[0..n) are what fn would
+ * get, in order; the same rules for each. */
+struct net_dgram {
+	char *buf;
+	size_t len;
+	bool truncated;
+};
+typedef void (*net_batch_fn)(void *ctx, const struct net_dgram *d, unsigned n);
+
 struct net_stats {
 	uint64_t udp_packets, udp_bytes;
 	uint64_t uds_packets, uds_bytes;
@@ -83,6 +93,9 @@ void net_free(struct net *n); /* closes sockets, unlinks the UDS path it created
 /* Stops reading (shutdown) without closing; net_free still needed. Datagrams
  * keep queueing in the kernel (and are dropped there once the buffer is full).
  * Datagrams already received in the current batch are still delivered. */
+/* From now on each recvmmsg batch goes to fn in one call instead of to the
+ * datagram callback one by one (a parser can then overlap datagrams). */
+void net_set_batch_fn(struct net *n, net_batch_fn fn);
 void net_pause(struct net *n);
 /* Undoes net_pause. 0 or -errno (event_add failure). */
 int net_resume(struct net *n);

@@ -55,11 +55,16 @@ struct dsd_parser {
 		size_t n;
 		uint64_t h[WALK_MAX]; /* the candidates' keys' lane a, in order */
 		size_t nh;
+		bool cache;	/* its datagram's lines may be offered to ops */
+		bool nul;	/* its datagram has a NUL byte */
 	} win[2];
-	/* The walk's place in the datagram: the next line starts at `at` (NULL:
-	 * no line left); lo/end bound the datagram, nul: it has a NUL byte. */
+	/* The walk's place: datagram dg[next - 1] (of ndg), whose next line
+	 * starts at `at` (NULL: no line left); lo/end bound it, nul: it has a
+	 * NUL byte, cache: its lines may be offered to ops. */
+	const struct dsd_datagram *dg;
+	size_t ndg, next;
 	const char *at, *lo, *end;
-	bool nul;
+	bool nul, cache;
 	struct dsd_stats st;
 };
 
@@ -620,7 +625,7 @@ static void parse_line(struct dsd_parser *p, const struct window *win, size_t i,
 		k = KIND_EVENT;
 	else if (n >= 4 && s[0] == '_' && s[1] == 's' && s[2] == 'c' && s[3] == '|')
 		k = KIND_CHECK;
-	if (p->nul && memchr(s, '\0', n)) {
+	if (win->nul && memchr(s, '\0', n)) {
 		reject(p, k, DSD_ERR_NUL_BYTE);
 		return;
 	}
@@ -891,36 +896,74 @@ static void parse_window(struct dsd_parser *p, struct window *win, bool cache,
 	}
 }
 
-void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
-		      const struct dsd_cache_ops *ops, void *ctx)
+/*
+ * The next window of lines into win (win->n = 0 when every datagram is
+ * done). A window holds lines of one datagram; when a datagram has no line
+ * left, the walk goes on with the next one, so the window after a
+ * datagram's last one is the next datagram's first: split (and its
+ * entries prefetched) before the current window is parsed, across
+ * datagrams as within a long one.
+ */
+static void fill(struct dsd_parser *p, struct window *win)
+{
+	for (;;) {
+		if (p->at) {
+			walk(p, win, p->cache);
+			win->cache = p->cache;
+			win->nul = p->nul;
+			if (win->n)
+				return;
+		}
+		if (p->next == p->ndg) {
+			win->n = win->nh = 0;
+			return;
+		}
+		const struct dsd_datagram *d = &p->dg[p->next++];
+		p->st.datagrams++;
+		p->st.bytes += d->len;
+		if (d->len == 0)
+			continue;
+		p->at = p->lo = d->buf;
+		p->end = d->buf + d->len;
+		p->nul = memchr(d->buf, '\0', d->len) != NULL;
+		p->cache = p->ops && !p->nul;
+	}
+}
+
+void dsd_parse_batch(struct dsd_parser *p, const struct dsd_datagram *d, size_t n,
+		     const struct dsd_sink *sink, const struct dsd_cache_ops *ops, void *ctx)
 {
 	struct window *cur = &p->win[0], *nxt = &p->win[1];
 
-	p->st.datagrams++;
-	p->st.bytes += len;
-	if (len == 0)
-		return;
 	p->ops = ops && ops->seen ? ops : NULL;
-	p->at = p->lo = buf;
-	p->end = buf + len;
-	p->nul = memchr(buf, '\0', len) != NULL;
-	bool cache = p->ops && !p->nul;
-	void (*pf)(void *, const uint64_t *, size_t, bool) = cache ? p->ops->prefetch : NULL;
-	walk(p, cur, cache);
+	p->dg = d;
+	p->ndg = n;
+	p->next = 0;
+	p->at = NULL;
+	void (*pf)(void *, const uint64_t *, size_t, bool) = p->ops ? p->ops->prefetch : NULL;
+	fill(p, cur);
 	if (pf && cur->nh)
 		pf(ctx, cur->h, cur->nh, false);
 	while (cur->n) {
-		walk(p, nxt, cache);
+		fill(p, nxt);
 		if (pf && nxt->nh)
 			pf(ctx, nxt->h, nxt->nh, false);
 		if (pf && cur->nh)
 			pf(ctx, cur->h, cur->nh, true);
-		parse_window(p, cur, cache, sink, ctx);
+		parse_window(p, cur, cur->cache, sink, ctx);
 		struct window *t = cur;
 		cur = nxt;
 		nxt = t;
 	}
 	p->ops = NULL;
+	p->dg = NULL;
+}
+
+void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
+		      const struct dsd_cache_ops *ops, void *ctx)
+{
+	struct dsd_datagram d = { buf, len };
+	dsd_parse_batch(p, &d, 1, sink, ops, ctx);
 }
 
 void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)

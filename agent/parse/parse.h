@@ -190,6 +190,19 @@ struct dsd_cache_ops {
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);
 
+/* dsd_parse_cached of each datagram in turn (the callbacks in the same
+ * order), for the datagrams of one receive batch: the lines of the next
+ * datagram are split and their keys prefetched before the current
+ * datagram's are parsed, as the next window of one long datagram is, so
+ * that the wait on memory overlaps the split (bench/RESULTS.md, tenth
+ * pass). Each buf may be modified in place. */
+struct dsd_datagram {
+	char *buf;
+	size_t len;
+};
+void dsd_parse_batch(struct dsd_parser *p, const struct dsd_datagram *d, size_t n,
+		     const struct dsd_sink *sink, const struct dsd_cache_ops *ops, void *ctx);
+
 /* The walk that splits lines and computes AES keys comes in two encodings
  * of the same code: baseline x86-64 and, where the CPU has AVX2 and BMI2,
  * x86-64-v3 (fewer instructions). Chosen before main(); tests turn it off

@@ -29,6 +29,9 @@
  * single-value lines offered together (seen_run, as pipeline.c), each run
  * line judged as seen would judge it (contract: by its key, kept for every
  * cacheable line sink->metric got), with the same prefetch-order check.
+ * The contract mode with runs also receives its two copies as one batch
+ * (dsd_parse_batch, as pipeline.c's on_batch): the same stats as plain
+ * dsd_parse of each copy, the prefetch order checked across the two.
  * Also built with replay_main.c to replay tests/fuzz/corpus/parse/ in `meson test`.
  */
 #include <locale.h>
@@ -341,7 +344,7 @@ static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t 
 }
 
 static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits *lim,
-		       bool contract, bool runs)
+		       bool contract, bool runs, bool batch)
 {
 	static const struct dsd_sink sink = { on_metric_cached, on_event_cached, on_check_cached };
 	static const struct dsd_cache_ops ops_one = { on_seen, on_prefetch, NULL };
@@ -351,7 +354,26 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 	struct cctx c = { .f.lim = *lim, .contract = contract };
 	struct fctx pc = { .lim = *lim };
 	CHECK(p && plain);
-	for (int r = 0; r < (contract ? 2 : 1); r++) {
+	if (batch) {
+		/* the two receptions as one batch of two datagrams */
+		char *buf = malloc(size ? 2 * size : 1);
+		CHECK(buf);
+		memcpy(buf, data, size);
+		memcpy(buf + size, data, size);
+		struct dsd_datagram d[2] = { { buf, size }, { buf + size, size } };
+		c.f.lo = buf;
+		c.f.hi = buf + 2 * size;
+		dsd_parse_batch(p, d, 2, &sink, ops, &c);
+		CHECK(c.nahead == 0);
+		for (int r = 0; r < 2; r++) {
+			memcpy(buf, data, size);
+			pc.lo = buf;
+			pc.hi = buf + size;
+			dsd_parse(plain, buf, size, &sink_plain, &pc);
+		}
+		free(buf);
+	}
+	for (int r = 0; !batch && r < (contract ? 2 : 1); r++) {
 		char *buf = malloc(size ? size : 1);
 		CHECK(buf);
 		memcpy(buf, data, size);
@@ -414,11 +436,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_once(data, size, &def);
 	run_once(data, size, &tiny);
 	for (int runs = 0; runs < 2; runs++) {
-		run_cached(data, size, &def, false, runs);
-		run_cached(data, size, &tiny, false, runs);
-		run_cached(data, size, &def, true, runs);
-		run_cached(data, size, &tiny, true, runs);
+		run_cached(data, size, &def, false, runs, false);
+		run_cached(data, size, &tiny, false, runs, false);
+		run_cached(data, size, &def, true, runs, false);
+		run_cached(data, size, &tiny, true, runs, false);
 	}
+	run_cached(data, size, &def, true, true, true);
+	run_cached(data, size, &tiny, true, true, true);
 	check_number(data, size);
 	return 0;
 }

@@ -234,14 +234,23 @@ static void churn(void)
 	(void)sum;
 }
 
-/* Datagrams [from, to) of l, as pipeline.c's on_datagram does. */
+/* PERF_BATCH=N: datagrams handed to the parser together (pipeline.c's
+ * on_batch gets one recvmmsg batch; in a burst a batch holds ~3 datagrams,
+ * bench/RESULTS.md eighth pass), default 3, at most 64. */
+static size_t feed_batch = 3;
+
+/* Datagrams [from, to) of l, in batches of feed_batch, as pipeline.c's
+ * on_batch gets them. */
 static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_t from, size_t to)
 {
-	for (size_t d = from; d < to; d++) {
-		dsd_parse_cached(p, l->buf + l->off[d], l->off[d + 1] - l->off[d], &sink,
-				 cache_ops, r);
-		if (churn_n)
-			churn();
+	for (size_t d = from; d < to;) {
+		struct dsd_datagram dg[64];
+		size_t k = 0;
+		for (; k < feed_batch && d < to; k++, d++)
+			dg[k] = (struct dsd_datagram){ l->buf + l->off[d], l->off[d + 1] - l->off[d] };
+		for (size_t i = 0; churn_n && i < k; i++)
+			churn(); /* the kernel's receive of each datagram */
+		dsd_parse_batch(p, dg, k, &sink, cache_ops, r);
 	}
 }
 
@@ -436,6 +445,10 @@ int main(int argc, char **argv)
 	printf("key=%s\n", dsd_key_aes ? "aes" : "plain");
 	long n = argc > 2 ? atol(argv[2]) : 0;
 	long churn = getenv("PERF_CHURN") ? atol(getenv("PERF_CHURN")) : 0;
+	if (getenv("PERF_BATCH")) {
+		long b = atol(getenv("PERF_BATCH"));
+		feed_batch = b < 1 ? 1 : b > 64 ? 64 : (size_t)b;
+	}
 	if (churn > 0 && strcmp(mode, "bench") == 0) {
 		unsigned char *b = malloc(CHURN_BYTES);
 		if (!b)

@@ -982,6 +982,82 @@ static const char seen_input[] =
 	"hi:1|c|#host:h,a\nlong:1|c|#aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nm:1:2:3:4:5:6:7:8:9:10|c\n"
 	"u\xff:1|c\nu:1|c|#\xff\nd:0.000001|d|c:cid|card:high\n";
 
+/* The datagrams of dgs (NUL-separated, lens[i] bytes each) parsed into one
+ * seen_ctx: with dsd_parse_batch in one call when `batch`, else one
+ * dsd_parse_cached per datagram. Returns the rendered callbacks. */
+static char *run_datagrams(const char *const *dgs, const size_t *lens, size_t n, bool answer,
+			   bool batch, struct dsd_stats *st, char **seen, char **pf)
+{
+	struct dsd_parser *p = dsd_parser_new(&small);
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i];
+	char *copy = malloc(total ? total : 1);
+	struct dsd_datagram d[16];
+	cr_assert(p && copy && n <= 16);
+	for (size_t i = 0, at = 0; i < n; at += lens[i], i++) {
+		memcpy(copy + at, dgs[i], lens[i]);
+		d[i] = (struct dsd_datagram){ copy + at, lens[i] };
+	}
+	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + total }, .answer = answer };
+	s.r.f = open_memstream(&s.r.text, &s.r.text_len);
+	s.f = open_memstream(&s.text, &s.text_len);
+	s.pf = open_memstream(&s.pf_text, &s.pf_len);
+	s.pf_seen = open_memstream(&s.pf_seen_text, &s.pf_seen_len);
+	cr_assert(s.r.f && s.f && s.pf && s.pf_seen);
+	if (batch)
+		dsd_parse_batch(p, d, n, &sink, &rec_ops, &s);
+	else
+		for (size_t i = 0; i < n; i++)
+			dsd_parse_cached(p, d[i].buf, d[i].len, &sink, &rec_ops, &s);
+	fclose(s.r.f);
+	fclose(s.f);
+	fclose(s.pf);
+	fclose(s.pf_seen);
+	free(s.pf_seen_text);
+	*st = *dsd_parser_stats(p);
+	*seen = s.text;
+	*pf = s.pf_text;
+	dsd_parser_free(p);
+	free(copy);
+	return s.r.text;
+}
+
+/* A batch of datagrams is each datagram in turn: the same callbacks in the
+ * same order, the same lines offered to seen and prefetched (a window never
+ * mixes datagrams), the same counters; whatever seen answers. */
+Test(parse, batch_is_each_datagram_in_turn)
+{
+	char longdg[64 * 150 + 1] = "";
+	for (int i = 0; i < 150; i++)
+		snprintf(longdg + strlen(longdg), sizeof(longdg) - strlen(longdg), "l.%d:%d|c|#k:%d\n",
+			 i % 7, i, i % 3);
+	static const char nul[] = "n:1|c\nn\0x:2|c\nm:3|g";
+	const char *dgs[] = { seen_input, "", "_e{2,3}:ti|txt|#a\n_sc|chk|1|m:msg\nq:1|c", nul,
+			      longdg, "\n\n\n", "z:1|c|#a:b", seen_input };
+	size_t lens[] = { sizeof(seen_input) - 1, 0, strlen(dgs[2]), sizeof(nul) - 1,
+			  strlen(longdg), 3, strlen(dgs[6]), sizeof(seen_input) - 1 };
+	size_t n = sizeof(dgs) / sizeof(dgs[0]);
+	for (int answer = 0; answer < 2; answer++) {
+		struct dsd_stats one, all;
+		char *seen1, *seen_all, *pf1, *pf_all;
+		char *want = run_datagrams(dgs, lens, n, answer, false, &one, &seen1, &pf1);
+		char *got = run_datagrams(dgs, lens, n, answer, true, &all, &seen_all, &pf_all);
+		cr_assert_str_eq(got, want);
+		cr_assert_str_eq(seen_all, seen1);
+		cr_assert_str_eq(pf_all, pf1);
+		cr_assert(memcmp(&one, &all, sizeof(one)) == 0);
+		cr_assert_eq(all.datagrams, n);
+		cr_assert_gt(all.lines, 150);
+		free(want);
+		free(got);
+		free(seen1);
+		free(seen_all);
+		free(pf1);
+		free(pf_all);
+	}
+}
+
 /* A seen callback that never recognises a line changes nothing. */
 Test(parse, cached_miss_is_identical_to_full_parse)
 {
