@@ -936,6 +936,24 @@ static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 
 static const struct dsd_cache_ops rec_ops = { on_seen_rec, on_prefetch_rec, NULL };
 
+/* The memory streams a seen_ctx records into. */
+static void seen_ctx_open(struct seen_ctx *s)
+{
+	s->r.f = open_memstream(&s->r.text, &s->r.text_len);
+	s->f = open_memstream(&s->text, &s->text_len);
+	s->pf = open_memstream(&s->pf_text, &s->pf_len);
+	s->pf_seen = open_memstream(&s->pf_seen_text, &s->pf_seen_len);
+	cr_assert(s->r.f && s->f && s->pf && s->pf_seen);
+}
+
+static void seen_ctx_close(struct seen_ctx *s)
+{
+	fclose(s->r.f);
+	fclose(s->f);
+	fclose(s->pf);
+	fclose(s->pf_seen);
+}
+
 /* Parses a copy of in with dsd_parse_cached, the seen callback answering
  * `answer`; returns the rendered callbacks, *seen what seen was offered. */
 static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stats *st, char **seen)
@@ -945,16 +963,9 @@ static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stat
 	cr_assert(p && copy);
 	memcpy(copy, in, len);
 	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + len }, .answer = answer };
-	s.r.f = open_memstream(&s.r.text, &s.r.text_len);
-	s.f = open_memstream(&s.text, &s.text_len);
-	s.pf = open_memstream(&s.pf_text, &s.pf_len);
-	s.pf_seen = open_memstream(&s.pf_seen_text, &s.pf_seen_len);
-	cr_assert(s.r.f && s.f && s.pf && s.pf_seen);
+	seen_ctx_open(&s);
 	dsd_parse_cached(p, copy, len, &sink, &rec_ops, &s);
-	fclose(s.r.f);
-	fclose(s.f);
-	fclose(s.pf);
-	fclose(s.pf_seen);
+	seen_ctx_close(&s);
 	/* every line offered to seen was prefetched first, in the same order
 	 * (prefetch may also get lines whose values then fail) */
 	const char *pp = s.pf_text;
@@ -1000,20 +1011,13 @@ static char *run_datagrams(const char *const *dgs, const size_t *lens, size_t n,
 		d[i] = (struct dsd_datagram){ copy + at, lens[i] };
 	}
 	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + total }, .answer = answer };
-	s.r.f = open_memstream(&s.r.text, &s.r.text_len);
-	s.f = open_memstream(&s.text, &s.text_len);
-	s.pf = open_memstream(&s.pf_text, &s.pf_len);
-	s.pf_seen = open_memstream(&s.pf_seen_text, &s.pf_seen_len);
-	cr_assert(s.r.f && s.f && s.pf && s.pf_seen);
+	seen_ctx_open(&s);
 	if (batch)
 		dsd_parse_batch(p, d, n, &sink, &rec_ops, &s);
 	else
 		for (size_t i = 0; i < n; i++)
 			dsd_parse_cached(p, d[i].buf, d[i].len, &sink, &rec_ops, &s);
-	fclose(s.r.f);
-	fclose(s.f);
-	fclose(s.pf);
-	fclose(s.pf_seen);
+	seen_ctx_close(&s);
 	free(s.pf_seen_text);
 	*st = *dsd_parser_stats(p);
 	*seen = s.text;
