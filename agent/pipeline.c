@@ -114,18 +114,8 @@ static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
 static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch,
 						on_metric_seen_run };
 
-static void on_datagram(void *ctx, char *buf, size_t len, bool truncated)
-{
-	struct pipeline *p = ctx;
-	if (truncated)
-		return; /* counted by net; never half-parsed */
-	int64_t t = agent_clock_now(&p->clock);
-	p->now = t < p->floor ? p->floor : t;
-	dsd_parse_cached(p->parser, buf, len, &sink, &cache_ops, p);
-}
-
-/* A receive batch (the usual path): one clock read, and the parser overlaps
- * the datagrams (dsd_parse_batch). */
+/* A receive batch: one clock read, and the parser overlaps the datagrams
+ * (dsd_parse_batch). */
 static void on_batch(void *ctx, const struct net_dgram *d, unsigned n)
 {
 	struct pipeline *p = ctx;
@@ -363,10 +353,9 @@ static int setup(struct pipeline *p, const struct net_config *ncfg, char *err, s
 	struct net_config nc = *ncfg;
 	if (p->index > 0)
 		nc.socket_path = NULL; /* the Unix socket belongs to pipeline 0 */
-	p->net = net_new(p->base, &nc, on_datagram, p, err, errlen);
+	p->net = net_new(p->base, &nc, on_batch, p, err, errlen);
 	if (!p->net)
 		return -EINVAL;
-	net_set_batch_fn(p->net, on_batch);
 	p->udp_port = net_udp_port(p->net);
 	p->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->cmd_fd < 0) {

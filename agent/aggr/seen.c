@@ -15,20 +15,20 @@
  * parser computed it while splitting the line; the entry keeps 96 of them,
  * aggr_int.h); no key bytes are stored or compared. That is what makes a hit
  * cheap: one probe (usually one 32-byte entry holding the key, the context
- * and the sum it owns), then the accumulator update. Comparing bytes cost a load of the kept key, a third
- * cache line per line that missed more often than the other two
- * (bench/RESULTS.md, fifth pass).
+ * and the sum it owns), then the accumulator update. Comparing bytes cost a
+ * load of the kept key, a third cache line per line that missed more often
+ * than the other two (bench/RESULTS.md, fifth pass).
  *
  * Owned slots: a counter's hit would still load its context (bytes 0..40 of
  * an 80-byte context: one or two more cache lines) to add to the bucket's
  * slot. Instead the entry takes the slot over: it keeps the slot's sum and
  * adds to it there, so that a counter hit touches the entry's cache line
  * only (bench/RESULTS.md, seventh pass). Only an entry whose line has no
- * sample rate (rate 1) owns; a rated line's entry keeps its rate instead. The context records which inline
- * slot is owned (ctx.own) and the slot which entry owns it (u.owner), and
- * every other writer of that slot (the full path, another spelling of the
- * line with its own entry, aggr_ingest_seen) adds to the owner's sum
- * (count_sum): each sample still lands in one sum, in arrival order, so the
+ * sample rate (rate 1) owns; a rated line's entry keeps its rate instead.
+ * The context records which inline slot is owned (ctx.own) and the slot
+ * which entry owns it (u.owner), and every other writer of that slot (the
+ * full path, another spelling of the line with its own entry,
+ * aggr_ingest_seen) adds to the owner's sum (count_sum): each sample still lands in one sum, in arrival order, so the
  * result is the full path's to the last bit. The sum goes back to the slot
  * (seen_fold) when the entry meets another bucket, before a collect reads
  * the slots (aggr_collect_begin: seen_release), before the table forgets

@@ -39,8 +39,7 @@ struct net_sock {
 
 struct net {
 	struct event_base *base;
-	net_datagram_fn fn;
-	net_batch_fn batch_fn;	/* when set, instead of fn */
+	net_batch_fn fn;
 	void *ctx;
 	struct net_sock socks[MAX_SOCKETS];
 	unsigned nsocks;
@@ -52,7 +51,7 @@ struct net {
 	char *bufs;		/* batch x (bufsize + 1) */
 	struct iovec *iov;
 	struct mmsghdr *msgs;
-	struct net_dgram *dg;	/* batch entries for batch_fn */
+	struct net_dgram *dg;	/* the batch handed to fn */
 	bool paused;
 	struct net_stats st;
 	int udp_port;
@@ -80,13 +79,10 @@ static void deliver(struct net *n, struct net_sock *s, unsigned got)
 		}
 		if (trunc)
 			n->st.truncated++;
-		if (n->batch_fn)
-			n->dg[i] = (struct net_dgram){ b, len, trunc };
-		else
-			n->fn(n->ctx, b, len, trunc);
+		n->dg[i] = (struct net_dgram){ b, len, trunc };
 	}
-	if (n->batch_fn && got)
-		n->batch_fn(n->ctx, n->dg, got);
+	if (got)
+		n->fn(n->ctx, n->dg, got);
 }
 
 /* Reads up to max_batches recvmmsg batches. Returns datagrams read. */
@@ -329,7 +325,7 @@ static int open_uds(struct net *n, const struct net_config *cfg, char *err, size
 }
 
 struct net *net_new(struct event_base *base, const struct net_config *cfg,
-		    net_datagram_fn fn, void *ctx, char *err, size_t errlen)
+		    net_batch_fn fn, void *ctx, char *err, size_t errlen)
 {
 	struct net *n = calloc(1, sizeof(*n));
 
@@ -385,12 +381,6 @@ void net_free(struct net *n)
 	free(n->msgs);
 	free(n->dg);
 	free(n);
-}
-
-void net_set_batch_fn(struct net *n, net_batch_fn fn)
-{
-	if (n)
-		n->batch_fn = fn;
 }
 
 void net_pause(struct net *n)

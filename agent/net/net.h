@@ -3,9 +3,9 @@
  *
  * Reads with recvmmsg in batches into buffers of dogstatsd_buffer_size bytes,
  * detects truncated datagrams (MSG_TRUNC), reads the kernel's per-socket drop
- * counter (SO_MEMINFO) and hands each datagram, or each recvmmsg batch
- * (net_set_batch_fn), to a callback. Registers its sockets on the given
- * libevent base. Logs bind errors (an edge module).
+ * counter (SO_MEMINFO) and hands each recvmmsg batch of datagrams to a
+ * callback. Registers its sockets on the given libevent base. Logs bind
+ * errors (an edge module).
  *
  * Sockets: one UDP socket per bind address (bind_host entries are resolved
  * with getaddrinfo and de-duplicated; non_local binds 0.0.0.0 and :: instead,
@@ -51,19 +51,18 @@
 
 struct event_base;
 
-/* buf is writable and valid only during the call; buf[len] is a NUL byte (the
- * buffers have one spare byte). truncated: the datagram was larger than the
- * buffer, len = bytes received (already counted; the callback should not parse
- * it). The callback may call net_pause but must not call net_free. */
-typedef void (*net_datagram_fn)(void *ctx, char *buf, size_t len, bool truncated);
-
-/* One recvmmsg batch at once (net_set_batch_fn): d[0..n) are what fn would
- * get, in order; the same rules for each. */
+/* One datagram of a batch. buf is writable and valid only during the
+ * callback; buf[len] is a NUL byte (the buffers have one spare byte).
+ * truncated: the datagram was larger than the buffer, len = bytes received
+ * (already counted; the callback should not parse it). */
 struct net_dgram {
 	char *buf;
 	size_t len;
 	bool truncated;
 };
+/* The datagrams of one recvmmsg batch, d[0..n) in arrival order, in one call
+ * (a parser can then overlap them). The callback may call net_pause but
+ * must not call net_free. */
 typedef void (*net_batch_fn)(void *ctx, const struct net_dgram *d, unsigned n);
 
 struct net_stats {
@@ -88,14 +87,11 @@ struct net_stats {
 /* Opens and binds every configured socket. On error returns NULL and writes a
  * message into err. */
 struct net *net_new(struct event_base *base, const struct net_config *cfg,
-		    net_datagram_fn fn, void *ctx, char *err, size_t errlen);
+		    net_batch_fn fn, void *ctx, char *err, size_t errlen);
 void net_free(struct net *n); /* closes sockets, unlinks the UDS path it created */
 /* Stops reading (shutdown) without closing; net_free still needed. Datagrams
  * keep queueing in the kernel (and are dropped there once the buffer is full).
  * Datagrams already received in the current batch are still delivered. */
-/* From now on each recvmmsg batch goes to fn in one call instead of to the
- * datagram callback one by one (a parser can then overlap datagrams). */
-void net_set_batch_fn(struct net *n, net_batch_fn fn);
 void net_pause(struct net *n);
 /* Undoes net_pause. 0 or -errno (event_add failure). */
 int net_resume(struct net *n);

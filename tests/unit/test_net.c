@@ -32,15 +32,14 @@ struct rx {
 	char data[MAXD][128];	/* first bytes of each datagram */
 	bool nul_ok;		/* buf[len] == 0 every time */
 	struct net *pause_me;	/* pause from the callback after the first datagram */
+	unsigned max_batch;	/* the most datagrams one callback got */
 };
 
 static struct event_base *base;
 static char tmpdir[64];
 
-static void on_dgram(void *ctx, char *buf, size_t len, bool truncated)
+static void on_one(struct rx *r, const char *buf, size_t len, bool truncated)
 {
-	struct rx *r = ctx;
-
 	if (r->n == 0)
 		r->nul_ok = true;
 	if (buf[len] != '\0')
@@ -55,6 +54,16 @@ static void on_dgram(void *ctx, char *buf, size_t len, bool truncated)
 	r->ntrunc += truncated;
 	if (r->pause_me)
 		net_pause(r->pause_me);
+}
+
+/* net's callback: a batch, recorded datagram by datagram. */
+static void on_dgram(void *ctx, const struct net_dgram *d, unsigned n)
+{
+	struct rx *r = ctx;
+	if (r && n > r->max_batch)
+		r->max_batch = n;
+	for (unsigned i = 0; i < n; i++)
+		on_one(r, d[i].buf, d[i].len, d[i].truncated);
 }
 
 static void setup(void)
@@ -198,6 +207,7 @@ Test(net, udp_v4_receives_datagrams_and_counts)
 	cr_assert_str_eq(r.data[1], "x:2|g\ny:3|g");
 	cr_assert_str_eq(r.data[2], "z:1|ms");
 	cr_assert(r.nul_ok);
+	cr_assert_eq(r.max_batch, 3, "the three queued datagrams come in one callback");
 	net_get_stats(n, &st);
 	cr_assert_eq(st.udp_packets, 3);
 	cr_assert_eq(st.udp_bytes, 24);
