@@ -409,6 +409,7 @@ struct pipeline *pipeline_new(unsigned index, const struct net_config *net,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	aggr_reserve(p->aggr);
 	if (setup(p, net, err, errlen) < 0)
 		goto fail;
 	int rc = start_thread(p);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/hash.h"
+#include "core/mem.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -199,6 +200,29 @@ void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n)
 		c->more = m; /* a failed shrink keeps the larger block: still valid */
 }
 
+/* A new, empty chunk at the slab's end; false on ENOMEM or a full index. */
+static bool slab_grow(struct ctx_slab *sl)
+{
+	if (sl->nchunks >= UINT32_MAX / CTX_CHUNK)
+		return false; /* slab indexes are 32-bit */
+	if (sl->nchunks == sl->chunks_cap) {
+		size_t nc = sl->chunks_cap ? sl->chunks_cap * 2 : 16;
+		struct ctx **n = realloc(sl->chunks, nc * sizeof(*n));
+		if (!n)
+			return false;
+		sl->chunks = n;
+		sl->chunks_cap = nc;
+	}
+	if (!(sl->chunks[sl->nchunks] = malloc(CTX_CHUNK * sizeof(struct ctx))))
+		return false;
+	/* its pages in one call rather than one fault per page as contexts
+	 * are carved (core/mem.h) */
+	mem_prefault(sl->chunks[sl->nchunks], CTX_CHUNK * sizeof(struct ctx));
+	sl->nchunks++;
+	sl->used = 0;
+	return true;
+}
+
 /* A zeroed context from the slab and its index, or NULL on ENOMEM. */
 static struct ctx *ctx_alloc(struct aggr *a, uint32_t *idx)
 {
@@ -208,22 +232,8 @@ static struct ctx *ctx_alloc(struct aggr *a, uint32_t *idx)
 		sl->free = *(struct ctx **)(void *)c;
 		memcpy(idx, (char *)c + sizeof(struct ctx *), sizeof(*idx));
 	} else {
-		if (!sl->nchunks || sl->used == CTX_CHUNK) {
-			if (sl->nchunks >= UINT32_MAX / CTX_CHUNK)
-				return NULL; /* slab indexes are 32-bit */
-			if (sl->nchunks == sl->chunks_cap) {
-				size_t nc = sl->chunks_cap ? sl->chunks_cap * 2 : 16;
-				struct ctx **n = realloc(sl->chunks, nc * sizeof(*n));
-				if (!n)
-					return NULL;
-				sl->chunks = n;
-				sl->chunks_cap = nc;
-			}
-			if (!(sl->chunks[sl->nchunks] = malloc(CTX_CHUNK * sizeof(struct ctx))))
-				return NULL;
-			sl->nchunks++;
-			sl->used = 0;
-		}
+		if ((!sl->nchunks || sl->used == CTX_CHUNK) && !slab_grow(sl))
+			return NULL;
 		*idx = (uint32_t)((sl->nchunks - 1) * CTX_CHUNK + sl->used);
 		c = &sl->chunks[sl->nchunks - 1][sl->used++];
 	}
@@ -237,6 +247,13 @@ void aggr_slab_done(struct ctx_slab *sl)
 		free(sl->chunks[i]);
 	free(sl->chunks);
 	memset(sl, 0, sizeof(*sl));
+}
+
+void aggr_reserve(struct aggr *a)
+{
+	if (!a->slab.nchunks)
+		(void)slab_grow(&a->slab); /* on ENOMEM: allocated on first use */
+	seen_reserve(&a->seen);
 }
 
 void aggr_free(struct aggr *a)

@@ -108,6 +108,12 @@ struct aggr_top_entry {
 /* cfg is borrowed: it must outlive the aggr (or until aggr_reconfigure). */
 struct aggr *aggr_new(const struct aggr_config *cfg);
 void aggr_free(struct aggr *a); /* accepts NULL */
+/* Allocates and faults in, ahead of traffic, what the first new contexts
+ * write: the seen table at its first size (2 MiB, one huge page) and the
+ * first chunk of the context slab. A pipeline calls it once at start, so a
+ * burst into a fresh agent does not wait on page faults (core/mem.h).
+ * Optional: without it the same memory comes on first use. */
+void aggr_reserve(struct aggr *a);
 /* Applies a reloaded config (tags, caps, namespace, mappers) to new samples. */
 void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg);
 

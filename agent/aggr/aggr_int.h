@@ -277,6 +277,8 @@ void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, 
 void seen_remember(struct seen *sc, const struct dsd_metric *m, struct ctx *c, double rate);
 void seen_release(struct seen *sc);
 void seen_clear(struct seen *sc);
+/* The table at its first size, allocated and written now (aggr_reserve). */
+void seen_reserve(struct seen *sc);
 void seen_done(struct seen *sc);
 size_t seen_bytes(const struct seen *sc);
 

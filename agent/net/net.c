@@ -8,6 +8,7 @@
  * on one thread). Threading: everything on the thread running `base`.
  */
 #include "net/net.h"
+#include "core/mem.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -151,6 +152,8 @@ static int alloc_buffers(struct net *n, const struct net_config *cfg)
 	n->dg = calloc(n->batch, sizeof(*n->dg));
 	if (!n->bufs || !n->iov || !n->msgs || !n->dg)
 		return -ENOMEM;
+	/* the kernel writes these on the first burst: faulted in now (mem.h) */
+	mem_prefault(n->bufs, n->batch * (n->bufsize + 1));
 	for (unsigned i = 0; i < n->batch; i++) {
 		struct msghdr *h = &n->msgs[i].msg_hdr;
 

@@ -389,6 +389,41 @@ Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
 	side_done(&cached);
 }
 
+/* aggr_reserve (what a pipeline calls at start): the seen table at its first
+ * size and the first slab chunk exist before any traffic, and 16,384 lines
+ * are remembered without the table growing, so a first burst writes no fresh
+ * table pages; the lines still hit and aggregate as without it. */
+Test(seen, reserve_before_traffic)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	c.max_contexts = 0;
+	c.max_contexts_per_metric = 0;
+	struct side s;
+	side_init(&s, &c, NULL, &ops_prefetch);
+	aggr_reserve(s.a);
+	cr_assert_eq(s.a->seen.cap * sizeof(struct seen_ent), (size_t)2 << 20);
+	cr_assert_eq(s.a->slab.nchunks, 1);
+	const struct seen_ent *t = s.a->seen.t;
+	aggr_reserve(s.a); /* twice: nothing new */
+	cr_assert_eq(s.a->seen.t, t);
+	cr_assert_eq(s.a->slab.nchunks, 1);
+	char line[128];
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < 16384; i++) {
+			snprintf(line, sizeof(line), "r:1|c|#i:%d", i);
+			side_send(&s, line, T0);
+		}
+	cr_assert_eq(s.a->seen.t, t, "16,384 lines fit the reserved table");
+	cr_assert_eq(s.a->seen.n, 16384);
+	cr_assert_eq(s.hits, 16384);
+	struct aggr_stats st;
+	aggr_get_stats(s.a, &st);
+	cr_assert_eq(st.contexts, 16384);
+	cr_assert_eq(st.samples_in, 3 * 16384);
+	side_done(&s);
+}
+
 Test(seen, bounded_entries)
 {
 	struct aggr_config c;

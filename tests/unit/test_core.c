@@ -15,6 +15,10 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 static char *escape(const char *s, size_t n)
 {
@@ -493,4 +497,34 @@ Test(core, hash_stable_and_combine_order_dependent)
 	cr_assert_eq(hash64("abc", 3), hash64("abc", 3));
 	cr_assert_neq(hash64("abc", 3), hash64("abd", 3));
 	cr_assert_neq(hash64_combine(1, 2), hash64_combine(2, 1));
+}
+
+/* mem_prefault: the pages inside the range become resident, nothing in the
+ * range changes, and ranges with no whole page (or NULL) are left alone. */
+Test(core, mem_prefault_makes_pages_resident_and_keeps_contents)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 64 * page;
+	unsigned char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert(m != MAP_FAILED);
+	unsigned char vec[64];
+	cr_assert_eq(mincore(m, n, vec), 0);
+	size_t before = 0;
+	for (size_t i = 0; i < 64; i++)
+		before += vec[i] & 1;
+	cr_assert_eq(before, 0, "a fresh mapping has no resident pages");
+	for (size_t i = 0; i < 5; i++)
+		m[i * page + 7] = (unsigned char)(i + 1);
+	/* from the middle of page 0 to the middle of page 63: pages 1..62 */
+	mem_prefault(m + 100, n - 200);
+	cr_assert_eq(mincore(m, n, vec), 0);
+	for (size_t i = 1; i < 63; i++)
+		cr_assert(vec[i] & 1, "page %zu resident", i);
+	cr_assert(!(vec[63] & 1), "the partial page at the end is left alone");
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(m[i * page + 7], i + 1);
+	for (size_t i = 5; i < 64; i++)
+		cr_assert_eq(m[i * page + 7], 0);
+	mem_prefault(m + 1, page - 2); /* no whole page: a no-op */
+	mem_prefault(NULL, page);
+	munmap(m, n);
 }
