@@ -11,11 +11,8 @@
 
 void mem_prefault(void *p, size_t n)
 {
-	static size_t page;
-	if (!page) {
-		long ps = sysconf(_SC_PAGESIZE);
-		page = ps > 0 ? (size_t)ps : 4096;
-	}
+	long ps = sysconf(_SC_PAGESIZE); /* called per allocation, not per line */
+	size_t page = ps > 0 ? (size_t)ps : 4096;
 	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
 	uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
 	if (!p || hi <= lo)
