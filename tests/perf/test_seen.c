@@ -389,6 +389,15 @@ Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
 	side_done(&cached);
 }
 
+/* A side with the prefetching cache and no context caps (c must outlive it). */
+static void side_init_uncapped(struct side *s, struct aggr_config *c)
+{
+	cfg_init(c);
+	c->max_contexts = 0;
+	c->max_contexts_per_metric = 0;
+	side_init(s, c, NULL, &ops_prefetch);
+}
+
 /* aggr_reserve (what a pipeline calls at start): the seen table at its first
  * size and the first slab chunk exist before any traffic, and 16,384 lines
  * are remembered without the table growing, so a first burst writes no fresh
@@ -396,11 +405,8 @@ Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
 Test(seen, reserve_before_traffic)
 {
 	struct aggr_config c;
-	cfg_init(&c);
-	c.max_contexts = 0;
-	c.max_contexts_per_metric = 0;
 	struct side s;
-	side_init(&s, &c, NULL, &ops_prefetch);
+	side_init_uncapped(&s, &c);
 	aggr_reserve(s.a);
 	cr_assert_eq(s.a->seen.cap * sizeof(struct seen_ent), (size_t)2 << 20);
 	cr_assert_eq(s.a->slab.nchunks, 1);
@@ -427,11 +433,8 @@ Test(seen, reserve_before_traffic)
 Test(seen, bounded_entries)
 {
 	struct aggr_config c;
-	cfg_init(&c);
-	c.max_contexts = 0;
-	c.max_contexts_per_metric = 0;
 	struct side s;
-	side_init(&s, &c, NULL, &ops_prefetch);
+	side_init_uncapped(&s, &c);
 	char line[128];
 	for (int i = 0; i < SEEN_MAX + 5000; i++) {
 		snprintf(line, sizeof(line), "u:1|c|#i:%d", i);
