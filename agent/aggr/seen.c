@@ -332,7 +332,8 @@ static struct seen_ent *slot_for(struct seen *sc, uint64_t ka, bool bounded)
 }
 
 /*
- * A zeroed table of `bytes`. From 2 MiB on (8,192 cached lines and more) it is
+ * A zeroed table of `bytes`. From 2 MiB on (every table since SEEN_MIN_CAP is
+ * 2 MiB; the small-table branch stays for a smaller first size) it is
  * 2 MiB-aligned and asked for transparent huge pages: lines hit entries at
  * random, and 512 pages of 4 KiB are far more than a first-level data TLB
  * holds (a miss is a nested page walk in a VM); one huge page covers 65536
