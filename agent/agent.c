@@ -163,6 +163,7 @@ static void pipeline_totals(struct agent *a, struct pipeline_stats *sum)
 	sum->aggr.series_flushed = a->emitted.series;
 	sum->aggr.sketches_flushed = a->emitted.sketches;
 	sum->aggr.dropped[AGGR_DROP_NOMEM] += a->emitted.nomem;
+	sum->aggr.dropped[AGGR_DROP_NON_FINITE] += a->emitted.nonfinite;
 }
 
 static void log_counters(const struct pipeline_stats *st)
@@ -225,6 +226,7 @@ static struct batch *collect_and_emit(struct agent *a, int64_t now, bool final)
 	a->emitted.sketches += es.sketches;
 	a->emitted.merged += es.merged;
 	a->emitted.nomem += es.nomem;
+	a->emitted.nonfinite += es.nonfinite;
 	if (b)
 		b->flush_time = now;
 	return b;

@@ -66,7 +66,7 @@ static void aggr_metrics(struct emit *e, struct telemetry *t, const struct aggr_
 	static const char *const reasons[AGGR_DROP_COUNT] = {
 		[AGGR_DROP_CONTEXT_CAP] = "reason:context_cap", [AGGR_DROP_METRIC_CAP] = "reason:metric_cap",
 		[AGGR_DROP_TIMESTAMPED_TYPE] = "reason:timestamped_type", [AGGR_DROP_NOMEM] = "reason:nomem",
-		[AGGR_DROP_PENDING_CAP] = "reason:pending_cap",
+		[AGGR_DROP_PENDING_CAP] = "reason:pending_cap", [AGGR_DROP_NON_FINITE] = "reason:non_finite",
 	};
 	put(e, "dd_mini_agent.aggregator.contexts", SERIES_GAUGE, (double)a->contexts, NULL);
 	put(e, "dd_mini_agent.aggregator.memory_bytes", SERIES_GAUGE, (double)a->memory_bytes, NULL);

@@ -8,7 +8,7 @@
  *
  * Ingest order, as Datadog's agent: mapper profiles, namespace, global tags
  * appended, host: tags extracted (the last one wins; "host:" alone forces the
- * empty host), then the context key: per-tag XXH3 hashes, canonical sort and
+ * empty host) and dd.internal.entity_id:/dd.internal.card: tags removed, then the context key: per-tag XXH3 hashes, canonical sort and
  * de-duplication (intern.h), one combined 64-bit key hash, one probe sequence.
  */
 #include "aggr/aggr_int.h"
@@ -311,15 +311,31 @@ static int scratch_reserve(struct aggr *a, size_t n)
 	return 0;
 }
 
+/* What a sender's tag means to enrichment, as in Datadog's
+ * extractTagsMetadata: "host:<h>" sets the host; "dd.internal.entity_id:" and
+ * "dd.internal.card:" are origin-detection metadata (this agent has no tagger
+ * to give them to). Both kinds are removed from the tags. */
+enum tag_role { TAG_PLAIN, TAG_HOST, TAG_ORIGIN };
+
+static inline enum tag_role tag_role(struct sv t)
+{
+	if (t.n >= 5 && t.p[0] == 'h' && memcmp(t.p, "host:", 5) == 0)
+		return TAG_HOST;
+	if (t.n >= 16 && t.p[0] == 'd' && memcmp(t.p, "dd.internal.", 12) == 0 &&
+	    (sv_starts_with(t, SV_LIT("dd.internal.entity_id:")) ||
+	     sv_starts_with(t, SV_LIT("dd.internal.card:"))))
+		return TAG_ORIGIN;
+	return TAG_PLAIN;
+}
+
 static void add_tags(struct aggr *a, struct sample_key *k, const struct sv *tags, size_t n)
 {
-	const struct sv host_prefix = SV_LIT("host:");
 	for (size_t i = 0; i < n; i++) {
-		if (tags[i].n >= 5 && tags[i].p[0] == 'h' && sv_starts_with(tags[i], host_prefix)) {
+		enum tag_role r = tag_role(tags[i]);
+		if (r == TAG_HOST)
 			k->host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
-			continue;
-		}
-		a->scratch[k->ntags++].s = tags[i];
+		else if (r == TAG_PLAIN)
+			a->scratch[k->ntags++].s = tags[i];
 	}
 }
 
@@ -558,7 +574,7 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 		return 0;
 	case METRIC_HISTOGRAM:
 		before = hist_bytes(s->u.h);
-		rc = hist_add(s->u.h, v, 1.0 / rate);
+		rc = hist_add(s->u.h, v, rate);
 		a->acc_bytes += hist_bytes(s->u.h) - before;
 		return rc;
 	case METRIC_DISTRIBUTION: {
@@ -712,25 +728,37 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 		seen_remember(&a->seen, m, c, rate_of(m));
 }
 
-/* Event/check tags plus the global tags, in order, copied into the batch. */
-static const char *const *extra_tags(struct aggr *a, const struct sv *tags, size_t n, uint32_t *nout)
+/* Event/check tags without the ones tag_role removes, plus the global tags,
+ * in order, copied into the batch. *host: the last host: tag's value, if any
+ * (left alone otherwise). */
+static const char *const *extra_tags(struct aggr *a, const struct sv *tags, size_t n, uint32_t *nout,
+				     struct sv *host)
 {
 	const char **t = arena_alloc(&a->pending->arena, (n + a->ngtags + 1) * sizeof(*t));
+	uint32_t k = 0;
 	if (!t)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(t[i] = batch_str(a->pending, tags[i])))
+	for (size_t i = 0; i < n; i++) {
+		enum tag_role r = tag_role(tags[i]);
+		if (r == TAG_HOST)
+			*host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
+		if (r != TAG_PLAIN)
+			continue;
+		if (!(t[k++] = batch_str(a->pending, tags[i])))
 			return NULL;
+	}
 	for (size_t i = 0; i < a->ngtags; i++)
-		if (!(t[n + i] = batch_str(a->pending, a->gtags[i].s)))
+		if (!(t[k++] = batch_str(a->pending, a->gtags[i].s)))
 			return NULL;
-	*nout = (uint32_t)(n + a->ngtags);
+	*nout = k;
 	return t;
 }
 
-static const char *rec_host(struct aggr *a, bool has, struct sv host)
+/* Datadog's rule: a non-empty h: field, else the last host: tag (even
+ * empty), else the agent's hostname. */
+static const char *rec_host(struct aggr *a, struct sv field, struct sv from_tags)
 {
-	return batch_str(a->pending, has ? host : sv_from_cstr(a->cfg->hostname));
+	return batch_str(a->pending, field.n ? field : from_tags);
 }
 
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now)
@@ -739,17 +767,18 @@ void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now)
 	a->st.events++;
 	if (pending_full(a, 1))
 		return;
+	struct sv host = sv_from_cstr(a->cfg->hostname);
 	struct event_rec r = {
 		.title = batch_str(a->pending, e->title),
 		.text = batch_str(a->pending, e->text),
 		.ts = e->timestamp > 0 ? e->timestamp : now,
-		.host = rec_host(a, e->has_hostname, e->hostname),
 		.aggregation_key = batch_str(a->pending, e->aggregation_key),
 		.source_type = batch_str(a->pending, e->source_type),
 		.priority = e->priority,
 		.alert_type = e->alert_type,
 	};
-	r.tags = extra_tags(a, e->tags, e->ntags, &r.ntags);
+	r.tags = extra_tags(a, e->tags, e->ntags, &r.ntags, &host);
+	r.host = rec_host(a, e->hostname, host);
 	if (!r.title || !r.text || !r.host || !r.aggregation_key || !r.source_type || !r.tags ||
 	    batch_add_event(a->pending, &r) < 0) {
 		a->st.dropped[AGGR_DROP_NOMEM]++;
@@ -764,14 +793,15 @@ void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int6
 	a->st.service_checks++;
 	if (pending_full(a, 1))
 		return;
+	struct sv host = sv_from_cstr(a->cfg->hostname);
 	struct check_rec r = {
 		.name = batch_str(a->pending, sc->name),
 		.status = (int)sc->status,
 		.ts = sc->timestamp > 0 ? sc->timestamp : now,
-		.host = rec_host(a, sc->has_hostname, sc->hostname),
 		.message = batch_str(a->pending, sc->message),
 	};
-	r.tags = extra_tags(a, sc->tags, sc->ntags, &r.ntags);
+	r.tags = extra_tags(a, sc->tags, sc->ntags, &r.ntags, &host);
+	r.host = rec_host(a, sc->hostname, host);
 	if (!r.name || !r.host || !r.message || !r.tags || batch_add_check(a->pending, &r) < 0) {
 		a->st.dropped[AGGR_DROP_NOMEM]++;
 		return;

@@ -78,6 +78,8 @@ enum aggr_drop {
 	AGGR_DROP_TIMESTAMPED_TYPE,  /* |T on a type other than gauge/count */
 	AGGR_DROP_NOMEM,	     /* allocation failed */
 	AGGR_DROP_PENDING_CAP,	     /* over 100000 timestamped points + events + checks in one flush */
+	AGGR_DROP_NON_FINITE,	     /* a flushed value overflowed to inf/nan (e.g. 2 x "x:1e308|c"):
+				      * that series or sketch point is not sent */
 	AGGR_DROP_COUNT
 };
 
@@ -197,6 +199,7 @@ struct aggr_emit_stats {
 	uint64_t series, sketches;	/* in the returned batch (pending points included) */
 	uint64_t merged;		/* records folded into another pipeline's record */
 	uint64_t nomem;			/* records/items lost to ENOMEM */
+	uint64_t nonfinite;		/* series/sketch points not emitted: a value not finite */
 };
 
 /* Any thread. Turns n outs (one per pipeline, n >= 1) into one new batch

@@ -288,6 +288,10 @@ size_t seen_bytes(const struct seen *sc);
  * caller): o's records may still read them. */
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o);
 
+/* Fills p's count, min, max, sum, avg and bins from sk (cnt > 0), the bins
+ * copied into b's arena (flush.c). 0 or -ENOMEM. */
+int aggr_sketch_point(struct batch *b, const struct ddsketch *sk, struct sketch_point *p);
+
 /* aggr_free during an incremental collect: drops its state and its out
  * (flush.c). NULL-safe on a->incr. */
 void aggr_incr_abort(struct aggr *a);

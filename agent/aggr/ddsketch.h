@@ -25,6 +25,8 @@
 #ifndef DDMA_AGGR_DDSKETCH_H
 #define DDMA_AGGR_DDSKETCH_H
 
+#include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +68,11 @@ double ddsketch_quantile_bins(const int32_t *keys, const uint32_t *counts, size_
 			      double min, double max, double q);
 
 size_t ddsketch_bytes(const struct ddsketch *s);
+
+/* Whether sum, min and max are finite (a sum of large values can overflow). */
+static inline bool ddsketch_finite(const struct ddsketch *s)
+{
+	return isfinite(s->sum) && isfinite(s->min) && isfinite(s->max);
+}
 
 #endif

@@ -18,6 +18,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,7 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 	a->st.series_flushed += st.series;
 	a->st.sketches_flushed += st.sketches;
 	a->st.dropped[AGGR_DROP_NOMEM] += st.nomem;
+	a->st.dropped[AGGR_DROP_NON_FINITE] += st.nonfinite;
 	return b;
 }
 
@@ -375,6 +377,7 @@ struct emitter {
 	const struct aggr_rec *key;	/* the record tmpl was made for */
 	struct series tmpl;		/* its copied name/host/tags */
 	bool have_tmpl;
+	uint64_t nonfinite;		/* values not emitted: not finite */
 };
 
 static int str_qcmp(const void *x, const void *y)
@@ -443,7 +446,32 @@ static int emit_value(struct emitter *e, const struct aggr_rec *r, double v)
 		s.interval = 0;
 		s.value = v;
 	}
+	if (!isfinite(s.value)) {
+		e->nonfinite++;
+		return 0;
+	}
 	return batch_add_series(e->b, &s);
+}
+
+int aggr_sketch_point(struct batch *b, const struct ddsketch *sk, struct sketch_point *p)
+{
+	int32_t *keys = arena_alloc(&b->arena, (sk->nbins + 1) * sizeof(*keys));
+	uint32_t *counts = arena_alloc(&b->arena, (sk->nbins + 1) * sizeof(*counts));
+	if (!keys || !counts)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < sk->nbins; i++) {
+		keys[i] = sk->bins[i].key;
+		counts[i] = sk->bins[i].n;
+	}
+	p->cnt = (int64_t)sk->cnt;
+	p->min = sk->min;
+	p->max = sk->max;
+	p->sum = sk->sum;
+	p->avg = sk->sum / (double)sk->cnt;
+	p->nbins = sk->nbins;
+	p->keys = keys;
+	p->counts = counts;
+	return 0;
 }
 
 static int emit_sketch(struct emitter *e, const struct aggr_rec *r)
@@ -451,23 +479,19 @@ static int emit_sketch(struct emitter *e, const struct aggr_rec *r)
 	const struct ddsketch *sk = r->u.sk;
 	if (sk->cnt == 0)
 		return 0;
+	if (!ddsketch_finite(sk)) {
+		e->nonfinite++;
+		return 0;
+	}
 	int rc = make_tmpl(e, r);
 	if (rc < 0)
 		return rc;
-	int32_t *keys = arena_alloc(&e->b->arena, (sk->nbins + 1) * sizeof(*keys));
-	uint32_t *counts = arena_alloc(&e->b->arena, (sk->nbins + 1) * sizeof(*counts));
-	if (!keys || !counts)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < sk->nbins; i++) {
-		keys[i] = sk->bins[i].key;
-		counts[i] = sk->bins[i].n;
-	}
 	struct sketch_point p = {
 		.name = e->tmpl.name, .host = e->tmpl.host, .tags = e->tmpl.tags,
-		.ntags = e->tmpl.ntags, .ts = r->bucket, .cnt = (int64_t)sk->cnt,
-		.min = sk->min, .max = sk->max, .sum = sk->sum,
-		.avg = sk->sum / (double)sk->cnt, .nbins = sk->nbins, .keys = keys, .counts = counts,
+		.ntags = e->tmpl.ntags, .ts = r->bucket,
 	};
+	if ((rc = aggr_sketch_point(e->b, sk, &p)) < 0)
+		return rc;
 	return batch_add_sketch(e->b, &p);
 }
 
@@ -485,7 +509,10 @@ static int emit_rec(struct emitter *e, const struct aggr_rec *r)
 		hist_summarise(r->u.h, &sum);
 		struct series t = e->tmpl;
 		t.ts = r->bucket;
-		return hist_emit(e->b, e->cfg, &t, &sum, NULL);
+		size_t skipped = 0;
+		rc = hist_emit(e->b, e->cfg, &t, &sum, NULL, &skipped);
+		e->nonfinite += skipped;
+		return rc;
 	}
 	case METRIC_SET: {
 		double n = setacc_count(r->u.set);
@@ -693,6 +720,7 @@ struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *o
 	}
 	st->series = b->nseries;
 	st->sketches = b->nsketches;
+	st->nonfinite = e.nonfinite;
 	return b;
 }
 
@@ -736,5 +764,5 @@ int aggr_sketch_to_series(const struct aggr_config *cfg, const struct sketch_poi
 	for (uint32_t i = 0; i < sp->ntags; i++)
 		if (!(tags[i] = batch_str(out, sv_from_cstr(sp->tags[i]))))
 			return -ENOMEM;
-	return hist_emit(out, cfg, &t, &sum, NULL);
+	return hist_emit(out, cfg, &t, &sum, NULL, NULL);
 }

@@ -55,7 +55,8 @@ static int fold(struct hist *h)
 	return 0;
 }
 
-static void note(struct hist *h, double v, double w)
+/* Adds one sample of weight w whose share of the sum is v * inv. */
+static void note(struct hist *h, double v, double w, double inv)
 {
 	bool first = h->count == 0 && h->n == 0 && !h->sk;
 	if (first || v < h->min)
@@ -63,11 +64,12 @@ static void note(struct hist *h, double v, double w)
 	if (first || v > h->max)
 		h->max = v;
 	h->count += w;
-	h->sum += v * w;
+	h->sum += v * inv;
 }
 
-int hist_add(struct hist *h, double v, double w)
+int hist_add(struct hist *h, double v, double rate)
 {
+	double inv = 1.0 / rate, w = trunc(inv);
 	if (!h->sk && h->n >= h->exact_max) {
 		int rc = fold(h);
 		if (rc < 0)
@@ -77,7 +79,7 @@ int hist_add(struct hist *h, double v, double w)
 		int rc = ddsketch_add(h->sk, v, weight_n(w));
 		if (rc < 0)
 			return rc;
-		note(h, v, w);
+		note(h, v, w, inv);
 		return 0;
 	}
 	if (h->n == h->cap) {
@@ -90,7 +92,7 @@ int hist_add(struct hist *h, double v, double w)
 		h->s = ns;
 		h->cap = nc;
 	}
-	note(h, v, w);
+	note(h, v, w, inv);
 	h->s[h->n].v = v;
 	h->s[h->n].w = w;
 	h->n++;
@@ -224,7 +226,7 @@ static int emit_one(struct batch *b, const struct series *tmpl, const char *suff
 }
 
 int hist_emit(struct batch *b, const struct aggr_config *cfg, const struct series *tmpl,
-	      const struct hist_summary *sum, size_t *added)
+	      const struct hist_summary *sum, size_t *added, size_t *nonfinite)
 {
 	static const struct {
 		unsigned bit;
@@ -235,22 +237,32 @@ int hist_emit(struct batch *b, const struct aggr_config *cfg, const struct serie
 	};
 	double vals[] = { sum->max, sum->median, sum->count ? sum->sum / sum->count : 0,
 			  sum->count / 10.0, sum->min, sum->sum };
-	size_t n = 0;
+	size_t n = 0, bad = 0;
 	int rc = 0;
 	for (size_t i = 0; i < sizeof(aggs) / sizeof(aggs[0]) && rc == 0; i++) {
 		if (!(cfg->histogram_aggregates & aggs[i].bit))
 			continue;
+		if (!isfinite(vals[i])) {
+			bad++;
+			continue;
+		}
 		enum series_kind k = aggs[i].bit == HIST_AGG_COUNT ? SERIES_RATE : SERIES_GAUGE;
 		rc = emit_one(b, tmpl, aggs[i].suffix, k, vals[i]);
 		n += rc == 0;
 	}
 	for (size_t i = 0; i < sum->npct && rc == 0; i++) {
 		char suffix[32];
+		if (!isfinite(sum->pct_value[i])) {
+			bad++;
+			continue;
+		}
 		snprintf(suffix, sizeof(suffix), ".%dpercentile", sum->pct[i]);
 		rc = emit_one(b, tmpl, suffix, SERIES_GAUGE, sum->pct_value[i]);
 		n += rc == 0;
 	}
 	if (added)
 		*added = n;
+	if (nonfinite)
+		*nonfinite = bad;
 	return rc;
 }

@@ -2,13 +2,18 @@
  * hist.h - histogram/timing accumulator and the histogram-style summary.
  *
  * Private to aggr/. A struct hist keeps the exact weighted samples of one
- * context in one bucket (weight = 1/sample_rate) up to exact_max samples; the
- * next sample folds every sample into a DDSketch (weight rounded to an integer,
- * at least 1), so nothing is dropped and memory stays bounded. count, sum, min
- * and max stay exact either way.
+ * context in one bucket up to exact_max samples; the next sample folds every
+ * sample into a DDSketch, so nothing is dropped and memory stays bounded.
+ * count, sum, min and max stay exact either way.
  *
- * Rank formulas (Datadog's agent, pkg/metrics/histogram.go, with float
- * weights). Samples sorted ascending, W = sum of weights, P = int(p*100 + 0.5):
+ * Sample rates as in Datadog's agent (pkg/metrics/histogram.go addSample): a
+ * sample sent with rate r weighs trunc(1/r) (an integer, at least 1: @0.21
+ * weighs 4) in count, median and percentiles, and adds v * (1/r) to the sum
+ * (@0.21: 4.76 v). So avg = sum / count is not a plain mean of the values
+ * when 1/r is not an integer: "x:666|h|@0.21" gives .count 0.4, .avg 792.857.
+ *
+ * Rank formulas (Datadog's agent, pkg/metrics/histogram.go; with integer
+ * weights its integer divisions give the same ranks). Samples sorted ascending, W = sum of weights, P = int(p*100 + 0.5):
  *   median     = first sample whose cumulative weight > (W - 1) / 2
  *                (the lower middle for an even count: 1..100 -> 50)
  *   percentile = first sample whose cumulative weight > (P * W - 1) / 100
@@ -57,8 +62,9 @@ struct hist_summary {
 
 struct hist *hist_new(uint32_t exact_max);
 void hist_free(struct hist *h); /* accepts NULL */
-/* 0 or -ENOMEM (the sample is then not counted). */
-int hist_add(struct hist *h, double v, double w);
+/* One sample v sent with sample rate `rate` in (0,1] (see above). 0 or
+ * -ENOMEM (the sample is then not counted). */
+int hist_add(struct hist *h, double v, double rate);
 size_t hist_bytes(const struct hist *h);
 /* dst += src, as if src's samples had been added to dst one by one: exact
  * samples concatenated while the total stays within dst->exact_max, otherwise
@@ -73,8 +79,10 @@ size_t hist_percentiles(const struct aggr_config *cfg, int *out);
 /* Sorts the samples in place and fills out (pct[] must be set by the caller). */
 void hist_summarise(struct hist *h, struct hist_summary *out);
 /* Appends the summary series; tmpl gives name (base), host, tags and ts.
- * 0 or -ENOMEM. Returns the number of series added through *added. */
+ * A series whose value is not finite (a sum or count that overflowed) is
+ * not appended: counted in *nonfinite (may be NULL). 0 or -ENOMEM. Returns
+ * the number of series added through *added (may be NULL). */
 int hist_emit(struct batch *b, const struct aggr_config *cfg, const struct series *tmpl,
-	      const struct hist_summary *sum, size_t *added);
+	      const struct hist_summary *sum, size_t *added, size_t *nonfinite);
 
 #endif

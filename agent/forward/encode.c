@@ -312,6 +312,43 @@ static void res_clear(struct enc_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* ---- the non-finite guard ----
+ * The records to encode: the caller's array, or, when some record carries a
+ * number that is not finite, a copy without those (*copy, freed by the
+ * caller), counted in res->non_finite. NULL on ENOMEM. */
+
+static bool series_finite(const struct series *s)
+{
+	return isfinite(s->value);
+}
+
+static bool sketch_finite(const struct sketch_point *s)
+{
+	return isfinite(s->sum) && isfinite(s->min) && isfinite(s->max) && isfinite(s->avg);
+}
+
+#define DEFINE_FINITE_ONLY(NAME, T, OK)                                                  \
+	static const T *NAME(const T *s, size_t *n, T **copy, struct enc_result *res)  \
+	{                                                                            \
+		size_t bad = 0, k = 0;                                               \
+		*copy = NULL;                                                        \
+		for (size_t i = 0; i < *n; i++)                                      \
+			bad += !OK(&s[i]);                                           \
+		if (!bad)                                                            \
+			return s;                                                    \
+		if (!(*copy = malloc((*n - bad + 1) * sizeof(**copy))))              \
+			return NULL;                                                 \
+		for (size_t i = 0; i < *n; i++)                                      \
+			if (OK(&s[i]))                                               \
+				(*copy)[k++] = s[i];                                 \
+		res->non_finite = bad;                                               \
+		*n = k;                                                              \
+		return *copy;                                                        \
+	}
+
+DEFINE_FINITE_ONLY(finite_series, struct series, series_finite)
+DEFINE_FINITE_ONLY(finite_sketches, struct sketch_point, sketch_finite)
+
 /* ---- JSON renderers ---- */
 
 static void json_tags(struct jw *w, const char *const *tags, uint32_t n)
@@ -356,10 +393,7 @@ static bool series_head(struct buf *b, const struct series *s)
 	o = PUT_LIT(o, ",\"points\":[[");
 	o += json_format_int(o, s->ts);
 	*o++ = ',';
-	if (isfinite(s->value))
-		o += json_format_double(o, 40, s->value);
-	else
-		o = PUT_LIT(o, "null");
+	o += json_format_double(o, 40, s->value); /* finite: finite_series */
 	o = PUT_LIT(o, "]],\"type\":\"");
 	memcpy(o, kind, lk); /* "gauge", "rate", "count": nothing to escape */
 	o += lk;
@@ -468,11 +502,15 @@ int enc_series_v1(const struct series *s, size_t n, const struct enc_opts *o,
 		  enc_emit_fn emit, void *arg, struct enc_result *res)
 {
 	struct rendered r;
+	struct series *copy;
 	res_clear(res);
+	if (!(s = finite_series(s, &n, &copy, res)))
+		return -ENOMEM;
 	int rc = rendered_init(&r, n, r_series_v1, s);
 	if (rc == 0)
 		rc = run_packer(FWD_EP_SERIES_V1, SHAPE_JSON_SERIES, &r, o, emit, arg, res);
 	rendered_done(&r);
+	free(copy);
 	return rc;
 }
 
@@ -636,11 +674,15 @@ int enc_series_v2(const struct series *s, size_t n, const struct enc_opts *o,
 		  enc_emit_fn emit, void *arg, struct enc_result *res)
 {
 	struct rendered r;
+	struct series *copy;
 	res_clear(res);
+	if (!(s = finite_series(s, &n, &copy, res)))
+		return -ENOMEM;
 	int rc = rendered_init(&r, n, r_series_v2, s);
 	if (rc == 0)
 		rc = run_packer(FWD_EP_SERIES_V2, SHAPE_PROTO, &r, o, emit, arg, res);
 	rendered_done(&r);
+	free(copy);
 	return rc;
 }
 
@@ -648,10 +690,14 @@ int enc_sketches(const struct sketch_point *s, size_t n, const struct enc_opts *
 		 enc_emit_fn emit, void *arg, struct enc_result *res)
 {
 	struct rendered r;
+	struct sketch_point *copy;
 	res_clear(res);
+	if (!(s = finite_sketches(s, &n, &copy, res)))
+		return -ENOMEM;
 	int rc = rendered_init(&r, n, r_sketch, s);
 	if (rc == 0)
 		rc = run_packer(FWD_EP_SKETCHES, SHAPE_PROTO, &r, o, emit, arg, res);
 	rendered_done(&r);
+	free(copy);
 	return rc;
 }

@@ -7,8 +7,10 @@
  * payloads that respect the endpoint's limits (compressed and uncompressed
  * bytes, points per payload); a chunk whose compressed size is over the limit
  * is split in halves. A single record that cannot fit is not emitted and is
- * reported in enc_result.too_large. Every other record appears in exactly one
- * emitted payload.
+ * reported in enc_result.too_large. A series or sketch point with a number
+ * that is not finite is not emitted either (enc_result.non_finite): JSON has
+ * no such number and the intake would reject the whole payload. Every other
+ * record appears in exactly one emitted payload.
  *
  * Pure: no I/O, no logging, no clock (created/seq are given). Thread-safe.
  * Called by the forwarder (fwd_submit), the unit tests and the fuzz harness.
@@ -42,6 +44,8 @@ struct enc_result {
 	size_t payloads;
 	size_t records;		/* records emitted */
 	size_t too_large;	/* records dropped: alone over a limit */
+	size_t non_finite;	/* records dropped: a value (or a sketch's sum, min, max,
+				 * avg) is inf or nan; never in any payload */
 };
 
 /* Each returns 0 or -errno (-ENOMEM, or the emit callback's error); res is

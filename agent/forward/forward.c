@@ -68,7 +68,7 @@ struct fwd {
 
 static const char *const drop_names[FWD_DROP_COUNT] = {
 	"http_400", "http_403", "http_413", "queue_full", "disk_full", "disk_evicted",
-	"corrupt", "too_large", "encode", "shutdown", "no_converter",
+	"corrupt", "too_large", "encode", "shutdown", "no_converter", "non_finite",
 };
 
 const char *fwd_drop_name(enum fwd_drop d)
@@ -343,9 +343,10 @@ static int emit(void *arg, struct payload *p)
 /* Accounts for records an encoder did not emit. */
 static void account(struct fwd *f, size_t n, const struct enc_result *res)
 {
-	size_t lost = n - res->records - res->too_large;
-	f->st.points_submitted += res->too_large + lost;
+	size_t lost = n - res->records - res->too_large - res->non_finite;
+	f->st.points_submitted += res->too_large + res->non_finite + lost;
 	drop(f, FWD_DROP_TOO_LARGE, res->too_large, res->too_large);
+	drop(f, FWD_DROP_NON_FINITE, 0, res->non_finite);
 	drop(f, FWD_DROP_ENCODE, lost ? 1 : 0, lost);
 	if (res->too_large)
 		log_limited(LOG_LVL_WARN, "forward: %zu records over the payload limits, dropped", res->too_large);

@@ -45,6 +45,7 @@ enum fwd_drop {
 	FWD_DROP_ENCODE,	/* out of memory while encoding */
 	FWD_DROP_SHUTDOWN,	/* still queued at the drain deadline, no disk spill */
 	FWD_DROP_NO_CONVERTER,	/* sketches with distributions: series but no converter */
+	FWD_DROP_NON_FINITE,	/* a record with an inf/nan value (encode.h) */
 	FWD_DROP_COUNT
 };
 

@@ -534,8 +534,7 @@ static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n,
 
 /* ---- service checks ----------------------------------------------------- */
 
-static enum dsd_error check_field(struct dsd_parser *p, struct sv f, const char *end,
-				  struct dsd_service_check *sc, bool *last)
+static enum dsd_error check_field(struct dsd_parser *p, struct sv f, struct dsd_service_check *sc)
 {
 	int64_t ts;
 
@@ -555,9 +554,8 @@ static enum dsd_error check_field(struct dsd_parser *p, struct sv f, const char 
 	case 'c':
 		sc->container_id = (struct sv){ f.p + 2, f.n - 2 };
 		break;
-	case 'm': /* the message is last and may contain '|' */
-		sc->message = (struct sv){ f.p + 2, (size_t)(end - f.p - 2) };
-		*last = true;
+	case 'm': /* a field like any other: it ends at the next '|' (Datadog's parser) */
+		sc->message = (struct sv){ f.p + 2, f.n - 2 };
 		break;
 	default:
 		break;
@@ -574,7 +572,6 @@ static enum dsd_error parse_check(struct dsd_parser *p, const char *s, size_t n,
 	const char *bar = memchr(name, '|', (size_t)(end - name));
 	enum dsd_error e;
 	struct sv f = SV_NULL;
-	bool last = false;
 
 	if (!bar)
 		return DSD_ERR_CHECK_FORMAT;
@@ -587,8 +584,8 @@ static enum dsd_error parse_check(struct dsd_parser *p, const char *s, size_t n,
 	if (!next_field(&pos, end, &f) || f.n != 1 || f.p[0] < '0' || f.p[0] > '3')
 		return DSD_ERR_CHECK_STATUS;
 	sc.status = (enum check_status)(f.p[0] - '0');
-	while (!last && next_field(&pos, end, &f)) {
-		if ((e = check_field(p, f, end, &sc, &last)) != ACCEPT)
+	while (next_field(&pos, end, &f)) {
+		if ((e = check_field(p, f, &sc)) != ACCEPT)
 			return e;
 	}
 	p->st.service_checks++;

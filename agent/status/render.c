@@ -14,6 +14,7 @@ static const char *const aggr_drop_names[AGGR_DROP_COUNT] = {
 	[AGGR_DROP_TIMESTAMPED_TYPE] = "timestamped_type",
 	[AGGR_DROP_NOMEM] = "nomem",
 	[AGGR_DROP_PENDING_CAP] = "pending_cap",
+	[AGGR_DROP_NON_FINITE] = "non_finite",
 };
 
 static const char *drop_name(int d)

@@ -96,7 +96,7 @@ def expected_status(udp, uds):
             # every line is sent once: the seen-line cache learns a line on its second sighting
             "seen_cache_hits": 0, "seen_cache_entries": 0,
             "dropped": {"context_cap": 0, "metric_cap": 0, "timestamped_type": 0, "nomem": 0,
-                        "pending_cap": 0}}
+                        "pending_cap": 0, "non_finite": 0}}
     return dsd, aggr
 
 

@@ -385,8 +385,12 @@ static struct pcase cases[] = {
 	/* service checks */
 	OK("_sc|db.up|0", "S db.up 0"),
 	OK("_sc|db.up|3", "S db.up 3"),
+	/* m: is a field like the others: it ends at the next '|' */
 	OK("_sc|db.up|2|d:1700000000|h:web1|#env:prod,role|m:disk | full|c:x",
-	   "S db.up 2 d:1700000000 h:web1 #env:prod,role m:disk | full|c:x"),
+	   "S db.up 2 d:1700000000 h:web1 #env:prod,role m:disk  c:x"),
+	OK("_sc|agent.up|0|d:12345|h:localhost|m:this is fine|#a:b,c:d",
+	   "S agent.up 0 d:12345 h:localhost #a:b,c:d m:this is fine"),
+	OK("_sc|n|0|m:first|m:second", "S n 0 m:second"),
 	OK("_sc|n|1|h:a|h:b|d:1|d:2", "S n 1 d:2 h:b"),
 	OK("_sc|n|1|d:abc|c:cid|zz|m:", "S n 1 m: c:cid"),
 	OK("_sc|n|0|h:", "S n 0 h:"),

@@ -1,0 +1,352 @@
+/*
+ * test_parity.c - raw DogStatsD lines through the parser and the aggregator
+ * to the flushed batch, compared with what Datadog's agent produces for the
+ * same input. The expected values are those of the reference agent's own
+ * test tables (comp/dogstatsd/server parse_*_test.go, enrich_test.go,
+ * pkg/metrics histogram/counter tests, the no-aggregation worker), restated
+ * as a whole flushed record each; README "Differences from Datadog's agent"
+ * lists where this agent deliberately differs.
+ *
+ * Every record of the flush is rendered as one line (render_*), the lines
+ * sorted, and compared with the case's lines (any order). The agent's
+ * hostname is "agent-host"; samples arrive at T0 + 1 and the flush runs at
+ * T0 + 10 (one closed bucket, stamped T0).
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggr/aggr.h"
+#include "parse/parse.h"
+
+#define T0 1700000000 /* a bucket boundary */
+
+static double pct95[] = { 0.95 };
+
+static void cfg_init(struct aggr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hostname = "agent-host";
+	c->namespace = "";
+	c->bucket_seconds = 10;
+	c->expiry_seconds = 300;
+	c->context_expiry_seconds = 20;
+	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_SUM | HIST_AGG_MIN;
+	c->histogram_percentiles = pct95;
+	c->nhistogram_percentiles = 1;
+	c->no_aggregation_pipeline = true;
+	c->max_contexts = 1000000;
+	c->max_contexts_per_metric = 100000;
+	c->set_exact_max = 10000;
+}
+
+/* ---- feeding: the parser's callbacks straight into the aggregator ---- */
+
+struct feed {
+	struct aggr *a;
+	int64_t now;
+};
+
+static void on_metric(void *ctx, const struct dsd_metric *m)
+{
+	struct feed *f = ctx;
+	aggr_ingest(f->a, m, f->now);
+}
+
+static void on_event(void *ctx, const struct dsd_event *e)
+{
+	struct feed *f = ctx;
+	aggr_event(f->a, e, f->now);
+}
+
+static void on_check(void *ctx, const struct dsd_service_check *sc)
+{
+	struct feed *f = ctx;
+	aggr_service_check(f->a, sc, f->now);
+}
+
+static bool on_seen(void *ctx, const struct dsd_metric *m)
+{
+	struct feed *f = ctx;
+	return aggr_ingest_seen(f->a, m, f->now);
+}
+
+static const struct dsd_sink sink = { on_metric, on_event, on_check };
+static const struct dsd_cache_ops cache_ops = { .seen = on_seen };
+
+/* ---- rendering a batch ---- */
+
+static void put_num(FILE *f, double v)
+{
+	char b[64];
+	snprintf(b, sizeof(b), "%.15g", v);
+	fputs(b, f);
+}
+
+static void put_tags(FILE *f, const char *const *t, uint32_t n)
+{
+	fputs(" [", f);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", t[i]);
+	fputc(']', f);
+}
+
+static int line_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The batch as sorted lines joined by '\n' (each line ends with '\n'). Tags
+ * of events and checks are sorted too: their order is not part of the
+ * contract. */
+static char *render(const struct batch *b)
+{
+	size_t n = b->nseries + b->nsketches + b->nevents + b->nchecks, k = 0;
+	char **lines = calloc(n + 1, sizeof(*lines));
+	cr_assert_not_null(lines);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		FILE *f = open_memstream(&lines[i], &len);
+		cr_assert_not_null(f);
+		if (i < b->nseries) {
+			const struct series *s = &b->series[i];
+			fprintf(f, "%s %s host=%s", series_kind_name(s->kind), s->name, s->host);
+			put_tags(f, s->tags, s->ntags);
+			fprintf(f, " ts=%lld i=%u v=", (long long)s->ts, s->interval);
+			put_num(f, s->value);
+		} else if ((k = i - b->nseries) < b->nsketches) {
+			const struct sketch_point *p = &b->sketches[k];
+			fprintf(f, "sketch %s host=%s", p->name, p->host);
+			put_tags(f, p->tags, p->ntags);
+			fprintf(f, " ts=%lld cnt=%lld min=", (long long)p->ts, (long long)p->cnt);
+			put_num(f, p->min);
+			fputs(" max=", f);
+			put_num(f, p->max);
+			fputs(" sum=", f);
+			put_num(f, p->sum);
+			fputs(" avg=", f);
+			put_num(f, p->avg);
+		} else if ((k = i - b->nseries - b->nsketches) < b->nevents) {
+			const struct event_rec *e = &b->events[k];
+			const char **t = (const char **)e->tags;
+			qsort(t, e->ntags, sizeof(*t), line_cmp);
+			fprintf(f, "event %s host=%s", e->title, e->host);
+			put_tags(f, e->tags, e->ntags);
+			fprintf(f, " ts=%lld text=%s", (long long)e->ts, e->text);
+			fprintf(f, " p=%s t=%s", event_priority_name(e->priority),
+				event_alert_type_name(e->alert_type));
+			if (e->aggregation_key[0])
+				fprintf(f, " k=%s", e->aggregation_key);
+			if (e->source_type[0])
+				fprintf(f, " s=%s", e->source_type);
+		} else {
+			const struct check_rec *c = &b->checks[k - b->nevents];
+			const char **t = (const char **)c->tags;
+			qsort(t, c->ntags, sizeof(*t), line_cmp);
+			fprintf(f, "check %s %d host=%s", c->name, c->status, c->host);
+			put_tags(f, c->tags, c->ntags);
+			fprintf(f, " ts=%lld m=%s", (long long)c->ts, c->message);
+		}
+		fclose(f);
+	}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	char *out;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s\n", lines[i]);
+		free(lines[i]);
+	}
+	fclose(f);
+	free(lines);
+	return out;
+}
+
+/* The expected lines, sorted the same way. */
+static char *sorted_lines(const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	char *lines[256];
+	size_t n = 0;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		cr_assert_lt(n, 256);
+		lines[n++] = l;
+	}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	char *out;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\n", lines[i]);
+	fclose(f);
+	free(copy);
+	return out;
+}
+
+/* ---- the table ---- */
+
+enum opt {
+	OPT_NONE = 0,
+	OPT_NO_AGG_OFF = 1 << 0,	/* dogstatsd_no_aggregation_pipeline: false */
+	OPT_CACHED = 1 << 1,		/* through the seen-line cache, the datagram 3 times */
+};
+
+struct pcase {
+	const char *in;		/* one datagram */
+	const char *out;	/* the flushed records, one line each, any order */
+	int drop;		/* -1, or an aggr_drop reason expected ... */
+	uint64_t ndrop;		/* ... this many times */
+	unsigned opt;
+};
+
+#define C(i, o) { (i), (o), -1, 0, OPT_NONE }
+#define CD(i, o, d, n) { (i), (o), (d), (n), OPT_NONE }
+#define CO(i, o, opt) { (i), (o), -1, 0, (opt) }
+
+/* What the lines below restate, theme by theme (issue 19). */
+static const struct pcase cases[] = {
+	/* Service check m: ends at the next field (parse_service_checks_test.go) */
+	C("_sc|agent.up|0|d:12345|h:localhost|m:this is fine|#a:b,c:d",
+	  "check agent.up 0 host=localhost [a:b,c:d] ts=12345 m=this is fine\n"),
+	C("_sc|agent.up|0|d:21|h:localhost|#tag1:test,tag2|m:this is fine",
+	  "check agent.up 0 host=localhost [tag1:test,tag2] ts=21 m=this is fine\n"),
+	C("_sc|agent.up|0|d:21|h:localhost|h:localhost2|d:22",
+	  "check agent.up 0 host=localhost2 [] ts=22 m=\n"),
+	C("_sc|agent.up|0|m:this is fine", "check agent.up 0 host=agent-host [] ts=1700000001 m=this is fine\n"),
+	C("_sc|agent.up|0|d:some_time", "check agent.up 0 host=agent-host [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|u:unknown", "check agent.up 0 host=agent-host [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|#tag1,tag2:test,tag3",
+	  "check agent.up 0 host=agent-host [tag1,tag2:test,tag3] ts=1700000001 m=\n"),
+
+	/* host: tag on events and service checks (enrich_test.go) */
+	C("_sc|agent.up|0|#host:localhost", "check agent.up 0 host=localhost [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|#host:", "check agent.up 0 host= [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|#a,host:h1,b,host:h2", "check agent.up 0 host=h2 [a,b] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|h:field|#host:tag", "check agent.up 0 host=field [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|h:|#host:tag", "check agent.up 0 host=tag [] ts=1700000001 m=\n"),
+	C("_sc|agent.up|0|h:", "check agent.up 0 host=agent-host [] ts=1700000001 m=\n"),
+	C("_e{10,9}:test title|test text|#host:localhost",
+	  "event test title host=localhost [] ts=1700000001 text=test text p=normal t=info\n"),
+	C("_e{10,9}:test title|test text|#host:",
+	  "event test title host= [] ts=1700000001 text=test text p=normal t=info\n"),
+	C("_e{10,9}:test title|test text|h:field|#host:tag,x",
+	  "event test title host=field [x] ts=1700000001 text=test text p=normal t=info\n"),
+	C("_e{10,9}:test title|test text|h:",
+	  "event test title host=agent-host [] ts=1700000001 text=test text p=normal t=info\n"),
+	C("daemon:666|g|#sometag1:somevalue1,host:my-hostname,sometag2:somevalue2",
+	  "gauge daemon host=my-hostname [sometag1:somevalue1,sometag2:somevalue2] ts=1700000000 i=0 v=666\n"),
+	C("daemon:666|g|#sometag1:somevalue1,host:,sometag2:somevalue2",
+	  "gauge daemon host= [sometag1:somevalue1,sometag2:somevalue2] ts=1700000000 i=0 v=666\n"),
+
+	/* dd.internal.entity_id: and dd.internal.card: are metadata, not tags
+	 * (enrich_test.go extractTagsMetadata) */
+	C("daemon:666|g|#sometag1:somevalue1,dd.internal.entity_id:foo,sometag2:somevalue2",
+	  "gauge daemon host=agent-host [sometag1:somevalue1,sometag2:somevalue2] ts=1700000000 i=0 v=666\n"),
+	C("daemon:666|g|#sometag1:somevalue1,dd.internal.entity_id:none,sometag2:somevalue2",
+	  "gauge daemon host=agent-host [sometag1:somevalue1,sometag2:somevalue2] ts=1700000000 i=0 v=666\n"),
+	C("daemon:666|g|#sometag1:somevalue1,dd.internal.card:high,host:h,dd.internal.entity_id:x",
+	  "gauge daemon host=h [sometag1:somevalue1] ts=1700000000 i=0 v=666\n"),
+	C("daemon:666|g|#dd.internal.other:kept,dd.internal.entity_id",
+	  "gauge daemon host=agent-host [dd.internal.entity_id,dd.internal.other:kept] ts=1700000000 i=0 v=666\n"),
+	C("_e{10,9}:test title|test text|#dd.internal.entity_id:pod,dd.internal.card:low,a",
+	  "event test title host=agent-host [a] ts=1700000001 text=test text p=normal t=info\n"),
+	C("_sc|agent.up|0|#dd.internal.entity_id:pod,dd.internal.card:orchestrator,b",
+	  "check agent.up 0 host=agent-host [b] ts=1700000001 m=\n"),
+	CO("daemon:1|c|#a,dd.internal.entity_id:foo,dd.internal.card:high",
+	   "rate daemon host=agent-host [a] ts=1700000000 i=10 v=0.3\n", OPT_CACHED),
+
+	/* histogram and timer sample rates (pkg/metrics/histogram.go addSample):
+	 * weight int64(1/rate), sum += value * (1/rate) */
+	C("daemon:666|h|@0.21",
+	  "gauge daemon.max host=agent-host [] ts=1700000000 i=0 v=666\n"
+	  "gauge daemon.median host=agent-host [] ts=1700000000 i=0 v=666\n"
+	  "gauge daemon.avg host=agent-host [] ts=1700000000 i=0 v=792.857142857143\n"
+	  "rate daemon.count host=agent-host [] ts=1700000000 i=10 v=0.4\n"
+	  "gauge daemon.min host=agent-host [] ts=1700000000 i=0 v=666\n"
+	  "gauge daemon.sum host=agent-host [] ts=1700000000 i=0 v=3171.42857142857\n"
+	  "gauge daemon.95percentile host=agent-host [] ts=1700000000 i=0 v=666\n"),
+	C("daemon:500|ms|@0.5\ndaemon:100|ms",
+	  "gauge daemon.max host=agent-host [] ts=1700000000 i=0 v=500\n"
+	  "gauge daemon.median host=agent-host [] ts=1700000000 i=0 v=500\n"
+	  "gauge daemon.avg host=agent-host [] ts=1700000000 i=0 v=366.666666666667\n"
+	  "rate daemon.count host=agent-host [] ts=1700000000 i=10 v=0.3\n"
+	  "gauge daemon.min host=agent-host [] ts=1700000000 i=0 v=100\n"
+	  "gauge daemon.sum host=agent-host [] ts=1700000000 i=0 v=1100\n"
+	  "gauge daemon.95percentile host=agent-host [] ts=1700000000 i=0 v=500\n"),
+	C("daemon:1:2:3|h|@0.4",
+	  "gauge daemon.max host=agent-host [] ts=1700000000 i=0 v=3\n"
+	  "gauge daemon.median host=agent-host [] ts=1700000000 i=0 v=2\n"
+	  "gauge daemon.avg host=agent-host [] ts=1700000000 i=0 v=2.5\n"
+	  "rate daemon.count host=agent-host [] ts=1700000000 i=10 v=0.6\n"
+	  "gauge daemon.min host=agent-host [] ts=1700000000 i=0 v=1\n"
+	  "gauge daemon.sum host=agent-host [] ts=1700000000 i=0 v=15\n"
+	  "gauge daemon.95percentile host=agent-host [] ts=1700000000 i=0 v=3\n"),
+
+	/* non-finite aggregation results are dropped and counted */
+	CD("x:1e308|c\nx:1e308|c", "", AGGR_DROP_NON_FINITE, 1),
+	CD("x:1|c|@1e-320", "", AGGR_DROP_NON_FINITE, 1),
+	CD("x:1e308|c\nx:1e308|c\ny:1|c", "rate y host=agent-host [] ts=1700000000 i=10 v=0.1\n",
+	   AGGR_DROP_NON_FINITE, 1),
+	CD("h:1e308|h\nh:1e308|h",
+	   "gauge h.max host=agent-host [] ts=1700000000 i=0 v=1e+308\n"
+	   "gauge h.median host=agent-host [] ts=1700000000 i=0 v=1e+308\n"
+	   "rate h.count host=agent-host [] ts=1700000000 i=10 v=0.2\n"
+	   "gauge h.min host=agent-host [] ts=1700000000 i=0 v=1e+308\n"
+	   "gauge h.95percentile host=agent-host [] ts=1700000000 i=0 v=1e+308\n",
+	   AGGR_DROP_NON_FINITE, 2), /* .avg and .sum */
+	CD("d:1e308|d\nd:1e308|d", "", AGGR_DROP_NON_FINITE, 1),
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static size_t case_idx[NCASES];
+
+ParameterizedTestParameters(parity, table)
+{
+	for (size_t i = 0; i < NCASES; i++)
+		case_idx[i] = i;
+	return cr_make_param_array(size_t, case_idx, NCASES);
+}
+
+ParameterizedTest(size_t *idx, parity, table)
+{
+	const struct pcase *c = &cases[*idx];
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	if (c->opt & OPT_NO_AGG_OFF)
+		cfg.no_aggregation_pipeline = false;
+	struct aggr *a = aggr_new(&cfg);
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	cr_assert(a && p);
+	struct feed f = { a, T0 + 1 };
+	int rounds = c->opt & OPT_CACHED ? 3 : 1;
+	for (int r = 0; r < rounds; r++) {
+		size_t len = strlen(c->in);
+		char *buf = malloc(len + 1);
+		memcpy(buf, c->in, len);
+		dsd_parse_cached(p, buf, len, &sink, c->opt & OPT_CACHED ? &cache_ops : NULL, &f);
+		free(buf);
+	}
+	const struct dsd_stats *ps = dsd_parser_stats(p);
+	uint64_t errs = ps->metric_errors + ps->event_errors + ps->check_errors;
+	cr_assert_eq(errs, 0, "input \"%s\": %llu lines rejected", c->in, (unsigned long long)errs);
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	cr_assert_not_null(b);
+	char *got = render(b), *want = sorted_lines(c->out);
+	cr_assert_str_eq(got, want, "input \"%s\":\ngot:\n%swant:\n%s", c->in, got, want);
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	for (int d = 0; d < AGGR_DROP_COUNT; d++)
+		cr_assert_eq(st.dropped[d], d == c->drop ? c->ndrop : 0, "input \"%s\": drop %d", c->in, d);
+	if (c->opt & OPT_CACHED)
+		cr_assert_gt(st.seen_hits, 0, "input \"%s\": never taken by the seen-line cache", c->in);
+	free(got);
+	free(want);
+	batch_free(b);
+	dsd_parser_free(p);
+	aggr_free(a);
+}
