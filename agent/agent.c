@@ -270,9 +270,37 @@ static void flush(struct agent *a, bool final)
 	log_counters(&st);
 }
 
+/* Time from `now_ms` (wall clock, ms) to the next flush: the next multiple
+ * of the flush interval since the epoch (a bucket boundary for 10 s) plus the
+ * grace, so a flush closes the bucket that has just ended whatever the
+ * start-up time. A boundary closer than 20 ms counts as passed (a timer that
+ * fires a few ms early under clock slewing must not flush twice). */
+static struct timeval next_flush_delay(int64_t now_ms, int interval_s, int grace_ms)
+{
+	int64_t period = (int64_t)interval_s * 1000;
+	int64_t next = ((now_ms - grace_ms) / period + 1) * period + grace_ms;
+	if (next - now_ms < 20)
+		next += period;
+	int64_t d = next - now_ms;
+	return (struct timeval){ (time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000 };
+}
+
+static void arm_flush(struct agent *a)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct timeval tv = next_flush_delay(now_ms, a->cfg->flush_interval_s, a->cfg->flush_grace_ms);
+	if (event_add(a->flush_ev, &tv) < 0)
+		log_limited(LOG_LVL_ERROR, "flush: cannot arm the flush timer");
+}
+
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
-	flush(arg, false);
+	struct agent *a = arg;
+	flush(a, false);
+	if (!a->stopping)
+		arm_flush(a);
 }
 
 /* ---- status ---- */
@@ -591,10 +619,10 @@ static int setup_events(struct agent *a)
 		if (!a->sig_ev[i] || evsignal_add(a->sig_ev[i], NULL) < 0)
 			return -ENOMEM;
 	}
-	struct timeval iv = { a->cfg->flush_interval_s, 0 };
-	a->flush_ev = event_new(a->base, -1, EV_PERSIST, on_flush, a);
-	if (!a->flush_ev || event_add(a->flush_ev, &iv) < 0)
+	a->flush_ev = evtimer_new(a->base, on_flush, a);
+	if (!a->flush_ev)
 		return -ENOMEM;
+	arm_flush(a);
 	uint64_t wd_usec = sdnotify_watchdog_usec();
 	if (wd_usec) {
 		struct timeval wv = { (time_t)(wd_usec / 2000000), (suseconds_t)((wd_usec / 2) % 1000000) };

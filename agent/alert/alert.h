@@ -44,7 +44,7 @@
 #include "core/buf.h"
 
 #define ALERT_MAX_WINDOW_S (24 * 3600)	/* longest window a rule may ask for */
-#define ALERT_MAX_RING 8640		/* points kept per instance (1 day of 10 s) */
+#define ALERT_MAX_RING (ALERT_MAX_WINDOW_S / 10 + 2) /* points kept per instance (1 day of 10 s + 2) */
 #define ALERT_DEFAULT_MAX_GROUPS 1000	/* instances per rule unless max_groups says */
 #define ALERT_RESTORE_MAX_AGE_S 3600	/* state files older than this are ignored */
 #define ALERT_STATE_METRIC "dd_mini_agent.alerts.state"

@@ -33,7 +33,9 @@ struct inst {
 	uint64_t fp;
 	char fp_hex[17];
 	enum alert_state state;
+	enum alert_state prev_state;	/* before the last transition */
 	enum alert_state level;		/* OK, WARNING or CRITICAL: the firing level */
+	enum alert_state pending_level;	/* WARNING or CRITICAL: what a PENDING waits for */
 	int64_t state_since;
 	int64_t cond_since;		/* escalation condition true since (0 = not) */
 	int64_t recover_since;		/* de-escalation condition true since (0 = not) */
@@ -75,6 +77,11 @@ void inst_free(struct inst *in);
 int rt_add(struct rule_rt *rt, struct inst *in);
 size_t ring_cap_for(const struct alert_engine *e, const struct alert_rule *r);
 int inst_resize_ring(struct inst *in, size_t cap);
+
+/* eval.c */
+enum alert_op alert_op_negate(enum alert_op op);	/* ">" -> "<=" ... */
+/* The threshold and comparator that decided the instance's current state. */
+void inst_decision(const struct alert_rule *r, const struct inst *in, double *thr, enum alert_op *op);
 
 /* state.c */
 int state_write(struct alert_engine *e, int64_t now);

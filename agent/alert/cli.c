@@ -208,9 +208,11 @@ static void print_transition(FILE *out, const struct alert_transition *t, int64_
 	fprintf(out, "+%" PRId64 "s %s{", t->ts - start, t->rule_name);
 	for (size_t i = 0; i < t->ngroup_tags; i++)
 		fprintf(out, "%s%s", i ? "," : "", t->group_tags[i]);
-	fprintf(out, "} %s -> %s%s value=%s %s %s fingerprint=%s\n    %s\n", alert_state_name(t->from),
+	fprintf(out, "} %s -> %s%s value=%s %s %s fingerprint=%s\n", alert_state_name(t->from),
 		alert_state_name(t->to), t->renotify ? " (renotify)" : "", v, t->comparator, th,
-		t->fingerprint_hex, t->message);
+		t->fingerprint_hex);
+	if (*t->message)
+		fprintf(out, "    %s\n", t->message);
 }
 
 struct find_ctx {

@@ -252,20 +252,58 @@ static double slope(const struct apoint *p, size_t n)
 	return den > 0 ? num / den : NAN;
 }
 
+/* Counter rate: per-second increase between consecutive points, each over
+ * its own time span; an interval where the value went down is a counter
+ * reset (the service restarted) and is left out rather than read as a drop. */
+static double counter_rate(const struct alert_rule *r, const struct apoint *p, size_t n, double *v)
+{
+	size_t m = 0;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (p[i + 1].v >= p[i].v)
+			v[m++] = (p[i + 1].v - p[i].v) / (double)(p[i + 1].ts - p[i].ts);
+	return time_agg(r->time_agg, v, m);
+}
+
+/* The points a rule sees at `now`: every closed bucket that ends inside
+ * (now - window, now] (ALERTS.md, Evaluation 2; a point stands for its whole
+ * bucket and is stamped with its start). Transforms that compare points
+ * (growth, deriv, rate, pct_change) also take the point just before the
+ * window, the value at the window's start, so growth over 5m spans 5 minutes
+ * of observations rather than the 4m50s between the first and last in-window
+ * buckets. Sets *first to the first in-window point's index in p. */
+static size_t window_points(const struct alert_engine *e, const struct alert_rule *r, const struct inst *in,
+			    int64_t now, struct apoint *p, size_t *first)
+{
+	int64_t res = e->resolution, start = now - r->window_s;
+	bool base = r->transform != ALERT_TF_NONE;
+	size_t n = 0;
+	*first = 0;
+	for (size_t i = 0; i < in->rn; i++) {
+		const struct apoint *pt = &in->ring[(in->rhead + i) % in->rcap];
+		int64_t end = pt->ts + res;
+		if (end > now)
+			continue;
+		if (end > start) {
+			p[n++] = *pt;
+		} else if (base && end > start - res) {
+			p[0] = *pt;
+			n = 1;
+			*first = 1;
+		}
+	}
+	return n;
+}
+
 static double window_value(struct alert_engine *e, const struct alert_rule *r, const struct inst *in,
 			   int64_t now)
 {
 	struct apoint *p = e->scratch;
 	double *v = e->vals;
-	size_t n = 0;
-	for (size_t i = 0; i < in->rn; i++) {
-		const struct apoint *pt = &in->ring[(in->rhead + i) % in->rcap];
-		if (pt->ts >= now - r->window_s && pt->ts <= now)
-			p[n++] = *pt;
-	}
-	if (!n)
+	size_t first;
+	size_t n = window_points(e, r, in, now, p, &first);
+	if (n <= first)
 		return NAN;
-	if (r->require_full_window && p[0].ts > now - r->window_s + e->resolution)
+	if (r->require_full_window && !first && p[0].ts > now - r->window_s + e->resolution)
 		return NAN;
 	switch (r->transform) {
 	case ALERT_TF_NONE:
@@ -279,11 +317,7 @@ static double window_value(struct alert_engine *e, const struct alert_rule *r, c
 	case ALERT_TF_PCT_CHANGE:
 		return n < 2 || p[0].v == 0 ? NAN : (p[n - 1].v - p[0].v) / fabs(p[0].v) * 100.0;
 	case ALERT_TF_RATE:
-		if (n < 2)
-			return NAN;
-		for (size_t i = 0; i + 1 < n; i++)
-			v[i] = (p[i + 1].v - p[i].v) / (double)(p[i + 1].ts - p[i].ts);
-		return time_agg(r->time_agg, v, n - 1);
+		return n < 2 ? NAN : counter_rate(r, p, n, v);
 	}
 	return NAN;
 }
@@ -319,23 +353,70 @@ static bool firing(enum alert_state s)
 	return s == ALERT_WARNING || s == ALERT_CRITICAL || s == ALERT_NO_DATA;
 }
 
-static double threshold_for(const struct alert_rule *r, enum alert_state from, enum alert_state to)
+enum alert_op alert_op_negate(enum alert_op op)
 {
-	if (to == ALERT_CRITICAL)
-		return r->critical;
-	if (to == ALERT_WARNING)
-		return r->warning;
-	if (to == ALERT_NO_DATA)
-		return NAN;
-	if (from == ALERT_CRITICAL)
-		return r->critical_recovery;
-	if (from == ALERT_WARNING)
-		return r->warning_recovery;
-	return r->has_critical ? r->critical : r->warning;
+	switch (op) {
+	case ALERT_OP_GT: return ALERT_OP_LE;
+	case ALERT_OP_GE: return ALERT_OP_LT;
+	case ALERT_OP_LT: return ALERT_OP_GE;
+	case ALERT_OP_LE: return ALERT_OP_GT;
+	}
+	return op;
 }
 
-static const char default_message[] =
-	"{{rule}} is {{state}} on {{host}}: value {{value}} {{comparator}} {{threshold}}";
+static double level_threshold(const struct alert_rule *r, enum alert_state level)
+{
+	if (level == ALERT_CRITICAL || (level != ALERT_WARNING && !r->has_warning))
+		return r->critical;
+	return r->warning;
+}
+
+/* The comparator and threshold that decided the transition from -> to:
+ * firing and renotify show the level's threshold and the rule's operator;
+ * PENDING the threshold it is pending on; a recovery (or de-escalation) the
+ * recovery threshold that was passed and the direction it was passed in
+ * (">" recovers with "<="). */
+static void decision(const struct alert_rule *r, const struct inst *in, enum alert_state from,
+		     enum alert_state to, double *thr, enum alert_op *op)
+{
+	*op = r->op;
+	switch (to) {
+	case ALERT_CRITICAL:
+	case ALERT_WARNING:
+		if (from == ALERT_CRITICAL && to == ALERT_WARNING) {
+			*thr = r->critical_recovery;
+			*op = alert_op_negate(r->op);
+		} else {
+			*thr = level_threshold(r, to);
+		}
+		return;
+	case ALERT_PENDING:
+		*thr = level_threshold(r, in->pending_level);
+		return;
+	case ALERT_NO_DATA:
+		*thr = NAN;
+		return;
+	default:
+		break;
+	}
+	*op = alert_op_negate(r->op);
+	if (from == ALERT_CRITICAL)
+		*thr = r->has_warning ? r->warning_recovery : r->critical_recovery;
+	else if (from == ALERT_WARNING)
+		*thr = r->warning_recovery;
+	else if (from == ALERT_PENDING)
+		*thr = level_threshold(r, in->pending_level);
+	else
+		*thr = level_threshold(r, r->has_warning ? ALERT_WARNING : ALERT_CRITICAL);
+}
+
+void inst_decision(const struct alert_rule *r, const struct inst *in, double *thr, enum alert_op *op)
+{
+	decision(r, in, in->prev_state, in->state, thr, op);
+}
+
+/* No {{state}}: every notifier shows the state next to the message. */
+static const char default_message[] = "{{rule}} on {{host}}: value {{value}} {{comparator}} {{threshold}}";
 
 static const char *const *copy_tags(struct arena *a, char **tags, size_t n)
 {
@@ -370,8 +451,9 @@ static int emit(struct alert_engine *e, const struct alert_rule *r, struct inst 
 	t->resolved = firing(from) && !firing(in->state);
 	t->notify = firing(in->state) || t->resolved;
 	t->value = in->value;
-	t->threshold = threshold_for(r, from, in->state);
-	t->comparator = alert_op_name(r->op);
+	enum alert_op op;
+	decision(r, in, from, in->state, &t->threshold, &op);
+	t->comparator = alert_op_name(op);
 	t->ts = now;
 	t->since = in->firing_since;
 	t->fingerprint = in->fp;
@@ -407,6 +489,7 @@ static int set_state(struct alert_engine *e, const struct alert_rule *r, struct 
 		return 0;
 	if (firing(to) && !firing(from))
 		in->firing_since = now;
+	in->prev_state = from;
 	in->state = to;
 	in->state_since = now;
 	if (to == ALERT_WARNING || to == ALERT_CRITICAL)
@@ -452,6 +535,7 @@ static int step(struct alert_engine *e, const struct alert_rule *r, struct inst 
 		in->recover_since = 0;
 		if (!in->cond_since)
 			in->cond_since = now;
+		in->pending_level = tgt;
 		if (now - in->cond_since >= r->for_s)
 			return set_state(e, r, in, tgt, now, out);
 		if (in->state == ALERT_OK || in->state == ALERT_NO_DATA)

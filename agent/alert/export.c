@@ -61,10 +61,15 @@ static int add_instance(struct batch *b, const struct alert_rule *r, const struc
 	const char *host = batch_str(b, sv_from_cstr(in->host));
 	alert_format_value(in->value, val, sizeof(val));
 	char msg[512], thr[64];
-	alert_format_value(in->state == ALERT_WARNING || !r->has_critical ? r->warning : r->critical,
-			   thr, sizeof(thr));
-	snprintf(msg, sizeof(msg), "%s is %s: value %s %s %s", r->name, alert_state_name(in->state), val,
-		 alert_op_name(r->op), thr);
+	double tv;
+	enum alert_op op;
+	inst_decision(r, in, &tv, &op);
+	alert_format_value(tv, thr, sizeof(thr));
+	if (in->state == ALERT_NO_DATA)
+		snprintf(msg, sizeof(msg), "%s is NO_DATA: no value", r->name);
+	else
+		snprintf(msg, sizeof(msg), "%s is %s: value %s %s %s", r->name, alert_state_name(in->state), val,
+			 alert_op_name(op), thr);
 	const char *m = batch_str(b, sv_from_cstr(msg));
 	if (!ctags || !stags || !host || !m)
 		return -ENOMEM;

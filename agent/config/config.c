@@ -99,6 +99,8 @@ int config_defaults(struct agent_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->flush_interval_s = 10;
+	cfg->flush_grace_ms = 250;
+	cfg->notify_max_age_s = 6 * 3600;
 	cfg->telemetry_enabled = true;
 	cfg->limits = DSD_LIMITS_DEFAULT;
 	cfg->net = (struct net_config){ .port = 8125, .socket_mode = 0660, .buffer_size = 8192,

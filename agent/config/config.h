@@ -132,6 +132,8 @@ struct agent_config {
 	char *path;		/* the file this came from */
 	char *run_path;		/* run_path, /var/lib/dd-mini-agent: state, disk queue, alert state */
 	int flush_interval_s;	/* dogstatsd_flush_interval, 10 */
+	int flush_grace_ms;	/* dogstatsd_flush_grace_ms, 250: flush this long after each boundary */
+	int notify_max_age_s;	/* notification_max_age, 21600: undelivered notifications kept this long */
 	bool telemetry_enabled;	/* telemetry_enabled, true: dd_mini_agent.* metrics in every flush */
 	char *log_level;	/* log_level, info */
 	char *log_file;		/* log_file, "" = stderr */

@@ -399,6 +399,8 @@ static const struct key keys[] = {
 	NUM("dogstatsd_max_tag_length", K_SIZE, limits.max_tag_len, 1, 65536),
 	NUM("dogstatsd_max_values_per_message", K_SIZE, limits.max_values, 1, 65536),
 	NUM("dogstatsd_flush_interval", K_INT, flush_interval_s, 1, 3600),
+	NUM("dogstatsd_flush_grace_ms", K_INT, flush_grace_ms, 0, 5000),
+	NUM("notification_max_age", K_INT, notify_max_age_s, 60, 7 * 86400),
 	BOOL("telemetry_enabled", telemetry_enabled),
 	NUM("forwarder_timeout", K_INT, fwd.timeout_s, 1, 600),
 	NUM("forwarder_retry_queue_payloads_max_size", K_SIZE, fwd.retry_queue_max_bytes, 1,

@@ -230,6 +230,8 @@ static void am_annotations(struct jw *w, const struct alert_transition *t)
 	jw_key(w, "value");
 	alert_format_value(t->value, v, sizeof(v));
 	jw_str(w, v);
+	jw_key(w, "comparator");
+	jw_str(w, t->comparator);
 	jw_key(w, "threshold");
 	alert_format_value(t->threshold, v, sizeof(v));
 	jw_str(w, v);

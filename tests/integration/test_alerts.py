@@ -5,13 +5,11 @@ notification arrives within 1 s of the flush that crossed the threshold, that
 the state survives a restart without a second notification, and that the
 recovery is sent with the same dedup key / fingerprint.
 """
-import http.server
-import json
 import os
-import threading
 import time
 
-from agentlib import Agent, Runner, free_port
+from agentlib import Agent, Runner
+from alertlib import Receiver, write_notifiers, write_rules
 
 RULES = """rules:
   - name: it_heap_high
@@ -20,44 +18,6 @@ RULES = """rules:
     labels: {team: payments}
     message: "{{rule}} on {{host}}: {{value}} {{comparator}} {{threshold}}{{#is_recovery}} recovered{{/is_recovery}}"
 """
-
-
-class Receiver:
-    """One HTTP server; the path tells which notifier posted."""
-
-    def __init__(self):
-        self.got = []  # (time, path, json body)
-        self.lock = threading.Lock()
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with outer.lock:
-                    outer.got.append((time.time(), self.path, json.loads(body),
-                                      self.headers.get("Content-Type")))
-                self.send_response(202 if self.path == "/pagerduty" else 200)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.port = free_port()
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def wait(self, n, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if len(self.got) >= n:
-                    return list(self.got)
-            time.sleep(0.02)
-        raise AssertionError(f"expected {n} notifications, got {len(self.got)}: {self.got}")
-
-    def by_path(self, path, start=0):
-        with self.lock:
-            return [g for g in self.got[start:] if g[1] == path]
 
 
 def flushed_at(agent, value, timeout=25):
@@ -72,18 +32,7 @@ def flushed_at(agent, value, timeout=25):
 
 
 def write_config(d, rx):
-    alerts = os.path.join(d, "alerts.d")
-    os.makedirs(alerts, exist_ok=True)
-    with open(os.path.join(alerts, "it.yaml"), "w") as f:
-        f.write(RULES)
-    notifiers = os.path.join(d, "notifiers.yaml")
-    base = f"http://127.0.0.1:{rx.port}"
-    with open(notifiers, "w") as f:
-        f.write("notifiers:\n"
-                f"  slack-team: {{type: slack, url: \"{base}/slack\"}}\n"
-                f"  pd-oncall: {{type: pagerduty, routing_key: \"RK123\", url: \"{base}/pagerduty\"}}\n"
-                f"  ops-hook: {{type: webhook, url: \"{base}/webhook\"}}\n")
-    return {"alerts_dir": alerts, "notifiers_file": notifiers}
+    return {"alerts_dir": write_rules(d, RULES), "notifiers_file": write_notifiers(d, rx)}
 
 
 def check_firing(rx):
@@ -145,10 +94,10 @@ def test_notify_fire_restart_resolve():
         assert hook["status"] == "resolved" and hook["alerts"][0]["fingerprint"] == fp, hook
         assert hook["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z", hook
         slack = rx.by_path("/slack", 3)[0][2]
-        assert slack["text"] == ":white_check_mark: [RESOLVED] it_heap_high on test-host: 10 > 1000 recovered", slack
+        assert slack["text"] == ":white_check_mark: [RESOLVED] it_heap_high on test-host: 10 <= 1000 recovered", slack
     finally:
         a.cleanup()
-        rx.srv.shutdown()
+        rx.down()
 
 
 if __name__ == "__main__":

@@ -97,12 +97,14 @@ Test(alert, ok_critical_ok)
 	cr_assert_float_eq(tr.v[0].threshold, 10, 0);
 	cr_assert(tr.v[0].notify && !tr.v[0].resolved);
 	cr_assert_eq(tr.v[0].since, T0 + 20);
-	cr_assert_str_eq(tr.v[0].message, "r is CRITICAL on node: value 12 > 10");
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
 	cr_assert_eq(feed(e, &tr, T0 + 30, 11), 0);
 	cr_assert_eq(feed(e, &tr, T0 + 40, 10), 1); /* > 10 is false at 10 */
 	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK);
 	cr_assert(tr.v[0].resolved && tr.v[0].notify);
 	cr_assert_eq(tr.v[0].since, T0 + 20);
+	/* a recovery shows the direction it recovered in */
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 10 <= 10");
 	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
@@ -390,9 +392,16 @@ Test(alert, transforms_exact)
 	cr_assert_float_eq(value_after("    transform: pct_change\n", v, 4), 60.0, 1e-9);
 	const double w[] = { 200, 150 };
 	cr_assert_float_eq(value_after("    transform: pct_change\n", w, 2), -25.0, 1e-9);
-	/* the window keeps only the last 40 s: five points -> the oldest drops out */
+	/* growth over 40 s starts from the value at the window's start: the
+	 * point whose bucket ended there (0), not the first in-window one */
 	const double x[] = { 0, 100, 110, 130, 160 };
-	cr_assert_float_eq(value_after("    transform: growth\n", x, 5), 60.0, 1e-9);
+	cr_assert_float_eq(value_after("    transform: growth\n", x, 5), 160.0, 1e-9);
+	/* anything older than that drops out */
+	const double y[] = { 7, 0, 100, 110, 130, 160 };
+	cr_assert_float_eq(value_after("    transform: growth\n", y, 6), 160.0, 1e-9);
+	/* rate is a counter rate: a reset (restart) interval is left out */
+	const double z[] = { 100, 120, 5, 25 };
+	cr_assert_float_eq(value_after("    transform: rate\n    time_agg: min\n", z, 4), 2.0, 1e-9);
 }
 
 Test(alert, time_aggregations)

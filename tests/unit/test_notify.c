@@ -105,7 +105,7 @@ Test(notify, webhook_body_is_alertmanager_v4)
 	cr_assert_eq(notify_body_webhook(&t, "ops-webhook", &b), 0);
 	const char *labels = "{\"alertname\":\"heap_growth_rate_high\",\"service\":\"payment-processor\",\"host\":\"web-1\","
 			     "\"team\":\"payments\",\"severity\":\"critical\"}";
-	const char *ann = "{\"summary\":\"heap grew 12582912 > 10485760\",\"value\":\"12582912\",\"threshold\":\"10485760\","
+	const char *ann = "{\"summary\":\"heap grew 12582912 > 10485760\",\"value\":\"12582912\",\"comparator\":\">\",\"threshold\":\"10485760\","
 			  "\"state\":\"CRITICAL\"}";
 	char want[2048];
 	snprintf(want, sizeof(want),
