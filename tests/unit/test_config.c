@@ -385,6 +385,8 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(c.limits.max_tag_len, 300);
 	cr_expect_eq(c.limits.max_values, 16);
 	cr_expect_eq(c.flush_interval_s, 15);
+	cr_expect_eq(c.flush_grace_ms, 400);
+	cr_expect_eq(c.notify_max_age_s, 7200);
 	cr_expect_eq(c.telemetry_enabled, false);
 	cr_expect_str_eq(a->namespace, "myapp.");
 	cr_assert_eq(a->nnamespace_blacklist, 2);
