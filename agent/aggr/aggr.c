@@ -87,6 +87,7 @@ struct aggr *aggr_new(const struct aggr_config *cfg)
 	tagpool_init(&a->tagsets);
 	ctab_init(&a->ctxs);
 	buf_init(&a->name);
+	buf_init(&a->dname);
 	a->pending = batch_new();
 	if (!a->pending || cfg_apply(a, cfg) < 0) {
 		aggr_free(a);
@@ -275,6 +276,7 @@ void aggr_free(struct aggr *a)
 	strpool_done(&a->names);
 	cfg_clear(a);
 	buf_done(&a->name);
+	buf_done(&a->dname);
 	free(a->scratch);
 	batch_free(a->pending);
 	free(a);
@@ -657,8 +659,49 @@ static double rate_of(const struct dsd_metric *m)
 	return m->sample_rate > 0 && m->sample_rate <= 1 ? m->sample_rate : 1;
 }
 
-static void timestamped(struct aggr *a, const struct dsd_metric *m, const struct sample_key *k)
+/* A |T distribution: one sketch point of the line's values at its own
+ * timestamp, weights as in the buckets (add_value). */
+static void timestamped_sketch(struct aggr *a, const struct dsd_metric *m, const struct sample_key *k)
 {
+	if (pending_full(a, 1))
+		return;
+	struct ddsketch sk;
+	ddsketch_init(&sk);
+	double w = 1.0 / rate_of(m) + 0.5;
+	uint32_t n = w >= (double)(1u << 20) ? 1u << 20 : (uint32_t)w;
+	int rc = 0;
+	for (size_t i = 0; i < m->nvalues && rc == 0; i++)
+		rc = ddsketch_add(&sk, m->values[i], n);
+	struct sketch_point p = {
+		.name = batch_str(a->pending, k->name),
+		.host = batch_str(a->pending, k->host),
+		.ts = m->timestamp,
+	};
+	p.tags = pending_tags(a, k->ntags, &p.ntags);
+	if (rc == 0 && !ddsketch_finite(&sk)) {
+		a->st.dropped[AGGR_DROP_NON_FINITE]++;
+	} else if (rc < 0 || !p.name || !p.host || !p.tags || aggr_sketch_point(a->pending, &sk, &p) < 0 ||
+		   batch_add_sketch(a->pending, &p) < 0) {
+		a->st.dropped[AGGR_DROP_NOMEM] += m->nvalues;
+	} else {
+		a->npending++;
+	}
+	ddsketch_done(&sk);
+}
+
+/*
+ * A sample with a timestamp, as Datadog's no-aggregation pipeline sends it:
+ * a gauge as a gauge, a counter as a rate value/10 whatever its sample rate,
+ * a distribution as a sketch point, each at its own timestamp with interval
+ * 10; histograms, timers and sets are discarded (counted).
+ */
+static __attribute__((noinline)) void timestamped(struct aggr *a, const struct dsd_metric *m,
+						  const struct sample_key *k)
+{
+	if (m->type == METRIC_DISTRIBUTION) {
+		timestamped_sketch(a, m, k);
+		return;
+	}
 	if (m->type != METRIC_GAUGE && m->type != METRIC_COUNT) {
 		a->st.dropped[AGGR_DROP_TIMESTAMPED_TYPE] += m->type == METRIC_SET ? 1 : m->nvalues;
 		return;
@@ -669,25 +712,79 @@ static void timestamped(struct aggr *a, const struct dsd_metric *m, const struct
 		.name = batch_str(a->pending, k->name),
 		.host = batch_str(a->pending, k->host),
 		.ts = m->timestamp,
+		.interval = AGGR_BUCKET,
+		.kind = m->type == METRIC_GAUGE ? SERIES_GAUGE : SERIES_RATE,
 	};
 	s.tags = pending_tags(a, k->ntags, &s.ntags);
 	bool ok = s.name && s.host && s.tags;
 	for (size_t i = 0; i < m->nvalues; i++) {
-		if (m->type == METRIC_GAUGE) {
-			s.kind = SERIES_GAUGE;
-			s.interval = 0;
-			s.value = m->values[i];
-		} else {
-			s.kind = SERIES_RATE;
-			s.interval = AGGR_BUCKET;
-			s.value = m->values[i] / rate_of(m) / AGGR_BUCKET;
-		}
+		s.value = m->type == METRIC_GAUGE ? m->values[i] : m->values[i] / AGGR_BUCKET;
 		if (!ok || batch_add_series(a->pending, &s) < 0) {
 			a->st.dropped[AGGR_DROP_NOMEM]++;
 			continue;
 		}
 		a->npending++;
 	}
+}
+
+/* k's context of the family `type`, found (*known) or created; NULL when
+ * refused by a cap or out of memory (both counted for nv values). Sorts and
+ * de-duplicates k's tags in a->scratch. */
+static inline __attribute__((always_inline)) struct ctx *
+ctx_get(struct aggr *a, struct sample_key *k, uint8_t type, uint64_t nv,
+			   int64_t now, bool *known)
+{
+	struct lookup l = { .type = type };
+	k->ntags = canon_tags(a->scratch, k->ntags);
+	l.tags_h = tagset_hash(a->scratch, k->ntags);
+	l.name_h = hsh(k->name.p, k->name.n);
+	l.host_h = k->host.p == a->host.p ? a->host_h : hsh(k->host.p, k->host.n);
+	l.hash = mix64(mix64(mix64(l.name_h, l.host_h), l.tags_h), l.type);
+	struct ctx *c = ctx_find(a, k, &l);
+	*known = c != NULL;
+	if (c)
+		return c;
+	if (refuse(a, k, &l, nv))
+		return NULL;
+	c = ctx_create(a, k, &l, now);
+	if (!c)
+		a->st.dropped[AGGR_DROP_NOMEM] += nv;
+	return c;
+}
+
+/* histogram_copy_to_distribution: a histogram or timer sample again, as a
+ * distribution named prefix + its enriched name (Datadog's server makes the
+ * copy after enrichment, timestamp included). */
+static __attribute__((noinline)) void copy_to_distribution(struct aggr *a, const struct dsd_metric *m, struct sample_key *k,
+				 int64_t now)
+{
+	const char *pre = a->cfg->hist_copy_to_dist_prefix ? a->cfg->hist_copy_to_dist_prefix : "";
+	struct dsd_metric d = *m;
+	bool known;
+	buf_reset(&a->dname);
+	buf_puts(&a->dname, pre);
+	buf_append(&a->dname, k->name.p, k->name.n);
+	if (a->dname.failed) {
+		a->dname.failed = false;
+		a->st.dropped[AGGR_DROP_NOMEM] += m->nvalues;
+		return;
+	}
+	k->name = (struct sv){ a->dname.p, a->dname.len };
+	d.type = METRIC_DISTRIBUTION;
+	d.cacheable = false;
+	if (m->timestamp > 0 && a->cfg->no_aggregation_pipeline) {
+		timestamped(a, &d, k);
+		return;
+	}
+	struct ctx *c = ctx_get(a, k, METRIC_DISTRIBUTION, m->nvalues, now, &known);
+	if (c)
+		aggr_accumulate(a, c, &d, rate_of(m), now);
+}
+
+/* Whether histogram_copy_to_distribution applies to m. */
+static inline bool copies(const struct aggr *a, const struct dsd_metric *m)
+{
+	return a->cfg->hist_copy_to_dist && family(m->type) == METRIC_HISTOGRAM;
 }
 
 void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
@@ -702,30 +799,23 @@ void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now)
 	}
 	if (m->timestamp > 0 && a->cfg->no_aggregation_pipeline) {
 		timestamped(a, m, &k);
+		if (copies(a, m))
+			copy_to_distribution(a, m, &k, now);
 		return;
 	}
-	struct lookup l = { .type = family(m->type) };
-	k.ntags = canon_tags(a->scratch, k.ntags);
-	l.tags_h = tagset_hash(a->scratch, k.ntags);
-	l.name_h = hsh(k.name.p, k.name.n);
-	l.host_h = k.host.p == a->host.p ? a->host_h : hsh(k.host.p, k.host.n);
-	l.hash = mix64(mix64(mix64(l.name_h, l.host_h), l.tags_h), l.type);
-	struct ctx *c = ctx_find(a, &k, &l);
-	bool known = c != NULL;
-	if (!c) {
-		if (refuse(a, &k, &l, nv))
-			return;
-		c = ctx_create(a, &k, &l, now);
-		if (!c) {
-			a->st.dropped[AGGR_DROP_NOMEM] += nv;
-			return;
-		}
+	bool known;
+	struct ctx *c = ctx_get(a, &k, family(m->type), nv, now, &known);
+	if (c) {
+		aggr_accumulate(a, c, m, rate_of(m), now);
+		/* Remembered on its second sighting: a context used once
+		 * (unique series, a cardinality burst) costs the cache nothing.
+		 * A line with a distribution copy is never remembered: the
+		 * cache applies a line to one context. */
+		if (m->cacheable && known && !copies(a, m))
+			seen_remember(&a->seen, m, c, rate_of(m));
 	}
-	aggr_accumulate(a, c, m, rate_of(m), now);
-	/* Remembered on its second sighting: a context used once (unique
-	 * series, a cardinality burst) costs the cache nothing. */
-	if (m->cacheable && known)
-		seen_remember(&a->seen, m, c, rate_of(m));
+	if (copies(a, m))
+		copy_to_distribution(a, m, &k, now);
 }
 
 /* Event/check tags without the ones tag_role removes, plus the global tags,

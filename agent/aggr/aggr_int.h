@@ -201,6 +201,7 @@ struct aggr {
 	char *ns;		/* namespace with its trailing '.', or NULL */
 	size_t nslen;
 	struct buf name;	/* scratch: namespaced name */
+	struct buf dname;	/* scratch: histogram_copy_to_distribution's name */
 	struct tagref *scratch;
 	size_t scratch_cap;
 	struct batch *pending;	/* timestamped points, events, checks */

@@ -657,8 +657,24 @@ static const char *const *copy_tags(struct batch *b, const char *const *tags, ui
 
 #define CP(field) (r.field = batch_str(b, sv_from_cstr(r.field)))
 
-/* Appends copies of src's series, events and checks; returns the number lost
- * to ENOMEM. */
+/* A copy of sketch point p's strings, tags and bins in b; false on ENOMEM. */
+static bool copy_sketch(struct batch *b, struct sketch_point *p)
+{
+	int32_t *keys = arena_alloc(&b->arena, (p->nbins + 1) * sizeof(*keys));
+	uint32_t *counts = arena_alloc(&b->arena, (p->nbins + 1) * sizeof(*counts));
+	if (!keys || !counts || !(p->name = batch_str(b, sv_from_cstr(p->name))) ||
+	    !(p->host = batch_str(b, sv_from_cstr(p->host))) ||
+	    !(p->tags = copy_tags(b, p->tags, p->ntags)))
+		return false;
+	memcpy(keys, p->keys, p->nbins * sizeof(*keys));
+	memcpy(counts, p->counts, p->nbins * sizeof(*counts));
+	p->keys = keys;
+	p->counts = counts;
+	return true;
+}
+
+/* Appends copies of src's series, sketch points (|T distributions), events
+ * and checks; returns the number lost to ENOMEM. */
 static uint64_t copy_pending(struct batch *b, const struct batch *src)
 {
 	uint64_t lost = 0;
@@ -666,6 +682,10 @@ static uint64_t copy_pending(struct batch *b, const struct batch *src)
 		struct series r = src->series[i];
 		bool ok = CP(name) && CP(host) && (r.tags = copy_tags(b, r.tags, r.ntags));
 		lost += !ok || batch_add_series(b, &r) < 0;
+	}
+	for (size_t i = 0; i < src->nsketches; i++) {
+		struct sketch_point p = src->sketches[i];
+		lost += !copy_sketch(b, &p) || batch_add_sketch(b, &p) < 0;
 	}
 	for (size_t i = 0; i < src->nevents; i++) {
 		struct event_rec r = src->events[i];

@@ -58,6 +58,7 @@ static int defaults_strings(struct agent_config *cfg)
 	rc |= cfg_set_str(&cfg->notifiers_file, DDMA_SYSCONFDIR "/notifiers.yaml");
 	rc |= cfg_set_str(&cfg->net.socket_path, "");
 	rc |= cfg_set_str(&cfg->aggr.namespace, "");
+	rc |= cfg_set_str(&cfg->aggr.hist_copy_to_dist_prefix, "");
 	rc |= cfg_set_str(&cfg->fwd.api_key, "");
 	rc |= cfg_set_str(&cfg->fwd.api_key_file, "");
 	rc |= cfg_set_str(&cfg->fwd.site, "datadoghq.com");
@@ -132,7 +133,8 @@ void config_free(struct agent_config *cfg)
 	char **strs[] = {
 		&cfg->path, &cfg->run_path, &cfg->log_level, &cfg->log_file, &cfg->alerts_dir,
 		&cfg->notifiers_file, &cfg->net.socket_path, &cfg->aggr.hostname,
-		&cfg->aggr.namespace, &cfg->fwd.api_key, &cfg->fwd.api_key_file, &cfg->fwd.site,
+		&cfg->aggr.namespace, &cfg->aggr.hist_copy_to_dist_prefix, &cfg->fwd.api_key,
+		&cfg->fwd.api_key_file, &cfg->fwd.site,
 		&cfg->fwd.dd_url, &cfg->fwd.storage_path, &cfg->fwd.proxy_http,
 		&cfg->fwd.proxy_https, &cfg->fwd.no_proxy, &cfg->fwd.ca_file, &cfg->output.path,
 		&cfg->status.host,

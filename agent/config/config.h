@@ -78,6 +78,9 @@ struct aggr_config {
 	size_t nhistogram_percentiles;
 	bool no_aggregation_pipeline;	/* dogstatsd_no_aggregation_pipeline, true: honour |T */
 	bool gauge_deltas;		/* dogstatsd_gauge_deltas, false: +N/-N are absolute (Datadog) */
+	bool hist_copy_to_dist;		/* histogram_copy_to_distribution, false: h/ms samples also
+					 * go to a distribution <prefix><name> */
+	char *hist_copy_to_dist_prefix;	/* histogram_copy_to_distribution_prefix, "" */
 	size_t max_contexts;		/* dogstatsd_max_contexts, 1000000 */
 	size_t max_contexts_per_metric; /* dogstatsd_max_contexts_per_metric, 100000 */
 	size_t set_exact_max;		/* dogstatsd_set_exact_max_size, 10000: then HyperLogLog */

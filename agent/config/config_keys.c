@@ -389,6 +389,8 @@ static const struct key keys[] = {
 	FN("histogram_percentiles", h_percentiles),
 	BOOL("dogstatsd_no_aggregation_pipeline", aggr.no_aggregation_pipeline),
 	BOOL("dogstatsd_gauge_deltas", aggr.gauge_deltas),
+	BOOL("histogram_copy_to_distribution", aggr.hist_copy_to_dist),
+	STR("histogram_copy_to_distribution_prefix", aggr.hist_copy_to_dist_prefix),
 	NUM("dogstatsd_max_contexts", K_SIZE, aggr.max_contexts, 1, 100000000),
 	NUM("dogstatsd_max_contexts_per_metric", K_SIZE, aggr.max_contexts_per_metric, 1,
 	    100000000),

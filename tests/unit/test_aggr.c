@@ -645,10 +645,14 @@ Test(aggr, timestamped_samples_bypass_buckets)
 	send_full(a, "td", METRIC_DISTRIBUTION, &v, 1, 1, "", false, T0 - 7, T0 + 1);
 	struct aggr_stats st;
 	aggr_get_stats(a, &st);
-	cr_assert_eq(st.dropped[AGGR_DROP_TIMESTAMPED_TYPE], 2);
+	cr_assert_eq(st.dropped[AGGR_DROP_TIMESTAMPED_TYPE], 1); /* th; td is a sketch point */
 	cr_assert_eq(st.contexts, 0);
 	struct batch *b = aggr_flush(a, T0 + 2, false); /* not waiting for the bucket */
 	cr_assert_eq(b->nseries, 3);
+	cr_assert_eq(b->nsketches, 1);
+	cr_assert_eq(b->sketches[0].ts, T0 - 7);
+	cr_assert_eq(b->sketches[0].cnt, 1);
+	cr_assert_eq(b->sketches[0].sum, 42);
 	const struct series *s = find(b, "tg", "a,b", T0 - 3600);
 	cr_assert(s);
 	cr_assert_eq(s->kind, SERIES_GAUGE);

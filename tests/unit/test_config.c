@@ -209,6 +209,8 @@ static void expect_defaults(const struct agent_config *c)
 	cr_expect_eq(c->aggr.histogram_percentiles[0], 0.95);
 	cr_expect_eq(c->aggr.no_aggregation_pipeline, true);
 	cr_expect_eq(c->aggr.gauge_deltas, false);
+	cr_expect_eq(c->aggr.hist_copy_to_dist, false);
+	cr_expect_str_eq(c->aggr.hist_copy_to_dist_prefix, "");
 	cr_expect_eq(c->aggr.max_contexts, 1000000);
 	cr_expect_eq(c->aggr.max_contexts_per_metric, 100000);
 	cr_expect_eq(c->aggr.set_exact_max, 10000);
@@ -401,6 +403,8 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(a->histogram_percentiles[2], 1.0);
 	cr_expect_eq(a->no_aggregation_pipeline, false);
 	cr_expect_eq(a->gauge_deltas, true);
+	cr_expect_eq(a->hist_copy_to_dist, true);
+	cr_expect_str_eq(a->hist_copy_to_dist_prefix, "dist.");
 	cr_expect_eq(a->max_contexts, 5000);
 	cr_expect_eq(a->max_contexts_per_metric, 500);
 	cr_expect_eq(a->set_exact_max, 100);

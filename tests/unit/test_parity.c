@@ -193,6 +193,8 @@ enum opt {
 	OPT_NONE = 0,
 	OPT_NO_AGG_OFF = 1 << 0,	/* dogstatsd_no_aggregation_pipeline: false */
 	OPT_CACHED = 1 << 1,		/* through the seen-line cache, the datagram 3 times */
+	OPT_COPY = 1 << 2,		/* histogram_copy_to_distribution, prefix "dist." */
+	OPT_COPY_NOPREFIX = 1 << 3,	/* histogram_copy_to_distribution, prefix "" */
 };
 
 struct pcase {
@@ -299,6 +301,71 @@ static const struct pcase cases[] = {
 	   "gauge h.95percentile host=agent-host [] ts=1700000000 i=0 v=1e+308\n",
 	   AGGR_DROP_NON_FINITE, 2), /* .avg and .sum */
 	CD("d:1e308|d\nd:1e308|d", "", AGGR_DROP_NON_FINITE, 1),
+	CD("d:1e308:1e308|d|T1658328888", "", AGGR_DROP_NON_FINITE, 1),
+
+	/* |T: Datadog's no-aggregation pipeline (no_aggregation_stream_worker.go):
+	 * gauges and counters (value/10, the sample rate ignored) at their own
+	 * timestamp with interval 10, distributions as a sketch point,
+	 * histograms, timers and sets discarded */
+	C("daemon:666|c|@0.5|T1658328888",
+	  "rate daemon host=agent-host [] ts=1658328888 i=10 v=66.6\n"),
+	C("daemon:666|g|T1658328888", "gauge daemon host=agent-host [] ts=1658328888 i=10 v=666\n"),
+	C("daemon:666|g|#sometag1:somevalue1,host:h,dd.internal.card:low|T1658328888",
+	  "gauge daemon host=h [sometag1:somevalue1] ts=1658328888 i=10 v=666\n"),
+	C("daemon:1:2|c|T1658328888",
+	  "rate daemon host=agent-host [] ts=1658328888 i=10 v=0.1\n"
+	  "rate daemon host=agent-host [] ts=1658328888 i=10 v=0.2\n"),
+	C("daemon:666|d|T1658328888",
+	  "sketch daemon host=agent-host [] ts=1658328888 cnt=1 min=666 max=666 sum=666 avg=666\n"),
+	C("daemon:1:2:3|d|@0.5|T1658328888",
+	  "sketch daemon host=agent-host [] ts=1658328888 cnt=6 min=1 max=3 sum=12 avg=2\n"),
+	C("daemon:5|d|T1658328888\ndaemon:5|d|T1658328888",
+	  "sketch daemon host=agent-host [] ts=1658328888 cnt=1 min=5 max=5 sum=5 avg=5\n"
+	  "sketch daemon host=agent-host [] ts=1658328888 cnt=1 min=5 max=5 sum=5 avg=5\n"),
+	CD("daemon:666|h|T1658328888", "", AGGR_DROP_TIMESTAMPED_TYPE, 1),
+	CD("daemon:1:2|h|T1658328888", "", AGGR_DROP_TIMESTAMPED_TYPE, 2),
+	CD("daemon:666|ms|T1658328888", "", AGGR_DROP_TIMESTAMPED_TYPE, 1),
+	CD("daemon:abc|s|T1658328888", "", AGGR_DROP_TIMESTAMPED_TYPE, 1),
+	CO("daemon:666|c|@0.5|T1658328888",
+	   "rate daemon host=agent-host [] ts=1700000000 i=10 v=133.2\n", OPT_NO_AGG_OFF),
+
+	/* histogram_copy_to_distribution(_prefix) */
+	CO("daemon:666|h|#a",
+	   "gauge daemon.max host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "gauge daemon.median host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "gauge daemon.avg host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "rate daemon.count host=agent-host [a] ts=1700000000 i=10 v=0.1\n"
+	   "gauge daemon.min host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "gauge daemon.sum host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "gauge daemon.95percentile host=agent-host [a] ts=1700000000 i=0 v=666\n"
+	   "sketch dist.daemon host=agent-host [a] ts=1700000000 cnt=1 min=666 max=666 sum=666 avg=666\n",
+	   OPT_COPY),
+	CO("daemon:5|ms|#host:h",
+	   "gauge daemon.max host=h [] ts=1700000000 i=0 v=5\n"
+	   "gauge daemon.median host=h [] ts=1700000000 i=0 v=5\n"
+	   "gauge daemon.avg host=h [] ts=1700000000 i=0 v=5\n"
+	   "rate daemon.count host=h [] ts=1700000000 i=10 v=0.1\n"
+	   "gauge daemon.min host=h [] ts=1700000000 i=0 v=5\n"
+	   "gauge daemon.sum host=h [] ts=1700000000 i=0 v=5\n"
+	   "gauge daemon.95percentile host=h [] ts=1700000000 i=0 v=5\n"
+	   "sketch daemon host=h [] ts=1700000000 cnt=1 min=5 max=5 sum=5 avg=5\n",
+	   OPT_COPY_NOPREFIX),
+	CO("daemon:1|h",
+	   "gauge daemon.max host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "gauge daemon.median host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "gauge daemon.avg host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "rate daemon.count host=agent-host [] ts=1700000000 i=10 v=0.3\n"
+	   "gauge daemon.min host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "gauge daemon.sum host=agent-host [] ts=1700000000 i=0 v=3\n"
+	   "gauge daemon.95percentile host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "sketch dist.daemon host=agent-host [] ts=1700000000 cnt=3 min=1 max=1 sum=3 avg=1\n",
+	   OPT_COPY | OPT_CACHED),
+	CO("daemon:7|d", "sketch daemon host=agent-host [] ts=1700000000 cnt=1 min=7 max=7 sum=7 avg=7\n",
+	   OPT_COPY),
+	CO("daemon:7|c", "rate daemon host=agent-host [] ts=1700000000 i=10 v=0.7\n", OPT_COPY),
+	{ "daemon:7|h|T1658328888",
+	  "sketch dist.daemon host=agent-host [] ts=1658328888 cnt=1 min=7 max=7 sum=7 avg=7\n",
+	  AGGR_DROP_TIMESTAMPED_TYPE, 1, OPT_COPY },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -319,6 +386,10 @@ ParameterizedTest(size_t *idx, parity, table)
 	cfg_init(&cfg);
 	if (c->opt & OPT_NO_AGG_OFF)
 		cfg.no_aggregation_pipeline = false;
+	if (c->opt & (OPT_COPY | OPT_COPY_NOPREFIX)) {
+		cfg.hist_copy_to_dist = true;
+		cfg.hist_copy_to_dist_prefix = c->opt & OPT_COPY ? "dist." : "";
+	}
 	struct aggr *a = aggr_new(&cfg);
 	struct dsd_parser *p = dsd_parser_new(NULL);
 	cr_assert(a && p);
@@ -342,11 +413,52 @@ ParameterizedTest(size_t *idx, parity, table)
 	aggr_get_stats(a, &st);
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)
 		cr_assert_eq(st.dropped[d], d == c->drop ? c->ndrop : 0, "input \"%s\": drop %d", c->in, d);
-	if (c->opt & OPT_CACHED)
+	if ((c->opt & OPT_CACHED) && !cfg.hist_copy_to_dist)
 		cr_assert_gt(st.seen_hits, 0, "input \"%s\": never taken by the seen-line cache", c->in);
 	free(got);
 	free(want);
 	batch_free(b);
 	dsd_parser_free(p);
 	aggr_free(a);
+}
+
+/* |T distributions of two pipelines: aggr_emit copies the second out's
+ * pending sketch points (strings, tags and bins) into the batch. */
+Test(parity, timestamped_sketches_of_two_pipelines)
+{
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	struct aggr *a[2] = { aggr_new(&cfg), aggr_new(&cfg) };
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	static const char *const in[2] = { "d:5|d|#x|T1658328888", "d:7:9|d|#y|T1658328889" };
+	struct aggr_out *outs[2];
+	for (int i = 0; i < 2; i++) {
+		struct feed f = { a[i], T0 + 1 };
+		char buf[64];
+		size_t len = strlen(in[i]);
+		memcpy(buf, in[i], len);
+		dsd_parse(p, buf, len, &sink, &f);
+		outs[i] = aggr_collect(a[i], T0 + 10, false);
+		cr_assert_not_null(outs[i]);
+	}
+	struct aggr_emit_stats es;
+	struct batch *b = aggr_emit(&cfg, outs, 2, T0 + 10, &es);
+	cr_assert_not_null(b);
+	aggr_out_free(outs[0]);
+	aggr_out_free(outs[1]);
+	aggr_free(a[0]);
+	aggr_free(a[1]);
+	char *got = render(b);
+	cr_assert_str_eq(got,
+			 "sketch d host=agent-host [x] ts=1658328888 cnt=1 min=5 max=5 sum=5 avg=5\n"
+			 "sketch d host=agent-host [y] ts=1658328889 cnt=2 min=7 max=9 sum=16 avg=8\n");
+	cr_assert_eq(es.sketches, 2);
+	cr_assert_eq(es.nomem, 0);
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < b->sketches[1].nbins; i++)
+		n += b->sketches[1].counts[i];
+	cr_assert_eq(n, 2);
+	free(got);
+	batch_free(b);
+	dsd_parser_free(p);
 }
