@@ -41,6 +41,7 @@
 #include "pipeline.h"
 #include "sdnotify.h"
 #include "status/status.h"
+#include "status/summary.h"
 #include "telemetry.h"
 
 #define ALERT_LINES_MAX 64
@@ -69,6 +70,8 @@ struct agent {
 	double last_flush_cpu_s;	/* the same span's CPU time of the main thread */
 	uint64_t out_batches, out_records, out_write_errors;
 	uint64_t reloads, reload_errors;
+	struct status_summary summary;	/* systemd STATUS= line, after every flush */
+	double no_intake_warned;	/* monotonic time of the last "nothing is forwarded" warning */
 	bool stopping;
 	int exit_code;
 	char alert_lines[ALERT_LINES_MAX][160];
@@ -100,6 +103,10 @@ static int open_output(struct agent *a)
 {
 	const char *path = a->cfg->output.path;
 	bool to_stdout = !path || !*path || strcmp(path, "-") == 0;
+	if (path && strcmp(path, "none") == 0) {
+		a->out_fd = -1;
+		return 0;
+	}
 	if (to_stdout) {
 		/* With an intake, stdout stays quiet; an explicit file still gets a copy. */
 		a->out_fd = a->fwd ? -1 : STDOUT_FILENO;
@@ -166,6 +173,8 @@ static void pipeline_totals(struct agent *a, struct pipeline_stats *sum)
 	sum->aggr.dropped[AGGR_DROP_NON_FINITE] += a->emitted.nonfinite;
 }
 
+/* At debug level: the per-flush summary an operator needs is the STATUS= line
+ * (report_status); at info this would add a journal line every flush. */
 static void log_counters(const struct pipeline_stats *st)
 {
 	const struct dsd_stats *p = &st->parse;
@@ -174,7 +183,7 @@ static void log_counters(const struct pipeline_stats *st)
 	uint64_t samples = 0;
 	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
 		samples += p->samples[t];
-	log_info("dogstatsd: packets=%llu bytes=%llu lines=%llu samples=%llu events=%llu "
+	log_debug("dogstatsd: packets=%llu bytes=%llu lines=%llu samples=%llu events=%llu "
 		 "service_checks=%llu parse_errors=%llu/%llu/%llu truncated=%llu kernel_drops=%llu "
 		 "contexts=%llu refused=%llu",
 		 (unsigned long long)(ns->udp_packets + ns->uds_packets),
@@ -232,6 +241,47 @@ static struct batch *collect_and_emit(struct agent *a, int64_t now, bool final)
 	return b;
 }
 
+/* ---- what an operator sees: systemd's STATUS= line, the no-intake warning ---- */
+
+static void count_firing(void *ctx, const struct alert_instance_info *i)
+{
+	if (i->state == ALERT_WARNING || i->state == ALERT_CRITICAL)
+		(*(size_t *)ctx)++;
+}
+
+/* fwd is the forwarder's state before this flush's batch was submitted: what
+ * is still queued then is waiting from earlier flushes. */
+static void report_status(struct agent *a, const struct pipeline_stats *st, const struct fwd_stats *fwd)
+{
+	struct status_summary_in in = { .lines = st->parse.lines, .mono_s = mono_now(),
+					.contexts = st->aggr.contexts };
+	if (fwd) {
+		in.queued_points = fwd->points_queued;
+		for (int d = 0; d < FWD_DROP_COUNT; d++)
+			in.dropped_points += fwd->points_dropped[d];
+	} else {
+		in.intake = a->out_fd >= 0 ? STATUS_INTAKE_OFF_JSON : STATUS_INTAKE_OFF_LOCAL;
+	}
+	if (a->alerts)
+		alert_engine_states(a->alerts, count_firing, &in.alerts_firing);
+	char line[256] = "STATUS=";
+	status_summary_line(&a->summary, &in, line + 7, sizeof(line) - 7);
+	sdnotify_send(line);
+}
+
+/* Without an intake and without JSON lines output nothing leaves the host:
+ * said at start and then once an hour, not at every flush. */
+static void warn_no_intake(struct agent *a)
+{
+	double now = mono_now();
+	if (a->fwd || a->out_fd >= 0 || (a->no_intake_warned > 0 && now - a->no_intake_warned < 3600))
+		return;
+	a->no_intake_warned = now;
+	log_warn("no intake configured (no api_key, no dd_url) and dogstatsd_output_file is none: metrics are "
+		 "aggregated and alerts evaluated locally, nothing is forwarded. Set api_key (or the systemd "
+		 "credential api_key) or dd_url in %s and restart. Repeated hourly.", a->cfg->path);
+}
+
 static double thread_cpu_now(void)
 {
 	struct timespec ts;
@@ -268,6 +318,10 @@ static void flush(struct agent *a, bool final)
 	a->last_flush_s = mono_now() - t0;
 	a->last_flush_cpu_s = thread_cpu_now() - c0;
 	log_counters(&st);
+	if (!final) {
+		report_status(a, &st, ti.has_fwd ? &ti.fwd : NULL);
+		warn_no_intake(a);
+	}
 }
 
 /* Time from `now_ms` (wall clock, ms) to the next flush: the next multiple
@@ -724,8 +778,10 @@ int agent_run(struct agent *a)
 		 DDMA_VERSION, a->cfg->aggr.hostname, a->cfg->net.port,
 		 a->cfg->net.socket_path && *a->cfg->net.socket_path ? a->cfg->net.socket_path : "off",
 		 a->npipes, status_port(a->status), a->cfg->flush_interval_s,
-		 a->fwd ? fwd_base_url(a->fwd) : "off (JSON lines)");
-	sdnotify_send("READY=1");
+		 a->fwd ? fwd_base_url(a->fwd) : a->out_fd >= 0 ? "off (JSON lines)" : "off (nothing forwarded)");
+	warn_no_intake(a);
+	a->summary = (struct status_summary){ .have_prev = true, .mono_s = mono_now() };
+	sdnotify_send("READY=1\nSTATUS=started, waiting for the first flush");
 	event_base_dispatch(a->base);
 	log_info("stopped");
 	return a->exit_code;

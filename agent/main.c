@@ -5,10 +5,12 @@
  *   dd-mini-agent --check-config [--config P]  validate, exit 0 or 78 (EX_CONFIG)
  *   dd-mini-agent check-config [--config P]    same
  *   dd-mini-agent status [--config P]          print the running agent's summary
+ *   dd-mini-agent reload [--config P] [--pid N] check the config, then SIGHUP the agent
  *   dd-mini-agent --version | --help
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,9 @@ static void usage(FILE *f)
 		"       dd-mini-agent --check-config [--config PATH]\n"
 		"                                                validate the configuration (exit 0 or 78)\n"
 		"       dd-mini-agent status [--config PATH]     summary of the running agent\n"
+		"       dd-mini-agent reload [--config PATH] [--pid PID]\n"
+		"                                                check the configuration, then make the agent\n"
+		"                                                PID (default: $MAINPID) reload it (SIGHUP)\n"
 		"       dd-mini-agent test-rules RULES FIXTURE   replay a series fixture through alert rules\n"
 		"       dd-mini-agent --version | --help\n"
 		"\n"
@@ -78,6 +83,38 @@ static int run_status(const char *path)
 	return rc;
 }
 
+/* What ExecReload= runs, so that a reload needs nothing but the daemon (a
+ * minimal system has no /bin/kill). A configuration that does not pass
+ * check-config fails the reload here, with the reasons, and the running
+ * agent is left alone; otherwise the agent gets SIGHUP. The pid comes from
+ * --pid or $MAINPID, which systemd sets for ExecReload=. */
+static int run_reload(const char *path, const char *pid_arg)
+{
+	const char *from = pid_arg ? "--pid" : "$MAINPID";
+	const char *s = pid_arg ? pid_arg : getenv("MAINPID");
+	if (!s || !*s) {
+		fprintf(stderr, "dd-mini-agent reload: no pid: give --pid PID (systemctl reload sets $MAINPID)\n");
+		return 64;
+	}
+	char *end;
+	errno = 0;
+	long pid = strtol(s, &end, 10);
+	if (errno || *end || pid <= 1) {
+		fprintf(stderr, "dd-mini-agent reload: %s '%s' is not a process id\n", from, s);
+		return 64;
+	}
+	if (check_config(path) != 0) {
+		fprintf(stderr, "dd-mini-agent reload: not reloading; the agent keeps its running configuration\n");
+		return EX_CONFIG_;
+	}
+	if (kill((pid_t)pid, SIGHUP) < 0) {
+		fprintf(stderr, "dd-mini-agent reload: signalling pid %ld: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	printf("dd-mini-agent reload: pid %ld asked to reload %s\n", pid, path);
+	return 0;
+}
+
 static int run_agent(const char *path)
 {
 	struct agent_config *cfg = calloc(1, sizeof(*cfg));
@@ -109,20 +146,25 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'k' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = DDMA_SYSCONFDIR "/agent.yaml";
+	const char *pid = NULL;
 	bool check = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "c:kVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:kp:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'k':
 			check = true;
+			break;
+		case 'p':
+			pid = optarg;
 			break;
 		case 'V':
 			printf("dd-mini-agent %s\n", DDMA_VERSION);
@@ -140,6 +182,8 @@ int main(int argc, char **argv)
 		return check_config(config);
 	if (cmd && strcmp(cmd, "status") == 0)
 		return run_status(config);
+	if (cmd && strcmp(cmd, "reload") == 0)
+		return run_reload(config, pid);
 	if (cmd && strcmp(cmd, "test-rules") == 0) {
 		if (argc - optind != 3) {
 			fprintf(stderr, "usage: dd-mini-agent test-rules RULES FIXTURE\n");

@@ -65,7 +65,7 @@ def verify_copy(text, name="dd-mini-agent.service"):
 
 
 def with_binary(text, binary):
-    text2 = re.sub(r"^ExecStart=\S+", "ExecStart=" + binary, text, flags=re.M)
+    text2 = re.sub(r"^(ExecStart|ExecReload)=\S+", lambda m: m.group(1) + "=" + binary, text, flags=re.M)
     assert text2 != text or binary == "/usr/bin/dd-mini-agent", "ExecStart= not rewritten"
     return text2
 
@@ -127,7 +127,8 @@ def test_daemon_contract():
         "NotifyAccess": ["main"],
         "WatchdogSec": ["30"],
         "ExecStart": ["/usr/bin/dd-mini-agent --config /etc/dd-mini-agent/agent.yaml"],
-        "ExecReload": ["/bin/kill -HUP $MAINPID"],
+        # the daemon itself: a minimal system has no /bin/kill
+        "ExecReload": ["/usr/bin/dd-mini-agent --config /etc/dd-mini-agent/agent.yaml reload --pid $MAINPID"],
         "Restart": ["on-failure"],
         "RestartPreventExitStatus": ["78"],
         "User": ["dd-mini-agent"],
