@@ -10,7 +10,7 @@ BUILD_PKGS="gcc clang meson ninja-build pkg-config libevent-dev libyaml-dev libc
   libcriterion-dev libxxhash-dev zlib1g-dev libdeflate-dev libzstd-dev libprotobuf-c-dev
   protobuf-c-compiler libsystemd-dev"
 TEST_PKGS="python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
-  systemd dpkg-dev debhelper fakeroot adduser faketime"
+  systemd dpkg-dev debhelper fakeroot adduser faketime debootstrap systemd-container"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"

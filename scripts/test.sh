@@ -4,6 +4,10 @@
 # then builds with clang under ASan/UBSan (LeakSanitizer on) and runs it again;
 # then a short libFuzzer run of every harness. Exits non-zero on any failure.
 #   TEST_FAST=1 scripts/test.sh   skips the sanitizer and fuzz passes
+#   TEST_BOOT=0 scripts/test.sh   skips the boot test (says so)
+# The boot test (tests/boot/boot_test.py: the .deb in a booted bookworm
+# container under systemd-nspawn) runs once, after the gcc suite, not in the
+# sanitizer pass; its long mode is DDMA_BOOT_LONG=1 tests/boot/boot_test.py.
 #   FUZZ_SECONDS=N                seconds per fuzz target (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +24,20 @@ step "gcc build (-Dwerror=true)"
 ninja -C build-test
 step "test suite (gcc)"
 meson test -C build-test --print-errorlogs --num-processes 2
+
+step "boot test: the .deb under systemd in a container"
+if [ "${TEST_BOOT:-1}" = 0 ]; then
+	echo "test.sh: boot test NOT run (TEST_BOOT=0)"
+else
+	rc=0
+	python3 tests/boot/boot_test.py || rc=$?
+	if [ "$rc" -eq 77 ]; then
+		echo "test.sh: boot test SKIPPED (reason above)"
+	elif [ "$rc" -ne 0 ]; then
+		echo "test.sh: boot test FAILED ($rc)"
+		exit "$rc"
+	fi
+fi
 
 if [ -z "${TEST_FAST:-}" ]; then
 	step "clang build with ASan/UBSan (-Dwerror=true)"

@@ -37,9 +37,10 @@ int status_summary_line(struct status_summary *s, const struct status_summary_in
 	if (s->have_prev && in->mono_s > s->mono_s && in->lines >= s->lines)
 		rate = (double)(in->lines - s->lines) / (in->mono_s - s->mono_s);
 	intake_text(s, in, intake, sizeof(intake));
-	int len = snprintf(out, n, "%.0f lines/s, %llu contexts, %s, %zu alert%s firing", rate,
-			   (unsigned long long)in->contexts, intake, in->alerts_firing,
-			   in->alerts_firing == 1 ? "" : "s");
+	/* one decimal below 10 lines/s, so that a trickle does not read as 0 or 1 */
+	int len = snprintf(out, n, "%.*f lines/s, %llu context%s, %s, %zu alert%s firing", rate < 9.95 ? 1 : 0,
+			   rate, (unsigned long long)in->contexts, in->contexts == 1 ? "" : "s", intake,
+			   in->alerts_firing, in->alerts_firing == 1 ? "" : "s");
 	s->have_prev = true;
 	s->lines = in->lines;
 	s->mono_s = in->mono_s;

@@ -2,8 +2,8 @@
  * summary.h - the one-line summary sent to systemd as STATUS= after every
  * flush (what `systemctl status dd-mini-agent` shows under "Status:"), e.g.
  *   "1520 lines/s, 312 contexts, intake ok, 0 alerts firing"
- *   "0 lines/s, 12 contexts, intake retrying (850 points queued), 1 alert firing"
- *   "40 lines/s, 9 contexts, intake off (nothing forwarded), 0 alerts firing"
+ *   "0.0 lines/s, 12 contexts, intake retrying (850 points queued), 1 alert firing"
+ *   "0.4 lines/s, 9 contexts, intake off (nothing forwarded), 0 alerts firing"
  *
  * The caller passes running totals; the rate and the drops are the change
  * since the previous line, kept in struct status_summary.

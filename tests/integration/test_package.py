@@ -18,6 +18,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -80,7 +81,7 @@ def test_rpm_spec_in_step():
     deb_version = re.match(r"dd-mini-agent \(([^)]+)\)", changelog).group(1)
     assert deb_version.rsplit("-", 1)[0] == version, f"debian {deb_version} vs spec {version}"
     rules = read(os.path.join(SOURCE_ROOT, "packaging", "debian", "rules"))
-    opts = "-Dtests=false -Dfuzz=false -Dsystemd=enabled"
+    opts = "-Dtests=false -Dfuzz=false -Dsystemd=enabled -Dpackaged_config=true"
     assert opts in spec and opts in rules, "meson options differ between spec and rules"
     for entry in ("%{_bindir}/dd-mini-agent", "%{_unitdir}/dd-mini-agent.service",
                   "%config(noreplace) %{_sysconfdir}/dd-mini-agent/*",
@@ -119,7 +120,12 @@ def test_install():
     st = os.stat(BIN_PATH)
     assert stat.S_ISREG(st.st_mode) and st.st_mode & 0o111 and st.st_uid == 0, oct(st.st_mode)
     assert read(UNIT_PATH) == read(os.path.join(SOURCE_ROOT, "systemd", "dd-mini-agent.service"))
-    assert read(f"{CONFDIR}/agent.yaml") == read(os.path.join(SOURCE_ROOT, "conf.d", "agent.yaml"))
+    # conf.d/agent.yaml with the packages' quiet default (packaging/packaged_config.py)
+    want = os.path.join(state["outdir"], "packaged-agent.yaml")
+    sh(sys.executable, os.path.join(SOURCE_ROOT, "packaging", "packaged_config.py"),
+       os.path.join(SOURCE_ROOT, "conf.d", "agent.yaml"), want)
+    assert read(f"{CONFDIR}/agent.yaml") == read(want)
+    assert "\ndogstatsd_output_file: none\n" in read(want)
 
     r = sh("dpkg-query", "-W", "-f=${Conffiles}", PKG)
     conffiles = sorted(l.split()[0] for l in r.stdout.splitlines() if l.strip())
