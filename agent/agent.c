@@ -394,6 +394,8 @@ static void snapshot_alerts(struct agent *a, struct status_snapshot *s)
 	status_section_add(s, "alerts", "transitions", (double)as.transitions);
 	status_section_add(s, "alerts", "groups_refused", (double)as.groups_refused);
 	status_section_add(s, "alerts", "state_write_errors", (double)as.state_write_errors);
+	status_section_add(s, "alerts", "restored", (double)as.restored);
+	status_section_add(s, "alerts", "points_restored", (double)as.points_restored);
 	if (a->notifiers) {
 		notify_stats_total(a->notifiers, &ns);
 		status_section_add(s, "notifications", "sent", (double)ns.sent);

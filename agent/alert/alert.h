@@ -177,9 +177,10 @@ void alert_transitions_init(struct alert_transitions *t);
 void alert_transitions_reset(struct alert_transitions *t);
 void alert_transitions_done(struct alert_transitions *t); /* accepts NULL */
 
-/* Consumes rules (also on failure). Restores states from cfg->state_path
- * when the file is younger than ALERT_RESTORE_MAX_AGE_S at `now`; a restored
- * state produces no transition until it changes. NULL on ENOMEM. */
+/* Consumes rules (also on failure). Restores states and window points from
+ * cfg->state_path when the file is younger than ALERT_RESTORE_MAX_AGE_S at
+ * `now`; a restored state produces no transition until it changes, and a
+ * restored window goes on as if the agent had not stopped. NULL on ENOMEM. */
 struct alert_engine *alert_engine_new(struct alert_rules *rules, const struct alert_engine_config *cfg,
 				      int64_t now);
 void alert_engine_free(struct alert_engine *e); /* accepts NULL */
@@ -189,7 +190,8 @@ int alert_engine_swap_rules(struct alert_engine *e, struct alert_rules *rules);
 
 /* Feeds the series of b (b may be NULL: time passes without data), evaluates
  * every instance at `now` and appends state changes to out (reset first by
- * the caller or not: appended). Writes the state file when a state changed.
+ * the caller or not: appended). Writes the state file when a state changed
+ * or new points arrived (once per bucket), so windows survive a restart.
  * Returns the number of transitions appended, or -ENOMEM. */
 int alert_eval(struct alert_engine *e, const struct batch *b, int64_t now, struct alert_transitions *out);
 
@@ -215,6 +217,8 @@ struct alert_stats {
 	uint64_t transitions;
 	uint64_t state_writes, state_write_errors;
 	uint64_t restored;		/* instances restored at start */
+	uint64_t points_restored;	/* window points restored at start */
+	uint64_t state_points_skipped;	/* instances written without points (file budget) */
 	size_t instances;
 	size_t memory_bytes;		/* rings + instances, approximate */
 };

@@ -209,7 +209,7 @@ struct alert_engine *alert_engine_new(struct alert_rules *rules, const struct al
 	e->hostname = strdup(cfg && cfg->hostname ? cfg->hostname : "");
 	if (cfg && cfg->state_path && *cfg->state_path)
 		e->state_path = strdup(cfg->state_path);
-	e->scratch = calloc(ALERT_MAX_RING, sizeof(*e->scratch));
+	e->scratch = calloc(ALERT_MAX_RING + 1, sizeof(*e->scratch)); /* + the window-start slot */
 	e->vals = calloc(ALERT_MAX_RING, sizeof(*e->vals));
 	if (!e->rules || !e->hostname || !e->scratch || !e->vals ||
 	    (cfg && cfg->state_path && *cfg->state_path && !e->state_path) ||

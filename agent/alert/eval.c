@@ -211,6 +211,7 @@ static void drain_acc(struct alert_engine *e, const struct alert_rule *r, struct
 	}
 	in->nacc = 0;
 	in->last_data = now;
+	e->dirty = true; /* the window changed: persisted with the state */
 }
 
 /* ---- the window value ---- */
@@ -267,17 +268,20 @@ static double counter_rate(const struct alert_rule *r, const struct apoint *p, s
 /* The points a rule sees at `now`: every closed bucket that ends inside
  * (now - window, now] (ALERTS.md, Evaluation 2; a point stands for its whole
  * bucket and is stamped with its start). Transforms that compare points
- * (growth, deriv, rate, pct_change) also take the point just before the
- * window, the value at the window's start, so growth over 5m spans 5 minutes
- * of observations rather than the 4m50s between the first and last in-window
- * buckets. Sets *first to the first in-window point's index in p. */
+ * (growth, deriv, rate, pct_change) also take the value at the window's
+ * start: the bucket that ended there, so growth over 5m spans 5 minutes of
+ * observations rather than the 4m50s between the first and last in-window
+ * buckets. When that bucket is missing (the agent was down) the value is
+ * interpolated between the last point before the window and the first one in
+ * it, each at its own time (its bucket's end). Sets *first to the index in p
+ * of the first in-window point. */
 static size_t window_points(const struct alert_engine *e, const struct alert_rule *r, const struct inst *in,
 			    int64_t now, struct apoint *p, size_t *first)
 {
 	int64_t res = e->resolution, start = now - r->window_s;
-	bool base = r->transform != ALERT_TF_NONE;
-	size_t n = 0;
-	*first = 0;
+	bool want_base = r->transform != ALERT_TF_NONE, have_base = false;
+	struct apoint base = { 0, 0 };
+	size_t n = 1;
 	for (size_t i = 0; i < in->rn; i++) {
 		const struct apoint *pt = &in->ring[(in->rhead + i) % in->rcap];
 		int64_t end = pt->ts + res;
@@ -285,12 +289,21 @@ static size_t window_points(const struct alert_engine *e, const struct alert_rul
 			continue;
 		if (end > start) {
 			p[n++] = *pt;
-		} else if (base && end > start - res) {
-			p[0] = *pt;
-			n = 1;
-			*first = 1;
+		} else if (want_base) {
+			base = *pt;
+			have_base = true;
 		}
 	}
+	if (have_base && n > 1 && base.ts + res < start) {
+		double f = (double)(start - (base.ts + res)) / (double)(p[1].ts - base.ts);
+		base.v += (p[1].v - base.v) * f;
+		base.ts = start - res;
+	}
+	*first = have_base ? 1 : 0;
+	if (have_base)
+		p[0] = base;
+	else
+		memmove(p, p + 1, --n * sizeof(*p));
 	return n;
 }
 
