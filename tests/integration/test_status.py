@@ -147,7 +147,7 @@ def check_every_field(st, udp, uds, trunc):
     for t in top[1:]:
         assert t["refused"] == 0 and t["top_tag_key"] in ("", "env") and t["top_tag_values"] <= 1, t
     assert st["alerts"] == {"instances": 0, "evals": 0, "transitions": 0, "groups_refused": 0,
-                            "state_write_errors": 0}, st["alerts"]
+                            "state_write_errors": 0, "restored": 0, "points_restored": 0}, st["alerts"]
     assert st["notifications"] == {k: 0 for k in ("sent", "failed", "retried", "rate_limited", "dropped",
                                                    "queued")}, st["notifications"]
     assert st["output"] == {"batches": 0, "records": 0, "write_errors": 0}, st["output"]
