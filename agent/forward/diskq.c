@@ -1,6 +1,7 @@
 /*
- * diskq.c - see diskq.h. The index (seq, file size, points) is kept in memory
- * sorted by seq, so the cap and "newest first" need no directory scans.
+ * diskq.c - see diskq.h. The index (seq, file size, points, loaded) is kept in
+ * memory sorted by seq, so the cap, "newest first" and removal by seq need no
+ * directory scans.
  */
 #include "forward/diskq.h"
 
@@ -25,14 +26,18 @@ struct entry {
 	uint64_t seq;
 	size_t size;
 	uint32_t npoints;
+	bool loaded;
 };
 
 struct diskq {
 	char *dir;
 	int dirfd;
 	size_t max_bytes;
-	struct entry *ent;
+	struct entry *ent;	/* sorted by seq */
 	size_t n, cap;
+	bool dirty;		/* renames not yet made durable by diskq_sync */
+	diskq_report_fn report;
+	void *report_arg;
 	struct diskq_stats st;
 };
 
@@ -83,24 +88,35 @@ int diskq_encode(const struct payload *p, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
-int diskq_decode(const uint8_t *b, size_t len, struct payload **out)
+/* Decodes one file; on failure *why names the problem. */
+static int decode_why(const uint8_t *b, size_t len, struct payload **out, const char **why)
 {
-	if (len < HDR_FIXED || len > MAX_FILE_BYTES || memcmp(b, MAGIC, 8) != 0)
-		return -EBADMSG;
-	uLong crc = crc32(crc32(0L, Z_NULL, 0), b + 12, (uInt)(len - 12));
-	if ((uint32_t)crc != get_u32(b + 8) || get_u32(b + 12) != FORMAT_VERSION)
+	*why = NULL;
+	if (len < HDR_FIXED || len > MAX_FILE_BYTES)
+		*why = len < HDR_FIXED ? "truncated header" : "larger than 256 MiB";
+	else if (memcmp(b, MAGIC, 8) != 0)
+		*why = "bad magic";
+	else if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), b + 12, (uInt)(len - 12)) != get_u32(b + 8))
+		*why = "checksum mismatch";
+	else if (get_u32(b + 12) != FORMAT_VERSION)
+		*why = "unknown format version";
+	if (*why)
 		return -EBADMSG;
 	size_t plen = get_u16(b + 64);
 	uint64_t blen = get_u64(b + 56);
-	if (plen > MAX_PATH_LEN || HDR_FIXED + plen > len || blen != len - HDR_FIXED - plen)
+	if (plen > MAX_PATH_LEN || HDR_FIXED + plen > len || blen != len - HDR_FIXED - plen) {
+		*why = "length mismatch";
 		return -EBADMSG;
+	}
 	char path[MAX_PATH_LEN + 1];
 	memcpy(path, b + HDR_FIXED, plen);
 	path[plen] = 0;
 	int ep = fwd_endpoint_by_path(path);
 	uint32_t enc = get_u32(b + 20);
-	if (ep < 0 || (uint32_t)ep != get_u32(b + 16) || enc > COMPRESS_NONE)
+	if (ep < 0 || (uint32_t)ep != get_u32(b + 16) || enc > COMPRESS_NONE) {
+		*why = "unknown endpoint or encoding";
 		return -EBADMSG;
+	}
 	struct payload *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -122,13 +138,21 @@ int diskq_decode(const uint8_t *b, size_t len, struct payload **out)
 	return 0;
 }
 
+int diskq_decode(const uint8_t *b, size_t len, struct payload **out)
+{
+	const char *why;
+	return decode_why(b, len, out, &why);
+}
+
 /* ---- files ---- */
 
-static int read_all(int dirfd, const char *name, uint8_t **out, size_t *outlen)
+static int read_all(int dirfd, const char *name, uint8_t **out, size_t *outlen, const char **why)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		*why = strerror(errno);
 		return -errno;
+	}
 	struct stat st;
 	int rc = 0;
 	uint8_t *b = NULL;
@@ -138,15 +162,18 @@ static int read_all(int dirfd, const char *name, uint8_t **out, size_t *outlen)
 		rc = -EBADMSG;
 	else if (!(b = malloc((size_t)st.st_size + 1)))
 		rc = -ENOMEM;
+	*why = rc == -EBADMSG ? "not a regular file or too large" : rc < 0 ? strerror(-rc) : NULL;
 	size_t got = 0;
 	while (rc == 0 && got < (size_t)st.st_size) {
 		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
 			rc = r < 0 ? -errno : -EBADMSG;
-		else
+			*why = r < 0 ? strerror(errno) : "shorter than its size";
+		} else {
 			got += (size_t)r;
+		}
 	}
 	close(fd);
 	if (rc < 0) {
@@ -177,7 +204,13 @@ static void file_name(char *out, size_t n, uint64_t seq, const char *suffix)
 	snprintf(out, n, "%016llx.%s", (unsigned long long)seq, suffix);
 }
 
-static int index_add(struct diskq *q, uint64_t seq, size_t size, uint32_t npoints)
+static void report(struct diskq *q, const char *name, const char *what)
+{
+	if (q->report)
+		q->report(q->report_arg, name, what);
+}
+
+static int index_add(struct diskq *q, uint64_t seq, size_t size, uint32_t npoints, bool loaded)
 {
 	if (q->n == q->cap) {
 		size_t nc = q->cap ? q->cap * 2 : 64;
@@ -192,16 +225,44 @@ static int index_add(struct diskq *q, uint64_t seq, size_t size, uint32_t npoint
 		q->ent[i] = q->ent[i - 1];
 		i--;
 	}
-	q->ent[i] = (struct entry){ seq, size, npoints };
+	q->ent[i] = (struct entry){ seq, size, npoints, loaded };
 	q->n++;
 	q->st.files++;
 	q->st.bytes += size;
 	q->st.points += npoints;
+	if (!loaded)
+		q->st.unloaded_points += npoints;
 	return 0;
+}
+
+/* Index of seq, or -1. */
+static long index_find(const struct diskq *q, uint64_t seq)
+{
+	size_t lo = 0, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (q->ent[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < q->n && q->ent[lo].seq == seq ? (long)lo : -1;
+}
+
+static void set_loaded(struct diskq *q, size_t i, bool loaded)
+{
+	if (q->ent[i].loaded == loaded)
+		return;
+	q->ent[i].loaded = loaded;
+	if (loaded)
+		q->st.unloaded_points -= q->ent[i].npoints;
+	else
+		q->st.unloaded_points += q->ent[i].npoints;
 }
 
 static void index_remove(struct diskq *q, size_t i)
 {
+	set_loaded(q, i, true);
 	q->st.files--;
 	q->st.bytes -= q->ent[i].size;
 	q->st.points -= q->ent[i].npoints;
@@ -216,33 +277,60 @@ static void unlink_seq(struct diskq *q, uint64_t seq)
 	unlinkat(q->dirfd, name, 0);
 }
 
-/* Validates one existing file at open. */
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t nl = strlen(name), sl = strlen(suffix);
+	return nl > sl && strcmp(name + nl - sl, suffix) == 0;
+}
+
+/* A name this queue writes: 16 lowercase hex digits + suffix. */
+static bool queue_name(const char *name, const char *suffix)
+{
+	if (strlen(name) != 16 + strlen(suffix) || strcmp(name + 16, suffix) != 0)
+		return false;
+	for (int i = 0; i < 16; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return false;
+	return true;
+}
+
+/* Validates one existing directory entry at open. */
 static void scan_one(struct diskq *q, const char *name)
 {
-	size_t nl = strlen(name);
-	if (nl > 4 && strcmp(name + nl - 4, ".tmp") == 0) {
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return;
+	struct stat st;
+	bool regular = fstatat(q->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	if (!regular || !(queue_name(name, ".ddq") || queue_name(name, ".tmp"))) {
+		report(q, name, regular ? "not a queue file name, left alone"
+					: "not a regular file, left alone");
+		return;
+	}
+	if (has_suffix(name, ".tmp")) {
 		unlinkat(q->dirfd, name, 0);
 		return;
 	}
-	if (nl != 20 || strcmp(name + 16, ".ddq") != 0)
-		return;
 	uint8_t *b = NULL;
 	size_t len = 0;
 	struct payload *p = NULL;
-	int rc = read_all(q->dirfd, name, &b, &len);
+	const char *why = NULL;
+	int rc = read_all(q->dirfd, name, &b, &len, &why);
 	if (rc == 0)
-		rc = diskq_decode(b, len, &p);
+		rc = decode_why(b, len, &p, &why);
 	char want[64];
 	if (rc == 0) {
 		file_name(want, sizeof(want), p->seq, "ddq");
-		if (strcmp(want, name) != 0)
+		if (strcmp(want, name) != 0) {
 			rc = -EBADMSG;
+			why = "sequence number does not match the file name";
+		}
 	}
-	if (rc == 0 && index_add(q, p->seq, len, p->npoints) == 0) {
+	if (rc == 0 && index_add(q, p->seq, len, p->npoints, false) == 0) {
 		q->st.recovered_files++;
 		q->st.recovered_points += p->npoints;
 	} else if (rc != -ENOMEM) {
 		q->st.corrupted_files++;
+		report(q, name, why ? why : "unreadable");
 		unlinkat(q->dirfd, name, 0);
 	}
 	payload_free(p);
@@ -268,7 +356,8 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-struct diskq *diskq_open(const char *dir, size_t max_bytes, char *err, size_t errlen)
+struct diskq *diskq_open(const char *dir, size_t max_bytes, diskq_report_fn report_fn, void *arg,
+			 char *err, size_t errlen)
 {
 	int rc = mkdir_p(dir);
 	if (rc < 0) {
@@ -282,7 +371,14 @@ struct diskq *diskq_open(const char *dir, size_t max_bytes, char *err, size_t er
 		return NULL;
 	}
 	q->max_bytes = max_bytes;
+	q->report = report_fn;
+	q->report_arg = arg;
 	q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->dirfd >= 0 && faccessat(q->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+		snprintf(err, errlen, "%s: not writable: %s", dir, strerror(errno));
+		diskq_close(q);
+		return NULL;
+	}
 	DIR *d = q->dirfd >= 0 ? fdopendir(dup(q->dirfd)) : NULL;
 	if (!d) {
 		snprintf(err, errlen, "%s: cannot open: %s", dir, strerror(errno));
@@ -300,8 +396,10 @@ void diskq_close(struct diskq *q)
 {
 	if (!q)
 		return;
-	if (q->dirfd >= 0)
+	if (q->dirfd >= 0) {
+		diskq_sync(q);
 		close(q->dirfd);
+	}
 	free(q->ent);
 	free(q->dir);
 	free(q);
@@ -312,14 +410,22 @@ void diskq_set_max_bytes(struct diskq *q, size_t max_bytes)
 	q->max_bytes = max_bytes;
 }
 
-static void evict_for(struct diskq *q, size_t need)
+/* Removes the oldest files that are not loaded until need more bytes fit;
+ * false when the loaded files alone leave no room. */
+static bool evict_for(struct diskq *q, size_t need)
 {
-	while (q->n && q->st.bytes + need > q->max_bytes) {
+	size_t i = 0;
+	while (q->st.bytes + need > q->max_bytes) {
+		while (i < q->n && q->ent[i].loaded)
+			i++;
+		if (i == q->n)
+			return false;
 		q->st.evicted_files++;
-		q->st.evicted_points += q->ent[0].npoints;
-		unlink_seq(q, q->ent[0].seq);
-		index_remove(q, 0);
+		q->st.evicted_points += q->ent[i].npoints;
+		unlink_seq(q, q->ent[i].seq);
+		index_remove(q, i);
 	}
+	return true;
 }
 
 static int write_file(struct diskq *q, uint64_t seq, const uint8_t *b, size_t len)
@@ -331,8 +437,9 @@ static int write_file(struct diskq *q, uint64_t seq, const uint8_t *b, size_t le
 	if (fd < 0)
 		return -errno;
 	int rc = write_all(fd, b, len);
-	if (rc == 0 && fsync(fd) < 0)
+	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
+	q->st.syncs++;
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && renameat(q->dirfd, tmp, q->dirfd, fin) < 0)
@@ -341,64 +448,97 @@ static int write_file(struct diskq *q, uint64_t seq, const uint8_t *b, size_t le
 		unlinkat(q->dirfd, tmp, 0);
 		return rc;
 	}
-	fsync(q->dirfd);
+	q->dirty = true;
 	return 0;
 }
 
-int diskq_put(struct diskq *q, const struct payload *p)
+int diskq_put(struct diskq *q, const struct payload *p, bool loaded)
 {
 	uint8_t *b = NULL;
 	size_t len = 0;
 	int rc = diskq_encode(p, &b, &len);
 	if (rc == 0 && len > q->max_bytes)
 		rc = -EFBIG;
-	if (rc == 0) {
-		evict_for(q, len);
+	if (rc == 0 && !evict_for(q, len))
+		rc = -ENOSPC;
+	if (rc == 0)
 		rc = write_file(q, p->seq, b, len);
-	}
-	if (rc == 0 && (rc = index_add(q, p->seq, len, p->npoints)) < 0)
+	if (rc == 0 && (rc = index_add(q, p->seq, len, p->npoints, loaded)) < 0)
 		unlink_seq(q, p->seq);
 	free(b);
 	if (rc < 0) {
 		q->st.write_errors++;
-		q->st.write_error_points += p->npoints;
 		return rc;
 	}
 	q->st.written++;
+	q->st.written_bytes += len;
 	return 0;
 }
 
-int diskq_pop_newest(struct diskq *q, struct payload **out)
+int diskq_sync(struct diskq *q)
 {
-	while (q->n) {
-		struct entry e = q->ent[q->n - 1];
+	if (!q->dirty)
+		return 0;
+	q->dirty = false;
+	q->st.syncs++;
+	return fsync(q->dirfd) < 0 ? -errno : 0;
+}
+
+int diskq_load_newest(struct diskq *q, struct payload **out)
+{
+	for (size_t i = q->n; i-- > 0;) {
+		struct entry e = q->ent[i];
+		if (e.loaded)
+			continue;
 		char name[64];
 		file_name(name, sizeof(name), e.seq, "ddq");
 		uint8_t *b = NULL;
 		size_t len = 0;
 		struct payload *p = NULL;
-		int rc = read_all(q->dirfd, name, &b, &len);
+		const char *why = NULL;
+		int rc = read_all(q->dirfd, name, &b, &len, &why);
 		if (rc == 0)
-			rc = diskq_decode(b, len, &p);
+			rc = decode_why(b, len, &p, &why);
 		if (rc == 0 && p->seq != e.seq) {
 			payload_free(p);
 			p = NULL;
 			rc = -EBADMSG;
+			why = "sequence number does not match the file name";
 		}
 		free(b);
 		if (rc == -ENOMEM)
 			return rc;
-		unlinkat(q->dirfd, name, 0);
-		index_remove(q, q->n - 1);
 		if (rc == 0) {
+			set_loaded(q, i, true);
 			q->st.read++;
 			*out = p;
 			return 0;
 		}
 		q->st.corrupted_files++;
 		q->st.corrupted_points += e.npoints;
+		report(q, name, why ? why : "unreadable");
+		unlinkat(q->dirfd, name, 0);
+		index_remove(q, i);
 	}
 	return -ENOENT;
+}
+
+void diskq_unload(struct diskq *q, uint64_t seq)
+{
+	long i = index_find(q, seq);
+	if (i >= 0)
+		set_loaded(q, (size_t)i, false);
+}
+
+int diskq_remove(struct diskq *q, uint64_t seq)
+{
+	long i = index_find(q, seq);
+	if (i < 0)
+		return -ENOENT;
+	unlink_seq(q, seq);
+	index_remove(q, (size_t)i);
+	q->st.removed++;
+	return 0;
 }
 
 void diskq_get_stats(const struct diskq *q, struct diskq_stats *out)

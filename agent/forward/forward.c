@@ -94,7 +94,7 @@ static void drop(struct fwd *f, enum fwd_drop why, uint64_t payloads, uint64_t p
 	f->st.points_dropped[why] += points;
 }
 
-/* Folds the disk queue's eviction / error / corruption counters into ours. */
+/* Folds the disk queue's eviction and corruption counters into ours. */
 static void sync_disk(struct fwd *f)
 {
 	if (!f->dq)
@@ -103,31 +103,61 @@ static void sync_disk(struct fwd *f)
 	diskq_get_stats(f->dq, &s);
 	drop(f, FWD_DROP_DISK_EVICTED, s.evicted_files - f->dq_seen.evicted_files,
 	     s.evicted_points - f->dq_seen.evicted_points);
-	drop(f, FWD_DROP_DISK_FULL, s.write_errors - f->dq_seen.write_errors,
-	     s.write_error_points - f->dq_seen.write_error_points);
 	drop(f, FWD_DROP_CORRUPT, s.corrupted_files - f->dq_seen.corrupted_files,
 	     s.corrupted_points - f->dq_seen.corrupted_points);
-	if (s.write_errors > f->dq_seen.write_errors)
-		log_limited(LOG_LVL_WARN, "forward: disk queue %s: cannot store payload, dropped",
+	if (s.evicted_files > f->dq_seen.evicted_files)
+		log_limited(LOG_LVL_WARN, "forward: disk queue %s full, oldest payloads dropped",
 			    f->storage_path);
 	f->dq_seen = s;
 }
 
-/* Moves p to disk if enabled (counted as dropped with `why` otherwise). Consumes p. */
+static void on_disk_report(void *arg, const char *name, const char *what)
+{
+	struct fwd *f = arg;
+	log_limited(LOG_LVL_WARN, "forward: disk queue %s/%s: %s", f->storage_path, name, what);
+}
+
+/* Writes p to the disk queue (file only; the directory is synced by the
+ * caller through diskq_sync). Sets p->on_disk; 0 or -errno. */
+static int persist(struct fwd *f, struct payload *p, bool loaded)
+{
+	int rc = diskq_put(f->dq, p, loaded);
+	sync_disk(f);
+	p->on_disk = rc == 0;
+	if (rc < 0)
+		log_limited(LOG_LVL_WARN, "forward: disk queue %s: cannot store a payload (%u points): %s",
+			    f->storage_path, p->npoints, strerror(-rc));
+	return rc;
+}
+
+/* p leaves memory for good: it stays queued on disk, is written there, or is
+ * dropped and counted with `why` (disk_full when the disk queue refused it).
+ * Consumes p. */
 static void spill(struct fwd *f, struct payload *p, enum fwd_drop why)
 {
-	if (f->dq) {
-		diskq_put(f->dq, p);
-		sync_disk(f);
-	} else {
+	if (p->on_disk)
+		diskq_unload(f->dq, p->seq);
+	else if (!f->dq)
 		drop(f, why, 1, p->npoints);
-	}
+	else if (persist(f, p, false) < 0)
+		drop(f, FWD_DROP_DISK_FULL, 1, p->npoints);
 	payload_free(p);
 }
 
+/* p was delivered or dropped and counted: its file goes. Consumes p. */
+static void settle(struct fwd *f, struct payload *p)
+{
+	if (p->on_disk)
+		diskq_remove(f->dq, p->seq);
+	payload_free(p);
+}
+
+/* Keeps memory under its cap, but always keeps one payload, so that a single
+ * payload larger than the cap is still retried. Files it writes are made
+ * durable by the caller's diskq_sync (once per flush for new payloads). */
 static void enforce_cap(struct fwd *f)
 {
-	while (retry_bytes(f->rq) > f->max_queue_bytes) {
+	while (retry_bytes(f->rq) > f->max_queue_bytes && retry_count(f->rq) > 1) {
 		struct payload *p = retry_pop_oldest(f->rq);
 		if (!p)
 			break;
@@ -136,6 +166,13 @@ static void enforce_cap(struct fwd *f)
 				    f->max_queue_bytes);
 		spill(f, p, FWD_DROP_QUEUE_FULL);
 	}
+}
+
+static void enforce_cap_sync(struct fwd *f)
+{
+	enforce_cap(f);
+	if (f->dq)
+		diskq_sync(f->dq);
 }
 
 /* ---- sending ---- */
@@ -199,7 +236,7 @@ static void on_done(void *arg, const struct http_response *r)
 		f->st.points_delivered += p->npoints;
 		f->st.bytes_sent += p->len;
 		retry_done(f->rq, p, v, -1, mono_now());
-		payload_free(p);
+		settle(f, p);
 	} else if (v == RETRY_DROP) {
 		enum fwd_drop why = r->status == 403 ? FWD_DROP_HTTP_403
 				  : r->status == 413 ? FWD_DROP_HTTP_413 : FWD_DROP_HTTP_400;
@@ -207,7 +244,7 @@ static void on_done(void *arg, const struct http_response *r)
 			    path, r->status, p->npoints, ex);
 		drop(f, why, 1, p->npoints);
 		retry_done(f->rq, p, v, -1, mono_now());
-		payload_free(p);
+		settle(f, p);
 	} else {
 		f->st.payloads_retried++;
 		double w = retry_done(f->rq, p, v, r->retry_after_s, mono_now());
@@ -217,7 +254,7 @@ static void on_done(void *arg, const struct http_response *r)
 		else
 			log_limited(LOG_LVL_WARN, "forward: %s: HTTP %ld, retrying in %.1fs: %s",
 				    path, r->status, w, ex);
-		enforce_cap(f);
+		enforce_cap_sync(f);
 	}
 	schedule(f);
 }
@@ -267,23 +304,19 @@ static int send_one(struct fwd *f, struct payload *p)
 	return 0;
 }
 
-static int all_healthy(const struct fwd *f)
-{
-	for (int i = 0; i < FWD_EP_COUNT; i++)
-		if (retry_failures(f->rq, (enum fwd_endpoint)i))
-			return 0;
-	return 1;
-}
-
-/* Refills memory from disk, newest first, once memory is empty and every
- * endpoint is healthy. */
+/* Loads payloads that are only on disk, newest first, while memory is below
+ * half its cap (at least one, whatever its size). Their files stay until
+ * they are delivered or dropped. */
 static void refill_from_disk(struct fwd *f)
 {
-	if (!f->dq || f->draining || retry_count(f->rq) || !all_healthy(f))
+	if (!f->dq || f->draining)
 		return;
 	struct payload *p;
-	while (retry_bytes(f->rq) < f->max_queue_bytes / 2 && diskq_pop_newest(f->dq, &p) == 0)
+	while ((retry_count(f->rq) == 0 || retry_bytes(f->rq) < f->max_queue_bytes / 2) &&
+	       diskq_load_newest(f->dq, &p) == 0) {
+		p->on_disk = true;
 		retry_push(f->rq, p);
+	}
 	sync_disk(f);
 }
 
@@ -330,11 +363,19 @@ struct emit_ctx {
 	struct fwd *f;
 };
 
+/* A new payload: on disk first when the disk queue is on, then queued in
+ * memory (after shutdown: kept on disk or dropped and counted). */
 static int emit(void *arg, struct payload *p)
 {
 	struct fwd *f = ((struct emit_ctx *)arg)->f;
 	f->st.payloads_submitted++;
 	f->st.points_submitted += p->npoints;
+	if (f->shut) {
+		spill(f, p, FWD_DROP_SHUTDOWN);
+		return 0;
+	}
+	if (f->dq)
+		persist(f, p, true);
 	retry_push(f->rq, p);
 	enforce_cap(f);
 	return 0;
@@ -397,8 +438,6 @@ static int submit_sketches(struct fwd *f, const struct batch *b, const struct en
 
 int fwd_submit(struct fwd *f, const struct batch *b, int64_t now)
 {
-	if (f->draining || f->shut)
-		return -ESHUTDOWN;
 	struct emit_ctx ec = { f };
 	struct enc_result res;
 	struct enc_opts o = {
@@ -420,7 +459,10 @@ int fwd_submit(struct fwd *f, const struct batch *b, int64_t now)
 			rc = r;
 		account(f, b->nevents, &res);
 	}
-	schedule(f);
+	if (f->dq && diskq_sync(f->dq) < 0)
+		log_limited(LOG_LVL_WARN, "forward: disk queue %s: directory fsync failed", f->storage_path);
+	if (!f->shut)
+		schedule(f);
 	return rc;
 }
 
@@ -436,11 +478,14 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out)
 	if (f->dq) {
 		struct diskq_stats s;
 		diskq_get_stats(f->dq, &s);
-		out->points_queued += s.points;
+		out->points_queued += s.unloaded_points;
 		out->disk_bytes = s.bytes;
 		out->disk_files = s.files;
 		out->disk_written = s.written;
+		out->disk_written_bytes = s.written_bytes;
+		out->disk_syncs = s.syncs;
 		out->disk_read = s.read;
+		out->disk_write_errors = s.write_errors;
 	}
 }
 
@@ -469,7 +514,10 @@ void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const ch
 	EMIT(disk_bytes);
 	EMIT(disk_files);
 	EMIT(disk_written);
+	EMIT(disk_written_bytes);
+	EMIT(disk_syncs);
 	EMIT(disk_read);
+	EMIT(disk_write_errors);
 #undef EMIT
 	for (int i = 0; i < FWD_DROP_COUNT; i++) {
 		snprintf(name, sizeof(name), "payloads_dropped_%s", drop_names[i]);
@@ -515,6 +563,8 @@ static void finish_drain(struct fwd *f)
 	struct payload *p;
 	while ((p = retry_pop_newest(f->rq)))
 		spill(f, p, FWD_DROP_SHUTDOWN);
+	if (f->dq)
+		diskq_sync(f->dq);
 	event_base_once(f->base, -1, EV_TIMEOUT, call_done, f, NULL);
 }
 
@@ -525,7 +575,7 @@ static void drain_deadline(evutil_socket_t fd, short what, void *arg)
 	fwd_get_stats(f, &s);
 	if (s.queue_payloads || s.inflight)
 		log_warn("forward: drain deadline reached with %zu queued and %zu in-flight payloads; %s",
-			 s.queue_payloads, s.inflight, f->dq ? "persisting them" : "dropping them");
+			 s.queue_payloads, s.inflight, f->dq ? "they stay in the disk queue" : "dropping them");
 	finish_drain(f);
 }
 
@@ -597,18 +647,20 @@ static int open_disk(struct fwd *f, const struct fwd_config *cfg, char *err, siz
 		return -EINVAL;
 	}
 	f->storage_path = strdup(cfg->storage_path);
-	f->dq = f->storage_path ? diskq_open(cfg->storage_path, cfg->storage_max_bytes, err, errlen) : NULL;
+	f->dq = f->storage_path ? diskq_open(cfg->storage_path, cfg->storage_max_bytes,
+					     on_disk_report, f, err, errlen) : NULL;
 	if (!f->dq)
 		return -EIO;
 	struct diskq_stats s;
 	diskq_get_stats(f->dq, &s);
-	f->dq_seen = s;
 	f->st.points_recovered = s.recovered_points;
 	f->seq = diskq_next_seq(f->dq);
+	/* corrupted files found at open count as dropped payloads (points unknown) */
+	sync_disk(f);
 	if (s.recovered_files || s.corrupted_files)
-		log_info("forward: disk queue %s: %llu payloads recovered, %llu corrupted files removed",
+		log_info("forward: disk queue %s: %llu payloads (%llu points) recovered, %llu corrupted files removed",
 			 f->storage_path, (unsigned long long)s.recovered_files,
-			 (unsigned long long)s.corrupted_files);
+			 (unsigned long long)s.recovered_points, (unsigned long long)s.corrupted_files);
 	return 0;
 }
 
@@ -678,7 +730,7 @@ int fwd_reconfigure(struct fwd *f, const struct fwd_config *cfg)
 	f->retired[slot] = f->http;
 	f->http = hc;
 	apply_simple(f, cfg);
-	enforce_cap(f);
+	enforce_cap_sync(f);
 	int rc = 0;
 	if (f->dq)
 		diskq_set_max_bytes(f->dq, cfg->storage_max_bytes ? cfg->storage_max_bytes : 1);

@@ -5,9 +5,18 @@
  * protobuf sketches, JSON service checks and events), splits it under the
  * intake's limits, queues the payloads (retry.h) and sends them with the
  * asynchronous HTTP client (http.h) on the caller's libevent loop. Failed
- * payloads are retried with backoff; when the in-memory queue is over its cap
- * the oldest payload is spilled to disk (diskq.h, when storage_max_bytes > 0)
- * or dropped and counted. Queued payloads are sent newest first.
+ * payloads are retried with backoff until delivered or dropped with a counted
+ * reason; queued payloads are sent newest first.
+ *
+ * With the disk queue on (storage_max_bytes > 0, diskq.h) every payload is
+ * written and fsynced before fwd_submit returns, and its file is removed only
+ * after a 2xx or a counted drop: a crash loses nothing that fwd_submit
+ * accepted, and payloads in flight at a crash are sent again after the
+ * restart (at-least-once). Memory holds at most the cap's worth of them (the
+ * newest; the rest are read back from disk as memory empties). Without it,
+ * the oldest payload over the memory cap is dropped and counted. Memory
+ * always keeps at least one payload, so one larger than the cap is retried
+ * too.
  *
  * Accounting ("points" = records: series points, sketches, events, checks):
  *   points_submitted + points_recovered
@@ -38,7 +47,7 @@ enum fwd_drop {
 	FWD_DROP_HTTP_403,	/* invalid API key */
 	FWD_DROP_HTTP_413,	/* payload too large for the intake */
 	FWD_DROP_QUEUE_FULL,	/* evicted from the full retry queue (no disk spill) */
-	FWD_DROP_DISK_FULL,	/* disk queue could not store it (write error, cap) */
+	FWD_DROP_DISK_FULL,	/* left memory and the disk queue could not store it */
 	FWD_DROP_DISK_EVICTED,	/* oldest file removed to keep the disk cap */
 	FWD_DROP_CORRUPT,	/* disk file failed its checksum */
 	FWD_DROP_TOO_LARGE,	/* one record alone over the payload limits */
@@ -71,8 +80,11 @@ struct fwd_stats {
 	size_t inflight;
 	size_t disk_bytes;		/* disk queue, now */
 	size_t disk_files;
-	uint64_t disk_written;
-	uint64_t disk_read;
+	uint64_t disk_written;		/* files */
+	uint64_t disk_written_bytes;
+	uint64_t disk_syncs;		/* fsync calls */
+	uint64_t disk_read;		/* files read back into memory */
+	uint64_t disk_write_errors;	/* payloads kept in memory only */
 };
 
 /* Converts one distribution into series (aggr_sketch_to_series); used when
@@ -94,7 +106,9 @@ void fwd_set_hostname(struct fwd *f, const char *hostname);
 
 /* Encodes b and queues/sends the payloads; does not take the batch. `now` is
  * unix seconds (stamped on payloads). 0, or -ENOMEM (what could not be
- * encoded is counted as FWD_DROP_ENCODE), -ESHUTDOWN after fwd_drain. */
+ * encoded is counted as FWD_DROP_ENCODE). Never refuses a batch: while
+ * draining it is sent like any other; after the drain finished it goes to
+ * the disk queue, or is counted as FWD_DROP_SHUTDOWN without one. */
 int fwd_submit(struct fwd *f, const struct batch *b, int64_t now);
 
 void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
@@ -105,14 +119,15 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
  * responses_2xx/4xx/5xx/other, bytes_sent, points_submitted,
  * points_recovered, points_delivered, points_dropped_<reason>, points_queued,
  * queue_bytes, queue_payloads, inflight, disk_bytes, disk_files,
- * disk_written, disk_read (<reason> = fwd_drop_name). */
+ * disk_written, disk_written_bytes, disk_syncs, disk_read, disk_write_errors
+ * (<reason> = fwd_drop_name). */
 void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
 		       void *arg);
 
 /* Shutdown: sends what it can for up to timeout_s (backoff is still
- * honoured), then persists what remains to disk (if enabled) or counts it
+ * honoured), then leaves what remains on disk (if enabled) or counts it
  * dropped (FWD_DROP_SHUTDOWN), and calls done(arg) once from the loop.
- * After this fwd_submit refuses new batches. Call fwd_free from done (or
+ * Batches submitted meanwhile are accepted. Call fwd_free from done (or
  * after it ran), not before while the loop still runs. */
 void fwd_drain(struct fwd *f, double timeout_s, void (*done)(void *arg), void *arg);
 

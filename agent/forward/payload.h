@@ -3,7 +3,7 @@
  * endpoint, and the endpoint table (path, content type, size limits).
  *
  * Produced by the encoders (encode.h), queued by the retry queue (retry.h),
- * spilled by the disk queue (diskq.h), sent by the forwarder (forward.c).
+ * kept durable by the disk queue (diskq.h), sent by the forwarder (forward.c).
  * A payload owns its body; whoever holds the pointer owns the payload.
  * Threading: plain data, one owner at a time.
  */
@@ -47,6 +47,7 @@ struct payload {
 	uint64_t seq;		/* creation order; larger = newer */
 	int64_t created;	/* unix seconds */
 	uint32_t attempts;	/* failed attempts so far */
+	bool on_disk;		/* its file is in the disk queue (forward.c) */
 	/* intrusive links for the retry queue, ordered by seq */
 	struct payload *prev, *next;
 };

@@ -1,8 +1,11 @@
 /*
- * test_diskq.c - the disk queue (forward/diskq.h): atomic files, reload after
- * reopen, newest first, CRC mismatch detection, byte cap with oldest evicted,
- * modes 0600/0700, stray .tmp removal, write errors counted; and through the
- * forwarder: a drain with the intake down persists payloads without the API key.
+ * test_diskq.c - the disk queue (forward/diskq.h): atomic files that stay
+ * until removed, reload after reopen, newest first, CRC mismatch detection
+ * (named and counted), foreign entries left alone, byte cap evicting the
+ * oldest unloaded files only, modes 0600/0700, stray .tmp removal, write
+ * errors counted; and through the forwarder: every payload is on disk when
+ * fwd_submit returns, a drain with the intake down keeps them without the
+ * API key.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -65,35 +68,64 @@ static size_t count_files(const char *suffix)
 	return n;
 }
 
-Test(diskq, write_reload_newest_first)
+/* What the report callback was told. */
+struct reports {
+	char lines[16][160];
+	int n;
+};
+
+static void on_report(void *arg, const char *name, const char *what)
+{
+	struct reports *r = arg;
+	if (r->n < 16)
+		snprintf(r->lines[r->n++], sizeof(r->lines[0]), "%s: %s", name, what);
+}
+
+static struct diskq *open_q(size_t cap, struct reports *r)
+{
+	char err[256];
+	struct diskq *q = diskq_open(dir, cap, r ? on_report : NULL, r, err, sizeof(err));
+	cr_assert_not_null(q, "%s", err);
+	return q;
+}
+
+static void put(struct diskq *q, uint64_t seq, const char *body, uint32_t pts, bool loaded)
+{
+	struct payload *p = mk(seq, body, pts);
+	cr_assert_eq(diskq_put(q, p, loaded), 0, "put %llu", (unsigned long long)seq);
+	payload_free(p);
+}
+
+Test(diskq, write_reload_newest_first_files_stay_until_removed)
 {
 	mkdir_tmp();
-	char err[256];
-	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
-	cr_assert_not_null(q, "%s", err);
-	for (uint64_t s = 1; s <= 3; s++) {
-		struct payload *p = mk(s, s == 2 ? "second body" : "body", (uint32_t)s * 10);
-		cr_assert_eq(diskq_put(q, p), 0);
-		payload_free(p);
-	}
+	struct diskq *q = open_q(1 << 20, NULL);
+	for (uint64_t s = 1; s <= 3; s++)
+		put(q, s, s == 2 ? "second body" : "body", (uint32_t)s * 10, true);
 	struct diskq_stats st;
 	diskq_get_stats(q, &st);
 	cr_assert_eq(st.files, 3);
 	cr_assert_eq(st.points, 60);
+	cr_assert_eq(st.unloaded_points, 0, "loaded files are counted in memory, not here");
 	cr_assert_eq(st.written, 3);
+	cr_assert_eq(st.syncs, 3, "one fdatasync per file, the directory not yet");
+	cr_assert_eq(diskq_sync(q), 0);
+	cr_assert_eq(diskq_sync(q), 0);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.syncs, 4, "one directory fsync for all three, none when nothing changed");
 	cr_assert_eq(count_files(".ddq"), 3);
 	cr_assert_eq(count_files(".tmp"), 0);
 	diskq_close(q);
 
-	q = diskq_open(dir, 1 << 20, err, sizeof(err));
-	cr_assert_not_null(q);
+	q = open_q(1 << 20, NULL);
 	diskq_get_stats(q, &st);
 	cr_assert_eq(st.recovered_files, 3);
 	cr_assert_eq(st.recovered_points, 60);
+	cr_assert_eq(st.unloaded_points, 60);
 	cr_assert_eq(diskq_next_seq(q), 4);
 	struct payload *p;
 	for (uint64_t s = 3; s >= 1; s--) {
-		cr_assert_eq(diskq_pop_newest(q, &p), 0);
+		cr_assert_eq(diskq_load_newest(q, &p), 0);
 		cr_assert_eq(p->seq, s);
 		cr_assert_eq(p->npoints, s * 10);
 		cr_assert_eq(p->ep, s % 2 ? FWD_EP_SERIES_V1 : FWD_EP_CHECKS);
@@ -106,8 +138,29 @@ Test(diskq, write_reload_newest_first)
 		cr_assert_eq(memcmp(p->data, want, p->len), 0);
 		payload_free(p);
 	}
-	cr_assert_eq(diskq_pop_newest(q, &p), -ENOENT);
-	cr_assert_eq(count_files(".ddq"), 0);
+	cr_assert_eq(diskq_load_newest(q, &p), -ENOENT);
+	cr_assert_eq(count_files(".ddq"), 3, "loading never deletes");
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.unloaded_points, 0);
+	/* an unloaded payload is handed out again */
+	diskq_unload(q, 2);
+	cr_assert_eq(diskq_load_newest(q, &p), 0);
+	cr_assert_eq(p->seq, 2);
+	payload_free(p);
+	/* acknowledged: the file goes */
+	cr_assert_eq(diskq_remove(q, 3), 0);
+	cr_assert_eq(diskq_remove(q, 3), -ENOENT);
+	cr_assert_eq(count_files(".ddq"), 2);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.files, 2);
+	cr_assert_eq(st.points, 30);
+	cr_assert_eq(st.removed, 1);
+	diskq_close(q);
+	/* a crash between load and acknowledgement: still there after reopening */
+	q = open_q(1 << 20, NULL);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.recovered_files, 2);
+	cr_assert_eq(st.unloaded_points, 30);
 	diskq_close(q);
 	rm_rf();
 }
@@ -125,36 +178,79 @@ static void flip_byte(const char *name, off_t at)
 	close(fd);
 }
 
-Test(diskq, checksum_mismatch_detected)
+Test(diskq, checksum_mismatch_detected_named_and_counted)
 {
 	mkdir_tmp();
-	char err[256];
-	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
-	for (uint64_t s = 1; s <= 3; s++) {
-		struct payload *p = mk(s, "payload-bytes", 7);
-		cr_assert_eq(diskq_put(q, p), 0);
-		payload_free(p);
-	}
+	struct diskq *q = open_q(1 << 20, NULL);
+	for (uint64_t s = 1; s <= 3; s++)
+		put(q, s, "payload-bytes", 7, false);
 	/* corrupt one while closed (body byte) and one while open (header byte) */
 	flip_byte("0000000000000001.ddq", 70);
 	diskq_close(q);
-	q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	struct reports r = { 0 };
+	q = open_q(1 << 20, &r);
 	struct diskq_stats st;
 	diskq_get_stats(q, &st);
 	cr_assert_eq(st.recovered_files, 2);
 	cr_assert_eq(st.corrupted_files, 1);
+	cr_assert_eq(st.corrupted_points, 0, "points of a corrupt file are unknown");
+	cr_assert_eq(r.n, 1);
+	cr_assert_str_eq(r.lines[0], "0000000000000001.ddq: checksum mismatch");
 	cr_assert_eq(count_files(".ddq"), 2);
 	flip_byte("0000000000000003.ddq", 30);
 	struct payload *p;
-	cr_assert_eq(diskq_pop_newest(q, &p), 0);
+	cr_assert_eq(diskq_load_newest(q, &p), 0);
 	cr_assert_eq(p->seq, 2, "corrupted newest file must be skipped");
 	payload_free(p);
 	diskq_get_stats(q, &st);
 	cr_assert_eq(st.corrupted_files, 2);
-	cr_assert_eq(st.corrupted_points, 7);
-	cr_assert_eq(st.files, 0);
-	cr_assert_eq(count_files(".ddq"), 0);
+	cr_assert_eq(st.corrupted_points, 7, "known from the index when found while running");
+	cr_assert_eq(st.files, 1);
+	cr_assert_eq(r.n, 2);
+	cr_assert_str_eq(r.lines[1], "0000000000000003.ddq: checksum mismatch");
+	cr_assert_eq(count_files(".ddq"), 1);
 	diskq_close(q);
+	rm_rf();
+}
+
+Test(diskq, other_entries_left_alone_and_named)
+{
+	mkdir_tmp();
+	struct diskq *q = open_q(1 << 20, NULL);
+	put(q, 1, "one", 1, false);
+	diskq_close(q);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/0000000000000002.ddq", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/README", dir);
+	FILE *f = fopen(path, "w");
+	fputs("keep me", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/0000000000000003.ddq", dir);
+	cr_assert_eq(symlink("/etc/passwd", path), 0);
+	struct reports r = { 0 };
+	q = open_q(1 << 20, &r);
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.recovered_files, 1);
+	cr_assert_eq(st.corrupted_files, 0, "foreign entries are not queue files");
+	cr_assert_eq(r.n, 3, "each foreign entry named once");
+	int dirs = 0, readme = 0, links = 0;
+	for (int i = 0; i < r.n; i++) {
+		dirs += strcmp(r.lines[i], "0000000000000002.ddq: not a regular file, left alone") == 0;
+		links += strcmp(r.lines[i], "0000000000000003.ddq: not a regular file, left alone") == 0;
+		readme += strcmp(r.lines[i], "README: not a queue file name, left alone") == 0;
+	}
+	cr_assert_eq(dirs + links + readme, 3);
+	diskq_close(q);
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/0000000000000002.ddq", dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert(S_ISDIR(sb.st_mode));
+	snprintf(path, sizeof(path), "%s/README", dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	snprintf(path, sizeof(path), "%s/0000000000000003.ddq", dir);
+	cr_assert_eq(lstat(path, &sb), 0);
 	rm_rf();
 }
 
@@ -177,19 +273,16 @@ Test(diskq, decode_rejects_garbage)
 	payload_free(p);
 }
 
-Test(diskq, cap_evicts_oldest)
+Test(diskq, cap_evicts_oldest_unloaded_only)
 {
 	mkdir_tmp();
-	char err[256];
 	char body[1000];
 	memset(body, 'z', sizeof(body) - 1);
 	body[sizeof(body) - 1] = 0;
 	/* each file is ~1080 bytes: a 4000-byte cap holds 3 */
-	struct diskq *q = diskq_open(dir, 4000, err, sizeof(err));
+	struct diskq *q = open_q(4000, NULL);
 	for (uint64_t s = 1; s <= 10; s++) {
-		struct payload *p = mk(s, body, 5);
-		cr_assert_eq(diskq_put(q, p), 0);
-		payload_free(p);
+		put(q, s, body, 5, false);
 		struct diskq_stats st;
 		diskq_get_stats(q, &st);
 		cr_assert_leq(st.bytes, 4000);
@@ -201,20 +294,29 @@ Test(diskq, cap_evicts_oldest)
 	cr_assert_eq(st.evicted_points, 35);
 	cr_assert_eq(count_files(".ddq"), 3);
 	struct payload *p;
-	cr_assert_eq(diskq_pop_newest(q, &p), 0);
+	cr_assert_eq(diskq_load_newest(q, &p), 0);
 	cr_assert_eq(p->seq, 10);
 	payload_free(p);
+	/* 10 is loaded (in memory): 8 and 9 make room, 10 never does */
+	put(q, 11, body, 5, true);
+	put(q, 12, body, 5, true);
+	p = mk(13, body, 5);
+	cr_assert_eq(diskq_put(q, p, true), -ENOSPC, "loaded files are not evicted");
+	payload_free(p);
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.evicted_files, 9);
+	cr_assert_eq(st.write_errors, 1);
+	cr_assert_eq(st.files, 3);
 	/* a payload alone over the cap is refused and counted */
 	char *huge = malloc(5000);
 	memset(huge, 'h', 4999);
 	huge[4999] = 0;
-	p = mk(11, huge, 9);
-	cr_assert_eq(diskq_put(q, p), -EFBIG);
+	p = mk(14, huge, 9);
+	cr_assert_eq(diskq_put(q, p, false), -EFBIG);
 	payload_free(p);
 	free(huge);
 	diskq_get_stats(q, &st);
-	cr_assert_eq(st.write_errors, 1);
-	cr_assert_eq(st.write_error_points, 9);
+	cr_assert_eq(st.write_errors, 2);
 	diskq_close(q);
 	rm_rf();
 }
@@ -222,14 +324,11 @@ Test(diskq, cap_evicts_oldest)
 Test(diskq, modes_tmp_cleanup_and_write_errors)
 {
 	mkdir_tmp();
-	char err[256];
-	struct diskq *q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	struct diskq *q = open_q(1 << 20, NULL);
 	struct stat sb;
 	cr_assert_eq(stat(dir, &sb), 0);
 	cr_assert_eq(sb.st_mode & 0777, 0700);
-	struct payload *p = mk(1, "x", 1);
-	cr_assert_eq(diskq_put(q, p), 0);
-	payload_free(p);
+	put(q, 1, "x", 1, false);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/0000000000000001.ddq", dir);
 	cr_assert_eq(stat(path, &sb), 0);
@@ -240,20 +339,20 @@ Test(diskq, modes_tmp_cleanup_and_write_errors)
 	FILE *f = fopen(path, "w");
 	fputs("partial", f);
 	fclose(f);
-	q = diskq_open(dir, 1 << 20, err, sizeof(err));
+	q = open_q(1 << 20, NULL);
 	cr_assert_eq(count_files(".tmp"), 0);
 	/* the directory vanishes: writes fail and are counted, no crash */
 	rm_rf();
-	p = mk(2, "y", 4);
-	cr_assert_lt(diskq_put(q, p), 0);
+	struct payload *p = mk(2, "y", 4);
+	cr_assert_lt(diskq_put(q, p, true), 0);
 	payload_free(p);
 	struct diskq_stats st;
 	diskq_get_stats(q, &st);
 	cr_assert_eq(st.write_errors, 1);
-	cr_assert_eq(st.write_error_points, 4);
 	diskq_close(q);
 	/* unusable path: open fails with a message */
-	cr_assert_null(diskq_open("/proc/self/nope/q", 100, err, sizeof(err)));
+	char err[256];
+	cr_assert_null(diskq_open("/proc/self/nope/q", 100, NULL, NULL, err, sizeof(err)));
 	cr_assert(strstr(err, "/proc/self/nope/q") != NULL);
 }
 
@@ -312,6 +411,13 @@ Test(diskq, forwarder_persists_without_api_key)
 	}
 	cr_assert_eq(fwd_submit(f, b, 1000), 0);
 	batch_free(b);
+	/* durable when fwd_submit returns, before anything was sent */
+	cr_assert_eq(count_files(".ddq"), 3);
+	struct fwd_stats st0;
+	fwd_get_stats(f, &st0);
+	cr_assert_eq(st0.disk_files, 3);
+	cr_assert_eq(st0.points_queued, 5, "loaded files are not counted twice");
+	cr_assert_eq(st0.disk_syncs, 4, "3 files + 1 directory fsync");
 	fwd_drain(f, 0.5, drained, base);
 	event_base_dispatch(base);
 	struct fwd_stats st;
