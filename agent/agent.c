@@ -742,8 +742,12 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 		log_error("out of memory while starting");
 		goto fail;
 	}
-	if (start_forwarder(a) < 0 || open_output(a) < 0)
+	int frc = start_forwarder(a);
+	if (frc < 0 || open_output(a) < 0) {
+		if (frc == -EINVAL)
+			*exit_code = 78; /* e.g. the disk queue directory cannot be used */
 		goto fail;
+	}
 	if (start_alerts(a) < 0) {
 		log_error("alert rules or notifiers are invalid (alerts_dir %s); not starting", cfg->alerts_dir);
 		*exit_code = 78;

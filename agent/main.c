@@ -60,6 +60,12 @@ static int check_config(const char *path)
 			diag.errors == 1 ? "" : "s");
 		return EX_CONFIG_;
 	}
+	if (config_check_startup(&cfg, &diag) < 0) {
+		fprintf(stderr, "%s: configuration cannot be used to start (%u error%s)\n", path,
+			diag.errors, diag.errors == 1 ? "" : "s");
+		config_free(&cfg);
+		return EX_CONFIG_;
+	}
 	printf("%s: configuration OK (%u warning%s)\n", path, diag.warnings, diag.warnings == 1 ? "" : "s");
 	/* Alert rules and notifiers are part of the configuration. */
 	rc = notify_cli_check(cfg.alerts_dir, cfg.notifiers_file, stdout);
@@ -123,6 +129,12 @@ static int run_agent(const char *path)
 	if (config_load(path, cfg, NULL) < 0) {
 		free(cfg);
 		log_error("%s: configuration is invalid; not starting", path);
+		return EX_CONFIG_;
+	}
+	if (config_check_startup(cfg, NULL) < 0) {
+		config_free(cfg);
+		free(cfg);
+		log_error("%s: configuration cannot be used; not starting", path);
 		return EX_CONFIG_;
 	}
 	int lvl = log_level_parse(cfg->log_level);

@@ -345,10 +345,10 @@ static int apply_env(struct ctx *c)
 			cfg_report(c, true, NULL, "DD_SITE", "expected a domain like datadoghq.com");
 	}
 	if ((v = getenv("DD_DD_URL")) && *v) {
-		if (!strncmp(v, "http://", 7) || !strncmp(v, "https://", 8))
+		if (cfg_valid_url(v))
 			rc |= cfg_set_str(&cfg->fwd.dd_url, v);
 		else
-			cfg_report(c, true, NULL, "DD_DD_URL", "must start with http:// or https://");
+			cfg_report(c, true, NULL, "DD_DD_URL", "must be http:// or https:// followed by a host");
 	}
 	if ((v = getenv("DD_HOSTNAME")) && *v) {
 		if (valid_hostname(v))
@@ -407,6 +407,7 @@ static int finish(struct ctx *c, const struct ynode *root)
 	if (!cfg->aggr.hostname[0] && default_hostname(&cfg->aggr.hostname) < 0)
 		return -ENOMEM;
 	check_values(c, root);
+	cfg_check_values(c, root);
 	if (!f->dd_url[0] && f->api_key[0]) {
 		char *url;
 		if (asprintf(&url, "https://api.%s", f->site) < 0)

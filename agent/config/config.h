@@ -171,5 +171,11 @@ int config_load(const char *path, struct agent_config *cfg, struct config_diag *
 int config_load_buffer(const char *name, const char *data, size_t len,
 		       struct agent_config *cfg, struct config_diag *diag);
 void config_free(struct agent_config *cfg); /* accepts NULL, leaves zeroed struct */
+/* Checks a loaded config against the file system as start-up will use it:
+ * forwarder_storage_path (when set and the disk queue is on) must be or
+ * become a writable directory; alerts_dir and notifiers_file, when set in
+ * the file, must exist. Reports "file:line: key: message" through diag
+ * (NULL logs); 0 or -EINVAL. Run by --check-config and before starting. */
+int config_check_startup(const struct agent_config *cfg, struct config_diag *diag);
 
 #endif

@@ -67,6 +67,11 @@ int cfg_get_enum(struct ctx *c, const char *key, const struct ynode *n,
 int cfg_walk(struct ctx *c, const struct ynode *root);
 /* A domain name such as datadoghq.eu (letters, digits, '.', '-'). */
 bool cfg_valid_site(const char *s);
+/* http:// or https:// followed by a host, optionally user@ and :port (config_check.c). */
+bool cfg_valid_url(const char *s);
+/* Reports values start-up cannot use that need no file system access: a Unix
+ * socket path too long for sockaddr_un (config_check.c). */
+void cfg_check_values(struct ctx *c, const struct ynode *root);
 
 /* dogstatsd_mapper_profiles -> cfg->aggr.mapper_profiles (config_mapper.c). */
 int cfg_mapper_profiles(struct ctx *c, const char *key, const struct ynode *n);

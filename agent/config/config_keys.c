@@ -222,8 +222,8 @@ static int h_url(struct ctx *c, const char *key, const struct ynode *n)
 	char *s = NULL;
 	int rc = cfg_get_str(c, key, n, &s);
 
-	if (rc == 0 && s[0] && strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) {
-		cfg_report(c, true, n, key, "must start with http:// or https://");
+	if (rc == 0 && s[0] && !cfg_valid_url(s)) {
+		cfg_report(c, true, n, key, "must be http:// or https:// followed by a host");
 		rc = -EINVAL;
 	}
 	if (rc == 0)

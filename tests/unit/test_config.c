@@ -477,7 +477,7 @@ Test(config, every_error_in_a_file_is_reported_with_line_and_key)
 		{ 8, "serializer_compressor_kind", "invalid value 'lz4'" },
 		{ 9, "forwarder_distributions", "expected one of sketches, series" },
 		{ 10, "log_level", "invalid log level 'verbose'" },
-		{ 11, "dd_url", "must start with http:// or https://" },
+		{ 11, "dd_url", "must be http:// or https:// followed by a host" },
 		{ 12, "proxy", "expected a map" },
 		{ 13, "use_v2_api.series", "expected a boolean" },
 		{ 14, "forwarder_backoff_base", "-1 is out of range [0.001, 3600]" },
