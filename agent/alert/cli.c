@@ -40,7 +40,12 @@ int alert_cli_check(const char *dir, FILE *out)
 {
 	struct config_diag d = { 0 };
 	struct alert_rules *rs = NULL;
-	int rc = load_rules(dir, &rs, out, &d);
+	struct stat st;
+	/* A missing alerts_dir is what the daemon accepts (no rules, a warning). */
+	bool missing = stat(dir, &st) < 0 && errno == ENOENT;
+	d.report = print_diag;
+	d.ctx = out;
+	int rc = missing ? alert_rules_load_dir(dir, &rs, &d) : load_rules(dir, &rs, out, &d);
 	fprintf(out, "alerts: %zu rule(s) in %s, %u error(s), %u warning(s)\n", rs ? rs->n : 0, dir,
 		d.errors, d.warnings);
 	alert_rules_free(rs);

@@ -12,13 +12,14 @@ increments agent.reload_errors.
 """
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from agentlib import Runner, wait_until  # noqa: E402
+from agentlib import BIN, Agent, Runner, wait_until  # noqa: E402
 from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd  # noqa: E402
 
@@ -238,5 +239,43 @@ def test_repeated_reloads_keep_counts():
             a.cleanup()
 
 
+def reload_cmd(a, *args, env=None):
+    e = {k: v for k, v in os.environ.items() if k != "MAINPID"}
+    e.update(env or {})
+    return subprocess.run([BIN, "--config", a.config_path, "reload", *args], capture_output=True,
+                          text=True, timeout=30, env=e, stdin=subprocess.DEVNULL)
+
+
+def test_reload_command():
+    """`dd-mini-agent reload` (the unit's ExecReload=): checks the file, then
+    SIGHUPs --pid or $MAINPID; a broken file fails with exit 78 and the reason,
+    and the agent is not signalled."""
+    a = Agent()
+    a.start()
+    try:
+        r = reload_cmd(a, "--pid", str(a.proc.pid))
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: a.status()["agent"]["reloads"] == 1, 10, "reload through --pid")
+        r = reload_cmd(a, env={"MAINPID": str(a.proc.pid)})
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: a.status()["agent"]["reloads"] == 2, 10, "reload through $MAINPID")
+        good = dict(a.cfg)
+        a.write_config(dict(good, dogstatsd_flush_interval="soon"))
+        r = reload_cmd(a, "--pid", str(a.proc.pid))
+        assert r.returncode == 78, (r.returncode, r.stderr)
+        assert "dogstatsd_flush_interval" in r.stderr and "not reloading" in r.stderr, r.stderr
+        # a SIGHUP is handled within milliseconds: half a second without one
+        # means none was sent
+        time.sleep(0.5)
+        st = a.status()["agent"]
+        assert st["reloads"] == 2 and st["reload_errors"] == 0, st
+        a.write_config(good)
+        assert reload_cmd(a).returncode == 64, "no --pid and no $MAINPID must be a usage error"
+        assert reload_cmd(a, "--pid", "1").returncode == 64, "pid 1 must be refused"
+        assert a.stop() == 0, a.log()[-3000:]
+    finally:
+        a.cleanup()
+
+
 if __name__ == "__main__":
-    Runner().run([test_reload_under_traffic, test_repeated_reloads_keep_counts])
+    Runner().run([test_reload_under_traffic, test_repeated_reloads_keep_counts, test_reload_command])
