@@ -8,7 +8,7 @@
  *
  * Ingest order, as Datadog's agent: mapper profiles, namespace, global tags
  * appended, host: tags extracted (the last one wins; "host:" alone forces the
- * empty host) and dd.internal.entity_id:/dd.internal.card: tags removed, then the context key: per-tag XXH3 hashes, canonical sort and
+ * empty host) and Datadog's dd.internal.* metadata tags removed (tag_role), then the context key: per-tag XXH3 hashes, canonical sort and
  * de-duplication (intern.h), one combined 64-bit key hash, one probe sequence.
  */
 #include "aggr/aggr_int.h"
@@ -314,29 +314,54 @@ static int scratch_reserve(struct aggr *a, size_t n)
 }
 
 /* What a sender's tag means to enrichment, as in Datadog's
- * extractTagsMetadata: "host:<h>" sets the host; "dd.internal.entity_id:" and
- * "dd.internal.card:" are origin-detection metadata (this agent has no tagger
- * to give them to). Both kinds are removed from the tags. */
-enum tag_role { TAG_PLAIN, TAG_HOST, TAG_ORIGIN };
+ * extractTagsMetadata: "host:<h>" sets the host; "dd.internal.entity_id:",
+ * "dd.internal.card:" and "dd.internal.jmx_check_name:" are origin-detection
+ * and source metadata (this agent has no tagger to give them to). All of
+ * them are removed from the tags, except a dd.internal.card: tag after one
+ * with a non-empty value (Datadog keeps the first cardinality only; this
+ * agent ignores the |card: field, as Datadog does by default). */
+enum tag_role { TAG_PLAIN, TAG_HOST, TAG_META, TAG_CARD };
 
 static inline enum tag_role tag_role(struct sv t)
 {
 	if (t.n >= 5 && t.p[0] == 'h' && memcmp(t.p, "host:", 5) == 0)
 		return TAG_HOST;
-	if (t.n >= 16 && t.p[0] == 'd' && memcmp(t.p, "dd.internal.", 12) == 0 &&
-	    (sv_starts_with(t, SV_LIT("dd.internal.entity_id:")) ||
-	     sv_starts_with(t, SV_LIT("dd.internal.card:"))))
-		return TAG_ORIGIN;
+	if (t.n < 16 || t.p[0] != 'd' || memcmp(t.p, "dd.internal.", 12) != 0)
+		return TAG_PLAIN;
+	if (sv_starts_with(t, SV_LIT("dd.internal.card:")))
+		return TAG_CARD;
+	if (sv_starts_with(t, SV_LIT("dd.internal.entity_id:")) ||
+	    sv_starts_with(t, SV_LIT("dd.internal.jmx_check_name:")))
+		return TAG_META;
 	return TAG_PLAIN;
+}
+
+/* Whether tag t (of role r) stays a tag; *host and *card follow the tags
+ * seen so far (card: a non-empty cardinality was taken). */
+static inline bool tag_kept(struct sv t, enum tag_role r, struct sv *host, bool *card)
+{
+	switch (r) {
+	case TAG_HOST:
+		*host = (struct sv){ t.p + 5, t.n - 5 };
+		return false;
+	case TAG_META:
+		return false;
+	case TAG_CARD:
+		if (*card)
+			return true;
+		*card = t.n > 17;
+		return false;
+	default:
+		return true;
+	}
 }
 
 static void add_tags(struct aggr *a, struct sample_key *k, const struct sv *tags, size_t n)
 {
+	bool card = false;
 	for (size_t i = 0; i < n; i++) {
 		enum tag_role r = tag_role(tags[i]);
-		if (r == TAG_HOST)
-			k->host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
-		else if (r == TAG_PLAIN)
+		if (r == TAG_PLAIN || tag_kept(tags[i], r, &k->host, &card))
 			a->scratch[k->ntags++].s = tags[i];
 	}
 }
@@ -565,7 +590,7 @@ static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
 	int rc = 0;
 	switch (c->type) {
 	case METRIC_COUNT:
-		*count_sum(a, c, s) += v / rate;
+		*count_sum(a, c, s) += v * (1.0 / rate); /* Datadog's Counter, to the bit */
 		return 0;
 	case METRIC_GAUGE:
 		if (a->cfg->gauge_deltas && m->explicit_sign)
@@ -828,11 +853,10 @@ static const char *const *extra_tags(struct aggr *a, const struct sv *tags, size
 	uint32_t k = 0;
 	if (!t)
 		return NULL;
+	bool card = false;
 	for (size_t i = 0; i < n; i++) {
 		enum tag_role r = tag_role(tags[i]);
-		if (r == TAG_HOST)
-			*host = (struct sv){ tags[i].p + 5, tags[i].n - 5 };
-		if (r != TAG_PLAIN)
+		if (r != TAG_PLAIN && !tag_kept(tags[i], r, host, &card))
 			continue;
 		if (!(t[k++] = batch_str(a->pending, tags[i])))
 			return NULL;

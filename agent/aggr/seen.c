@@ -155,11 +155,11 @@ static inline struct slot *inline_slot(struct ctx *c, int64_t b)
 	return c->slot[0].bucket == b ? &c->slot[0] : c->slot[1].bucket == b ? &c->slot[1] : NULL;
 }
 
-/* A counter sample added to a sum, as add_value does (v / 1 == v: the
+/* A counter sample added to a sum, as add_value does (v * (1/1) == v: the
  * division is skipped). */
 static inline void count_add(double *sum, double v, double rate)
 {
-	*sum += rate == 1.0 ? v : v / rate;
+	*sum += rate == 1.0 ? v : v * (1.0 / rate); /* as add_value */
 }
 
 /* aggr_accumulate for a counter or gauge whose bucket is already open in one

@@ -195,6 +195,7 @@ enum opt {
 	OPT_CACHED = 1 << 1,		/* through the seen-line cache, the datagram 3 times */
 	OPT_COPY = 1 << 2,		/* histogram_copy_to_distribution, prefix "dist." */
 	OPT_COPY_NOPREFIX = 1 << 3,	/* histogram_copy_to_distribution, prefix "" */
+	OPT_PCTS = 1 << 4,		/* histogram_percentiles [0.20, 0.80, 0.95] */
 };
 
 struct pcase {
@@ -258,6 +259,26 @@ static const struct pcase cases[] = {
 	  "event test title host=agent-host [a] ts=1700000001 text=test text p=normal t=info\n"),
 	C("_sc|agent.up|0|#dd.internal.entity_id:pod,dd.internal.card:orchestrator,b",
 	  "check agent.up 0 host=agent-host [b] ts=1700000001 m=\n"),
+	C("daemon:666|g|#sometag1:somevalue1,host:my-hostname,dd.internal.entity_id:foo,sometag2:somevalue2",
+	  "gauge daemon host=my-hostname [sometag1:somevalue1,sometag2:somevalue2] ts=1700000000 i=0 v=666\n"),
+	/* the first non-empty cardinality is taken, a later dd.internal.card: stays a tag */
+	C("daemon:1|g|#env:prod,dd.internal.card:high,dd.internal.card:low",
+	  "gauge daemon host=agent-host [dd.internal.card:low,env:prod] ts=1700000000 i=0 v=1\n"),
+	C("daemon:1|g|#env:prod,dd.internal.card:,dd.internal.card:low",
+	  "gauge daemon host=agent-host [env:prod] ts=1700000000 i=0 v=1\n"),
+	C("daemon:1|g|#env:prod,dd.internal.entity_id:42,dd.internal.card:orchestrator|card:none",
+	  "gauge daemon host=agent-host [env:prod] ts=1700000000 i=0 v=1\n"),
+	C("jmx.test:1|g|#foo,jmx_domain:testdomain,dd.internal.jmx_check_name:tomcat",
+	  "gauge jmx.test host=agent-host [foo,jmx_domain:testdomain] ts=1700000000 i=0 v=1\n"),
+	C("_sc|agent.up|0|d:21|h:localhost|#tag1:test,tag2,dd.internal.entity_id:testID|m:this is fine",
+	  "check agent.up 0 host=localhost [tag1:test,tag2] ts=21 m=this is fine\n"),
+	C("_e{10,9}:test title|test text|t:warning|d:12345|p:low|h:some.host|k:aggKey|s:source test|"
+	  "#tag1,tag2:test,dd.internal.entity_id:testID",
+	  "event test title host=some.host [tag1,tag2:test] ts=12345 text=test text p=low t=warning "
+	  "k=aggKey s=source test\n"),
+	C("_sc|agent.up|0|#host:,other:tag", "check agent.up 0 host= [other:tag] ts=1700000001 m=\n"),
+	C("_e{10,9}:test title|test text|#host:,other:tag",
+	  "event test title host= [other:tag] ts=1700000001 text=test text p=normal t=info\n"),
 	CO("daemon:1|c|#a,dd.internal.entity_id:foo,dd.internal.card:high",
 	   "rate daemon host=agent-host [a] ts=1700000000 i=10 v=0.3\n", OPT_CACHED),
 
@@ -287,6 +308,32 @@ static const struct pcase cases[] = {
 	  "gauge daemon.min host=agent-host [] ts=1700000000 i=0 v=1\n"
 	  "gauge daemon.sum host=agent-host [] ts=1700000000 i=0 v=15\n"
 	  "gauge daemon.95percentile host=agent-host [] ts=1700000000 i=0 v=3\n"),
+
+	/* pkg/metrics histogram_test.go: TestDefaultHistogramSampling,
+	 * TestCustomHistogramSampling, TestHistogramSampleRate */
+	C("h:1|h\nh:10|h\nh:4|h\nh:5|h\nh:2|h\nh:2|h",
+	  "gauge h.max host=agent-host [] ts=1700000000 i=0 v=10\n"
+	  "gauge h.median host=agent-host [] ts=1700000000 i=0 v=2\n"
+	  "gauge h.avg host=agent-host [] ts=1700000000 i=0 v=4\n"
+	  "rate h.count host=agent-host [] ts=1700000000 i=10 v=0.6\n"
+	  "gauge h.min host=agent-host [] ts=1700000000 i=0 v=1\n"
+	  "gauge h.sum host=agent-host [] ts=1700000000 i=0 v=24\n"
+	  "gauge h.95percentile host=agent-host [] ts=1700000000 i=0 v=10\n"),
+	CO("h:1|h\nh:2|h|@0.5\nh:3|h|@0.2\nh:10|h|@0.5",
+	   "gauge h.max host=agent-host [] ts=1700000000 i=0 v=10\n"
+	   "gauge h.median host=agent-host [] ts=1700000000 i=0 v=3\n"
+	   "gauge h.avg host=agent-host [] ts=1700000000 i=0 v=4\n"
+	   "rate h.count host=agent-host [] ts=1700000000 i=10 v=1\n"
+	   "gauge h.min host=agent-host [] ts=1700000000 i=0 v=1\n"
+	   "gauge h.sum host=agent-host [] ts=1700000000 i=0 v=40\n"
+	   "gauge h.20percentile host=agent-host [] ts=1700000000 i=0 v=2\n"
+	   "gauge h.80percentile host=agent-host [] ts=1700000000 i=0 v=3\n"
+	   "gauge h.95percentile host=agent-host [] ts=1700000000 i=0 v=10\n", OPT_PCTS),
+	/* pkg/metrics counter_test.go: value * (1/rate), sent as value/10 */
+	C("c:2|c|@0.5\nc:1|c\nc:2|c\nc:5|c\nc:0|c\nc:8|c\nc:3|c",
+	  "rate c host=agent-host [] ts=1700000000 i=10 v=2.3\n"),
+	C("c:5|c|@0.5\nc:3|c|@0.5", "rate c host=agent-host [] ts=1700000000 i=10 v=1.6\n"),
+	C("c:666|c|@0.21", "rate c host=agent-host [] ts=1700000000 i=10 v=317.142857142857\n"),
 
 	/* non-finite aggregation results are dropped and counted */
 	CD("x:1e308|c\nx:1e308|c", "", AGGR_DROP_NON_FINITE, 1),
@@ -386,6 +433,11 @@ ParameterizedTest(size_t *idx, parity, table)
 	cfg_init(&cfg);
 	if (c->opt & OPT_NO_AGG_OFF)
 		cfg.no_aggregation_pipeline = false;
+	static double pcts[] = { 0.20, 0.80, 0.95 };
+	if (c->opt & OPT_PCTS) {
+		cfg.histogram_percentiles = pcts;
+		cfg.nhistogram_percentiles = 3;
+	}
 	if (c->opt & (OPT_COPY | OPT_COPY_NOPREFIX)) {
 		cfg.hist_copy_to_dist = true;
 		cfg.hist_copy_to_dist_prefix = c->opt & OPT_COPY ? "dist." : "";
@@ -461,4 +513,85 @@ Test(parity, timestamped_sketches_of_two_pipelines)
 	free(got);
 	batch_free(b);
 	dsd_parser_free(p);
+}
+
+/* enrich_test.go's TestConvertParse* rows, for every type but sets (g, c,
+ * h, ms, d): the host and the tags every flushed record carries. */
+Test(parity, enrich_host_and_tags_every_type)
+{
+	static const char *const types[] = { "g", "c", "h", "ms", "d" };
+	static const struct {
+		const char *suffix, *host, *tags;
+	} rows[] = {
+		{ "", "default-hostname", "[]" },
+		{ "|#protocol:http,bench", "default-hostname", "[bench,protocol:http]" },
+		{ "|#protocol:http,host:custom-host,bench", "custom-host", "[bench,protocol:http]" },
+		{ "|#protocol:http,host:,bench", "", "[bench,protocol:http]" },
+		{ "|@0.21", "default-hostname", "[]" },
+	};
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+			struct aggr_config cfg;
+			cfg_init(&cfg);
+			cfg.hostname = "default-hostname";
+			struct aggr *a = aggr_new(&cfg);
+			struct dsd_parser *p = dsd_parser_new(NULL);
+			struct feed f = { a, T0 + 1 };
+			char line[128];
+			int n = snprintf(line, sizeof(line), "daemon:666:777.5|%s%s", types[t], rows[r].suffix);
+			dsd_parse(p, line, (size_t)n, &sink, &f);
+			struct batch *b = aggr_flush(a, T0 + 10, false);
+			char want[128];
+			snprintf(want, sizeof(want), "host=%s %s ts=", rows[r].host, rows[r].tags);
+			char *got = render(b);
+			size_t lines = 0;
+			for (char *l = got; *l; l = strchr(l, '\n') + 1, lines++)
+				cr_assert(strstr(l, want) && strstr(l, want) < strchr(l, '\n'),
+					  "%s: %.*s lacks \"%s\"", line, (int)(strchr(l, '\n') - l), l, want);
+			cr_assert_geq(lines, 1, "%s: nothing flushed", line);
+			free(got);
+			batch_free(b);
+			dsd_parser_free(p);
+			aggr_free(a);
+		}
+	}
+}
+
+/* pkg/metrics histogram_test.go TestHistogramPercentiles: every value
+ * 1..100 twenty times (in a shuffled order), percentiles 80 and 95. */
+Test(parity, histogram_percentiles_1_to_100_twenty_times)
+{
+	struct aggr_config cfg;
+	cfg_init(&cfg);
+	static double pcts[] = { 0.95, 0.80 };
+	cfg.histogram_percentiles = pcts;
+	cfg.nhistogram_percentiles = 2;
+	struct aggr *a = aggr_new(&cfg);
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	struct feed f = { a, T0 + 1 };
+	for (int k = 0; k < 100; k++) {
+		int v = (k * 37) % 100 + 1; /* 37 is prime to 100: each value once */
+		char line[256];
+		int n = snprintf(line, sizeof(line), "h:%d", v);
+		for (int j = 1; j < 20; j++)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%d", v);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "|h");
+		dsd_parse(p, line, (size_t)n, &sink, &f);
+	}
+	struct batch *b = aggr_flush(a, T0 + 10, false);
+	char *got = render(b), *want = sorted_lines(
+		"gauge h.max host=agent-host [] ts=1700000000 i=0 v=100\n"
+		"gauge h.median host=agent-host [] ts=1700000000 i=0 v=50\n"
+		"gauge h.avg host=agent-host [] ts=1700000000 i=0 v=50.5\n"
+		"rate h.count host=agent-host [] ts=1700000000 i=10 v=200\n"
+		"gauge h.min host=agent-host [] ts=1700000000 i=0 v=1\n"
+		"gauge h.sum host=agent-host [] ts=1700000000 i=0 v=101000\n"
+		"gauge h.80percentile host=agent-host [] ts=1700000000 i=0 v=80\n"
+		"gauge h.95percentile host=agent-host [] ts=1700000000 i=0 v=95\n");
+	cr_assert_str_eq(got, want, "got:\n%swant:\n%s", got, want);
+	free(got);
+	free(want);
+	batch_free(b);
+	dsd_parser_free(p);
+	aggr_free(a);
 }
