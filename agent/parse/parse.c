@@ -518,7 +518,7 @@ static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n,
 	size_t bn = n - i - 1, tend = tl + 1 + xl;
 	if (tend > bn || body[tl] != '|' || (tend < bn && body[tend] != '|'))
 		return DSD_ERR_EVENT_LENGTH;
-	ev.title = (struct sv){ body, tl };
+	ev.title = (struct sv){ body, unescape_newlines(body, tl) }; /* both, as Datadog's cleanEventText */
 	const char *pos = tend < bn ? body + tend + 1 : NULL;
 	const char *end = s + n;
 	while (next_field(&pos, end, &f)) {

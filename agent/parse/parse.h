@@ -59,7 +59,7 @@ struct dsd_metric {
 };
 
 struct dsd_event {
-	struct sv title;
+	struct sv title;	/* "\\n" already turned into '\n', as in text */
 	struct sv text;		/* "\\n" already turned into '\n' */
 	int64_t timestamp;	/* 0 = none (the receiver uses receive time) */
 	struct sv hostname;

@@ -351,7 +351,7 @@ static struct pcase cases[] = {
 	OK("_e{1,6}:t|a|b|cd", "E title=t text=a|b|cd p:normal t:info"),
 	OK("_e{1,4}:t|a\\nb", "E title=t text=a<NL>b p:normal t:info"),
 	OK("_e{1,8}:t|\\n\\\\n\\t\\", "E title=t text=<NL>\\<NL>\\t\\ p:normal t:info"),
-	OK("_e{4,1}:a\\nb|x", "E title=a\\nb text=x p:normal t:info"),
+	OK("_e{4,1}:a\\nb|x", "E title=a<NL>b text=x p:normal t:info"),
 	OK("_e{1,1}:t|x|d:1700000000|h:host1|k:key|p:low|s:src|t:error|#a,b|c:cid",
 	   "E title=t text=x d:1700000000 h:host1 k:key s:src p:low t:error #a,b c:cid"),
 	OK("_e{1,1}:t|x|t:warning", "E title=t text=x p:normal t:warning"),
