@@ -16,13 +16,19 @@
  *   Flush as often as you like.
  * - The metric type is part of the context key as a family (c, g, h+ms, s, d):
  *   "x:1|c" and "x:1|g" are two contexts (Datadog lets the first type win).
- * - count: SERIES_RATE sum(value/rate)/10, interval 10, zero-filled while
+ * - count: SERIES_RATE sum(value*(1/rate))/10, interval 10, zero-filled while
  *   younger than expiry_seconds. gauge: SERIES_GAUGE last value (interval 0).
- *   h/ms: histogram series (rank formulas in aggr/hist.h). s: distinct count
+ *   h/ms: histogram series (rank formulas and sample-rate weights in
+ *   aggr/hist.h). s: distinct count
  *   (exact, then HyperLogLog, aggr/hll.h). d: struct sketch_point with
  *   Datadog's DDSketch keys (aggr/ddsketch.h); weight round(1/rate).
- * - |T timestamps (cfg->no_aggregation_pipeline): gauge and count points are
- *   emitted in the next flush at their own timestamp; other types dropped.
+ * - |T timestamps (cfg->no_aggregation_pipeline): as Datadog's no-aggregation
+ *   pipeline, in the next flush at their own timestamp with interval 10:
+ *   gauges, counters as value/10 (sample rate ignored), distributions as one
+ *   sketch point; histograms, timers and sets dropped (timestamped_type).
+ * - cfg->hist_copy_to_dist: h/ms samples also go to the distribution
+ *   <hist_copy_to_dist_prefix><name> (such lines bypass the seen cache).
+ * - A flushed value that is not finite is dropped (AGGR_DROP_NON_FINITE).
  * - Events and service checks are copied into the next flush's batch.
  * - Caps: max_contexts and max_contexts_per_metric (0 = no cap).
  *
