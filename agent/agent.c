@@ -400,6 +400,8 @@ static void snapshot_alerts(struct agent *a, struct status_snapshot *s)
 		notify_stats_total(a->notifiers, &ns);
 		status_section_add(s, "notifications", "sent", (double)ns.sent);
 		status_section_add(s, "notifications", "failed", (double)ns.failed);
+		status_section_add(s, "notifications", "expired", (double)ns.expired);
+		status_section_add(s, "notifications", "suppressed", (double)ns.suppressed);
 		status_section_add(s, "notifications", "retried", (double)ns.retried);
 		status_section_add(s, "notifications", "rate_limited", (double)ns.rate_limited);
 		status_section_add(s, "notifications", "dropped", (double)ns.dropped);
@@ -517,6 +519,10 @@ static int load_alerts(struct agent *a, const struct agent_config *cfg, struct a
 		out->notifiers = notify_new_from_file(a->base, a->http, cfg->notifiers_file, &diag);
 	if (!out->notifiers || notify_check_rules(out->notifiers, out->rules, &diag) > 0 || diag.errors)
 		goto fail;
+	struct notify_options o;
+	notify_get_options(out->notifiers, &o);
+	o.max_age_s = cfg->notify_max_age_s;
+	notify_set_options(out->notifiers, &o);
 	return 0;
 fail:
 	alert_rules_free(out->rules);
@@ -537,6 +543,12 @@ static int start_alerts(struct agent *a)
 	};
 	a->alerts = alert_engine_new(as.rules, &ac, wall_now());
 	a->notifiers = as.notifiers;
+	char spool[4096];
+	snprintf(spool, sizeof(spool), "%s/notifications", a->cfg->run_path);
+	int rc = notify_spool_open(a->notifiers, spool);
+	if (rc < 0)
+		log_warn("notify: spool %s: %s; undelivered notifications are kept in memory only (lost on stop)",
+			 spool, strerror(-rc));
 	return a->alerts ? 0 : -ENOMEM;
 }
 
@@ -635,6 +647,7 @@ static void reload(struct agent *a)
 		log_warn("reload: turning the intake on needs a restart");
 	}
 	alert_engine_swap_rules(a->alerts, as.rules);
+	notify_adopt(as.notifiers, a->notifiers); /* queue, spool and counters carry over */
 	notify_free(a->notifiers);
 	a->notifiers = as.notifiers;
 	warn_restart_needed(a->cfg, nc);
@@ -809,9 +822,9 @@ void agent_free(struct agent *a)
 		pipeline_free(a->pipes[i]);
 	free(a->pipes);
 	free(a->outs);
+	http_client_free(a->http); /* first: it cancels the notifiers' requests without callbacks */
 	notify_free(a->notifiers);
 	fwd_free(a->fwd);
-	http_client_free(a->http);
 	alert_engine_free(a->alerts);
 	alert_transitions_done(&a->transitions);
 	if (a->out_fd > STDOUT_FILENO)

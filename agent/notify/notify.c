@@ -1,12 +1,12 @@
 /*
- * notify.c - notifier destinations (parsed from the `notifiers:` map) and
- * asynchronous delivery: token bucket, capped queue, retries with backoff
- * on libevent timers, Retry-After, per-destination counters.
+ * notify.c - notifier destinations (parsed from the `notifiers:` map), the
+ * rule/notifier cross-check, counters and the check-config entry. Delivery
+ * (durable queues, retries, spool files) is queue.c.
  *
- * Called by agent.c on the loop thread. Sends through forward/http.h; logs
- * failures rate-limited with redacted URLs (never keys or full URLs).
+ * Called by agent.c on the loop thread and by main.c. Logs with redacted URLs
+ * (never keys or full URLs).
  */
-#include "notify/notify.h"
+#include "notify/notify_int.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -19,42 +19,8 @@
 #include "core/log.h"
 #include "forward/http.h"
 
-#define NOTIFY_MAX_DESTS 256
-
-struct dest {
-	char *name;
-	enum notify_type type;
-	char *url;
-	char *routing_key;
-	char redacted[160];
-	bool send_resolved;
-	double tokens;
-	int64_t refill_at;
-	struct notify_stats st;
-};
-
-struct delivery {
-	struct notifier_set *set;	/* NULL once orphaned by notify_free */
-	struct dest *d;
-	char *body;
-	size_t len;
-	int attempt;
-	bool in_flight;
-	struct event *timer;
-	struct delivery *prev, *next;
-};
-
-struct notifier_set {
-	struct event_base *base;
-	struct http_client *http;
-	struct dest *d;
-	size_t n;
-	struct notify_options opt;
-	struct delivery *live;		/* waiting or in flight */
-};
-
 static const struct notify_options default_options = {
-	.rate_per_s = 1.0, .burst = 10.0, .queue_max = 100, .max_attempts = 5,
+	.rate_per_s = 1.0, .burst = 10.0, .queue_max = 1000, .max_age_s = 6 * 3600,
 	.backoff_unit_s = 1.0, .backoff_max_s = 60.0, .retry_after_max_s = 300.0, .timeout_ms = 10000,
 };
 
@@ -175,6 +141,7 @@ struct notifier_set *notify_new(struct event_base *base, struct http_client *htt
 		}
 		for (size_t i = 0; rc != -ENOMEM && s->d && i < map->n; i++) {
 			struct dest *d = &s->d[s->n++];
+			d->set = s;
 			int e = read_dest(d, map->keys[i]->str, map->items[i], file, diag);
 			d->tokens = s->opt.burst;
 			if (e < 0)
@@ -223,46 +190,24 @@ struct notifier_set *notify_new_from_file(struct event_base *base, struct http_c
 	return s;
 }
 
-static void delivery_free(struct delivery *dl)
-{
-	if (dl->timer)
-		event_free(dl->timer);
-	free(dl->body);
-	free(dl);
-}
-
-static void unlink_delivery(struct notifier_set *s, struct delivery *dl)
-{
-	if (dl->prev)
-		dl->prev->next = dl->next;
-	else
-		s->live = dl->next;
-	if (dl->next)
-		dl->next->prev = dl->prev;
-	dl->prev = dl->next = NULL;
-	dl->d->st.queued--;
-}
-
 void notify_free(struct notifier_set *s)
 {
 	if (!s)
 		return;
-	struct delivery *dl = s->live, *next;
-	for (; dl; dl = next) {
-		next = dl->next;
-		if (dl->in_flight) {
-			dl->set = NULL; /* the completion callback frees it */
-			if (dl->timer) {
-				event_free(dl->timer);
-				dl->timer = NULL;
-			}
-		} else {
-			delivery_free(dl);
-		}
-	}
-	for (size_t i = 0; i < s->n; i++)
+	size_t pending = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		pending += s->d[i].st.queued;
+		dest_queue_free(&s->d[i]);
 		dest_done(&s->d[i]);
+	}
+	if (pending && s->spool)
+		log_info("notify: %zu notification(s) not delivered yet, kept in %s for the next start", pending,
+			 s->spool);
+	else if (pending && s->http)
+		log_warn("notify: %zu notification(s) not delivered and no spool directory: lost", pending);
+	notify_orphans_free(s);
 	free(s->d);
+	free(s->spool);
 	free(s);
 }
 
@@ -271,6 +216,11 @@ void notify_set_options(struct notifier_set *s, const struct notify_options *o)
 	s->opt = *o;
 	for (size_t i = 0; i < s->n; i++)
 		s->d[i].tokens = o->burst;
+}
+
+void notify_get_options(const struct notifier_set *s, struct notify_options *o)
+{
+	*o = s->opt;
 }
 
 static struct dest *find_dest(const struct notifier_set *s, const char *name)
@@ -318,177 +268,26 @@ size_t notify_stats_each(const struct notifier_set *s,
 	return s ? s->n : 0;
 }
 
+static void stats_add(struct notify_stats *a, const struct notify_stats *b)
+{
+	a->sent += b->sent;
+	a->failed += b->failed;
+	a->expired += b->expired;
+	a->retried += b->retried;
+	a->rate_limited += b->rate_limited;
+	a->dropped += b->dropped;
+	a->suppressed += b->suppressed;
+	a->queued += b->queued;
+}
+
 void notify_stats_total(const struct notifier_set *s, struct notify_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; s && i < s->n; i++) {
-		out->sent += s->d[i].st.sent;
-		out->failed += s->d[i].st.failed;
-		out->retried += s->d[i].st.retried;
-		out->rate_limited += s->d[i].st.rate_limited;
-		out->dropped += s->d[i].st.dropped;
-		out->queued += s->d[i].st.queued;
-	}
-}
-
-/* ---- delivery ---- */
-
-static void send_now(struct delivery *dl);
-
-static void finish(struct delivery *dl)
-{
-	unlink_delivery(dl->set, dl);
-	delivery_free(dl);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	send_now(arg);
-}
-
-static void retry_or_fail(struct delivery *dl, long status, double retry_after, const char *why)
-{
-	struct notifier_set *s = dl->set;
-	struct dest *d = dl->d;
-	bool retryable = status == 0 || status == 408 || status == 429 || status >= 500;
-	if (!retryable || dl->attempt >= s->opt.max_attempts || !s->base) {
-		d->st.failed++;
-		log_limited(LOG_LVL_WARN, "notify: %s (%s, %s): giving up after %d attempt(s): %s", d->name,
-			    notify_type_name(d->type), d->redacted, dl->attempt, why);
-		finish(dl);
+	if (!s)
 		return;
-	}
-	double delay = s->opt.backoff_unit_s * ldexp(1.0, dl->attempt);
-	if (delay > s->opt.backoff_max_s)
-		delay = s->opt.backoff_max_s;
-	if ((status == 429 || status == 503) && retry_after >= 0)
-		delay = retry_after < s->opt.retry_after_max_s ? retry_after : s->opt.retry_after_max_s;
-	if (!dl->timer && !(dl->timer = evtimer_new(s->base, on_timer, dl))) {
-		d->st.failed++;
-		finish(dl);
-		return;
-	}
-	struct timeval tv = { (time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6) };
-	d->st.retried++;
-	evtimer_add(dl->timer, &tv);
-}
-
-static void on_done(void *arg, const struct http_response *resp)
-{
-	struct delivery *dl = arg;
-	char why[160];
-	dl->in_flight = false;
-	if (!dl->set) {
-		delivery_free(dl);
-		return;
-	}
-	if (resp->status >= 200 && resp->status < 300) {
-		dl->d->st.sent++;
-		finish(dl);
-		return;
-	}
-	if (resp->status)
-		snprintf(why, sizeof(why), "HTTP %ld", resp->status);
-	else
-		snprintf(why, sizeof(why), "%s", resp->error ? resp->error : "transport error");
-	retry_or_fail(dl, resp->status, resp->retry_after_s, why);
-}
-
-static void send_now(struct delivery *dl)
-{
-	struct notifier_set *s = dl->set;
-	static const char *const headers[] = { "Content-Type: application/json" };
-	struct http_request req = {
-		.method = "POST", .url = dl->d->url, .headers = headers, .nheaders = 1,
-		.body = dl->body, .body_len = dl->len, .timeout_ms = s->opt.timeout_ms,
-	};
-	dl->attempt++;
-	dl->in_flight = true;
-	int rc = http_client_send(s->http, &req, on_done, dl);
-	if (rc < 0) {
-		dl->in_flight = false;
-		retry_or_fail(dl, 0, -1, strerror(-rc));
-	}
-}
-
-static bool take_token(struct notifier_set *s, struct dest *d, int64_t now)
-{
-	if (d->refill_at == 0)
-		d->refill_at = now;
-	if (now > d->refill_at) {
-		d->tokens += (double)(now - d->refill_at) * s->opt.rate_per_s;
-		if (d->tokens > s->opt.burst)
-			d->tokens = s->opt.burst;
-		d->refill_at = now;
-	}
-	if (d->tokens < 1.0)
-		return false;
-	d->tokens -= 1.0;
-	return true;
-}
-
-static int build_body(const struct dest *d, const struct alert_transition *t, struct buf *b)
-{
-	switch (d->type) {
-	case NOTIFY_SLACK: return notify_body_slack(t, b);
-	case NOTIFY_PAGERDUTY: return notify_body_pagerduty(t, d->routing_key, b);
-	case NOTIFY_WEBHOOK: return notify_body_webhook(t, d->name, b);
-	}
-	return -EINVAL;
-}
-
-static int enqueue(struct notifier_set *s, struct dest *d, const struct alert_transition *t, int64_t now)
-{
-	if (d->st.queued >= s->opt.queue_max) {
-		d->st.dropped++;
-		return 0;
-	}
-	if (!take_token(s, d, now)) {
-		d->st.rate_limited++;
-		return 0;
-	}
-	struct delivery *dl = calloc(1, sizeof(*dl));
-	struct buf b;
-	buf_init(&b);
-	if (!dl || build_body(d, t, &b) < 0) {
-		free(dl);
-		buf_done(&b);
-		d->st.failed++;
-		return -ENOMEM;
-	}
-	dl->body = buf_steal(&b, &dl->len);
-	dl->set = s;
-	dl->d = d;
-	dl->next = s->live;
-	if (s->live)
-		s->live->prev = dl;
-	s->live = dl;
-	d->st.queued++;
-	if (!s->http) {
-		finish(dl); /* validation-only set: nothing is sent */
-		return 0;
-	}
-	send_now(dl);
-	return 1;
-}
-
-int notify_transition(struct notifier_set *s, const struct alert_transition *t, int64_t now)
-{
-	int queued = 0;
-	if (!s || !t->notify || !t->rule)
-		return 0;
-	for (size_t i = 0; i < t->rule->nnotify; i++) {
-		struct dest *d = find_dest(s, t->rule->notify[i]);
-		if (!d || (t->resolved && !d->send_resolved))
-			continue;
-		int rc = enqueue(s, d, t, now);
-		if (rc < 0)
-			return rc;
-		queued += rc;
-	}
-	return queued;
+	stats_add(out, &s->retired);
+	for (size_t i = 0; i < s->n; i++)
+		stats_add(out, &s->d[i].st);
 }
 
 static void print_diag(void *ctx, bool is_error, const char *msg)

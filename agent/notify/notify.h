@@ -3,18 +3,33 @@
  * Events API v2 and Alertmanager-webhook-v4 HTTP requests, sent
  * asynchronously through forward/http.h on the agent's libevent loop.
  *
- * Callers: agent.c (notify_new at start / reload, notify_transition after
- * alert_eval, stats for the status endpoint), main.c (notify_cli_check).
- * Delivery: retried with backoff (2^n s, capped at 60 s, at most 5 attempts),
- * Retry-After honoured on 429/503, per-destination token bucket (1/s, burst
- * 10) and a capped queue; every failure and refusal is counted. Resolved
- * notifications are sent unless `send_resolved: false`.
+ * Callers: agent.c (notify_load at start / reload, notify_spool_open at
+ * start, notify_adopt on reload, notify_transition after alert_eval, stats
+ * for the status endpoint), main.c (notify_cli_check).
+ *
+ * Delivery is durable and ordered. Each destination has a FIFO queue; only
+ * its head is in flight, so a resolve never overtakes its trigger. With a
+ * spool directory (notify_spool_open, <run_path>/notifications) every
+ * notification is written there (tmp + fsync + rename) before it is sent and
+ * removed once the receiver accepted it (2xx); the queue is reloaded at the
+ * next start, so a stop, a crash or a restart does not lose it (a crash right
+ * after the receiver accepted may send it again: receivers deduplicate by
+ * dedup_key / fingerprint). A transport error, 408, 429 and 5xx are retried
+ * with backoff (unit * 2^n s, capped at backoff_max_s, Retry-After honoured on
+ * 429/503) until the receiver accepts or the notification is older than
+ * max_age_s (notification_max_age, default 6 h): then it is dropped with a
+ * log line and counted `expired`. Other statuses are given up at once
+ * (`failed`, logged). When a trigger is given up or dropped, later resolves of
+ * the same alert (fingerprint) to that destination are not sent
+ * (`suppressed`, logged): a receiver never gets a resolve for a trigger it
+ * never got. The token bucket (1/s, burst 10) delays sends, never drops them.
+ * Resolved notifications are sent unless `send_resolved: false`.
  * Secrets: URLs and routing keys are never logged in full (notify_redact_url).
  *
  * Ownership: a notifier_set owns its destinations and queued deliveries; it
- * borrows base and http. Free the set BEFORE the http client: requests still
- * in flight are orphaned and freed by their completion callback.
- * Threading: loop thread only.
+ * borrows base and http. At shutdown free the http client FIRST (it cancels
+ * in-flight requests without calling back), then the set; what was not
+ * delivered stays in the spool. Threading: loop thread only.
  */
 #ifndef DDMA_NOTIFY_NOTIFY_H
 #define DDMA_NOTIFY_NOTIFY_H
@@ -38,18 +53,20 @@ enum notify_type { NOTIFY_SLACK, NOTIFY_PAGERDUTY, NOTIFY_WEBHOOK };
 
 struct notify_stats {
 	uint64_t sent;		/* accepted by the receiver (2xx) */
-	uint64_t failed;	/* given up: non-retryable status or attempts exhausted */
+	uint64_t failed;	/* given up: a status that is not retried (4xx but 408/429) */
+	uint64_t expired;	/* still undelivered at max_age_s: dropped */
 	uint64_t retried;	/* retry attempts scheduled */
-	uint64_t rate_limited;	/* refused by the token bucket */
-	uint64_t dropped;	/* refused because the destination queue was full */
+	uint64_t rate_limited;	/* sends delayed by the token bucket */
+	uint64_t dropped;	/* queue full, destination removed by a reload, bad spool file */
+	uint64_t suppressed;	/* resolves not sent: their trigger was never delivered */
 	uint64_t queued;	/* now waiting or in flight */
 };
 
 struct notify_options {
 	double rate_per_s;	/* token bucket refill, 1 */
 	double burst;		/* token bucket size, 10 */
-	size_t queue_max;	/* deliveries waiting or in flight per destination, 100 */
-	int max_attempts;	/* 5 */
+	size_t queue_max;	/* notifications waiting or in flight per destination, 1000 */
+	int64_t max_age_s;	/* undelivered notifications are retried this long, 21600 */
 	double backoff_unit_s;	/* retry n waits unit * 2^n s, 1 */
 	double backoff_max_s;	/* 60 */
 	double retry_after_max_s; /* cap on a receiver's Retry-After, 300 */
@@ -69,6 +86,19 @@ struct notifier_set *notify_new_from_file(struct event_base *base, struct http_c
 					  struct config_diag *diag);
 void notify_free(struct notifier_set *s); /* accepts NULL */
 void notify_set_options(struct notifier_set *s, const struct notify_options *o);
+void notify_get_options(const struct notifier_set *s, struct notify_options *o);
+
+/* Makes dir (created 0700 when missing) the set's spool and queues every
+ * notification found there, oldest first, for its destination (by name and
+ * type; one that no longer exists is dropped, logged and counted). Returns
+ * the number queued, or -errno when dir cannot be used (the set then keeps
+ * its queue in memory only; logged by the caller). */
+int notify_spool_open(struct notifier_set *s, const char *dir);
+/* Reload hand-over: s takes old's spool, queued and in-flight notifications
+ * (per destination name; a destination whose name or type is gone has its
+ * queue dropped, logged and counted) and counters. old is left empty; free
+ * it afterwards. */
+void notify_adopt(struct notifier_set *s, struct notifier_set *old);
 
 bool notify_has(const struct notifier_set *s, const char *name);
 size_t notify_count(const struct notifier_set *s);
@@ -77,9 +107,9 @@ size_t notify_count(const struct notifier_set *s);
 unsigned notify_check_rules(const struct notifier_set *s, const struct alert_rules *rules,
 			    struct config_diag *diag);
 
-/* Sends t to every notifier of its rule (t->rule->notify) when t->notify.
- * Returns the number of deliveries queued, or -errno. `now` feeds the rate
- * limiter. */
+/* Queues t for every notifier of its rule (t->rule->notify) when t->notify.
+ * Returns the number of deliveries queued, or -errno. `now` (unix seconds)
+ * stamps the notification's age. */
 int notify_transition(struct notifier_set *s, const struct alert_transition *t, int64_t now);
 
 /* Calls fn for each destination; returns the count. */

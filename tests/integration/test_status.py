@@ -148,8 +148,8 @@ def check_every_field(st, udp, uds, trunc):
         assert t["refused"] == 0 and t["top_tag_key"] in ("", "env") and t["top_tag_values"] <= 1, t
     assert st["alerts"] == {"instances": 0, "evals": 0, "transitions": 0, "groups_refused": 0,
                             "state_write_errors": 0, "restored": 0, "points_restored": 0}, st["alerts"]
-    assert st["notifications"] == {k: 0 for k in ("sent", "failed", "retried", "rate_limited", "dropped",
-                                                   "queued")}, st["notifications"]
+    assert st["notifications"] == {k: 0 for k in ("sent", "failed", "expired", "suppressed", "retried",
+                                                   "rate_limited", "dropped", "queued")}, st["notifications"]
     assert st["output"] == {"batches": 0, "records": 0, "write_errors": 0}, st["output"]
     assert st["agent"] == {"reloads": 0, "reload_errors": 0}, st["agent"]
     assert st["alert_states"] == []

@@ -1,11 +1,14 @@
 /*
  * test_notify.c - notification bodies (Slack, PagerDuty Events v2,
  * Alertmanager webhook v4) compared exactly, notifier config validation,
- * URL redaction, rate limiting, and real delivery to an in-process libevent
- * evhttp server: retry on 500, Retry-After on 429, give-up on 400.
+ * URL redaction, and real delivery to an in-process libevent evhttp server:
+ * retry on 500, Retry-After on 429, give-up on 400 (and no resolve after it),
+ * expiry at max_age, order, the spool across a restart, the reload hand-over,
+ * the token bucket delaying.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/yaml.h"
 #include "forward/http.h"
@@ -242,124 +246,293 @@ static void handle(struct evhttp_request *req, void *arg)
 	evhttp_send_reply(req, status, "x", NULL);
 }
 
-struct loop_ctx {
-	struct event_base *base;
-	struct notifier_set *set;
+/* A receiver, an HTTP client and a notifier set "hook" of `type` on one loop. */
+struct rig {
+	struct server sv;
+	struct evhttp *h;
+	int port;
+	struct http_client *http;
+	struct notifier_set *s;
+	struct ydoc *doc;
+	char yaml[256];
+	double t0;
 };
+
+static void rig_set(struct rig *r, const char *yaml, int64_t max_age, const char *spool)
+{
+	struct msgs m = { 0 };
+	r->s = set_from(yaml, &m, r->sv.base, r->http, &r->doc);
+	cr_assert_not_null(r->s);
+	struct notify_options o = { .rate_per_s = 1, .burst = 10, .queue_max = 10, .max_age_s = max_age,
+				    .backoff_unit_s = 0.05, .backoff_max_s = 60, .retry_after_max_s = 300,
+				    .timeout_ms = 5000 };
+	notify_set_options(r->s, &o);
+	if (spool)
+		cr_assert_geq(notify_spool_open(r->s, spool), 0);
+}
+
+static void rig_up(struct rig *r, const char *type, int64_t max_age, const char *spool)
+{
+	r->sv.base = event_base_new();
+	r->h = evhttp_new(r->sv.base);
+	evhttp_set_gencb(r->h, handle, &r->sv);
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(r->h, "127.0.0.1", 0);
+	cr_assert_not_null(bs);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl);
+	r->port = ntohs(sa.sin_port);
+	snprintf(r->yaml, sizeof(r->yaml), "notifiers:\n  hook: {type: %s, url: \"http://127.0.0.1:%d/hook\", routing_key: k}\n",
+		 type, r->port);
+	struct http_client_config hc = { 0 };
+	r->http = http_client_new(r->sv.base, &hc);
+	cr_assert_not_null(r->http);
+	rig_set(r, r->yaml, max_age, spool);
+	r->t0 = mono();
+}
 
 static void poll_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct loop_ctx *c = arg;
+	struct rig *r = arg;
 	struct notify_stats st;
-	notify_stats_total(c->set, &st);
+	notify_stats_total(r->s, &st);
 	if (st.queued == 0)
-		event_base_loopbreak(c->base);
+		event_base_loopbreak(r->sv.base);
 }
 
-static void run_delivery(struct server *sv, const char *type, struct notify_stats *out, double *elapsed)
+/* Runs the loop until nothing is queued or limit_s passed; returns the totals. */
+static struct notify_stats rig_run(struct rig *r, double limit_s)
 {
-	sv->base = event_base_new();
-	struct evhttp *h = evhttp_new(sv->base);
-	evhttp_set_gencb(h, handle, sv);
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
-	cr_assert_not_null(bs);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl);
-	char yaml[256];
-	snprintf(yaml, sizeof(yaml), "notifiers:\n  hook: {type: %s, url: \"http://127.0.0.1:%d/hook\", routing_key: k}\n",
-		 type, ntohs(sa.sin_port));
-	struct http_client_config hc = { 0 };
-	struct http_client *http = http_client_new(sv->base, &hc);
-	cr_assert_not_null(http);
-	struct msgs m = { 0 };
-	struct ydoc *doc = NULL;
-	struct notifier_set *s = set_from(yaml, &m, sv->base, http, &doc);
-	cr_assert_not_null(s);
-	struct notify_options o = { .rate_per_s = 1, .burst = 10, .queue_max = 10, .max_attempts = 5,
-				    .backoff_unit_s = 0.05, .backoff_max_s = 60, .retry_after_max_s = 300,
-				    .timeout_ms = 5000 };
-	notify_set_options(s, &o);
-	struct alert_transition t = firing();
-	double t0 = mono();
-	cr_assert_eq(notify_transition(s, &t, 1000), 1);
-	struct loop_ctx c = { sv->base, s };
-	struct event *poll = event_new(sv->base, -1, EV_PERSIST, poll_done, &c);
-	struct timeval tv = { 0, 20000 }, limit = { 15, 0 };
+	struct event *poll = event_new(r->sv.base, -1, EV_PERSIST, poll_done, r);
+	struct timeval tv = { 0, 20000 };
+	struct timeval limit = { (time_t)limit_s, (suseconds_t)((limit_s - (double)(time_t)limit_s) * 1e6) };
 	event_add(poll, &tv);
-	event_base_loopexit(sv->base, &limit);
-	event_base_dispatch(sv->base);
-	*elapsed = mono() - t0;
-	notify_stats_total(s, out);
+	event_base_loopexit(r->sv.base, &limit);
+	event_base_dispatch(r->sv.base);
 	event_free(poll);
-	notify_free(s);
-	http_client_free(http);
-	evhttp_free(h);
-	event_base_free(sv->base);
-	ydoc_free(doc);
+	struct notify_stats st;
+	notify_stats_total(r->s, &st);
+	return st;
+}
+
+static void rig_down(struct rig *r)
+{
+	http_client_free(r->http); /* first, as agent.c does */
+	notify_free(r->s);
+	evhttp_free(r->h);
+	event_base_free(r->sv.base);
+	ydoc_free(r->doc);
+}
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void all(int *script, int status)
+{
+	for (int i = 0; i < 8; i++)
+		script[i] = status;
 }
 
 Test(notify, retries_500_and_honours_retry_after_on_429)
 {
-	struct server sv = { .script = { 500, 429, 0 }, .retry_after = { 0, 1, 0 } };
-	struct notify_stats st;
-	double elapsed;
-	run_delivery(&sv, "webhook", &st, &elapsed);
-	cr_assert_eq(sv.nreq, 3);
+	struct rig r = { .sv = { .script = { 500, 429, 0 }, .retry_after = { 0, 1, 0 } } };
+	rig_up(&r, "webhook", 3600, NULL);
+	struct alert_transition t = firing();
+	cr_assert_eq(notify_transition(r.s, &t, now_s()), 1);
+	struct notify_stats st = rig_run(&r, 15);
+	cr_assert_eq(r.sv.nreq, 3);
 	cr_assert_eq(st.sent, 1);
 	cr_assert_eq(st.retried, 2);
 	cr_assert_eq(st.failed, 0);
 	cr_assert_eq(st.queued, 0);
 	/* 500 -> backoff 0.05 * 2^1 = 0.1 s; 429 -> Retry-After: 1 s */
-	cr_assert_geq(sv.at[1] - sv.at[0], 0.09, "%f", sv.at[1] - sv.at[0]);
-	cr_assert_lt(sv.at[1] - sv.at[0], 0.9, "%f", sv.at[1] - sv.at[0]);
-	cr_assert_geq(sv.at[2] - sv.at[1], 0.95, "%f", sv.at[2] - sv.at[1]);
-	cr_assert_str_eq(sv.ctype, "application/json");
-	cr_assert_str_eq(sv.body[0], sv.body[2]);
-	cr_assert(strstr(sv.body[2], "\"version\":\"4\""), "%s", sv.body[2]);
-	cr_assert(strstr(sv.body[2], "\"receiver\":\"hook\""), "%s", sv.body[2]);
+	cr_assert_geq(r.sv.at[1] - r.sv.at[0], 0.09, "%f", r.sv.at[1] - r.sv.at[0]);
+	cr_assert_lt(r.sv.at[1] - r.sv.at[0], 0.9, "%f", r.sv.at[1] - r.sv.at[0]);
+	cr_assert_geq(r.sv.at[2] - r.sv.at[1], 0.95, "%f", r.sv.at[2] - r.sv.at[1]);
+	cr_assert_str_eq(r.sv.ctype, "application/json");
+	cr_assert_str_eq(r.sv.body[0], r.sv.body[2]);
+	cr_assert(strstr(r.sv.body[2], "\"version\":\"4\""), "%s", r.sv.body[2]);
+	cr_assert(strstr(r.sv.body[2], "\"receiver\":\"hook\""), "%s", r.sv.body[2]);
+	rig_down(&r);
 }
 
-Test(notify, gives_up_on_400_and_after_max_attempts)
+/* A refused trigger is given up at once, and its resolve is not sent. */
+Test(notify, gives_up_on_400_and_suppresses_its_resolve)
 {
-	struct server sv = { .script = { 400 } };
-	struct notify_stats st;
-	double elapsed;
-	run_delivery(&sv, "slack", &st, &elapsed);
-	cr_assert_eq(sv.nreq, 1);
+	struct rig r = { .sv = { .script = { 400 } } };
+	rig_up(&r, "pagerduty", 3600, NULL);
+	struct alert_transition t = firing(), u = resolved();
+	cr_assert_eq(notify_transition(r.s, &t, now_s()), 1);
+	notify_transition(r.s, &u, now_s());
+	struct notify_stats st = rig_run(&r, 5);
+	cr_assert_eq(r.sv.nreq, 1);
 	cr_assert_eq(st.failed, 1);
+	cr_assert_eq(st.suppressed, 1);
 	cr_assert_eq(st.retried, 0);
-
-	struct server sv2 = { .script = { 503, 503, 503, 503, 503, 503 } };
-	run_delivery(&sv2, "pagerduty", &st, &elapsed);
-	cr_assert_eq(sv2.nreq, 5);
-	cr_assert_eq(st.failed, 1);
-	cr_assert_eq(st.retried, 4);
-	cr_assert(strstr(sv2.body[0], "\"routing_key\":\"k\""), "%s", sv2.body[0]);
+	cr_assert_eq(st.queued, 0);
+	cr_assert(strstr(r.sv.body[0], "\"routing_key\":\"k\""), "%s", r.sv.body[0]);
+	/* a resolve queued after the give-up is not sent either; a new trigger is */
+	notify_transition(r.s, &u, now_s());
+	r.sv.script[1] = 0;
+	notify_transition(r.s, &t, now_s());
+	st = rig_run(&r, 5);
+	cr_assert_eq(st.suppressed, 2);
+	cr_assert_eq(st.sent, 1);
+	cr_assert_eq(r.sv.nreq, 2);
+	rig_down(&r);
 }
 
-Test(notify, rate_limit)
+/* Retried with backoff until older than max_age, then dropped and counted. */
+Test(notify, retries_until_max_age)
 {
-	struct msgs m = { 0 };
-	struct ydoc *doc = NULL;
-	struct notifier_set *s = set_from("notifiers:\n  hook: {type: webhook, url: \"http://127.0.0.1:9/\"}\n"
-					  "  quiet: {type: slack, url: \"http://127.0.0.1:9/\", send_resolved: false}\n",
-					  &m, NULL, NULL, &doc);
+	struct rig r = { 0 };
+	all(r.sv.script, 503);
+	rig_up(&r, "slack", 1, NULL);
 	struct alert_transition t = firing();
-	for (int i = 0; i < 15; i++)
-		notify_transition(s, &t, 1000);
-	struct notify_stats st;
-	notify_stats_total(s, &st);
-	cr_assert_eq(st.rate_limited, 5); /* burst 10 */
-	notify_transition(s, &t, 1003); /* 3 s later: 3 tokens */
-	notify_transition(s, &t, 1003);
-	notify_transition(s, &t, 1003);
-	notify_transition(s, &t, 1003);
-	notify_stats_total(s, &st);
-	cr_assert_eq(st.rate_limited, 6);
+	notify_transition(r.s, &t, now_s());
+	struct notify_stats st = rig_run(&r, 8);
+	cr_assert_eq(st.expired, 1);
+	cr_assert_eq(st.failed, 0);
+	cr_assert_eq(st.queued, 0);
+	cr_assert_geq(r.sv.nreq, 3);
+	cr_assert_geq(st.retried, 3);
+	rig_down(&r);
+}
 
-	notify_free(s);
-	ydoc_free(doc);
+/* One destination's notifications go out in order: a resolve never
+ * overtakes its trigger while the trigger is being retried. */
+Test(notify, trigger_before_resolve)
+{
+	struct rig r = { .sv = { .script = { 503, 503, 0, 0 } } };
+	rig_up(&r, "webhook", 3600, NULL);
+	struct alert_transition t = firing(), u = resolved();
+	notify_transition(r.s, &t, now_s());
+	notify_transition(r.s, &u, now_s());
+	struct notify_stats st = rig_run(&r, 10);
+	cr_assert_eq(st.sent, 2);
+	cr_assert_eq(r.sv.nreq, 4);
+	cr_assert(strstr(r.sv.body[2], "\"status\":\"firing\""), "%s", r.sv.body[2]);
+	cr_assert(strstr(r.sv.body[3], "\"status\":\"resolved\""), "%s", r.sv.body[3]);
+	rig_down(&r);
+}
+
+static size_t count_spool(const char *dir)
+{
+	DIR *d = opendir(dir);
+	size_t n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL)
+		n += strstr(de->d_name, ".ntf") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* What was not delivered at a stop is delivered, in order, after a start. */
+Test(notify, spool_survives_a_restart)
+{
+	char dir[] = "/tmp/notify_spool_XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct rig r = { 0 };
+	all(r.sv.script, 503);
+	rig_up(&r, "webhook", 3600, dir);
+	struct alert_transition t = firing(), u = resolved();
+	notify_transition(r.s, &t, now_s());
+	notify_transition(r.s, &u, now_s());
+	struct notify_stats st = rig_run(&r, 0.5);
+	cr_assert_eq(st.queued, 2);
+	cr_assert_geq(r.sv.nreq, 1);
+	rig_down(&r);
+	cr_assert_eq(count_spool(dir), 2);
+
+	struct rig r2 = { 0 };
+	rig_up(&r2, "webhook", 3600, dir);
+	st = rig_run(&r2, 5);
+	cr_assert_eq(st.sent, 2);
+	cr_assert_eq(r2.sv.nreq, 2);
+	cr_assert(strstr(r2.sv.body[0], "\"status\":\"firing\""), "%s", r2.sv.body[0]);
+	cr_assert(strstr(r2.sv.body[1], "\"status\":\"resolved\""), "%s", r2.sv.body[1]);
+	cr_assert_eq(count_spool(dir), 0);
+	rig_down(&r2);
+
+	/* a queued notification for a notifier that is gone is dropped, counted */
+	FILE *f;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/00000000000000aa.ntf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "ddma-notification 1\ndest gone\ntype slack\ncreated 1\naction trigger\nfingerprint 0000000000000001\n\n{}");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/00000000000000ab.ntf", dir);
+	f = fopen(path, "w");
+	fprintf(f, "garbage");
+	fclose(f);
+	struct rig r3 = { 0 };
+	rig_up(&r3, "webhook", 3600, dir);
+	st = rig_run(&r3, 0.2);
+	cr_assert_eq(st.dropped, 2);
+	cr_assert_eq(count_spool(dir), 0);
+	rig_down(&r3);
+	rmdir(dir);
+}
+
+/* A reload hands the queue (even the request in flight) and the counters to
+ * the new set; a notifier the reload removed has its queue dropped, counted. */
+Test(notify, reload_keeps_queue_and_counters)
+{
+	struct rig r = { .sv = { .script = { 503, 503, 503, 0 } } };
+	rig_up(&r, "webhook", 3600, NULL);
+	struct alert_transition t = firing();
+	notify_transition(r.s, &t, now_s());
+	struct notify_stats st = rig_run(&r, 0.2);
+	cr_assert_eq(st.queued, 1);
+	cr_assert_geq(st.retried, 1);
+	uint64_t retried = st.retried;
+	struct notifier_set *old = r.s;
+	struct ydoc *olddoc = r.doc;
+	rig_set(&r, r.yaml, 3600, NULL);
+	notify_adopt(r.s, old);
+	notify_free(old);
+	ydoc_free(olddoc);
+	st = rig_run(&r, 5);
+	cr_assert_eq(st.sent, 1);
+	cr_assert_geq(st.retried, retried);
+	cr_assert_eq(r.sv.nreq, 4);
+
+	all(r.sv.script, 503);
+	r.sv.nreq = 0;
+	notify_transition(r.s, &t, now_s());
+	old = r.s;
+	olddoc = r.doc;
+	rig_set(&r, "notifiers:\n  other: {type: slack, url: \"http://127.0.0.1:9/\"}\n", 3600, NULL);
+	notify_adopt(r.s, old);
+	notify_free(old);
+	ydoc_free(olddoc);
+	st = rig_run(&r, 0.3);
+	cr_assert_eq(st.sent, 1);
+	cr_assert_eq(st.dropped, 1);
+	cr_assert_eq(st.queued, 0);
+	rig_down(&r);
+}
+
+/* The token bucket delays, it does not drop. */
+Test(notify, rate_limit_delays)
+{
+	struct rig r = { 0 };
+	rig_up(&r, "webhook", 3600, NULL);
+	struct notify_options o;
+	notify_get_options(r.s, &o);
+	o.burst = 2;
+	notify_set_options(r.s, &o);
+	struct alert_transition t = firing();
+	for (int i = 0; i < 4; i++)
+		notify_transition(r.s, &t, now_s());
+	struct notify_stats st = rig_run(&r, 6);
+	cr_assert_eq(st.sent, 4);
+	cr_assert_geq(st.rate_limited, 2);
+	cr_assert_geq(r.sv.at[3] - r.sv.at[0], 0.9, "%f", r.sv.at[3] - r.sv.at[0]);
+	rig_down(&r);
 }
