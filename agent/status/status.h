@@ -1,5 +1,6 @@
 /*
- * status.h - the local status endpoint on libevent's evhttp:
+ * status.h - the local status endpoint (a small HTTP/1.x server on libevent,
+ * bounded: see the STATUS_* limits below; one GET per connection):
  *   GET /health   -> 200 "ok"
  *   GET /status   -> JSON with every counter (see status_render_json)
  *   GET /status?format=text -> the human summary `dd-mini-agent status` prints
@@ -64,10 +65,19 @@ typedef void (*status_snapshot_fn)(void *ctx, struct status_snapshot *out);
 
 struct event_base;
 
+/* Limits of the HTTP server (status.c): connections served at a time (more
+ * wait in the kernel's backlog), seconds for a whole request and its answer, bytes of
+ * a request head, seconds accepting pauses after EMFILE/ENFILE/ENOMEM. */
+#define STATUS_MAX_CONNS 32
+#define STATUS_DEADLINE_S 10
+#define STATUS_MAX_HEAD 8192
+#define STATUS_PAUSE_S 1
+
 struct status *status_new(struct event_base *base, const struct status_config *cfg,
 			  status_snapshot_fn fn, void *ctx, char *err, size_t errlen);
 void status_free(struct status *s); /* accepts NULL */
 int status_port(const struct status *s); /* bound port (useful with port 0? no: 0 = off) */
+unsigned status_connections(const struct status *s); /* open now */
 
 /* Adds a counter to a section (creating it); silently ignores overflow of the
  * fixed-size arrays (sizes are compile-time and checked in tests). */
