@@ -509,26 +509,15 @@ struct alert_setup {
 static int load_alerts(struct agent *a, const struct agent_config *cfg, struct alert_setup *out)
 {
 	struct config_diag diag = { diag_log, NULL, 0, 0 };
-	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
-	memset(out, 0, sizeof(*out));
-	if (alert_rules_load_dir(cfg->alerts_dir, &out->rules, &diag) < 0)
-		goto fail;
-	if (section)
-		out->notifiers = notify_new(a->base, a->http, section, cfg->path, &diag);
-	else
-		out->notifiers = notify_new_from_file(a->base, a->http, cfg->notifiers_file, &diag);
-	if (!out->notifiers || notify_check_rules(out->notifiers, out->rules, &diag) > 0 || diag.errors)
-		goto fail;
+	if (notify_load(cfg, a->base, a->http, &out->rules, &out->notifiers, &diag) < 0)
+		return -EINVAL;
 	struct notify_options o;
 	notify_get_options(out->notifiers, &o);
 	o.max_age_s = cfg->notify_max_age_s;
 	notify_set_options(out->notifiers, &o);
+	log_info("alerts: %zu rule(s) from %s, %zu notifier(s) from %s", out->rules->n, cfg->alerts_dir,
+		 notify_count(out->notifiers), notify_source(cfg));
 	return 0;
-fail:
-	alert_rules_free(out->rules);
-	notify_free(out->notifiers);
-	memset(out, 0, sizeof(*out));
-	return -EINVAL;
 }
 
 static int start_alerts(struct agent *a)

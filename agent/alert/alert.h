@@ -258,7 +258,8 @@ void alert_format_value(double v, char *out, size_t n);
  *   expect:                             # optional: checked, exit 1 on mismatch
  *     - {at: 120, rule: heap_growth_rate_high, state: CRITICAL}   # at = seconds after start
  * Prints each transition, returns the process exit code (0 ok, 1 failed
- * expectation, 2 invalid input). */
+ * expectation, 2 invalid input, including an expectation that names an
+ * unknown rule or state). */
 int alert_cli_test_rules(const char *rules_path, const char *fixture_path, FILE *out);
 /* Validates every rule file of dir, prints problems and a summary to out;
  * returns 0 when there is no error, 1 otherwise. */

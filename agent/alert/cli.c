@@ -270,6 +270,43 @@ static unsigned check_expect(const struct fixture *fx, struct alert_engine *e, i
 	return failed;
 }
 
+/* Every expectation names a rule of the set and a known state, and has an
+ * `at`: a typo must not pass as a plain mismatch. Returns the error count. */
+static unsigned validate_expect(const struct fixture *fx, const struct alert_rules *rs, const char *file,
+				FILE *out)
+{
+	unsigned bad = 0;
+	const struct ynode *list = fx->expect;
+	if (!list)
+		return 0;
+	if (list->kind != YNODE_SEQ) {
+		fprintf(out, "error: %s:%u: expect: expected a list of {at, rule, state}\n", file, list->line);
+		return 1;
+	}
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ynode *x = list->items[i];
+		const char *rule = ynode_str(ynode_get(x, "rule")), *state = ynode_str(ynode_get(x, "state"));
+		int64_t at;
+		bool known = false;
+		for (int k = 0; state && k < ALERT_STATE_COUNT; k++)
+			known |= strcmp(state, alert_state_name((enum alert_state)k)) == 0;
+		if (ynode_int(ynode_get(x, "at"), 0, INT64_C(1) << 40, &at) < 0) {
+			fprintf(out, "error: %s:%u: expect.at: expected seconds after start\n", file, x->line);
+			bad++;
+		}
+		if (!rule || !alert_rules_find(rs, rule)) {
+			fprintf(out, "error: %s:%u: expect.rule: unknown rule '%s'\n", file, x->line, rule ? rule : "");
+			bad++;
+		}
+		if (!known) {
+			fprintf(out, "error: %s:%u: expect.state: unknown state '%s' (OK|PENDING|WARNING|CRITICAL|NO_DATA)\n",
+				file, x->line, state ? state : "");
+			bad++;
+		}
+	}
+	return bad;
+}
+
 static int step_batch(const struct fixture *fx, int64_t i, struct batch **out)
 {
 	struct batch *b = batch_new();
@@ -336,7 +373,7 @@ int alert_cli_test_rules(const char *rules_path, const char *fixture_path, FILE 
 		fprintf(out, "error: %s\n", err);
 		goto out;
 	}
-	if (read_fixture(doc, &fx, out) < 0)
+	if (read_fixture(doc, &fx, out) < 0 || validate_expect(&fx, rs, fixture_path, out) > 0)
 		goto out;
 	struct alert_engine_config cfg = {
 		.hostname = fx.hostname ? fx.hostname : "test-host",

@@ -161,8 +161,10 @@ struct notifier_set *notify_new_from_file(struct event_base *base, struct http_c
 	struct ydoc *doc = NULL;
 	char err[512];
 	FILE *probe = fopen(path, "r");
-	if (!probe && errno == ENOENT)
+	if (!probe && errno == ENOENT) {
+		report(diag, false, path, 0, "notifiers_file: does not exist: no notifiers");
 		return notify_new(base, http, NULL, path, diag);
+	}
 	if (probe)
 		fclose(probe);
 	if (ydoc_load_file(path, &doc, err, sizeof(err)) < 0) {
@@ -290,22 +292,54 @@ void notify_stats_total(const struct notifier_set *s, struct notify_stats *out)
 		stats_add(out, &s->d[i].st);
 }
 
+int notify_load(const struct agent_config *cfg, struct event_base *base, struct http_client *http,
+		struct alert_rules **rules, struct notifier_set **set, struct config_diag *diag)
+{
+	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
+	unsigned errors = diag->errors;
+	*rules = NULL;
+	*set = NULL;
+	int rc = alert_rules_load_dir(cfg->alerts_dir, rules, diag);
+	if (section && !ynode_is_null(section))
+		*set = notify_new(base, http, section, cfg->path, diag);
+	else
+		*set = notify_new_from_file(base, http, cfg->notifiers_file, diag);
+	if (rc == 0 && *set)
+		notify_check_rules(*set, *rules, diag);
+	if (rc < 0 || !*set || diag->errors > errors) {
+		alert_rules_free(*rules);
+		notify_free(*set);
+		*rules = NULL;
+		*set = NULL;
+		return rc < 0 && rc != -EINVAL ? rc : -EINVAL;
+	}
+	return 0;
+}
+
+const char *notify_source(const struct agent_config *cfg)
+{
+	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
+	return section && !ynode_is_null(section) ? cfg->path : cfg->notifiers_file;
+}
+
 static void print_diag(void *ctx, bool is_error, const char *msg)
 {
 	fprintf((FILE *)ctx, "%s: %s\n", is_error ? "error" : "warning", msg);
 }
 
-int notify_cli_check(const char *alerts_dir, const char *notifiers_file, FILE *out)
+int notify_cli_check(const struct agent_config *cfg, FILE *out)
 {
 	struct config_diag d = { .report = print_diag, .ctx = out };
 	struct alert_rules *rs = NULL;
-	int rc = alert_cli_check(alerts_dir, out);
-	struct notifier_set *s = notify_new_from_file(NULL, NULL, notifiers_file, &d);
-	if (alert_rules_load_dir(alerts_dir, &rs, NULL) == 0 && s)
-		notify_check_rules(s, rs, &d);
-	fprintf(out, "notifiers: %zu in %s, %u error(s), %u warning(s)\n", notify_count(s), notifiers_file,
-		d.errors, d.warnings);
+	struct notifier_set *s = NULL;
+	int rc = notify_load(cfg, NULL, NULL, &rs, &s, &d);
+	if (rc == 0)
+		fprintf(out, "alerts: %zu rule(s) in %s, %zu notifier(s) in %s, %u warning(s)\n", rs->n,
+			cfg->alerts_dir, notify_count(s), notify_source(cfg), d.warnings);
+	else
+		fprintf(out, "alerts: rules in %s, notifiers in %s: %u error(s), %u warning(s)\n", cfg->alerts_dir,
+			notify_source(cfg), d.errors, d.warnings);
 	alert_rules_free(rs);
 	notify_free(s);
-	return rc || d.errors ? 1 : 0;
+	return rc < 0 ? 1 : 0;
 }

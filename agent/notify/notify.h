@@ -129,8 +129,20 @@ void notify_redact_url(const char *url, char *out, size_t n);
 /* RFC 3339 UTC "2024-01-02T03:04:05Z"; ts <= 0 gives Alertmanager's zero time. */
 void notify_format_time(int64_t ts, char *out, size_t n);
 
-/* `check-config`: validates alerts_dir and notifiers_file together (unknown
- * notifier names are errors). Prints to out; returns 0 ok, 1 errors. */
-int notify_cli_check(const char *alerts_dir, const char *notifiers_file, FILE *out);
+/* The one loader of alert rules and notifiers, used by start-up, SIGHUP and
+ * --check-config alike so they accept and reject the same files: rules from
+ * cfg->alerts_dir (a missing directory: no rules, a warning), notifiers from
+ * the agent config's own `notifiers:` section when it has one, else from
+ * cfg->notifiers_file (missing: none), and every notifier a rule names must
+ * exist. Problems go to diag as "FILE:LINE: KEY: message". 0 with both set,
+ * or -EINVAL (-errno when alerts_dir cannot be read) with both NULL. */
+int notify_load(const struct agent_config *cfg, struct event_base *base, struct http_client *http,
+		struct alert_rules **rules, struct notifier_set **set, struct config_diag *diag);
+/* Where notify_load reads the notifiers: the agent config or notifiers_file. */
+const char *notify_source(const struct agent_config *cfg);
+
+/* `check-config`: notify_load without sending anything; prints problems and a
+ * summary to out; returns 0 ok, 1 errors. */
+int notify_cli_check(const struct agent_config *cfg, FILE *out);
 
 #endif
