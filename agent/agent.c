@@ -311,7 +311,7 @@ static void flush(struct agent *a, bool final)
 	if (a->cfg->telemetry_enabled && telemetry_append(&a->telemetry, &ti, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "telemetry: out of memory");
 	if (a->fwd && fwd_submit(a->fwd, b, now) < 0)
-		log_limited(LOG_LVL_ERROR, "forwarder refused the batch (out of memory or draining)");
+		log_limited(LOG_LVL_ERROR, "forwarder: out of memory encoding the batch (counted: points_dropped_encode)");
 	output_batch(a, b);
 	batch_free(b);
 	a->flushes++;

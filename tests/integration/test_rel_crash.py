@@ -34,7 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from agentlib import Runner, wait_until  # noqa: E402
-from fault_intake import FaultIntake  # noqa: E402
+from fault_intake import FaultIntake, series_points  # noqa: E402
 from fwdlib import agent_for, check_identity, dropped, fwd  # noqa: E402
 
 DISK = {"forwarder_storage_max_size_in_bytes": 64 << 20,
@@ -220,5 +220,106 @@ def test_crash_loop():
             a.cleanup()
 
 
+def test_drain_accepts_flushes_until_exit():
+    """SIGTERM with the intake down and a drain of 3 s (three flush
+    intervals): the flushes during the drain are accepted (no "refused"),
+    kept in the disk queue, and delivered after the next start."""
+    with FaultIntake() as fi:
+        fi.set_script(default={"reset": True})
+        a = agent_for(fi.url, dict(DISK, telemetry_enabled=True, forwarder_stop_timeout=3))
+        try:
+            a.start()
+            a.send(event("drain.e"))
+            wait_until(lambda: fwd(a)["points_submitted"] >= 1, 10, "first flush")
+            t_term = time.time()
+            assert a.stop(signal.SIGTERM, timeout=3 + 1 + 2) == 0
+            t_exit = time.time()
+            log = a.log()
+            assert "refused the batch" not in log and "ERROR" not in log, log[-2000:]
+            fi.set_script(default={"status": 202})
+            a.start()
+            wait_until(lambda: fwd(a)["points_queued"] == 0 and fwd(a)["disk_files"] == 0, 30, "replay")
+            stamps = {p[3] for r in fi.requests("/api/v1/series") if r["action"].get("status") == 202
+                      for p in series_points(r) if p[0] == "dd_mini_agent.aggregator.contexts"}
+            during = sorted(t for t in stamps if t_term - 0.5 <= t <= t_exit + 0.5)
+            assert len(during) >= 2, f"flushes of the drain ({t_term:.1f}..{t_exit:.1f}) not delivered: {sorted(stamps)}"
+            assert "drain.e" in {t for _, t in deliveries(fi)}
+        finally:
+            a.cleanup()
+
+
+def test_payload_over_the_memory_cap_never_stalls():
+    """One payload larger than forwarder_retry_queue_payloads_max_size, the
+    intake failing for a while: it is retried, not parked, and delivered soon
+    after the intake recovers (with and without the disk queue)."""
+    for disk in (True, False):
+        with FaultIntake() as fi:
+            fi.set_script(default={"status": 503})
+            extra = {"forwarder_retry_queue_payloads_max_size": 600, "serializer_compressor_kind": "none",
+                     "forwarder_timeout": 2}
+            if disk:
+                extra["forwarder_storage_max_size_in_bytes"] = 1 << 20
+            a = agent_for(fi.url, extra)
+            try:
+                a.start()
+                big = "big." + "x" * 3000
+                a.send(f"_e{{{len(big)},4}}:{big}|text")
+                wait_until(lambda: fwd(a)["attempts"] >= 3, 20, "three failed attempts")
+                s = fwd(a)
+                assert s["points_dropped_queue_full"] == 0 and dropped(s) == 0, s
+                fi.set_script(default={"status": 202})
+                t0 = time.time()
+                wait_until(lambda: fwd(a)["points_delivered"] >= 1, 10, "the large payload delivered")
+                s = fwd(a)
+                check_identity(s)
+                assert s["points_queued"] == 0 and dropped(s) == 0, s
+                assert big in {t for _, t in deliveries(fi)}
+                print(f"disk queue {'on' if disk else 'off'}: delivered {time.time() - t0:.1f} s after recovery")
+            finally:
+                a.cleanup()
+
+
+def test_corrupt_and_foreign_entries():
+    """A corrupt queue file is named with its reason, counted and removed;
+    a directory named *.ddq and other files are left alone and named."""
+    with FaultIntake() as fi:
+        fi.set_script(default={"reset": True})
+        a = agent_for(fi.url, DISK)
+        qdir = os.path.join(a.cfg["run_path"], "transactions_to_retry")
+        try:
+            a.start()
+            for i in range(3):
+                a.send(event(f"corrupt.e{i}"))
+                wait_until(lambda: fwd(a)["points_submitted"] >= i + 1, 10, "flushed")
+            assert a.stop() == 0
+            files = sorted(f for f in qfiles(qdir) if f.endswith(".ddq"))
+            assert len(files) == 3, files
+            with open(os.path.join(qdir, files[0]), "r+b") as f:
+                f.seek(70)
+                b = f.read(1)
+                f.seek(70)
+                f.write(bytes([b[0] ^ 0x40]))
+            os.mkdir(os.path.join(qdir, "ffffffffffffffff.ddq"))
+            with open(os.path.join(qdir, "notes.txt"), "w") as f:
+                f.write("operator notes")
+            fi.set_script(default={"status": 202})
+            a.start()
+            wait_until(lambda: fwd(a)["points_queued"] == 0, 20, "replay")
+            s = fwd(a)
+            check_identity(s)
+            assert s["payloads_dropped_corrupt"] == 1, s
+            assert s["points_recovered"] == 2, s
+            log = a.log()
+            assert f"{files[0]}: checksum mismatch" in log, log[-3000:]
+            assert "ffffffffffffffff.ddq: not a regular file, left alone" in log, log[-3000:]
+            assert "notes.txt: not a queue file name, left alone" in log, log[-3000:]
+            assert log.count("ffffffffffffffff.ddq") == 1, "named once"
+            assert sorted(qfiles(qdir)) == ["ffffffffffffffff.ddq", "notes.txt"], qfiles(qdir)
+            assert {t for _, t in deliveries(fi)} == {"corrupt.e1", "corrupt.e2"}
+        finally:
+            a.cleanup()
+
+
 if __name__ == "__main__":
-    Runner().run([test_restart_during_outage_then_crash, test_crash_loop])
+    Runner().run([test_restart_during_outage_then_crash, test_crash_loop, test_drain_accepts_flushes_until_exit,
+                  test_payload_over_the_memory_cap_never_stalls, test_corrupt_and_foreign_entries])
