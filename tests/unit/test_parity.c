@@ -334,6 +334,11 @@ static const struct pcase cases[] = {
 	  "rate c host=agent-host [] ts=1700000000 i=10 v=2.3\n"),
 	C("c:5|c|@0.5\nc:3|c|@0.5", "rate c host=agent-host [] ts=1700000000 i=10 v=1.6\n"),
 	C("c:666|c|@0.21", "rate c host=agent-host [] ts=1700000000 i=10 v=317.142857142857\n"),
+	/* pkg/metrics set_test.go, gauge_test.go */
+	C("s:a|s\ns:b|s\ns:c|s\ns:c|s\ns:b|s", "gauge s host=agent-host [] ts=1700000000 i=0 v=3\n"),
+	C("s:b|s\ns:b|s", "gauge s host=agent-host [] ts=1700000000 i=0 v=1\n"),
+	C("g:1|g\ng:2|g\ng:5|g\ng:0|g\ng:8|g\ng:3|g", "gauge g host=agent-host [] ts=1700000000 i=0 v=3\n"),
+	C("g:10|g\ng:-5|g|@0.5", "gauge g host=agent-host [] ts=1700000000 i=0 v=-5\n"),
 
 	/* non-finite aggregation results are dropped and counted */
 	CD("x:1e308|c\nx:1e308|c", "", AGGR_DROP_NON_FINITE, 1),
