@@ -4,7 +4,7 @@
  * aggr_seen_prefetch), wired as agent/agent.c's on_datagram wires them.
  *
  * Input: byte 0 picks the aggregator config (tiny context caps, gauge deltas,
- * |T pipeline, namespace); the rest is split at 0xFE bytes into datagrams.
+ * |T pipeline, namespace with histogram_copy_to_distribution); the rest is split at 0xFE bytes into datagrams.
  * Each datagram's first byte b: the clock advances by (b & 0x1f) seconds,
  * the datagram is received ((b >> 6) + 1) times (a line is remembered at its
  * second sighting and taken by the cache from the third), and with b & 0x20
@@ -76,6 +76,9 @@ struct pipe {
 	int64_t now;
 	uint64_t sink_metrics, sink_samples, seen_true, seen_samples;
 	uint64_t pend_events, pend_checks; /* C pipelines: since the last flush */
+	/* values dropped as not finite by emits the harness ran itself (aggr_flush
+	 * counts its own in the aggr's stats, aggr_emit in its emit stats) */
+	uint64_t emit_nonfinite;
 };
 
 static void on_metric(void *ctx, const struct dsd_metric *m)
@@ -184,6 +187,8 @@ static void same_stats(const struct pipe *x, const struct pipe *y, bool relaxed)
 	aggr_get_stats(x->a, &a1);
 	aggr_get_stats(y->a, &a2);
 	CHECK(a1.samples_in == a2.samples_in);
+	a1.dropped[AGGR_DROP_NON_FINITE] += x->emit_nonfinite;
+	a2.dropped[AGGR_DROP_NON_FINITE] += y->emit_nonfinite;
 	CHECK(memcmp(a1.dropped, a2.dropped, sizeof(a1.dropped)) == 0);
 	CHECK(a1.contexts == a2.contexts);
 	CHECK(relaxed || a1.contexts_created == a2.contexts_created);
@@ -289,7 +294,9 @@ static void incr_end(struct incr *in, struct pipe *x, const struct aggr_config *
 		;
 	struct aggr_out *o = aggr_collect_end(x->a);
 	CHECK(o);
-	struct batch *got = aggr_emit(cfg, &o, 1, in->now, NULL);
+	struct aggr_emit_stats st;
+	struct batch *got = aggr_emit(cfg, &o, 1, in->now, &st);
+	x->emit_nonfinite += st.nonfinite;
 	aggr_out_free(o);
 	same_json(got, in->want);
 	in->on = false;
@@ -326,7 +333,7 @@ static void config_from(uint8_t b, struct aggr_config *cfg)
 		.histogram_percentiles = pct, .nhistogram_percentiles = 2,
 		.no_aggregation_pipeline = b & 0x20, .gauge_deltas = b & 0x10,
 		.max_contexts = b & 7, .max_contexts_per_metric = (b >> 3) & 1 ? 2 : 0,
-		.set_exact_max = 2,
+		.set_exact_max = 2, .hist_copy_to_dist = b & 0x40, .hist_copy_to_dist_prefix = "dist.",
 	};
 }
 
