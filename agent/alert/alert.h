@@ -1,6 +1,6 @@
 /*
  * alert.h - local threshold alerts: compiled rules, evaluation on each flushed
- * batch, one state machine per (rule, group) instance. Spec: ALERTS.md.
+ * batch, one state machine per (rule, group) instance. Format and semantics: docs/ALERTS.md.
  *
  * Callers: agent.c (load at start and on SIGHUP, alert_eval after each flush,
  * alert_engine_append_metrics before forwarding), main.c (test-rules,

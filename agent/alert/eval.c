@@ -1,7 +1,7 @@
 /*
  * eval.c - alert_eval: routing of flushed series to (rule, group) instances,
  * the window value time_agg(transform(space_agg(points))) and the
- * per-instance state machine. See alert.h and ALERTS.md "Evaluation".
+ * per-instance state machine. See alert.h and docs/ALERTS.md "Evaluation".
  *
  * Called by agent.c after every flush and by cli.c. Pure apart from the
  * state file write (state.c) when a state changed. Not thread-safe.
@@ -266,7 +266,7 @@ static double counter_rate(const struct alert_rule *r, const struct apoint *p, s
 }
 
 /* The points a rule sees at `now`: every closed bucket that ends inside
- * (now - window, now] (ALERTS.md, Evaluation 2; a point stands for its whole
+ * (now - window, now] (docs/ALERTS.md, Evaluation 2; a point stands for its whole
  * bucket and is stamped with its start). Transforms that compare points
  * (growth, deriv, rate, pct_change) also take the value at the window's
  * start: the bucket that ended there, so growth over 5m spans 5 minutes of
@@ -429,7 +429,8 @@ void inst_decision(const struct alert_rule *r, const struct inst *in, double *th
 }
 
 /* No {{state}}: every notifier shows the state next to the message. */
-static const char default_message[] = "{{rule}} on {{host}}: value {{value}} {{comparator}} {{threshold}}";
+static const char default_message[] = "{{rule}} on {{host}}: {{#is_no_data}}no data{{/is_no_data}}"
+				      "{{^is_no_data}}value {{value}} {{comparator}} {{threshold}}{{/is_no_data}}";
 
 static const char *const *copy_tags(struct arena *a, char **tags, size_t n)
 {

@@ -228,6 +228,38 @@ Test(alert, no_data_actions)
 	no_data_case("alert", ALERT_OK, ALERT_CRITICAL);
 }
 
+/* Every state shows the comparator and threshold that decided it. */
+Test(alert, messages_show_the_deciding_threshold)
+{
+	struct alert_engine *e = engine(LAST10 "    critical: 10\n    warning: 5\n    critical_recovery: 8\n"
+					"    warning_recovery: 3\n    for: 20s\n    no_data: {after: 30s, action: nodata}\n",
+					NULL);
+	struct alert_transitions tr;
+	alert_transitions_init(&tr);
+	cr_assert_eq(feed(e, &tr, T0 + 10, 6), 1);
+	expect_tr(&tr, 0, ALERT_OK, ALERT_PENDING);
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 6 > 5"); /* pending on the warning */
+	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 0);
+	cr_assert_eq(feed(e, &tr, T0 + 30, 12), 1);
+	expect_tr(&tr, 0, ALERT_PENDING, ALERT_CRITICAL);
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
+	cr_assert_eq(feed(e, &tr, T0 + 40, 7), 1);
+	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_WARNING);
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 7 <= 8");
+	cr_assert_eq(feed(e, &tr, T0 + 50, 2), 1);
+	expect_tr(&tr, 0, ALERT_WARNING, ALERT_OK);
+	cr_assert_str_eq(tr.v[0].message, "r on node: value 2 <= 3");
+	cr_assert_str_eq(tr.v[0].comparator, "<=");
+	int n = 0;
+	for (int64_t t = T0 + 60; t <= T0 + 90 && !n; t += 10)
+		n = feed(e, &tr, t, NAN);
+	cr_assert_eq(n, 1);
+	expect_tr(&tr, 0, ALERT_OK, ALERT_NO_DATA);
+	cr_assert_str_eq(tr.v[0].message, "r on node: no data");
+	alert_transitions_done(&tr);
+	alert_engine_free(e);
+}
+
 Test(alert, no_data_alert_for_a_series_that_never_arrives)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    no_data: {after: 30s, action: alert}\n", NULL);
