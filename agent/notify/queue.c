@@ -528,7 +528,8 @@ static int list_spool(const char *dir, uint64_t **out, size_t *n)
 		(*out)[(*n)++] = seq;
 	}
 	closedir(dp);
-	qsort(*out, *n, sizeof(**out), cmp_u64);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
 	return 0;
 }
 
