@@ -257,6 +257,7 @@ static void report_status(struct agent *a, const struct pipeline_stats *st, cons
 					.contexts = st->aggr.contexts };
 	if (fwd) {
 		in.queued_points = fwd->points_queued;
+		in.waiting_payloads = fwd->queue_payloads + fwd->disk_files;
 		for (int d = 0; d < FWD_DROP_COUNT; d++)
 			in.dropped_points += fwd->points_dropped[d];
 	} else {

@@ -24,8 +24,10 @@ static void intake_text(const struct status_summary *s, const struct status_summ
 	if (dropped)
 		snprintf(out, n, "intake dropping (%llu points dropped since the last flush, %llu queued)", (unsigned long long)dropped,
 			 (unsigned long long)in->queued_points);
-	else if (in->queued_points)
+	else if (in->queued_points && in->waiting_payloads)
 		snprintf(out, n, "intake retrying (%llu points queued)", (unsigned long long)in->queued_points);
+	else if (in->queued_points)
+		snprintf(out, n, "intake sending (%llu points in flight)", (unsigned long long)in->queued_points);
 	else
 		snprintf(out, n, "intake ok");
 }

@@ -4,6 +4,9 @@
  *   "1520 lines/s, 312 contexts, intake ok, 0 alerts firing"
  *   "0.0 lines/s, 12 contexts, intake retrying (850 points queued), 1 alert firing"
  *   "0.4 lines/s, 9 contexts, intake off (nothing forwarded), 0 alerts firing"
+ * Intake states: ok; sending (points in flight, none waiting: a slow
+ * intake); retrying (payloads waiting in the queues); dropping (points
+ * dropped since the previous line); off.
  *
  * The caller passes running totals; the rate and the drops are the change
  * since the previous line, kept in struct status_summary.
@@ -27,7 +30,8 @@ struct status_summary_in {
 	double mono_s;			/* monotonic seconds, now */
 	uint64_t contexts;		/* contexts held now */
 	enum status_intake intake;
-	uint64_t queued_points;		/* STATUS_INTAKE_ON: waiting in the retry queues */
+	uint64_t queued_points;		/* STATUS_INTAKE_ON: not delivered yet (queues + in flight) */
+	uint64_t waiting_payloads;	/* STATUS_INTAKE_ON: payloads queued, not in flight (memory + disk) */
 	uint64_t dropped_points;	/* STATUS_INTAKE_ON: dropped so far, every reason */
 	size_t alerts_firing;		/* instances in WARNING or CRITICAL */
 };

@@ -3,7 +3,7 @@
 our own: READY=1 with a first STATUS=, then after every flush one line
 "R lines/s, N contexts, intake STATE, K alerts firing". The intake state
 follows the intake (ok; retrying with points queued while it answers 503;
-ok again), the JSON lines output, or nothing at all with
+ok again; sending while a slow intake has points in flight), the JSON lines output, or nothing at all with
 dogstatsd_output_file: none, which also logs one warning and writes nothing.
 A rule crossing its threshold shows as an alert firing.
 
@@ -124,6 +124,11 @@ def test_intake_states():
             assert n > 0, intake
             fi.set_script(default={"status": 202})
             ns.status(lambda r, c, i, f: i == "ok", 30, "intake ok after recovery")
+            # a slow intake that answers: in flight, not retrying
+            fi.set_script(default={"status": 202, "delay": 2.5})
+            a.send("sd.fwd:1|c")
+            ns.status(lambda r, c, i, f: i.startswith("sending ("), 30, "intake sending")
+            assert not any("retrying" in line for line in ns.seen[-3:]), ns.seen[-6:]
         finally:
             if ns:
                 ns.close()

@@ -51,6 +51,8 @@ Test(summary, intake_states)
 	cr_assert_str_eq(line(&s, &in), "0.0 lines/s, 0 contexts, intake off (JSON lines output), 2 alerts firing");
 	in.intake = STATUS_INTAKE_ON;
 	in.queued_points = 850;
+	cr_assert_str_eq(line(&s, &in), "0.0 lines/s, 0 contexts, intake sending (850 points in flight), 2 alerts firing");
+	in.waiting_payloads = 3;
 	cr_assert_str_eq(line(&s, &in), "0.0 lines/s, 0 contexts, intake retrying (850 points queued), 2 alerts firing");
 }
 
