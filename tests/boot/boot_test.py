@@ -55,7 +55,6 @@ import argparse
 import fcntl
 import hashlib
 import http.server
-import json
 import os
 import re
 import shutil
