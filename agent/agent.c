@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "aggr/aggr.h"
+#include "aggr/taglimit.h"
 #include "alert/alert.h"
 #include "clock.h"
 #include "config/yaml.h"
@@ -52,6 +53,7 @@ struct agent {
 	struct pipeline **pipes;
 	unsigned npipes;
 	struct aggr_out **outs;		/* one per pipeline, during a flush */
+	struct taglimit *taglimit;	/* shared by the pipelines' aggregators */
 	struct status *status;
 	struct fwd *fwd;		/* NULL when no intake is configured */
 	struct http_client *http;	/* the notifiers' transport */
@@ -283,6 +285,21 @@ static void warn_no_intake(struct agent *a)
 		 "credential api_key) or dd_url in %s and restart. Repeated hourly.", a->cfg->path);
 }
 
+/* One WARN per metric and tag key when dogstatsd_tag_value_limit first bites
+ * it, at most WARN_LIMITED_MAX per flush (the rest in the next flushes). */
+#define WARN_LIMITED_MAX 5
+static void warn_limited(struct agent *a)
+{
+	struct taglimit_row r[WARN_LIMITED_MAX];
+	size_t n = taglimit_report(a->taglimit, r, WARN_LIMITED_MAX, true);
+	for (size_t i = 0; i < n; i++)
+		log_warn("tag limit: metric %s has more than %zu values of tag %s: new values %s "
+			 "(%llu samples so far; dogstatsd_tag_value_limit, dogstatsd_tags_exclude)",
+			 r[i].metric, a->cfg->aggr.tag_value_limit, r[i].key,
+			 a->cfg->aggr.tag_limit_drop ? "are dropped" : "lose the tag",
+			 (unsigned long long)(r[i].stripped + r[i].dropped));
+}
+
 static double thread_cpu_now(void)
 {
 	struct timespec ts;
@@ -309,6 +326,9 @@ static void flush(struct agent *a, bool final)
 		fwd_get_stats(a->fwd, &ti.fwd);
 		ti.has_fwd = true;
 	}
+	struct taglimit_row limited[STATUS_LIMITED_MAX];
+	ti.limited = limited;
+	ti.nlimited = taglimit_report(a->taglimit, limited, STATUS_LIMITED_MAX, false);
 	if (a->cfg->telemetry_enabled && telemetry_append(&a->telemetry, &ti, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "telemetry: out of memory");
 	if (a->fwd && fwd_submit(a->fwd, b, now) < 0)
@@ -319,6 +339,7 @@ static void flush(struct agent *a, bool final)
 	a->last_flush_s = mono_now() - t0;
 	a->last_flush_cpu_s = thread_cpu_now() - c0;
 	log_counters(&st);
+	warn_limited(a);
 	if (!final) {
 		report_status(a, &st, ti.has_fwd ? &ti.fwd : NULL);
 		warn_no_intake(a);
@@ -476,6 +497,8 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	s->net = st.net;
 	s->aggr = st.aggr;
 	s->ntop = agent_top(a, s->top, STATUS_TOP_MAX);
+	s->nlimited = taglimit_report(a->taglimit, s->limited, STATUS_LIMITED_MAX, false);
+	s->limited_keys = taglimit_limited_keys(a->taglimit);
 	if (a->fwd) {
 		struct fwd_stats fs;
 		fwd_get_stats(a->fwd, &fs);
@@ -741,7 +764,8 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 	a->npipes = cfg->net.pipeline_count ? cfg->net.pipeline_count : 1;
 	a->pipes = calloc(a->npipes, sizeof(*a->pipes));
 	a->outs = calloc(a->npipes, sizeof(*a->outs));
-	if (!a->base || !a->pipes || !a->outs) {
+	a->taglimit = taglimit_new();
+	if (!a->base || !a->pipes || !a->outs || !a->taglimit) {
 		log_error("out of memory while starting");
 		goto fail;
 	}
@@ -757,7 +781,8 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code)
 		goto fail;
 	}
 	for (unsigned i = 0; i < a->npipes; i++) {
-		a->pipes[i] = pipeline_new(i, &cfg->net, &cfg->limits, &cfg->aggr, err, sizeof(err));
+		a->pipes[i] = pipeline_new(i, &cfg->net, &cfg->limits, &cfg->aggr, a->taglimit, err,
+					   sizeof(err));
 		if (!a->pipes[i]) {
 			log_error("%s", err);
 			goto fail;
@@ -813,6 +838,7 @@ void agent_free(struct agent *a)
 	free(a->pipes);
 	free(a->outs);
 	http_client_free(a->http); /* first: it cancels the notifiers' requests without callbacks */
+	taglimit_unref(a->taglimit);
 	notify_free(a->notifiers);
 	fwd_free(a->fwd);
 	alert_engine_free(a->alerts);

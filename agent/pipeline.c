@@ -391,7 +391,7 @@ static int start_thread(struct pipeline *p)
 
 struct pipeline *pipeline_new(unsigned index, const struct net_config *net,
 			      const struct dsd_limits *limits, const struct aggr_config *aggr,
-			      char *err, size_t errlen)
+			      struct taglimit *tl, char *err, size_t errlen)
 {
 	struct pipeline *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -404,7 +404,7 @@ struct pipeline *pipeline_new(unsigned index, const struct net_config *net,
 	pthread_cond_init(&p->cv, NULL);
 	p->base = event_base_new();
 	p->parser = dsd_parser_new(limits);
-	p->aggr = aggr_new(aggr);
+	p->aggr = aggr_new_shared(aggr, tl);
 	if (!p->base || !p->parser || !p->aggr) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -52,10 +52,11 @@ struct pipeline_stats {
 };
 
 /* Opens the sockets (index 0 also the Unix socket) and starts the thread.
- * NULL on error with a message in err. */
+ * tl: the tag-limit tracker every pipeline's aggregator shares (a reference
+ * is taken). NULL on error with a message in err. */
 struct pipeline *pipeline_new(unsigned index, const struct net_config *net,
 			      const struct dsd_limits *limits, const struct aggr_config *aggr,
-			      char *err, size_t errlen);
+			      struct taglimit *tl, char *err, size_t errlen);
 /* Stops and joins the thread, closes the sockets, frees everything. NULL ok. */
 void pipeline_free(struct pipeline *p);
 

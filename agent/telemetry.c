@@ -67,12 +67,41 @@ static void aggr_metrics(struct emit *e, struct telemetry *t, const struct aggr_
 		[AGGR_DROP_CONTEXT_CAP] = "reason:context_cap", [AGGR_DROP_METRIC_CAP] = "reason:metric_cap",
 		[AGGR_DROP_TIMESTAMPED_TYPE] = "reason:timestamped_type", [AGGR_DROP_NOMEM] = "reason:nomem",
 		[AGGR_DROP_PENDING_CAP] = "reason:pending_cap", [AGGR_DROP_NON_FINITE] = "reason:non_finite",
+		[AGGR_DROP_TAG_LIMIT] = "reason:tag_limit", [AGGR_DROP_MEMORY_LIMIT] = "reason:memory_limit",
 	};
 	put(e, "dd_mini_agent.aggregator.contexts", SERIES_GAUGE, (double)a->contexts, NULL);
 	put(e, "dd_mini_agent.aggregator.memory_bytes", SERIES_GAUGE, (double)a->memory_bytes, NULL);
 	for (int i = 0; i < AGGR_DROP_COUNT; i++)
 		count(e, "dd_mini_agent.aggregator.dropped", a->dropped[i], &t->aggr.dropped[i],
 		      reasons[i] ? reasons[i] : "reason:unknown");
+	count(e, "dd_mini_agent.aggregator.tag_limited", a->tag_limited, &t->aggr.tag_limited, NULL);
+	count(e, "dd_mini_agent.aggregator.tags_excluded", a->tags_excluded, &t->aggr.tags_excluded, NULL);
+}
+
+/* Per limited metric and tag key (at most the status report's few rows):
+ * values kept and samples affected since start, as gauges. */
+static void limited_metrics(struct emit *e, const struct taglimit_row *r, size_t n)
+{
+	for (size_t i = 0; i < n && !e->err; i++) {
+		struct sv tv[2];
+		char mt[sizeof(r->metric) + 8], kt[sizeof(r->key) + 8];
+		snprintf(mt, sizeof(mt), "metric:%s", r[i].metric);
+		snprintf(kt, sizeof(kt), "tag_key:%s", r[i].key);
+		tv[0] = sv_from_cstr(mt);
+		tv[1] = sv_from_cstr(kt);
+		const char *const *tags = batch_tags(e->b, tv, 2);
+		struct series s = { .name = "dd_mini_agent.aggregator.tag_limit.values", .host = e->host,
+				    .kind = SERIES_GAUGE, .ts = e->ts, .value = (double)r[i].values,
+				    .tags = tags, .ntags = 2 };
+		if (!tags || batch_add_series(e->b, &s) < 0) {
+			e->err = -ENOMEM;
+			return;
+		}
+		s.name = "dd_mini_agent.aggregator.tag_limit.samples_affected";
+		s.value = (double)(r[i].stripped + r[i].dropped);
+		if (batch_add_series(e->b, &s) < 0)
+			e->err = -ENOMEM;
+	}
 }
 
 static void fwd_metrics(struct emit *e, struct telemetry *t, const struct fwd_stats *f)
@@ -99,6 +128,7 @@ int telemetry_append(struct telemetry *t, const struct telemetry_input *in, stru
 	parse_metrics(&e, t, in->parse);
 	net_metrics(&e, t, &in->net);
 	aggr_metrics(&e, t, &in->aggr);
+	limited_metrics(&e, in->limited, in->nlimited);
 	if (in->has_fwd)
 		fwd_metrics(&e, t, &in->fwd);
 	return e.err;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "aggr/aggr.h"
+#include "aggr/taglimit.h"
 #include "core/batch.h"
 #include "forward/forward.h"
 #include "net/net.h"
@@ -27,6 +28,8 @@ struct telemetry_input {
 	struct fwd_stats fwd;
 	bool has_fwd;
 	uint32_t interval_s;
+	const struct taglimit_row *limited; /* the tags the tag limit bit, most affected first */
+	size_t nlimited;
 };
 
 struct telemetry {

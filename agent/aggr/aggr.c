@@ -41,13 +41,28 @@ static void cfg_clear(struct aggr *a)
 	a->nslen = 0;
 	a->host = SV_NULL;
 	a->host_h = 0;
+	tagrules_free(a->rules);
+	a->rules = NULL;
+}
+
+/* What works without allocating: the tag limit and the memory cap. */
+static void cfg_limits(struct aggr *a, const struct aggr_config *cfg)
+{
+	taglimit_configure(a->tl, cfg->tag_value_limit,
+			   cfg->tag_limit_drop ? TAGLIMIT_DROP : TAGLIMIT_STRIP);
+	a->mem_cap = cfg->memory_limit / (cfg->pipeline_count ? cfg->pipeline_count : 1);
 }
 
 static int cfg_apply(struct aggr *a, const struct aggr_config *cfg)
 {
+	bool nomem;
 	a->cfg = cfg;
 	a->host = sv_from_cstr(cfg->hostname ? cfg->hostname : "");
 	a->host_h = hsh(a->host.p, a->host.n);
+	cfg_limits(a, cfg);
+	a->rules = tagrules_new(cfg->tags_exclude, cfg->ntags_exclude, &nomem);
+	if (nomem)
+		return -ENOMEM;
 	if (cfg->nmapper_profiles) {
 		a->mapper = mapper_new(cfg->mapper_profiles, cfg->nmapper_profiles);
 		if (!a->mapper)
@@ -79,9 +94,26 @@ static int cfg_apply(struct aggr *a, const struct aggr_config *cfg)
 
 struct aggr *aggr_new(const struct aggr_config *cfg)
 {
+	struct taglimit *tl = taglimit_new();
+	if (!tl)
+		return NULL;
+	struct aggr *a = aggr_new_shared(cfg, tl);
+	taglimit_unref(tl);
+	return a;
+}
+
+struct taglimit *aggr_taglimit(const struct aggr *a)
+{
+	return a->tl;
+}
+
+struct aggr *aggr_new_shared(const struct aggr_config *cfg, struct taglimit *tl)
+{
 	struct aggr *a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
+	taglimit_ref(tl);
+	a->tl = tl;
 	strpool_init(&a->names);
 	strpool_init(&a->strs);
 	tagpool_init(&a->tagsets);
@@ -108,6 +140,7 @@ void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg)
 		a->cfg = cfg;
 		a->host = sv_from_cstr(cfg->hostname ? cfg->hostname : "");
 		a->host_h = hsh(a->host.p, a->host.n);
+		cfg_limits(a, cfg);
 		a->st.dropped[AGGR_DROP_NOMEM]++;
 	}
 }
@@ -172,6 +205,8 @@ static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
 
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o)
 {
+	if (c->name && c->tags) /* (ctx_create gives back what a half-made one holds) */
+		taglimit_leave_set(a->tl, c->name->hash, c->tags);
 	aggr_slot_release(a, c, &c->slot[0]);
 	aggr_slot_release(a, c, &c->slot[1]);
 	for (uint16_t i = 0; i < c->nmore; i++)
@@ -279,6 +314,7 @@ void aggr_free(struct aggr *a)
 	buf_done(&a->dname);
 	free(a->scratch);
 	batch_free(a->pending);
+	taglimit_unref(a->tl);
 	free(a);
 }
 
@@ -396,6 +432,11 @@ static int enrich(struct aggr *a, struct sv name, const struct sv *tags, size_t 
 	add_tags(a, k, mr.tags, mr.ntags);
 	for (size_t i = 0; i < a->ngtags; i++)
 		add_tags(a, k, &a->gtags[i].s, 1);
+	if (a->rules) {
+		size_t n = tagrules_apply(a->rules, k->name, a->scratch, k->ntags);
+		a->st.tags_excluded += k->ntags - n;
+		k->ntags = n;
+	}
 	return 0;
 }
 
@@ -465,6 +506,23 @@ static struct ctx *ctx_find(struct aggr *a, const struct sample_key *k, const st
 	return NULL;
 }
 
+/* A refusal, counted per value and per metric name. */
+static void refused(struct aggr *a, struct istr *nm, enum aggr_drop why, uint64_t nv)
+{
+	a->st.dropped[why] += nv;
+	if (nm)
+		nm->aux += nv;
+}
+
+/* dogstatsd_memory_limit: what the aggregator holds, what its flush will
+ * need, and the tag-limit tracker it shares. */
+static bool over_memory(const struct aggr *a)
+{
+	return a->mem_cap && aggr_memory_bytes(a) + a->ctxs.n * AGGR_FLUSH_BYTES_PER_CTX +
+					 taglimit_bytes(a->tl) >=
+				     a->mem_cap;
+}
+
 /* The caps: 0 = no cap. Refusals count per value and per metric name. */
 static bool refuse(struct aggr *a, const struct sample_key *k, const struct lookup *l, uint64_t nv)
 {
@@ -472,14 +530,14 @@ static bool refuse(struct aggr *a, const struct sample_key *k, const struct look
 	enum aggr_drop why;
 	if (a->cfg->max_contexts && a->ctxs.n >= a->cfg->max_contexts)
 		why = AGGR_DROP_CONTEXT_CAP;
+	else if (over_memory(a))
+		why = AGGR_DROP_MEMORY_LIMIT;
 	else if (nm && a->cfg->max_contexts_per_metric &&
 		 nm->refcnt >= a->cfg->max_contexts_per_metric)
 		why = AGGR_DROP_METRIC_CAP;
 	else
 		return false;
-	a->st.dropped[why] += nv;
-	if (nm)
-		nm->aux += nv;
+	refused(a, nm, why, nv);
 	return true;
 }
 
@@ -488,8 +546,10 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 {
 	uint32_t idx;
 	struct ctx *c = ctx_alloc(a, &idx);
-	if (!c)
+	if (!c) {
+		taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
 		return NULL;
+	}
 	if (!a->have_epoch) {
 		a->epoch = now;
 		a->have_epoch = true;
@@ -503,6 +563,8 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	c->host = strpool_get(&a->strs, k->host, l->host_h);
 	c->tags = tagpool_get(&a->tagsets, &a->strs, a->scratch, k->ntags, l->tags_h);
 	if (!c->name || !c->host || !c->tags || ctab_insert(&a->ctxs, ctab_slot(l->hash, idx)) < 0) {
+		if (!c->name || !c->tags) /* else the destroy gives the references back */
+			taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
 		aggr_ctx_destroy(a, c, idx, NULL);
 		return NULL;
 	}
@@ -512,6 +574,47 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 		a->flushed_upto = bucket_of(now);
 		a->have_upto = true;
 	}
+	return c;
+}
+
+static void lookup_rehash(struct lookup *l, const struct tagref *t, size_t n)
+{
+	l->tags_h = tagset_hash(t, n);
+	l->hash = mix64(mix64(mix64(l->name_h, l->host_h), l->tags_h), l->type);
+}
+
+/* No context has k's exact key: the tag limit (taglimit.h) may remove tags,
+ * which leads to the context without them, or refuse the sample; else the
+ * caps, then a new context. NULL: refused (counted). */
+static __attribute__((noinline)) struct ctx *
+ctx_new(struct aggr *a, struct sample_key *k, struct lookup *l, uint64_t nv, int64_t now)
+{
+	size_t before = k->ntags;
+	int v = taglimit_enter(a->tl, k->name, l->name_h, a->scratch, &k->ntags, nv);
+	if (v < 0 || v == TAGLIMIT_DROPPED) {
+		refused(a, strpool_find(&a->names, k->name, l->name_h),
+			v < 0 ? AGGR_DROP_NOMEM : AGGR_DROP_TAG_LIMIT, nv);
+		return NULL;
+	}
+	if (k->ntags != before) {
+		a->st.tag_limited += nv;
+		lookup_rehash(l, a->scratch, k->ntags);
+		struct ctx *c = ctx_find(a, k, l);
+		if (c) {
+			/* *known stays false: a stripped line is never cached,
+			 * so each of its samples is counted here, and a value
+			 * let in later (room after expiry) gets its tag back */
+			taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
+			return c;
+		}
+	}
+	if (refuse(a, k, l, nv)) {
+		taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
+		return NULL;
+	}
+	struct ctx *c = ctx_create(a, k, l, now);
+	if (!c)
+		a->st.dropped[AGGR_DROP_NOMEM] += nv;
 	return c;
 }
 
@@ -620,8 +723,13 @@ void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, 
 		     int64_t now)
 {
 	bool fresh;
-	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
 	uint64_t nv = m->type == METRIC_SET ? 1 : m->nvalues;
+	if (a->mem_cap && acc_on_heap(c->type) && !ctx_slot_find(c, bucket_of(now)) &&
+	    over_memory(a)) {
+		refused(a, c->name, AGGR_DROP_MEMORY_LIMIT, nv);
+		return;
+	}
+	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
 	if (!s) {
 		a->st.dropped[AGGR_DROP_NOMEM] += nv;
 		return;
@@ -752,8 +860,9 @@ static __attribute__((noinline)) void timestamped(struct aggr *a, const struct d
 	}
 }
 
-/* k's context of the family `type`, found (*known) or created; NULL when
- * refused by a cap or out of memory (both counted for nv values). Sorts and
+/* k's context of the family `type`, found (*known) or created (ctx_new: the
+ * tag limit may remove tags from k and a->scratch first); NULL when refused
+ * by a limit or cap or out of memory (counted for nv values). Sorts and
  * de-duplicates k's tags in a->scratch. */
 static inline __attribute__((always_inline)) struct ctx *
 ctx_get(struct aggr *a, struct sample_key *k, uint8_t type, uint64_t nv,
@@ -769,12 +878,7 @@ ctx_get(struct aggr *a, struct sample_key *k, uint8_t type, uint64_t nv,
 	*known = c != NULL;
 	if (c)
 		return c;
-	if (refuse(a, k, &l, nv))
-		return NULL;
-	c = ctx_create(a, k, &l, now);
-	if (!c)
-		a->st.dropped[AGGR_DROP_NOMEM] += nv;
-	return c;
+	return ctx_new(a, k, &l, nv, now);
 }
 
 /* histogram_copy_to_distribution: a histogram or timer sample again, as a

@@ -31,6 +31,15 @@
  * - A flushed value that is not finite is dropped (AGGR_DROP_NON_FINITE).
  * - Events and service checks are copied into the next flush's batch.
  * - Caps: max_contexts and max_contexts_per_metric (0 = no cap).
+ * - Cardinality guard, on the full path only (a line the seen-line cache
+ *   takes already has its context): cfg->tags_exclude removes tags by key
+ *   glob (tagrules.h) before the context key is built; when a new context
+ *   would bring a tag key past cfg->tag_value_limit distinct values for its
+ *   metric name, the tag is removed (the sample aggregates into the context
+ *   without it) or the sample refused (cfg->tag_limit_drop) (taglimit.h);
+ *   cfg->memory_limit / cfg->pipeline_count bounds aggr_stats.memory_bytes:
+ *   over it, no new context nor heap accumulator (refused, counted per
+ *   metric like the caps).
  *
  * Time is always passed in (`now`, unix seconds); the module never reads a
  * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline,
@@ -86,6 +95,8 @@ enum aggr_drop {
 	AGGR_DROP_PENDING_CAP,	     /* over 100000 timestamped points + events + checks in one flush */
 	AGGR_DROP_NON_FINITE,	     /* a flushed value overflowed to inf/nan (e.g. 2 x "x:1e308|c"):
 				      * that series or sketch point is not sent */
+	AGGR_DROP_TAG_LIMIT,	     /* dogstatsd_tag_limit_action: drop_sample, a tag over its limit */
+	AGGR_DROP_MEMORY_LIMIT,	     /* dogstatsd_memory_limit reached: no new context or accumulator */
 	AGGR_DROP_COUNT
 };
 
@@ -102,6 +113,9 @@ struct aggr_stats {
 	size_t memory_bytes;		/* table + arenas + accumulators, approximate */
 	uint64_t seen_hits;		/* lines taken by aggr_ingest_seen (also in samples_in) */
 	uint64_t seen_entries;		/* lines in the seen-line cache now */
+	uint64_t tag_limited;		/* samples that lost a tag to dogstatsd_tag_value_limit */
+	uint64_t tags_excluded;		/* tags removed by dogstatsd_tags_exclude (full path only:
+					 * a line the seen cache takes is not counted again) */
 };
 
 /* One row of the cardinality report (the "dogstatsd top" of this agent). */
@@ -113,8 +127,17 @@ struct aggr_top_entry {
 	uint64_t top_tag_values;	/* its distinct values among this metric's contexts */
 };
 
-/* cfg is borrowed: it must outlive the aggr (or until aggr_reconfigure). */
+/* cfg is borrowed: it must outlive the aggr (or until aggr_reconfigure).
+ * The aggr gets a tag-limit tracker of its own (taglimit.h). */
 struct aggr *aggr_new(const struct aggr_config *cfg);
+/* The same with the tracker tl (one reference taken), shared by the
+ * aggregators of every pipeline so that cfg->tag_value_limit holds for the
+ * agent as a whole. Each aggr_new_shared and aggr_reconfigure sets tl's limit
+ * and action from its cfg (the pipelines share one cfg). */
+struct taglimit;
+struct aggr *aggr_new_shared(const struct aggr_config *cfg, struct taglimit *tl);
+/* The tracker (the report of the limited tags: taglimit.h). */
+struct taglimit *aggr_taglimit(const struct aggr *a);
 void aggr_free(struct aggr *a); /* accepts NULL */
 /* Allocates and faults in, ahead of traffic, what the first new contexts
  * write: the seen table at its first size (2 MiB, one huge page) and the

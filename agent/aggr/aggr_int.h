@@ -30,6 +30,8 @@
 #include "aggr/htab.h"
 #include "aggr/intern.h"
 #include "aggr/mapper.h"
+#include "aggr/taglimit.h"
+#include "aggr/tagrules.h"
 #include "core/buf.h"
 
 #define AGGR_BUCKET 10
@@ -211,6 +213,9 @@ struct aggr {
 	size_t acc_bytes;	/* heap accumulators and overflow slot arrays */
 	struct seen seen;
 	struct aggr_stats st;
+	struct taglimit *tl;	/* tag value limits, maybe shared with other pipelines */
+	struct tagrules *rules;	/* cfg->tags_exclude, or NULL */
+	size_t mem_cap;		/* cfg->memory_limit / cfg->pipeline_count; 0 = none */
 	struct aggr_incr *incr;	/* an incremental collect in progress (flush.c), or NULL */
 	int64_t incr_now;	/* its begin's now: ingest meanwhile must not be older */
 };
@@ -282,6 +287,17 @@ void seen_clear(struct seen *sc);
 void seen_reserve(struct seen *sc);
 void seen_done(struct seen *sc);
 size_t seen_bytes(const struct seen *sc);
+
+/* Bytes the aggregator holds (aggr_stats.memory_bytes; top.c): its tables,
+ * slab, interned objects with the allocator's per-block overhead
+ * (AGGR_MALLOC_OVERHEAD each), accumulators, caches. */
+size_t aggr_memory_bytes(const struct aggr *a);
+#define AGGR_MALLOC_OVERHEAD 16
+/* What dogstatsd_memory_limit counts on top of aggr_memory_bytes for each
+ * live context: its record in a collect's out (48 bytes), its share of the
+ * flushed batch (a series with its tag array, ~100 bytes), and of the
+ * tag-limit tracker (taglimit_bytes, counted whole). */
+#define AGGR_FLUSH_BYTES_PER_CTX 160
 
 /* Unlinks nothing: drops the context's references and frees it (aggr.c).
  * With o, strings and tag sets whose last reference goes are handed to

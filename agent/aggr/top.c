@@ -17,17 +17,23 @@
 
 #include "core/hash.h"
 
+size_t aggr_memory_bytes(const struct aggr *a)
+{
+	return sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
+	       htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) + a->strs.bytes +
+	       htab_bytes(&a->tagsets.t) + a->tagsets.bytes + a->acc_bytes + seen_bytes(&a->seen) +
+	       mapper_bytes(a->mapper) + tagrules_bytes(a->rules) + a->name.cap +
+	       (a->names.t.n + a->strs.t.n + a->tagsets.t.n) * AGGR_MALLOC_OVERHEAD +
+	       a->scratch_cap * sizeof(*a->scratch) + a->pending->arena.bytes +
+	       (a->pending->series_cap * sizeof(struct series));
+}
+
 void aggr_get_stats(const struct aggr *a, struct aggr_stats *out)
 {
 	*out = a->st;
 	out->contexts = a->ctxs.n;
 	out->seen_entries = a->seen.n;
-	out->memory_bytes = sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
-			    htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) +
-			    a->strs.bytes + htab_bytes(&a->tagsets.t) + a->tagsets.bytes +
-			    a->acc_bytes + seen_bytes(&a->seen) + mapper_bytes(a->mapper) + a->name.cap +
-			    a->scratch_cap * sizeof(*a->scratch) + a->pending->arena.bytes +
-			    (a->pending->series_cap * sizeof(struct series));
+	out->memory_bytes = aggr_memory_bytes(a);
 }
 
 struct keycount {

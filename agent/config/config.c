@@ -110,6 +110,7 @@ int config_defaults(struct agent_config *cfg)
 		.bucket_seconds = 10, .expiry_seconds = 300, .context_expiry_seconds = 20,
 		.histogram_aggregates = HIST_AGG_DEFAULT, .no_aggregation_pipeline = true,
 		.max_contexts = 1000000, .max_contexts_per_metric = 100000, .set_exact_max = 10000,
+		.tag_value_limit = 1000, .pipeline_count = 1,
 	};
 	cfg->fwd = (struct fwd_config){
 		.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2,
@@ -146,6 +147,7 @@ void config_free(struct agent_config *cfg)
 	cfg_strv_free(cfg->net.bind_hosts, cfg->net.nbind_hosts);
 	cfg_strv_free(cfg->aggr.tags, cfg->aggr.ntags);
 	cfg_strv_free(cfg->aggr.namespace_blacklist, cfg->aggr.nnamespace_blacklist);
+	cfg_strv_free(cfg->aggr.tags_exclude, cfg->aggr.ntags_exclude);
 	free(cfg->aggr.histogram_percentiles);
 	cfg_mapper_free(cfg->aggr.mapper_profiles, cfg->aggr.nmapper_profiles);
 	ydoc_free(cfg->doc);
@@ -384,6 +386,7 @@ static void check_values(struct ctx *c, const struct ynode *root)
 	/* Datadog's serializer_zstd_compressor_level is zstd's alone; zlib and
 	 * gzip take serializer_compressor_level (ours) */
 	f->compressor_level = f->compressor == COMPRESS_ZSTD ? f->zstd_level : f->zlib_level;
+	c->cfg->aggr.pipeline_count = c->cfg->net.pipeline_count;
 	if (f->backoff_max < f->backoff_base && (n = ynode_get(root, "forwarder_backoff_max")))
 		cfg_report(c, true, n, "forwarder_backoff_max",
 			   "smaller than forwarder_backoff_base (%g)", f->backoff_base);

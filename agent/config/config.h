@@ -86,6 +86,15 @@ struct aggr_config {
 	size_t set_exact_max;		/* dogstatsd_set_exact_max_size, 10000: then HyperLogLog */
 	struct mapper_profile *mapper_profiles; /* dogstatsd_mapper_profiles */
 	size_t nmapper_profiles;
+	size_t tag_value_limit;		/* dogstatsd_tag_value_limit, 1000: distinct values of one tag
+					 * key for one metric name among live contexts; 0 = no limit */
+	bool tag_limit_drop;		/* dogstatsd_tag_limit_action: strip_tag (false, default:
+					 * the sample loses the tag) | drop_sample (true) */
+	char **tags_exclude;		/* dogstatsd_tags_exclude: "KEY" or "KEY|METRIC" globs */
+	size_t ntags_exclude;
+	size_t memory_limit;		/* dogstatsd_memory_limit, bytes; 0 = none */
+	unsigned pipeline_count;	/* derived: net.pipeline_count (each aggregator gets
+					 * memory_limit / pipeline_count) */
 };
 
 /* ---- forwarding ---- */

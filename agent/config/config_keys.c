@@ -77,6 +77,61 @@ static int h_bind_host(struct ctx *c, const char *key, const struct ynode *n)
 	return 0;
 }
 
+/* dogstatsd_tag_limit_action: strip_tag | drop_sample. */
+static int h_tag_limit_action(struct ctx *c, const char *key, const struct ynode *n)
+{
+	static const char *const names[] = { "strip_tag", "drop_sample" };
+	int v = cfg_get_enum(c, key, n, names, 2, "strip_tag, drop_sample");
+
+	if (v >= 0)
+		c->cfg->aggr.tag_limit_drop = v == 1;
+	return v < 0 ? v : 0;
+}
+
+/* What is wrong with one dogstatsd_tags_exclude rule, or NULL (the rule
+ * syntax is aggr/tagrules.h's). */
+static const char *tag_rule_problem(const char *r)
+{
+	const char *bar = strchr(r, '|');
+	size_t klen = bar ? (size_t)(bar - r) : strlen(r);
+
+	if (!klen)
+		return "the tag key pattern must not be empty";
+	if (bar && (!bar[1] || strchr(bar + 1, '|')))
+		return "expected KEY or KEY|METRIC (one '|', both sides non-empty)";
+	if (memchr(r, ':', klen))
+		return "a tag key pattern has no ':' (it matches the key, not key:value)";
+	return NULL;
+}
+
+/* dogstatsd_tags_exclude: a list of "KEY" / "KEY|METRIC" glob rules. */
+static int h_tags_exclude(struct ctx *c, const char *key, const struct ynode *n)
+{
+	struct aggr_config *a = &c->cfg->aggr;
+	char **v = NULL, path[96];
+	size_t nv = 0;
+	int rc = cfg_get_strlist(c, key, n, CFG_MAX_LIST, &v, &nv);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < nv; i++) {
+		const char *why = tag_rule_problem(v[i]);
+		if (why) {
+			cfg_path(path, sizeof(path), "%s[%zu]", key, i);
+			cfg_report(c, true, n->kind == YNODE_SEQ ? n->items[i] : n, path, "%s", why);
+			rc = -EINVAL;
+		}
+	}
+	if (rc < 0) {
+		cfg_strv_free(v, nv);
+		return rc;
+	}
+	cfg_strv_free(a->tags_exclude, a->ntags_exclude);
+	a->tags_exclude = v;
+	a->ntags_exclude = nv;
+	return 0;
+}
+
 /* Octal string "0660" / 0o660, or a decimal integer (432 == 0660). */
 static int h_socket_mode(struct ctx *c, const char *key, const struct ynode *n)
 {
@@ -396,6 +451,10 @@ static const struct key keys[] = {
 	    100000000),
 	NUM("dogstatsd_set_exact_max_size", K_SIZE, aggr.set_exact_max, 0, 10000000),
 	FN("dogstatsd_mapper_profiles", cfg_mapper_profiles),
+	NUM("dogstatsd_tag_value_limit", K_SIZE, aggr.tag_value_limit, 0, 100000000),
+	FN("dogstatsd_tag_limit_action", h_tag_limit_action),
+	FN("dogstatsd_tags_exclude", h_tags_exclude),
+	NUM("dogstatsd_memory_limit", K_SIZE, aggr.memory_limit, 0, (int64_t)1 << 40),
 	NUM("dogstatsd_max_name_length", K_SIZE, limits.max_name_len, 1, 65536),
 	NUM("dogstatsd_max_tags_per_message", K_SIZE, limits.max_tags, 1, 8192),
 	NUM("dogstatsd_max_tag_length", K_SIZE, limits.max_tag_len, 1, 65536),

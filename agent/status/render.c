@@ -15,6 +15,8 @@ static const char *const aggr_drop_names[AGGR_DROP_COUNT] = {
 	[AGGR_DROP_NOMEM] = "nomem",
 	[AGGR_DROP_PENDING_CAP] = "pending_cap",
 	[AGGR_DROP_NON_FINITE] = "non_finite",
+	[AGGR_DROP_TAG_LIMIT] = "tag_limit",
+	[AGGR_DROP_MEMORY_LIMIT] = "memory_limit",
 };
 
 static const char *drop_name(int d)
@@ -88,6 +90,25 @@ static void json_dogstatsd(struct jw *w, const struct status_snapshot *s)
 	jw_obj_end(w);
 }
 
+static void json_limited(struct jw *w, const struct status_snapshot *s)
+{
+	jw_key(w, "limited_tags");
+	jw_arr_begin(w);
+	for (size_t i = 0; i < s->nlimited; i++) {
+		const struct taglimit_row *r = &s->limited[i];
+		jw_obj_begin(w);
+		jw_key(w, "metric");
+		jw_str(w, r->metric);
+		jw_key(w, "tag_key");
+		jw_str(w, r->key);
+		kv_u(w, "values", r->values);
+		kv_u(w, "samples_stripped", r->stripped);
+		kv_u(w, "samples_dropped", r->dropped);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
 static void json_aggr(struct jw *w, const struct status_snapshot *s)
 {
 	const struct aggr_stats *a = &s->aggr;
@@ -104,6 +125,10 @@ static void json_aggr(struct jw *w, const struct status_snapshot *s)
 	kv_u(w, "memory_bytes", a->memory_bytes);
 	kv_u(w, "seen_cache_hits", a->seen_hits);
 	kv_u(w, "seen_cache_entries", a->seen_entries);
+	kv_u(w, "tag_limited_samples", a->tag_limited);
+	kv_u(w, "tags_excluded", a->tags_excluded);
+	kv_u(w, "limited_tag_keys", s->limited_keys);
+	json_limited(w, s);
 	jw_key(w, "dropped");
 	jw_obj_begin(w);
 	for (int d = 0; d < AGGR_DROP_COUNT; d++)
@@ -225,6 +250,17 @@ void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 		prom_label_value(o, s->top[i].top_tag_key);
 		buf_printf(o, "\"} %llu\n", (unsigned long long)s->top[i].contexts);
 	}
+	prom(o, "tag_limited_samples_total",
+	     "Samples that lost a tag (or were dropped) to dogstatsd_tag_value_limit, by metric and tag key.",
+	     "counter");
+	for (size_t i = 0; i < s->nlimited; i++) {
+		buf_puts(o, "dd_mini_agent_tag_limited_samples_total{metric=\"");
+		prom_label_value(o, s->limited[i].metric);
+		buf_puts(o, "\",tag_key=\"");
+		prom_label_value(o, s->limited[i].key);
+		buf_printf(o, "\"} %llu\n",
+			   (unsigned long long)(s->limited[i].stripped + s->limited[i].dropped));
+	}
 	prom(o, "flushes_total", "Flushes run.", "counter");
 	buf_printf(o, "dd_mini_agent_flushes_total %llu\n", (unsigned long long)s->flushes);
 	for (size_t i = 0; i < s->nsections; i++) {
@@ -275,6 +311,17 @@ void status_render_text(const struct status_snapshot *s, struct buf *o)
 			   (unsigned long long)s->top[i].contexts, (unsigned long long)s->top[i].refused,
 			   s->top[i].top_tag_key[0] ? s->top[i].top_tag_key : "-",
 			   (unsigned long long)s->top[i].top_tag_values);
+	if (s->aggr.tags_excluded)
+		buf_printf(o, "  Tags removed by dogstatsd_tags_exclude: %llu\n",
+			   (unsigned long long)s->aggr.tags_excluded);
+	if (s->limited_keys)
+		buf_printf(o, "  Limited tags (dogstatsd_tag_value_limit): %llu metric/tag keys, %llu samples lost a tag\n",
+			   (unsigned long long)s->limited_keys, (unsigned long long)s->aggr.tag_limited);
+	for (size_t i = 0; i < s->nlimited; i++)
+		buf_printf(o, "    %-40s tag %s: %llu values kept, %llu samples stripped, %llu dropped\n",
+			   s->limited[i].metric, s->limited[i].key, (unsigned long long)s->limited[i].values,
+			   (unsigned long long)s->limited[i].stripped,
+			   (unsigned long long)s->limited[i].dropped);
 	for (size_t i = 0; i < s->nsections; i++) {
 		const struct status_section *sec = &s->sections[i];
 		buf_printf(o, "\n%s\n", sec->name);

@@ -20,12 +20,14 @@
 #include <stdint.h>
 
 #include "aggr/aggr.h"
+#include "aggr/taglimit.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "net/net.h"
 #include "parse/parse.h"
 
 #define STATUS_TOP_MAX 10
+#define STATUS_LIMITED_MAX 10
 #define STATUS_KV_MAX 64
 
 /* A flat list of named counters for sections owned by modules the status
@@ -54,6 +56,10 @@ struct status_snapshot {
 	struct aggr_stats aggr;
 	struct aggr_top_entry top[STATUS_TOP_MAX];
 	size_t ntop;
+	/* the tags dogstatsd_tag_value_limit has bitten, most samples first */
+	struct taglimit_row limited[STATUS_LIMITED_MAX];
+	size_t nlimited;
+	uint64_t limited_keys;	/* all of them (limited[] holds the first few) */
 	struct status_section sections[8];
 	size_t nsections;
 	/* alert states: one line each, "rule{group} STATE" (owned by the agent) */

@@ -214,6 +214,11 @@ static void expect_defaults(const struct agent_config *c)
 	cr_expect_eq(c->aggr.max_contexts, 1000000);
 	cr_expect_eq(c->aggr.max_contexts_per_metric, 100000);
 	cr_expect_eq(c->aggr.set_exact_max, 10000);
+	cr_expect_eq(c->aggr.tag_value_limit, 1000);
+	cr_expect_eq(c->aggr.tag_limit_drop, false);
+	cr_expect_eq(c->aggr.ntags_exclude, 0);
+	cr_expect_eq(c->aggr.memory_limit, 0);
+	cr_expect_eq(c->aggr.pipeline_count, 1);
 	cr_expect_eq(c->aggr.nmapper_profiles, 0);
 	cr_expect_str_eq(c->fwd.api_key, "");
 	cr_expect_str_eq(c->fwd.api_key_file, "");
@@ -408,6 +413,12 @@ Test(config, full_yaml_exact_values)
 	cr_expect_eq(a->max_contexts, 5000);
 	cr_expect_eq(a->max_contexts_per_metric, 500);
 	cr_expect_eq(a->set_exact_max, 100);
+	cr_expect_eq(a->tag_value_limit, 50);
+	cr_expect_eq(a->tag_limit_drop, true);
+	cr_assert_eq(a->ntags_exclude, 2);
+	cr_expect_str_eq(a->tags_exclude[0], "instance_id");
+	cr_expect_str_eq(a->tags_exclude[1], "user_*|checkout.*");
+	cr_expect_eq(a->memory_limit, 268435456);
 	cr_assert_eq(a->nmapper_profiles, 1);
 	const struct mapper_profile *p = &a->mapper_profiles[0];
 	cr_expect_str_eq(p->name, "airflow");
@@ -806,6 +817,27 @@ Test(config, namespace_and_tags)
 	cr_expect_str_eq(c.aggr.tags[0], "a");	/* tags first, then dogstatsd_tags */
 	cr_expect_str_eq(c.aggr.tags[1], "b");
 	config_free(&c);
+}
+
+Test(config, cardinality_guard_keys)
+{
+	struct agent_config c;
+
+	cr_assert_eq(load_str("dogstatsd_tag_value_limit: 0\ndogstatsd_pipeline_count: 4\n", &c), 0);
+	cr_expect_eq(c.aggr.tag_value_limit, 0);
+	cr_expect_eq(c.aggr.pipeline_count, 4);
+	config_free(&c);
+	cr_assert_neq(load_str("dogstatsd_tag_limit_action: strip\n", &c), 0);
+	expect_msg(true, "t.yaml:1: dogstatsd_tag_limit_action");
+	reset();
+	cr_assert_neq(load_str("dogstatsd_tags_exclude:\n  - ok_*\n  - \"id:1\"\n  - \"a|b|c\"\n"
+			       "  - \"|x\"\n", &c), 0);
+	expect_msg(true, "t.yaml:3: dogstatsd_tags_exclude[1]: a tag key pattern has no ':'");
+	expect_msg(true, "t.yaml:4: dogstatsd_tags_exclude[2]: expected KEY or KEY|METRIC");
+	expect_msg(true, "t.yaml:5: dogstatsd_tags_exclude[3]: the tag key pattern must not be empty");
+	reset();
+	cr_assert_neq(load_str("dogstatsd_memory_limit: -1\n", &c), 0);
+	expect_msg(true, "dogstatsd_memory_limit");
 }
 
 Test(config, proxy_no_proxy_string)
