@@ -14,7 +14,7 @@ import re
 import socket
 import time
 
-from agentlib import Agent, Runner
+from agentlib import Agent, Runner, asan_build, wait_until
 from alertlib import write_rules
 from fault_intake import FaultIntake
 from fwdlib import agent_for
@@ -108,6 +108,46 @@ def test_output_none_is_quiet_and_warns_once():
         a.cleanup()
 
 
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_no_intake_warning_repeats_hourly():
+    """The warning comes back once an hour (monotonic clock), not at every
+    flush: the agent runs under libfaketime with its clocks (monotonic
+    included) moved one hour forward mid-run."""
+    if not os.path.exists(LIBFAKETIME):
+        print("SKIP test_no_intake_warning_repeats_hourly: libfaketime not installed (apt-get install faketime)")
+        return
+    if asan_build():
+        print("SKIP test_no_intake_warning_repeats_hourly: libfaketime and ASan's start-up clash "
+              "(see test_rel_clock.py)")
+        return
+    a = Agent({"dogstatsd_output_file": "none"})
+    ns = None
+    offset = os.path.join(a.dir, "offset")
+    with open(offset, "w") as f:
+        f.write("+0\n")
+    try:
+        ns = NotifySocket(a.dir)
+        a.start(env={"NOTIFY_SOCKET": ns.path, "LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": offset,
+                     "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_RESET": "1"})
+        for _ in range(3):
+            ns.status(lambda r, c, i, f: True, 10, "a flush")
+        assert a.log().count("nothing is forwarded") == 1, a.log()[-3000:]
+        with open(offset, "w") as f:
+            f.write("+3605\n")
+        ns.status(lambda r, c, i, f: True, 10, "a flush an hour later")
+        wait_until(lambda: a.log().count("nothing is forwarded") == 2, 10, "the second warning")
+        for _ in range(3):
+            ns.status(lambda r, c, i, f: True, 10, "a flush")
+        assert a.log().count("nothing is forwarded") == 2, a.log()[-3000:]
+        assert a.stop() == 0, a.log()[-3000:]
+    finally:
+        if ns:
+            ns.close()
+        a.cleanup()
+
+
 def test_intake_states():
     with FaultIntake() as fi:
         a = agent_for(fi.url)
@@ -156,4 +196,4 @@ def test_alert_firing_counted():
 
 if __name__ == "__main__":
     Runner().run([test_status_line_with_json_output, test_output_none_is_quiet_and_warns_once,
-                  test_intake_states, test_alert_firing_counted])
+                  test_no_intake_warning_repeats_hourly, test_intake_states, test_alert_firing_counted])
