@@ -13,7 +13,7 @@
  * --work-per-line NS (default 0) adds NS nanoseconds of busy work per line
  * received (a clock_gettime spin after each datagram is counted): a receiver
  * that does a known amount of user-mode work, for measuring how a burst's CPU
- * per line responds to work per line (bench/RESULTS.md, tenth pass). The
+ * per line responds to work per line (docs/PERFORMANCE.md). The
  * figures bench/run.sh reports as "baseline" are always taken with 0.
  *
  * Prints "listening port=N" on stdout once bound. Standalone: no agent code.

@@ -7,7 +7,7 @@
  * statsd_metric_namespace (with its blacklist), then global tags appended and
  * the host: tag override (removed from the tags; "host:" alone forces the
  * empty host; default cfg->hostname). Semantics follow Datadog's agent; see
- * ../shared/spec/PROTOCOL.md section 2 and README "Aggregation".
+ * docs/DOGSTATSD.md, "Aggregation".
  *
  * What to know when wiring it:
  * - Buckets are 10 s (cfg->bucket_seconds is ignored: Datadog's is fixed),
@@ -50,31 +50,10 @@
  * pipelines keep receiving, then aggr_out_free. aggr_flush is the three in a
  * row for one aggr.
  *
- * Threads (what makes collect/emit on two threads correct):
- * - aggr_emit reads only the records of the outs and, through them, the bytes,
- *   len and hash of interned strings and the n, hash and tags[] of interned
- *   tag sets (intern.h). Meanwhile the pipeline's thread may bump refcnt and
- *   aux of those same objects (other fields, no race) and grow or shrink the
- *   pools' hash tables (slots move, the objects never do). It never frees
- *   those objects nor changes their bytes or tag arrays while an out that
- *   references them exists, because:
- * - contexts are destroyed only inside aggr_collect or aggr_collect_step (expiry) and aggr_free,
- *   never in aggr_ingest/aggr_ingest_seen/aggr_reconfigure/... (the one
- *   exception: a context whose creation failed half-way, which no out can
- *   reference), and a context destroyed by aggr_collect hands the strings and
- *   tag sets whose last reference goes to that collect's out (freed by
- *   aggr_out_free) instead of freeing them; so out k stays valid until
- *   collect k+1. Contexts expired at collect k have their last records (a
- *   counter's last zero-fill) in out k.
- * - The caller must emit out k before calling aggr_collect (or
- *   aggr_collect_step: its steps expire contexts) k+1 on the same
- *   aggr (agent.c's flush guarantees it: it waits for the emit of the
- *   previous flush before asking the pipelines to collect again), and before
- *   aggr_free. aggr_out_free may come later, on any thread.
- * - Accumulators moved into an out are no longer reachable from the aggr (the
- *   slot is freed and acc_bytes reduced in collect); aggr_out_free frees them
- *   on its own thread.
- * - a->st (aggr_stats) is written only by the owning thread.
+ * The rule that makes collect and emit on two threads safe: emit out k
+ * before aggr_collect (or aggr_collect_begin) k+1 on the same aggr and
+ * before aggr_free; aggr_out_free may come later, on any thread. Why that
+ * suffices: docs/ARCHITECTURE.md, "Collect and emit on two threads".
  */
 #ifndef DDMA_AGGR_AGGR_H
 #define DDMA_AGGR_AGGR_H
@@ -184,8 +163,7 @@ struct aggr_out;
  * zero-fills for this one are lost; counted in dropped[AGGR_DROP_NOMEM]).
  * The out references a's interned names, hosts and tag sets: they stay valid
  * and unchanged until the next aggr_collect (or aggr_collect_step) or
- * aggr_free on `a`, whichever
- * comes first (see "Threads" above). */
+ * aggr_free on `a`, whichever comes first. */
 struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
 
 /* Incremental aggr_collect: the same out, built in steps so the owning thread
@@ -205,14 +183,8 @@ struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
  * another begin (debug asserts check it); aggr_get_stats is fine; aggr_free
  * drops the collect in progress and its out. With `final` (shutdown) the
  * agent stops receiving before it collects: no ingest between the steps.
- * What differs from a one-shot collect followed by the same ingest: a
- * context due to expire that receives a sample before its step visits it is
- * not expired (one context, not an expired one and a fresh one); it keeps
- * its gauge-delta base, and a counter silent past expiry_seconds then gets
- * zero records for its closed silent buckets of this collect (at most the
- * buckets since the previous collect); until visited, contexts due to
- * expire still count towards the context caps. A collect lasts milliseconds,
- * so this concerns contexts revived in exactly that window. */
+ * A context due to expire that receives a sample before its step visits it
+ * is kept (flush.c, "the incremental collect", has the consequences). */
 /* 0, or -ENOMEM (then nothing was taken). */
 int aggr_collect_begin(struct aggr *a, int64_t now, bool final);
 /* Visits up to max_contexts more context slots (freed ones included, so the

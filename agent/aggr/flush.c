@@ -228,6 +228,14 @@ static bool expire(struct aggr *a, struct aggr_out *o, struct ctx *c, uint32_t i
  * - final (shutdown): the agent stops receiving before it collects, so no
  *   ingest comes between the steps of a final collect; one that did would
  *   land in this out or the next depending on the cursor.
+ * What differs from a one-shot collect followed by the same ingest: a
+ * context due to expire that receives a sample before its step visits it is
+ * not expired (one context, not an expired one and a fresh one); it keeps
+ * its gauge-delta base, and a counter silent past expiry_seconds then gets
+ * zero records for its closed silent buckets of this collect (at most the
+ * buckets since the previous collect); until visited, contexts due to
+ * expire still count towards the context caps. A collect lasts milliseconds,
+ * so this concerns contexts revived in exactly that window.
  */
 struct aggr_incr {
 	struct collector k;

@@ -15,21 +15,22 @@
  * parser computed it while splitting the line; the entry keeps 96 of them,
  * aggr_int.h); no key bytes are stored or compared. That is what makes a hit
  * cheap: one probe (usually one 32-byte entry holding the key, the context
- * and the sum it owns), then the accumulator update. Comparing bytes cost a
- * load of the kept key, a third cache line per line that missed more often
- * than the other two (bench/RESULTS.md, fifth pass).
+ * and the sum it owns), then the accumulator update. Comparing bytes would
+ * load a kept copy of the key: a third cache line per line, and the one most
+ * likely to miss.
  *
  * Owned slots: a counter's hit would still load its context (bytes 0..40 of
  * an 80-byte context: one or two more cache lines) to add to the bucket's
  * slot. Instead the entry takes the slot over: it keeps the slot's sum and
  * adds to it there, so that a counter hit touches the entry's cache line
- * only (bench/RESULTS.md, seventh pass). Only an entry whose line has no
+ * only. Only an entry whose line has no
  * sample rate (rate 1) owns; a rated line's entry keeps its rate instead.
  * The context records which inline slot is owned (ctx.own) and the slot
  * which entry owns it (u.owner), and every other writer of that slot (the
  * full path, another spelling of the line with its own entry,
- * aggr_ingest_seen) adds to the owner's sum (count_sum): each sample still lands in one sum, in arrival order, so the
- * result is the full path's to the last bit. The sum goes back to the slot
+ * aggr_ingest_seen) adds to the owner's sum (count_sum): each sample still
+ * lands in one sum, in arrival order, so the result is the full path's to the
+ * last bit. The sum goes back to the slot
  * (seen_fold) when the entry meets another bucket, before a collect reads
  * the slots (aggr_collect_begin: seen_release), before the table forgets
  * (seen_clear) or drops the entry (growth), never later: ingest between
@@ -45,8 +46,7 @@
  * line that would sit further from home is not cached, so a lookup stays
  * bounded even if many keys shared their low bits. The table is kept at most
  * a quarter full: a key away from home costs an unpredictable branch and
- * another entry, and at up to half full (64-byte entries until the tenth
- * pass) that was 3-6 ns per line (bench/RESULTS.md, tenth pass).
+ * another entry's cache line.
  */
 #include "aggr/aggr_int.h"
 #include "parse/keyhash.h"
@@ -59,10 +59,9 @@
 #include <sys/mman.h>
 
 /* The first table: 2 MiB, one huge page (table_alloc), room for 16,384 lines
- * at a quarter full. Smaller first tables doubled six times on the way there,
- * and each doubling wrote fresh pages: 512 page faults, ~5 ms on the EPYC VM,
- * in the first milliseconds of a burst into a fresh agent (bench/RESULTS.md,
- * eleventh pass). */
+ * at a quarter full. A smaller first table would double several times during
+ * the first burst into a fresh agent, each doubling faulting in fresh pages
+ * while the socket queue fills (core/mem.h). */
 #define SEEN_MIN_CAP 65536
 
 static inline struct dsd_key key_of(const struct dsd_metric *m)
@@ -337,7 +336,7 @@ static struct seen_ent *slot_for(struct seen *sc, uint64_t ka, bool bounded)
  * 2 MiB-aligned and asked for transparent huge pages: lines hit entries at
  * random, and 512 pages of 4 KiB are far more than a first-level data TLB
  * holds (a miss is a nested page walk in a VM); one huge page covers 65536
- * entries (bench/RESULTS.md, eighth pass). Where THP is off, madvise fails
+ * entries. Where THP is off, madvise fails
  * harmlessly. The table is written in full right away, so huge pages add no
  * RSS.
  */

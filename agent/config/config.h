@@ -1,6 +1,6 @@
 /*
  * config.h - the agent's configuration as plain structs, with Datadog's key
- * names and defaults (../shared/spec/PROTOCOL.md section 5).
+ * names and defaults (conf.d/agent.yaml documents every key).
  *
  * config_load reads agent.yaml with libyaml (through yaml.h, the only libyaml
  * user) into a struct agent_config. Every error names file, line and key;

@@ -26,8 +26,7 @@ void arena_done(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 /* The same aligned to `align` (a power of two, at most 16): strings take 1,
  * pointer arrays 8, so that many small copies do not each round up to 16
- * bytes (a flush of 1M series copies ~4M strings: bench/RESULTS.md, ninth
- * pass). */
+ * bytes (a flush of 1M series copies ~4M strings). */
 void *arena_alloc_align(struct arena *a, size_t n, size_t align);
 /* Copies the view and NUL-terminates it (byte-aligned); NULL when malloc
  * fails. */

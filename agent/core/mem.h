@@ -1,8 +1,7 @@
 /* mem.h - page faults taken ahead of traffic.
  *
  * A first write to a fresh page is a page fault, and in a VM a fault costs
- * ~5-10 us (bench/RESULTS.md, eleventh pass: a 4 KiB page touched for the
- * first time cost 10-11 us on the EPYC VM, 5 us with the pages populated in
+ * several microseconds (about half as much when the pages are populated in
  * one call). A burst that arrives while the receive thread is still faulting
  * in its tables backs the socket queue up; so memory the receive path will
  * write soon is faulted in when it is allocated, in one call. */

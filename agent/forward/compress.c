@@ -56,10 +56,9 @@ static void give(uint8_t *p, size_t cap, size_t len, uint8_t **out, size_t *outl
 
 /*
  * deflate and gzip with libdeflate's whole-buffer compressor: at level 6 it
- * takes 0.50-0.64 s of CPU for the 140 MB of JSON of a 1M-series flush where
- * zlib's deflate took 0.90-0.96 s, for 2.3 % more bytes (bench/flushcost
- * encode, alternating runs). The wire format is zlib's: RFC 1950 framing for
- * "deflate", RFC 1952 for "gzip".
+ * needs about two thirds of the CPU of zlib's deflate for a few percent more
+ * bytes (docs/PERFORMANCE.md). The wire format is zlib's: RFC 1950 framing
+ * for "deflate", RFC 1952 for "gzip".
  *
  * A libdeflate compressor holds about 1 MB of tables, so one per level is made
  * on first use and kept (thread-local: the agent compresses on its main thread

@@ -2,7 +2,7 @@
  * diskq.h - the durable payload queue (forwarder_storage_max_size_in_bytes
  * > 0): every payload is on disk before it counts as queued, and its file is
  * removed only once the payload is acknowledged (2xx) or dropped with a
- * counted reason (RELIABILITY.md F5, S2).
+ * counted reason (docs/RELIABILITY.md F5, S2).
  *
  * One file per payload under `dir` (created 0700): "<seq:016x>.ddq", written
  * as "<name>.tmp" with mode 0600, fsync'ed and renamed; diskq_sync fsyncs the

@@ -14,9 +14,8 @@
  * about one payload, not the whole batch (1M series: ~1.5 MB instead of
  * ~150 MB of freshly faulted pages).
  *
- * Cost (bench/flushcost encode, 1M loadgen-shaped counters, 140 MB of JSON in
- * 100 payloads): rendering ~0.11 s; deflate level 6 (libdeflate) ~0.4-0.6 s
- * of the total (zlib's deflate took 0.75-0.95 s), zstd level 1 ~0.05 s.
+ * Cost: compression is most of it, rendering a small part (bench/flushcost
+ * encode measures both; docs/PERFORMANCE.md).
  */
 #include "forward/encode.h"
 

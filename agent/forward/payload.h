@@ -28,7 +28,7 @@ enum fwd_endpoint {
 struct fwd_endpoint_info {
 	const char *path;		/* appended to the base URL */
 	const char *content_type;
-	size_t max_compressed;		/* intake limits (PROTOCOL.md section 3) */
+	size_t max_compressed;		/* intake limits (docs/ARCHITECTURE.md "Forwarding") */
 	size_t max_uncompressed;
 };
 

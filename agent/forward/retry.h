@@ -1,6 +1,6 @@
 /*
  * retry.h - the in-memory retry queue and the per-endpoint backoff state,
- * following Datadog's forwarder (PROTOCOL.md section 4, RELIABILITY.md F1-F3).
+ * following Datadog's forwarder (docs/ARCHITECTURE.md "Forwarding", docs/RELIABILITY.md F1-F3).
  *
  * - retry_classify: 2xx delivered; 400/403/413 dropped without retry;
  *   everything else >= 300 (404, 408, 429, 5xx), transport errors and

@@ -29,8 +29,7 @@
  * publishes every 100 ms, far more often than the u32 counter can wrap). Not
  * from the SO_RXQ_OVFL control message: with it the kernel runs its cmsg
  * code for every datagram, and once the socket has dropped, writes a cmsg
- * for every datagram (bench/RESULTS.md, eighth pass), for a number nobody
- * needs per datagram.
+ * for every datagram, for a number nobody needs per datagram.
  *
  * recvmmsg writes each message's msg_len and msg_flags, and nothing else of
  * the headers set up once in net_new changes (no control messages), so

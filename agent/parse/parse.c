@@ -1,6 +1,6 @@
 /*
  * parse.c - the DogStatsD parser: splits a datagram into messages and turns
- * each into a metric, event or service check callback (PROTOCOL.md section 1).
+ * each into a metric, event or service check callback (docs/DOGSTATSD.md).
  *
  * Caller: the receive pipeline (pipeline.c wires net -> dsd_parse_cached ->
  * aggr). Owns: its limits, the tag and value scratch arrays (allocated once
@@ -757,8 +757,8 @@ DEFINE_WALK(walk_plain, , dsd_key_hash_plain)
 DEFINE_WALK(walk_aes, __attribute__((target("aes,sse2"))), dsd_key_hash_aes)
 /* The same walk where the CPU has AVX2 and BMI2 (x86-64-v3, nearly every
  * x86-64 server since 2013): the compiler may then use VEX three-operand
- * forms, tzcnt and shifts without flags: 4% fewer instructions per line
- * (callgrind, tests/perf), the same results. */
+ * forms, tzcnt and shifts without flags: fewer instructions per line
+ * (tests/perf measures both), the same results. */
 DEFINE_WALK(walk_aes_v3, __attribute__((target("aes,sse2,avx,avx2,bmi,bmi2,popcnt"))),
 	    dsd_key_hash_aes)
 
@@ -927,6 +927,12 @@ static void fill(struct dsd_parser *p, struct window *win)
 	}
 }
 
+/*
+ * Lines are taken in windows of up to 64. While window k is parsed, window
+ * k + 1 (of the same datagram, or the next datagram's first) is already
+ * split and its keys handed to ops->prefetch, so that the wait on memory for
+ * the cache entries overlaps the split instead of following each line.
+ */
 void dsd_parse_batch(struct dsd_parser *p, const struct dsd_datagram *d, size_t n,
 		     const struct dsd_sink *sink, const struct dsd_cache_ops *ops, void *ctx)
 {

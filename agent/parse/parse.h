@@ -4,7 +4,7 @@
  * Pure: no allocation per line (scratch arrays are allocated once by
  * dsd_parser_new), no logging, no globals, no locale. Every rejected message
  * bumps one counter in dsd_stats.errors[] for its reason and parsing goes on
- * with the next line. See ../shared/spec/PROTOCOL.md section 1.
+ * with the next line. The accepted syntax: docs/DOGSTATSD.md.
  *
  * Views handed to the sink point into the datagram (which the parser may
  * modify in place, e.g. to unescape "\\n" in event text) or into the parser's
@@ -144,31 +144,29 @@ void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sin
 const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
 
 /*
- * dsd_parse with the seen-line fast path. The parser takes the datagram's
- * lines in windows of up to 64. It splits each line once (name, type, raw
- * suffix; nothing validated yet) and, for a metric line that may be cached
- * (not a set, key of at most DSD_CACHE_KEY_MAX bytes, no NUL in the
- * datagram), computes its key hash (keyhash.h). Lines are then parsed in
- * order; for each candidate whose values parse, the parser calls
- * ops->seen(ctx, m) with only name, type, values, nvalues, explicit_sign,
- * raw_suffix and key set: tags not split, the suffix not validated.
- * Returning true means the callee recognised the exact (name, type,
- * raw_suffix) bytes of a line it earlier received through sink->metric with
- * m->cacheable, and applied the values: the parser then counts the line as
- * accepted, exactly as the full parse would have, and moves on. Returning
- * false runs the full parse and sink->metric (with key set). Never
- * called for sets. ops may be NULL (then this is dsd_parse).
+ * dsd_parse with the seen-line fast path (how the parser walks the lines:
+ * parse.c, dsd_parse_batch). A cache candidate is a metric line that is not
+ * a set, whose name + raw suffix is at most DSD_CACHE_KEY_MAX bytes, in a
+ * datagram without NUL bytes; the parser splits it and computes its key
+ * (keyhash.h) before validating anything. ops may be NULL (then this is
+ * dsd_parse); otherwise:
  *
- * ops->prefetch (optional) must change nothing observable: it lets the callee
- * start loading what seen will need, so that lines wait on memory together,
- * not one by one. It gets each window's candidate hashes twice: with
- * lines_next false as soon as the window is split (the next window of a long
- * datagram is split before the current one is parsed), and with lines_next
- * true right before the window's lines are parsed.
+ * - seen(ctx, m): m has only name, type, values, nvalues, explicit_sign,
+ *   raw_suffix and key set. true: the callee recognised the exact (name,
+ *   type, raw_suffix) of a line it received earlier through sink->metric with
+ *   m->cacheable, and applied the values; the parser counts the line as the
+ *   full parse would. false: the full parse and sink->metric (key set).
+ * - seen_run(ctx, l, n) (optional): the same decision for n consecutive
+ *   candidates with one plain value each; applies the longest prefix it
+ *   recognises, in order, and returns its length. The line after the prefix
+ *   is fully parsed without being offered to seen.
+ * - prefetch(ctx, hashes, n, lines_next) (optional) changes nothing
+ *   observable: it may start loading what seen will need. Each window's
+ *   hashes come twice: lines_next false once the window is split, true right
+ *   before its lines are parsed.
  */
 #define DSD_CACHE_KEY_MAX 512	/* name + raw suffix bytes of a cacheable key */
-/* A line of a run (dsd_cache_ops.seen_run): a candidate with one plain
- * value. */
+/* A line of a run (dsd_cache_ops.seen_run). */
 struct dsd_seen_line {
 	struct dsd_key key;
 	double value;
@@ -178,24 +176,13 @@ struct dsd_seen_line {
 struct dsd_cache_ops {
 	bool (*seen)(void *ctx, const struct dsd_metric *m);
 	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n, bool lines_next);
-	/* Optional: the same decision as seen for a run of consecutive
-	 * candidate lines with one plain value each, in one call: applies the
-	 * longest prefix it recognises, in order, and returns its length. The
-	 * parser counts those lines as accepted, runs the full parse for the
-	 * line after the prefix (without offering it to seen) and goes on. Lines
-	 * with several values or a value simple_value cannot read go through
-	 * seen one by one. */
 	size_t (*seen_run)(void *ctx, const struct dsd_seen_line *l, size_t n);
 };
 void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
 		      const struct dsd_cache_ops *ops, void *ctx);
 
-/* dsd_parse_cached of each datagram in turn (the callbacks in the same
- * order), for the datagrams of one receive batch: the lines of the next
- * datagram are split and their keys prefetched before the current
- * datagram's are parsed, as the next window of one long datagram is, so
- * that the wait on memory overlaps the split (bench/RESULTS.md, tenth
- * pass). Each buf may be modified in place. */
+/* dsd_parse_cached of each datagram of one receive batch in turn (callbacks
+ * in the same order). Each buf may be modified in place. */
 struct dsd_datagram {
 	char *buf;
 	size_t len;

@@ -235,8 +235,8 @@ static void churn(void)
 }
 
 /* PERF_BATCH=N: datagrams handed to the parser together (pipeline.c's
- * on_batch gets one recvmmsg batch; in a burst a batch holds ~3 datagrams,
- * bench/RESULTS.md eighth pass), default 3, at most 64. */
+ * on_batch gets one recvmmsg batch; in a burst a batch holds ~3 datagrams),
+ * default 3, at most 64. */
 static size_t feed_batch = 3;
 
 /* Datagrams [from, to) of l, in batches of feed_batch, as pipeline.c's
