@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# soak.sh - the long mode of RELIABILITY.md S1 (and optionally S2/S3), by hand.
+# soak.sh - the long mode of docs/RELIABILITY.md S1 (and optionally S2/S3), by hand.
 #
 #   scripts/soak.sh [SECONDS]            default 3600 (one hour)
 #

@@ -1,5 +1,5 @@
 """test_forward_faults.py - the real dd-mini-agent against fault_intake.py
-(RELIABILITY.md F1-F3, F5, F6, F9, B3): attempts per status code, backoff
+(docs/RELIABILITY.md F1-F3, F5, F6, F9, B3): attempts per status code, backoff
 ranges, Retry-After, queue cap with oldest evicted and newest-first replay,
 persistence across kill -9 with disk spill, SIGTERM delivery, TLS refused
 with a self-signed certificate and accepted with its CA file, hostile

@@ -1,4 +1,4 @@
-"""test_forward_slow.py - RELIABILITY.md F4: a slow intake (seconds per
+"""test_forward_slow.py - docs/RELIABILITY.md F4: a slow intake (seconds per
 response, then a trickling body) under steady load. Memory stays within the
 configured caps, receiving goes on with no socket drops, flushes stay on
 schedule, and the accounting identity holds."""

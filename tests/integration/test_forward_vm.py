@@ -4,7 +4,7 @@ through its Datadog API (/datadog/api/v1/series, JSON + deflate).
 Exact names, tags, hosts, timestamps and values for counters, gauges,
 histogram aggregates and sets, read back with /api/v1/export; then four
 agents with distinct hostnames into one VictoriaMetrics, per-host and global
-totals exact (RELIABILITY.md L5).
+totals exact (docs/RELIABILITY.md L5).
 """
 import os
 import sys

@@ -1,4 +1,4 @@
-"""test_rel_clock.py - RELIABILITY.md S3: wall-clock jumps while running.
+"""test_rel_clock.py - docs/RELIABILITY.md S3: wall-clock jumps while running.
 
 The agent runs under libfaketime (Debian's `faketime` package) with
 FAKETIME_DONT_FAKE_MONOTONIC=1, so only the wall clock (CLOCK_REALTIME, time())

@@ -1,4 +1,4 @@
-"""test_rel_config.py - RELIABILITY.md B4: hostile configuration files.
+"""test_rel_config.py - docs/RELIABILITY.md B4: hostile configuration files.
 
 At start: each hostile file (wrong types, huge numbers, integer overflow,
 deep nesting, a 1 MiB string, binary garbage, a missing file, a directory

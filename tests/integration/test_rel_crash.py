@@ -1,4 +1,4 @@
-"""test_rel_crash.py - RELIABILITY.md F5/S2 with the disk queue on: nothing
+"""test_rel_crash.py - docs/RELIABILITY.md F5/S2 with the disk queue on: nothing
 the forwarder accepted is lost to a crash.
 
 test_restart_during_outage_then_crash: the intake is down (connection

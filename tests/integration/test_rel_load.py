@@ -1,4 +1,4 @@
-"""test_rel_load.py - RELIABILITY.md L1-L3 against the real daemon.
+"""test_rel_load.py - docs/RELIABILITY.md L1-L3 against the real daemon.
 
 L1  UDP above capacity: every line the agent did not count is in the exported
     kernel drop counter (lost lines == kernel drops x lines per datagram).

@@ -1,4 +1,4 @@
-"""test_rel_restart.py - RELIABILITY.md S2: restarts under outage.
+"""test_rel_restart.py - docs/RELIABILITY.md S2: restarts under outage.
 
 The intake answers 503 throughout while the agent is restarted four times,
 alternately stopped with SIGTERM (persist and exit) and SIGKILL (crash). A

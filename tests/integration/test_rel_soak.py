@@ -1,4 +1,4 @@
-"""test_rel_soak.py - RELIABILITY.md S1: soak under steady traffic with intake
+"""test_rel_soak.py - docs/RELIABILITY.md S1: soak under steady traffic with intake
 faults. Python 3 stdlib only; uses agentlib/fault_intake/fwdlib.
 
 The real agent forwards to fault_intake.py while a sender thread offers a

@@ -1,4 +1,4 @@
-"""test_reload.py - SIGHUP reload under traffic (RELIABILITY.md F7, issue 6).
+"""test_reload.py - SIGHUP reload under traffic (docs/RELIABILITY.md F7, issue 6).
 
 A thread sends known counts over UDP and the Unix socket while the test sends
 SIGHUP several times, changing the global tags, a per-metric context cap, the

@@ -27,7 +27,7 @@ LIMITS = {"dogstatsd_buffer_size": BUF, "dogstatsd_max_name_length": 64,
           "dogstatsd_max_tags_per_message": 4, "dogstatsd_max_tag_length": 32,
           "dogstatsd_max_values_per_message": 4}
 
-# one line per parse error reason (PROTOCOL.md); every reason must be listed
+# one line per parse error reason (docs/DOGSTATSD.md); every reason must be listed
 ERRORS = {
     "empty_name": b":1|c",
     "no_value": b"st.e1",

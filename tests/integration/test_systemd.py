@@ -1,5 +1,5 @@
 """The systemd unit: systemd-analyze verify accepts it, its exposure under
-`systemd-analyze security --offline=true` is at most 2.0 (RELIABILITY.md X3),
+`systemd-analyze security --offline=true` is at most 2.0 (docs/RELIABILITY.md X3),
 and it keeps the contract the daemon relies on (Type=notify, watchdog,
 credential, state and runtime directories).
 

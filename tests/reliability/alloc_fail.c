@@ -1,5 +1,5 @@
 /*
- * alloc_fail.c - F10 of RELIABILITY.md: allocation failure injected into the
+ * alloc_fail.c - F10 of docs/RELIABILITY.md: allocation failure injected into the
  * config loader, the parse -> aggregate -> flush pipeline and the forward
  * encoders + compressors. Not a library: a test driver run by `meson test`
  * (tests/reliability/meson.build), in both the gcc and the ASan/UBSan builds.
