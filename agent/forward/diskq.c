@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -428,7 +429,24 @@ static bool evict_for(struct diskq *q, size_t need)
 	return true;
 }
 
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int write_file_timed(struct diskq *q, uint64_t seq, const uint8_t *b, size_t len);
+
 static int write_file(struct diskq *q, uint64_t seq, const uint8_t *b, size_t len)
+{
+	double t0 = mono();
+	int rc = write_file_timed(q, seq, b, len);
+	q->st.write_seconds += mono() - t0;
+	return rc;
+}
+
+static int write_file_timed(struct diskq *q, uint64_t seq, const uint8_t *b, size_t len)
 {
 	char tmp[64], fin[64];
 	file_name(tmp, sizeof(tmp), seq, "tmp");
@@ -481,7 +499,10 @@ int diskq_sync(struct diskq *q)
 		return 0;
 	q->dirty = false;
 	q->st.syncs++;
-	return fsync(q->dirfd) < 0 ? -errno : 0;
+	double t0 = mono();
+	int rc = fsync(q->dirfd) < 0 ? -errno : 0;
+	q->st.write_seconds += mono() - t0;
+	return rc;
 }
 
 int diskq_load_newest(struct diskq *q, struct payload **out)

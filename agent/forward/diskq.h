@@ -42,6 +42,7 @@ struct diskq_stats {
 	uint64_t written;		/* files written */
 	uint64_t written_bytes;		/* bytes of the files written */
 	uint64_t syncs;			/* fsync calls (files and directory) */
+	double write_seconds;		/* wall time writing, syncing, renaming */
 	uint64_t read;			/* files read back */
 	uint64_t removed;		/* files removed after delivery or a drop */
 	uint64_t evicted_files;		/* removed to stay under the cap */

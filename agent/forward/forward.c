@@ -484,6 +484,7 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out)
 		out->disk_written = s.written;
 		out->disk_written_bytes = s.written_bytes;
 		out->disk_syncs = s.syncs;
+		out->disk_write_seconds = s.write_seconds;
 		out->disk_read = s.read;
 		out->disk_write_errors = s.write_errors;
 	}
@@ -516,6 +517,7 @@ void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const ch
 	EMIT(disk_written);
 	EMIT(disk_written_bytes);
 	EMIT(disk_syncs);
+	EMIT(disk_write_seconds);
 	EMIT(disk_read);
 	EMIT(disk_write_errors);
 #undef EMIT

@@ -83,6 +83,7 @@ struct fwd_stats {
 	uint64_t disk_written;		/* files */
 	uint64_t disk_written_bytes;
 	uint64_t disk_syncs;		/* fsync calls */
+	double disk_write_seconds;	/* main thread's wall time writing and syncing */
 	uint64_t disk_read;		/* files read back into memory */
 	uint64_t disk_write_errors;	/* payloads kept in memory only */
 };
@@ -119,7 +120,8 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
  * responses_2xx/4xx/5xx/other, bytes_sent, points_submitted,
  * points_recovered, points_delivered, points_dropped_<reason>, points_queued,
  * queue_bytes, queue_payloads, inflight, disk_bytes, disk_files,
- * disk_written, disk_written_bytes, disk_syncs, disk_read, disk_write_errors
+ * disk_written, disk_written_bytes, disk_syncs, disk_write_seconds, disk_read,
+ * disk_write_errors
  * (<reason> = fwd_drop_name). */
 void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
 		       void *arg);
