@@ -15,7 +15,9 @@
  *   <empty line>
  *   <the request body, as sent>
  * Written as <seq>.ntf.tmp + fsync + rename + fsync of the directory before
- * the first attempt, removed once accepted or given up.
+ * the first attempt, removed once accepted or given up. <spool>/lost lists the
+ * triggers given up ("dest<TAB>fingerprint"), so that their resolves stay
+ * unsent across restarts.
  *
  * Loop thread only. Logs every give-up and drop (never a URL in full).
  */
@@ -156,17 +158,57 @@ static bool is_lost(const struct dest *d, const char *fp)
 	return false;
 }
 
+/* <spool>/lost: "dest<TAB>fingerprint" per line, the triggers given up, so
+ * their resolves stay unsent after a restart too. Rewritten (tmp + rename)
+ * when it changes, which is rare. */
+static void lost_save(struct notifier_set *s)
+{
+	if (!s->spool)
+		return;
+	struct buf b;
+	buf_init(&b);
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; k < s->d[i].nlost && k < NOTIFY_LOST_FPS; k++)
+			if (s->d[i].lost[k][0])
+				buf_printf(&b, "%s\t%s\n", s->d[i].name, s->d[i].lost[k]);
+	char *tmp = NULL, *path = NULL;
+	int fd = -1, rc = b.failed || asprintf(&tmp, "%s/lost.tmp", s->spool) < 0 ||
+				  asprintf(&path, "%s/lost", s->spool) < 0
+			  ? -ENOMEM
+			  : 0;
+	if (!rc && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = write_all(fd, b.p ? b.p : "", b.len);
+	if (fd >= 0 && close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc)
+		log_limited(LOG_LVL_WARN, "notify: cannot write %s/lost: %s", s->spool, strerror(-rc));
+	free(tmp);
+	free(path);
+	buf_done(&b);
+}
+
 static void mark_lost(struct dest *d, const char *fp)
 {
-	if (!is_lost(d, fp))
-		snprintf(d->lost[d->nlost++ % NOTIFY_LOST_FPS], sizeof(d->lost[0]), "%s", fp);
+	if (is_lost(d, fp))
+		return;
+	snprintf(d->lost[d->nlost++ % NOTIFY_LOST_FPS], sizeof(d->lost[0]), "%s", fp);
+	lost_save(d->set);
 }
 
 static void clear_lost(struct dest *d, const char *fp)
 {
+	bool found = false;
 	for (size_t i = 0; i < d->nlost && i < NOTIFY_LOST_FPS; i++)
-		if (strcmp(d->lost[i], fp) == 0)
+		if (strcmp(d->lost[i], fp) == 0) {
 			d->lost[i][0] = '\0';
+			found = true;
+		}
+	if (found)
+		lost_save(d->set);
 }
 
 /* Gives up the head: logged, counted in *counter; a trigger marks its alert
@@ -533,6 +575,30 @@ static int list_spool(const char *dir, uint64_t **out, size_t *n)
 	return 0;
 }
 
+static void lost_load(struct notifier_set *s)
+{
+	char *path = NULL, *data = NULL;
+	size_t len = 0;
+	if (asprintf(&path, "%s/lost", s->spool) < 0)
+		return;
+	data = slurp(path, &len);
+	for (char *line = data, *nl; line && *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			break;
+		*nl = '\0';
+		char *tab = strchr(line, '\t');
+		if (!tab || strlen(tab + 1) != 16)
+			continue;
+		*tab = '\0';
+		for (size_t i = 0; i < s->n; i++)
+			if (strcmp(s->d[i].name, line) == 0 && !is_lost(&s->d[i], tab + 1))
+				snprintf(s->d[i].lost[s->d[i].nlost++ % NOTIFY_LOST_FPS], sizeof(s->d[i].lost[0]), "%s",
+					 tab + 1);
+	}
+	free(data);
+	free(path);
+}
+
 int notify_spool_open(struct notifier_set *s, const char *dir)
 {
 	uint64_t *seqs;
@@ -564,6 +630,7 @@ int notify_spool_open(struct notifier_set *s, const char *dir)
 		s->seq = seqs[i] > s->seq ? seqs[i] : s->seq;
 	}
 	free(seqs);
+	lost_load(s);
 	if (loaded)
 		log_info("notify: %zu undelivered notification(s) from %s queued again", loaded, dir);
 	for (size_t i = 0; i < s->n; i++)

@@ -479,6 +479,36 @@ Test(notify, spool_survives_a_restart)
 	rmdir(dir);
 }
 
+/* A trigger given up before a restart still keeps its resolve unsent. */
+Test(notify, given_up_trigger_survives_a_restart)
+{
+	char dir[] = "/tmp/notify_lost_XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct rig r = { .sv = { .script = { 400 } } };
+	rig_up(&r, "webhook", 3600, dir);
+	struct alert_transition t = firing(), u = resolved();
+	notify_transition(r.s, &t, now_s());
+	struct notify_stats st = rig_run(&r, 5);
+	cr_assert_eq(st.failed, 1);
+	rig_down(&r);
+
+	struct rig r2 = { 0 };
+	rig_up(&r2, "webhook", 3600, dir);
+	notify_transition(r2.s, &u, now_s());
+	st = rig_run(&r2, 1);
+	cr_assert_eq(st.suppressed, 1);
+	cr_assert_eq(r2.sv.nreq, 0);
+	notify_transition(r2.s, &t, now_s()); /* a new trigger is sent, and so is its resolve */
+	notify_transition(r2.s, &u, now_s());
+	st = rig_run(&r2, 5);
+	cr_assert_eq(st.sent, 2);
+	rig_down(&r2);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/lost", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* A reload hands the queue (even the request in flight) and the counters to
  * the new set; a notifier the reload removed has its queue dropped, counted. */
 Test(notify, reload_keeps_queue_and_counters)
