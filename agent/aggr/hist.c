@@ -219,6 +219,7 @@ static int emit_one(struct batch *b, const struct series *tmpl, const char *suff
 	memcpy(name + bl, suffix, sl + 1);
 	struct series s = *tmpl;
 	s.name = name;
+	s.stem_len = (uint32_t)bl;
 	s.kind = kind;
 	s.interval = kind == SERIES_RATE ? 10 : 0;
 	s.value = value;

@@ -98,7 +98,8 @@ struct aggr_config {
 };
 
 /* ---- forwarding ---- */
-enum compressor_kind { COMPRESS_ZLIB, COMPRESS_GZIP, COMPRESS_ZSTD, COMPRESS_NONE };
+/* COMPRESS_SNAPPY (block format) is for Prometheus remote write only. */
+enum compressor_kind { COMPRESS_ZLIB, COMPRESS_GZIP, COMPRESS_ZSTD, COMPRESS_NONE, COMPRESS_SNAPPY };
 enum series_api { SERIES_API_V1, SERIES_API_V2 };
 enum distribution_mode { DIST_SKETCHES, DIST_SERIES };
 

@@ -26,6 +26,9 @@ struct series {
 	uint32_t interval;	  /* seconds; 10 for rates/counts from buckets, 0 for gauges */
 	int64_t ts;		  /* bucket start, unix seconds */
 	double value;
+	uint32_t stem_len;	  /* > 0: a histogram aggregate or percentile named
+				   * <stem><suffix> (".max", ".95percentile"): the
+				   * stem's length; 0 for every other series */
 };
 
 /* One distribution context for one bucket, in Datadog's DDSketch form

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <libdeflate.h>
+#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -20,6 +21,7 @@ const char *compress_encoding_name(enum compressor_kind k)
 	case COMPRESS_GZIP: return "gzip";
 	case COMPRESS_ZSTD: return "zstd";
 	case COMPRESS_NONE: return NULL;
+	case COMPRESS_SNAPPY: return "snappy";
 	}
 	return NULL;
 }
@@ -170,6 +172,55 @@ static int zstd_compress(int level, const struct compress_part *v, size_t nv, si
 	return 0;
 }
 
+/* Snappy's block format (what Prometheus remote write sends): one buffer in. */
+static int snappy_compress_parts(const struct compress_part *parts, size_t nparts, size_t n,
+				 uint8_t **out, size_t *outlen)
+{
+	uint8_t *raw = NULL;
+	size_t rawlen = n;
+	const void *in = nparts == 1 ? parts[0].p : NULL;
+	if (nparts != 1) {
+		int rc = concat(parts, nparts, n, &raw, &rawlen);
+		if (rc < 0)
+			return rc;
+		in = raw;
+	}
+	size_t cap = snappy_max_compressed_length(n);
+	uint8_t *p = malloc(cap + 1);
+	int rc = p ? 0 : -ENOMEM;
+	if (p && snappy_compress(in ? in : "", n, (char *)p, &cap) != SNAPPY_OK)
+		rc = -EINVAL;
+	free(raw);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	*out = p;
+	*outlen = cap;
+	return 0;
+}
+
+static int snappy_decompress(const void *in, size_t n, size_t max_out, uint8_t **out,
+			     size_t *outlen)
+{
+	size_t len;
+	if (snappy_uncompressed_length(in, n, &len) != SNAPPY_OK)
+		return -EINVAL;
+	if (len > max_out)
+		return -EFBIG;
+	uint8_t *p = malloc(len + 1);
+	if (!p)
+		return -ENOMEM;
+	if (snappy_uncompress(in, n, (char *)p, &len) != SNAPPY_OK) {
+		free(p);
+		return -EINVAL;
+	}
+	p[len] = 0;
+	*out = p;
+	*outlen = len;
+	return 0;
+}
+
 int compress_parts(enum compressor_kind k, int level, const struct compress_part *parts,
 		   size_t nparts, uint8_t **out, size_t *outlen)
 {
@@ -188,6 +239,8 @@ int compress_parts(enum compressor_kind k, int level, const struct compress_part
 		return deflate_compress(true, level, parts, nparts, n, out, outlen);
 	case COMPRESS_ZSTD:
 		return zstd_compress(level, parts, nparts, n, out, outlen);
+	case COMPRESS_SNAPPY:
+		return snappy_compress_parts(parts, nparts, n, out, outlen);
 	}
 	return -EINVAL;
 }
@@ -332,6 +385,8 @@ int decompress_buf(enum compressor_kind k, const void *in, size_t n, size_t max_
 		return zlib_decompress(in, n, max_out, out, outlen);
 	case COMPRESS_ZSTD:
 		return zstd_decompress(in, n, max_out, out, outlen);
+	case COMPRESS_SNAPPY:
+		return snappy_decompress(in, n, max_out, out, outlen);
 	}
 	return -EINVAL;
 }

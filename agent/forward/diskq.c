@@ -114,7 +114,7 @@ static int decode_why(const uint8_t *b, size_t len, struct payload **out, const 
 	path[plen] = 0;
 	int ep = fwd_endpoint_by_path(path);
 	uint32_t enc = get_u32(b + 20);
-	if (ep < 0 || (uint32_t)ep != get_u32(b + 16) || enc > COMPRESS_NONE) {
+	if (ep < 0 || (uint32_t)ep != get_u32(b + 16) || enc > COMPRESS_SNAPPY) {
 		*why = "unknown endpoint or encoding";
 		return -EBADMSG;
 	}

@@ -37,6 +37,7 @@ static const struct fwd_endpoint_info endpoints[FWD_EP_COUNT] = {
 	[FWD_EP_SKETCHES] = { "/api/beta/sketches", "application/x-protobuf", 512000, 5242880 },
 	[FWD_EP_CHECKS] = { "/api/v1/check_run", "application/json", 3200000, 62914560 },
 	[FWD_EP_EVENTS] = { "/intake/", "application/json", 3200000, 62914560 },
+	[FWD_EP_PROMRW] = { "/api/v1/write", "application/x-protobuf", 4194304, 33554432 },
 };
 
 const struct fwd_endpoint_info *fwd_endpoint_info(enum fwd_endpoint ep)

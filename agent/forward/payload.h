@@ -22,6 +22,8 @@ enum fwd_endpoint {
 	FWD_EP_SKETCHES,	/* /api/beta/sketches, protobuf SketchPayload */
 	FWD_EP_CHECKS,		/* /api/v1/check_run, JSON list */
 	FWD_EP_EVENTS,		/* /intake/, JSON {"events":{<source>:[..]}} */
+	FWD_EP_PROMRW,		/* Prometheus remote write: snappy protobuf WriteRequest,
+				 * posted to the configured URL as it is (promrw.h) */
 	FWD_EP_COUNT
 };
 
