@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "ddma_config.h"
 #include "forward/forward.h"
+#include "forward/group.h"
 #include "forward/http.h"
 #include "net/net.h"
 #include "notify/notify.h"
@@ -55,7 +56,7 @@ struct agent {
 	struct aggr_out **outs;		/* one per pipeline, during a flush */
 	struct taglimit *taglimit;	/* shared by the pipelines' aggregators */
 	struct status *status;
-	struct fwd *fwd;		/* NULL when no intake is configured */
+	struct fwd_group *fwd;		/* every intake; NULL when none is configured */
 	struct http_client *http;	/* the notifiers' transport */
 	struct alert_engine *alerts;
 	struct notifier_set *notifiers;
@@ -323,7 +324,7 @@ static void flush(struct agent *a, bool final)
 				      .interval_s = (uint32_t)a->cfg->flush_interval_s,
 				      .net = st.net, .aggr = st.aggr };
 	if (a->fwd) {
-		fwd_get_stats(a->fwd, &ti.fwd);
+		fwd_group_get_stats(a->fwd, &ti.fwd);
 		ti.has_fwd = true;
 	}
 	struct taglimit_row limited[STATUS_LIMITED_MAX];
@@ -331,7 +332,7 @@ static void flush(struct agent *a, bool final)
 	ti.nlimited = taglimit_report(a->taglimit, limited, STATUS_LIMITED_MAX, false);
 	if (a->cfg->telemetry_enabled && telemetry_append(&a->telemetry, &ti, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "telemetry: out of memory");
-	if (a->fwd && fwd_submit(a->fwd, b, now) < 0)
+	if (a->fwd && fwd_group_submit(a->fwd, b, now) < 0)
 		log_limited(LOG_LVL_ERROR, "forwarder: out of memory encoding the batch (counted: points_dropped_encode)");
 	output_batch(a, b);
 	batch_free(b);
@@ -381,9 +382,28 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 /* ---- status ---- */
 
+struct fwd_stat_ctx {
+	struct status_snapshot *s;
+	const char *section;
+};
+
 static void add_fwd_stat(void *arg, const char *name, double v)
 {
-	status_section_add(arg, "forwarder", name, v);
+	struct fwd_stat_ctx *c = arg;
+	status_section_add(c->s, c->section, name, v);
+}
+
+/* One section per intake endpoint: "forwarder", "forwarder_1", ... */
+static void snapshot_forwarders(struct agent *a, struct status_snapshot *s)
+{
+	for (size_t i = 0; a->fwd && i < fwd_group_count(a->fwd); i++) {
+		struct fwd *f = fwd_group_at(a->fwd, i);
+		struct fwd_stats fs;
+		struct fwd_stat_ctx c = { s, fwd_group_section(a->fwd, i) };
+		fwd_get_stats(f, &fs);
+		fwd_stats_foreach(&fs, add_fwd_stat, &c);
+		status_section_add(s, c.section, "remote_write", fwd_is_remote_write(f) ? 1 : 0);
+	}
 }
 
 static void add_alert_line(void *ctx, const struct alert_instance_info *i)
@@ -499,11 +519,7 @@ static void snapshot(void *ctx, struct status_snapshot *s)
 	s->ntop = agent_top(a, s->top, STATUS_TOP_MAX);
 	s->nlimited = taglimit_report(a->taglimit, s->limited, STATUS_LIMITED_MAX, false);
 	s->limited_keys = taglimit_limited_keys(a->taglimit);
-	if (a->fwd) {
-		struct fwd_stats fs;
-		fwd_get_stats(a->fwd, &fs);
-		fwd_stats_foreach(&fs, add_fwd_stat, s);
-	}
+	snapshot_forwarders(a, s);
 	snapshot_alerts(a, s);
 	status_section_add(s, "output", "batches", (double)a->out_batches);
 	status_section_add(s, "output", "records", (double)a->out_records);
@@ -585,7 +601,7 @@ static void stop(struct agent *a)
 		pipeline_stop_receiving(a->pipes[i]);
 	flush(a, true);
 	if (a->fwd)
-		fwd_drain(a->fwd, a->cfg->fwd.drain_timeout_s, on_drained, a);
+		fwd_group_drain(a->fwd, a->cfg->fwd.drain_timeout_s, on_drained, a);
 	else
 		event_base_loopexit(a->base, NULL);
 }
@@ -603,9 +619,10 @@ static void reload_fail(struct agent *a, struct agent_config *nc, const char *wh
 
 static void reconfigure_forwarder(struct agent *a, const struct agent_config *nc)
 {
-	int rc = fwd_reconfigure(a->fwd, &nc->fwd);
+	int rc = fwd_group_reconfigure(a->fwd, &nc->fwd);
 	if (rc == -EBUSY)
-		log_warn("reload: forwarder disk queue location or on/off needs a restart; the rest applied");
+		log_warn("reload: adding, removing or reordering intake endpoints, or the disk queue location or "
+			 "on/off, needs a restart; the rest applied");
 	else if (rc == -EAGAIN)
 		log_error("reload: forwarder: requests of earlier reloads still in flight; intake settings "
 			  "NOT applied, reload again later");
@@ -650,13 +667,13 @@ static void reload(struct agent *a)
 	for (unsigned i = 0; i < a->npipes; i++)
 		pipeline_reconfigure(a->pipes[i], &nc->aggr);
 	if (a->fwd) {
-		if (!nc->fwd.intake_enabled)
+		if (!fwd_group_wanted(&nc->fwd))
 			log_warn("reload: turning the intake off needs a restart; still forwarding");
 		else
 			reconfigure_forwarder(a, nc);
-		fwd_set_sketch_converter(a->fwd, aggr_sketch_to_series, &nc->aggr);
-		fwd_set_hostname(a->fwd, nc->aggr.hostname);
-	} else if (nc->fwd.intake_enabled) {
+		fwd_group_set_sketch_converter(a->fwd, aggr_sketch_to_series, &nc->aggr);
+		fwd_group_set_hostname(a->fwd, nc->aggr.hostname);
+	} else if (fwd_group_wanted(&nc->fwd)) {
 		log_warn("reload: turning the intake on needs a restart");
 	}
 	alert_engine_swap_rules(a->alerts, as.rules);
@@ -733,15 +750,15 @@ static int start_forwarder(struct agent *a)
 	if (mkdir(a->cfg->run_path, 0700) < 0 && errno != EEXIST)
 		log_warn("run_path %s: %s (alert state and the disk queue cannot be kept)",
 			 a->cfg->run_path, strerror(errno));
-	if (!fc->intake_enabled)
+	if (!fwd_group_wanted(fc))
 		return 0;
-	a->fwd = fwd_new(a->base, fc, err, sizeof(err));
+	a->fwd = fwd_group_new(a->base, fc, err, sizeof(err));
 	if (!a->fwd) {
 		log_error("forwarder: %s", err);
 		return -EINVAL;
 	}
-	fwd_set_sketch_converter(a->fwd, aggr_sketch_to_series, &a->cfg->aggr);
-	fwd_set_hostname(a->fwd, a->cfg->aggr.hostname);
+	fwd_group_set_sketch_converter(a->fwd, aggr_sketch_to_series, &a->cfg->aggr);
+	fwd_group_set_hostname(a->fwd, a->cfg->aggr.hostname);
 	return 0;
 }
 
@@ -812,7 +829,7 @@ int agent_run(struct agent *a)
 		 DDMA_VERSION, a->cfg->aggr.hostname, a->cfg->net.port,
 		 a->cfg->net.socket_path && *a->cfg->net.socket_path ? a->cfg->net.socket_path : "off",
 		 a->npipes, status_port(a->status), a->cfg->flush_interval_s,
-		 a->fwd ? fwd_base_url(a->fwd) : a->out_fd >= 0 ? "off (JSON lines)" : "off (nothing forwarded)");
+		 a->fwd ? fwd_group_base_url(a->fwd) : a->out_fd >= 0 ? "off (JSON lines)" : "off (nothing forwarded)");
 	warn_no_intake(a);
 	a->summary = (struct status_summary){ .have_prev = true, .mono_s = mono_now() };
 	sdnotify_send("READY=1\nSTATUS=started, waiting for the first flush");
@@ -840,7 +857,7 @@ void agent_free(struct agent *a)
 	http_client_free(a->http); /* first: it cancels the notifiers' requests without callbacks */
 	taglimit_unref(a->taglimit);
 	notify_free(a->notifiers);
-	fwd_free(a->fwd);
+	fwd_group_free(a->fwd);
 	alert_engine_free(a->alerts);
 	alert_transitions_done(&a->transitions);
 	if (a->out_fd > STDOUT_FILENO)

@@ -150,6 +150,7 @@ void config_free(struct agent_config *cfg)
 	cfg_strv_free(cfg->aggr.tags_exclude, cfg->aggr.ntags_exclude);
 	free(cfg->aggr.histogram_percentiles);
 	cfg_mapper_free(cfg->aggr.mapper_profiles, cfg->aggr.nmapper_profiles);
+	cfg_endpoints_free(&cfg->fwd);
 	ydoc_free(cfg->doc);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -77,4 +77,11 @@ void cfg_check_values(struct ctx *c, const struct ynode *root);
 int cfg_mapper_profiles(struct ctx *c, const char *key, const struct ynode *n);
 void cfg_mapper_free(struct mapper_profile *p, size_t n);
 
+/* additional_endpoints, remote_write, remote_write_counters (config_endpoints.c). */
+int cfg_additional_endpoints(struct ctx *c, const char *key, const struct ynode *n);
+int cfg_remote_write(struct ctx *c, const char *key, const struct ynode *n);
+int cfg_rw_counters(struct ctx *c, const char *key, const struct ynode *n);
+void cfg_remote_write_free(struct remote_write_config *v, size_t n);
+void cfg_endpoints_free(struct fwd_config *f);
+
 #endif

@@ -22,9 +22,11 @@
 #include "forward/diskq.h"
 #include "forward/encode.h"
 #include "forward/http.h"
+#include "forward/promrw.h"
 #include "forward/retry.h"
 
 #define MAX_RETIRED 8
+#define MAX_RW_HEADERS 66	/* headers: (64) + Authorization + spare */
 
 struct inflight {
 	struct fwd *f;
@@ -59,6 +61,14 @@ struct fwd {
 	struct fwd_stats st;
 	fwd_sketch_to_series_fn conv;
 	const struct aggr_config *acfg;
+	/* Prometheus remote write (fwd_set_remote_write) */
+	bool promrw;
+	struct promrw *prw;
+	enum rw_counter_mode rw_counters;
+	size_t rw_max_samples;
+	long rw_timeout_ms;
+	char **rw_headers;		/* "Name: value" lines, Authorization included */
+	size_t nrw_headers;
 	/* shutdown */
 	int draining, shut;
 	struct event *drain_timer;
@@ -66,9 +76,11 @@ struct fwd {
 	void *drain_arg;
 };
 
+static void free_headers(char **h, size_t n);
+
 static const char *const drop_names[FWD_DROP_COUNT] = {
 	"http_400", "http_403", "http_413", "queue_full", "disk_full", "disk_evicted",
-	"corrupt", "too_large", "encode", "shutdown", "no_converter", "non_finite",
+	"corrupt", "too_large", "encode", "shutdown", "no_converter", "non_finite", "http_4xx",
 };
 
 const char *fwd_drop_name(enum fwd_drop d)
@@ -228,7 +240,8 @@ static void on_done(void *arg, const struct http_response *r)
 		return;
 	count_status(f, r);
 	const char *path = fwd_endpoint_info(p->ep)->path;
-	enum retry_verdict v = retry_classify(r->status, r->transport_error);
+	enum retry_verdict v = f->promrw ? retry_classify_promrw(r->status, r->transport_error)
+				       : retry_classify(r->status, r->transport_error);
 	char ex[FWD_LOG_EXCERPT + 1];
 	excerpt(f, r->body ? r->body : "", r->body_len, ex, sizeof(ex));
 	if (v == RETRY_DELIVERED) {
@@ -239,15 +252,18 @@ static void on_done(void *arg, const struct http_response *r)
 		settle(f, p);
 	} else if (v == RETRY_DROP) {
 		enum fwd_drop why = r->status == 403 ? FWD_DROP_HTTP_403
-				  : r->status == 413 ? FWD_DROP_HTTP_413 : FWD_DROP_HTTP_400;
-		log_limited(LOG_LVL_WARN, "forward: %s: HTTP %ld, payload dropped (%u points): %s",
-			    path, r->status, p->npoints, ex);
+				  : r->status == 413 ? FWD_DROP_HTTP_413
+				  : r->status == 400 || !f->promrw ? FWD_DROP_HTTP_400 : FWD_DROP_HTTP_4XX;
+		log_limited(LOG_LVL_WARN, "forward: %s%s: HTTP %ld, payload dropped (%u points): %s",
+			    f->promrw ? f->base_url : "", f->promrw ? "" : path, r->status, p->npoints, ex);
 		drop(f, why, 1, p->npoints);
 		retry_done(f->rq, p, v, -1, mono_now());
 		settle(f, p);
 	} else {
 		f->st.payloads_retried++;
 		double w = retry_done(f->rq, p, v, r->retry_after_s, mono_now());
+		if (f->promrw)
+			path = f->base_url;
 		if (r->transport_error)
 			log_limited(LOG_LVL_WARN, "forward: %s: %s, retrying in %.1fs", path,
 				    r->error ? r->error : "transport error", w);
@@ -259,26 +275,43 @@ static void on_done(void *arg, const struct http_response *r)
 	schedule(f);
 }
 
+/* Remote write: the URL as configured, Prometheus' headers and the user's. */
+static size_t promrw_headers(const struct fwd *f, const char **hdrs)
+{
+	size_t nh = 0;
+	hdrs[nh++] = "Content-Type: application/x-protobuf";
+	hdrs[nh++] = "Content-Encoding: snappy";
+	hdrs[nh++] = "X-Prometheus-Remote-Write-Version: 0.1.0";
+	for (size_t i = 0; i < f->nrw_headers && nh < MAX_RW_HEADERS + 3; i++)
+		hdrs[nh++] = f->rw_headers[i];
+	return nh;
+}
+
 static int send_one(struct fwd *f, struct payload *p)
 {
 	const struct fwd_endpoint_info *info = fwd_endpoint_info(p->ep);
 	char url[2048], key[512], ctype[96], cenc[64];
-	const char *hdrs[5];
+	const char *hdrs[MAX_RW_HEADERS + 3];
 	size_t nh = 0;
-	if ((size_t)snprintf(url, sizeof(url), "%s%s", f->base_url, info->path) >= sizeof(url))
+	if (f->promrw)
+		nh = promrw_headers(f, hdrs);
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", f->base_url, f->promrw ? "" : info->path) >= sizeof(url))
 		return -ENAMETOOLONG;
-	if (f->api_key && *f->api_key) {
+	key[0] = 0;
+	if (f->api_key && *f->api_key && !f->promrw) {
 		snprintf(key, sizeof(key), "DD-API-KEY: %s", f->api_key);
 		hdrs[nh++] = key;
 	}
-	snprintf(ctype, sizeof(ctype), "Content-Type: %s", info->content_type);
-	hdrs[nh++] = ctype;
 	const char *enc = compress_encoding_name(p->enc);
-	if (enc) {
-		snprintf(cenc, sizeof(cenc), "Content-Encoding: %s", enc);
-		hdrs[nh++] = cenc;
+	if (!f->promrw) {
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s", info->content_type);
+		hdrs[nh++] = ctype;
+		if (enc) {
+			snprintf(cenc, sizeof(cenc), "Content-Encoding: %s", enc);
+			hdrs[nh++] = cenc;
+		}
+		hdrs[nh++] = "DD-Agent-Version: " DDMA_VERSION;
 	}
-	hdrs[nh++] = "DD-Agent-Version: " DDMA_VERSION;
 	struct inflight *in = calloc(1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
@@ -286,7 +319,8 @@ static int send_one(struct fwd *f, struct payload *p)
 	in->p = p;
 	struct http_request req = {
 		.method = "POST", .url = url, .headers = hdrs, .nheaders = nh,
-		.body = p->data, .body_len = p->len, .timeout_ms = f->timeout_ms,
+		.body = p->data, .body_len = p->len,
+		.timeout_ms = f->promrw ? f->rw_timeout_ms : f->timeout_ms,
 	};
 	int rc = http_client_send(f->http, &req, on_done, in);
 	memset(key, 0, sizeof(key));
@@ -436,8 +470,56 @@ static int submit_sketches(struct fwd *f, const struct batch *b, const struct en
 	return rc;
 }
 
+/* Remote write: series, and distributions as series; no form for events
+ * and service checks. */
+static int submit_promrw(struct fwd *f, const struct batch *b, int64_t now)
+{
+	struct emit_ctx ec = { f };
+	struct enc_result res;
+	struct promrw_opts o = { .cumulative = f->rw_counters == RW_COUNTERS_CUMULATIVE,
+				 .max_samples = f->rw_max_samples, .created = now, .seq = &f->seq };
+	int rc = 0, r;
+	f->st.records_not_sent += b->nevents + b->nchecks;
+	if (b->nseries) {
+		rc = promrw_encode(f->prw, b->series, b->nseries, &o, emit, &ec, &res);
+		account(f, b->nseries, &res);
+	}
+	if (b->nsketches && f->conv) {
+		struct batch *tmp = batch_new();
+		size_t failed = 0;
+		for (size_t i = 0; tmp && i < b->nsketches; i++)
+			if (f->conv(f->acfg, &b->sketches[i], tmp) < 0)
+				failed++;
+		if (!tmp)
+			failed = b->nsketches;
+		if (failed) {
+			f->st.points_submitted += failed;
+			drop(f, FWD_DROP_ENCODE, 1, failed);
+		}
+		if (tmp && tmp->nseries) {
+			r = promrw_encode(f->prw, tmp->series, tmp->nseries, &o, emit, &ec, &res);
+			account(f, tmp->nseries, &res);
+			if (r < 0)
+				rc = r;
+		}
+		batch_free(tmp);
+	} else if (b->nsketches) {
+		f->st.points_submitted += b->nsketches;
+		drop(f, FWD_DROP_NO_CONVERTER, 1, b->nsketches);
+	}
+	return rc;
+}
+
 int fwd_submit(struct fwd *f, const struct batch *b, int64_t now)
 {
+	if (f->promrw) {
+		int rc = submit_promrw(f, b, now);
+		if (f->dq && diskq_sync(f->dq) < 0)
+			log_limited(LOG_LVL_WARN, "forward: disk queue %s: directory fsync failed", f->storage_path);
+		if (!f->shut)
+			schedule(f);
+		return rc;
+	}
 	struct emit_ctx ec = { f };
 	struct enc_result res;
 	struct enc_opts o = {
@@ -520,6 +602,7 @@ void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const ch
 	EMIT(disk_write_seconds);
 	EMIT(disk_read);
 	EMIT(disk_write_errors);
+	EMIT(records_not_sent);
 #undef EMIT
 	for (int i = 0; i < FWD_DROP_COUNT; i++) {
 		snprintf(name, sizeof(name), "payloads_dropped_%s", drop_names[i]);
@@ -622,6 +705,19 @@ static struct http_client *make_client(struct event_base *base, const struct fwd
 	return http_client_new(base, &hc);
 }
 
+/* Remote write: the entry's TLS settings, the agent's proxy settings. */
+static struct http_client *make_rw_client(struct event_base *base, const struct fwd_config *cfg,
+					  const struct remote_write_config *rw)
+{
+	struct http_client_config hc = {
+		.ca_file = rw->ca_file, .cert_file = rw->cert_file, .key_file = rw->key_file,
+		.skip_ssl_validation = rw->insecure_skip_verify,
+		.proxy_http = cfg->proxy_http, .proxy_https = cfg->proxy_https, .no_proxy = cfg->no_proxy,
+		.max_response_bytes = 64 * 1024, .user_agent = "dd-mini-agent/" DDMA_VERSION,
+	};
+	return http_client_new(base, &hc);
+}
+
 static void apply_simple(struct fwd *f, const struct fwd_config *cfg)
 {
 	f->compressor = cfg->compressor;
@@ -636,6 +732,7 @@ static void apply_simple(struct fwd *f, const struct fwd_config *cfg)
 		.backoff_factor = cfg->backoff_factor >= 1 ? cfg->backoff_factor : 2,
 		.backoff_max = cfg->backoff_max > 0 ? cfg->backoff_max : 64,
 		.max_bytes = cfg->retry_queue_max_bytes,
+		.max_inflight = f->promrw ? 1 : 0, .oldest_first = f->promrw,
 	};
 	retry_reconfigure(f->rq, &rc);
 }
@@ -669,7 +766,7 @@ static int open_disk(struct fwd *f, const struct fwd_config *cfg, char *err, siz
 struct fwd *fwd_new(struct event_base *base, const struct fwd_config *cfg, char *err, size_t errlen)
 {
 	struct fwd *f = calloc(1, sizeof(*f));
-	struct retry_config rc0 = { 2, 2, 64, 0, 0 };
+	struct retry_config rc0 = { 2, 2, 64, 0, 0, false };
 	if (!f)
 		goto nomem;
 	f->base = base;
@@ -772,6 +869,160 @@ void fwd_free(struct fwd *f)
 	free(f->api_key);
 	free(f->base_url);
 	free(f->hostname);
+	promrw_free(f->prw);
+	free_headers(f->rw_headers, f->nrw_headers);
 	free(f->storage_path);
 	free(f);
+}
+
+/* ---- Prometheus remote write ---- */
+
+static void free_headers(char **h, size_t n)
+{
+	for (size_t i = 0; h && i < n; i++) {
+		if (h[i])
+			explicit_bzero(h[i], strlen(h[i]));
+		free(h[i]);
+	}
+	free(h);
+}
+
+static char *base64(const char *in)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in);
+	char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = 0;
+	return out;
+}
+
+/* The Authorization line (basic_auth or authorization/bearer_token), or NULL
+ * in *out when none; -ENOMEM. */
+static int auth_header(const struct remote_write_config *rw, char **out)
+{
+	*out = NULL;
+	if (rw->basic_user) {
+		char *pair = NULL, *b64;
+		if (asprintf(&pair, "%s:%s", rw->basic_user, rw->basic_password ? rw->basic_password : "") < 0)
+			return -ENOMEM;
+		b64 = base64(pair);
+		explicit_bzero(pair, strlen(pair));
+		free(pair);
+		int rc = b64 ? asprintf(out, "Authorization: Basic %s", b64) : -1;
+		if (b64)
+			explicit_bzero(b64, strlen(b64));
+		free(b64);
+		return rc < 0 ? -ENOMEM : 0;
+	}
+	if (rw->auth_credentials && asprintf(out, "Authorization: %s %s",
+					     rw->auth_type && *rw->auth_type ? rw->auth_type : "Bearer",
+					     rw->auth_credentials) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int build_headers(const struct remote_write_config *rw, char ***out, size_t *nout)
+{
+	char **h = calloc(rw->nheaders + 1, sizeof(*h));
+	size_t n = 0;
+	int rc = h ? auth_header(rw, &h[0]) : -ENOMEM;
+	if (rc == 0 && h[0])
+		n++;
+	for (size_t i = 0; rc == 0 && i < rw->nheaders && n < MAX_RW_HEADERS; i++) {
+		if (asprintf(&h[n], "%s: %s", rw->header_names[i], rw->header_values[i]) < 0) {
+			h[n] = NULL;
+			rc = -ENOMEM;
+		} else {
+			n++;
+		}
+	}
+	if (rc < 0) {
+		free_headers(h, n);
+		return rc;
+	}
+	*out = h;
+	*nout = n;
+	return 0;
+}
+
+/* Everything of rw that a reload may change; the client is replaced. */
+static int apply_rw(struct fwd *f, const struct fwd_config *cfg, const struct remote_write_config *rw,
+		    enum rw_counter_mode m)
+{
+	char *url = strdup(rw->url);
+	char **h = NULL;
+	size_t nh = 0;
+	struct http_client *hc = make_rw_client(f->base, cfg, rw);
+	int slot = -1;
+	for (int i = 0; i < MAX_RETIRED && slot < 0; i++)
+		if (!f->retired[i])
+			slot = i;
+	int rc = url && hc ? build_headers(rw, &h, &nh) : -ENOMEM;
+	if (rc == 0 && slot < 0)
+		rc = -EAGAIN;
+	if (rc < 0) {
+		free(url);
+		http_client_free(hc);
+		free_headers(h, nh);
+		return rc;
+	}
+	size_t n = strlen(url);
+	while (n && url[n - 1] == '/' && n > 8)
+		url[--n] = 0;
+	free(f->base_url);
+	f->base_url = url;
+	free_headers(f->rw_headers, f->nrw_headers);
+	f->rw_headers = h;
+	f->nrw_headers = nh;
+	f->retired[slot] = f->http;
+	f->http = hc;
+	f->rw_counters = m;
+	f->rw_max_samples = rw->max_samples;
+	f->rw_timeout_ms = (rw->timeout_s > 0 ? rw->timeout_s : 30) * 1000L;
+	return 0;
+}
+
+int fwd_set_remote_write(struct fwd *f, const struct fwd_config *cfg,
+			 const struct remote_write_config *rw, enum rw_counter_mode m)
+{
+	if (!f->prw && !(f->prw = promrw_new()))
+		return -ENOMEM;
+	int rc = apply_rw(f, cfg, rw, m);
+	if (rc < 0)
+		return rc;
+	f->promrw = true;
+	apply_simple(f, cfg);
+	return 0;
+}
+
+int fwd_reconfigure_remote_write(struct fwd *f, const struct fwd_config *cfg,
+				 const struct remote_write_config *rw, enum rw_counter_mode m)
+{
+	int rc = apply_rw(f, cfg, rw, m);
+	if (rc < 0)
+		return rc;
+	apply_simple(f, cfg);
+	enforce_cap_sync(f);
+	if (f->dq)
+		diskq_set_max_bytes(f->dq, cfg->storage_max_bytes ? cfg->storage_max_bytes : 1);
+	schedule(f);
+	return 0;
+}
+
+bool fwd_is_remote_write(const struct fwd *f)
+{
+	return f->promrw;
 }

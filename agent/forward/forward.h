@@ -31,6 +31,7 @@
 #ifndef DDMA_FORWARD_FORWARD_H
 #define DDMA_FORWARD_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,7 @@ enum fwd_drop {
 	FWD_DROP_SHUTDOWN,	/* still queued at the drain deadline, no disk spill */
 	FWD_DROP_NO_CONVERTER,	/* sketches with distributions: series but no converter */
 	FWD_DROP_NON_FINITE,	/* a record with an inf/nan value (encode.h) */
+	FWD_DROP_HTTP_4XX,	/* remote write: another 4xx (never retried) */
 	FWD_DROP_COUNT
 };
 
@@ -86,6 +88,8 @@ struct fwd_stats {
 	double disk_write_seconds;	/* main thread's wall time writing and syncing */
 	uint64_t disk_read;		/* files read back into memory */
 	uint64_t disk_write_errors;	/* payloads kept in memory only */
+	uint64_t records_not_sent;	/* remote write: events and service checks, which
+					 * it has no form for (outside the identity) */
 };
 
 /* Converts one distribution into series (aggr_sketch_to_series); used when
@@ -119,6 +123,7 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
  * payloads_retried, payloads_dropped_<reason>, attempts, transport_errors,
  * responses_2xx/4xx/5xx/other, bytes_sent, points_submitted,
  * points_recovered, points_delivered, points_dropped_<reason>, points_queued,
+ * records_not_sent,
  * queue_bytes, queue_payloads, inflight, disk_bytes, disk_files,
  * disk_written, disk_written_bytes, disk_syncs, disk_write_seconds, disk_read,
  * disk_write_errors
@@ -140,7 +145,25 @@ void fwd_drain(struct fwd *f, double timeout_s, void (*done)(void *arg), void *a
  * was applied (try again later). 0 or -errno. */
 int fwd_reconfigure(struct fwd *f, const struct fwd_config *cfg);
 
-/* The intake base URL in use (dd_url, or https://api.<site>), for status. */
+/* The intake base URL in use (dd_url, or https://api.<site>; the write URL
+ * for remote write), for status. */
 const char *fwd_base_url(const struct fwd *f);
+
+/* Turns a new forwarder (before its first fwd_submit) into a Prometheus
+ * remote write sender (promrw.h) for rw: posts snappy WriteRequests to
+ * rw->url with its auth, headers, TLS and timeout; oldest payload first, one
+ * request at a time; 2xx delivered, 5xx/429/transport errors retried
+ * (Retry-After honoured), other statuses dropped (http_400, http_403,
+ * http_413, http_4xx). Series and distributions (converted to series) are
+ * sent; events and service checks are counted in records_not_sent. The
+ * queue, backoff and disk queue settings stay those of fwd_new's config.
+ * 0 or -ENOMEM. */
+int fwd_set_remote_write(struct fwd *f, const struct fwd_config *cfg,
+			 const struct remote_write_config *rw, enum rw_counter_mode m);
+/* Applies a reloaded remote write entry (auth, headers, TLS, timeout; the URL
+ * too) and counter mode. 0 or -errno as fwd_reconfigure. */
+int fwd_reconfigure_remote_write(struct fwd *f, const struct fwd_config *cfg,
+				 const struct remote_write_config *rw, enum rw_counter_mode m);
+bool fwd_is_remote_write(const struct fwd *f);
 
 #endif

@@ -53,7 +53,7 @@ struct http_client {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
-	char *ca_file, *proxy_http, *proxy_https, *no_proxy, *user_agent;
+	char *ca_file, *cert_file, *key_file, *proxy_http, *proxy_https, *no_proxy, *user_agent;
 	bool skip_ssl_validation;
 	size_t max_resp;
 	struct req *reqs;
@@ -155,6 +155,8 @@ struct http_client *http_client_new(struct event_base *base, const struct http_c
 	c->multi = curl_multi_init();
 	c->timer = evtimer_new(base, timer_event, c);
 	c->ca_file = dup_or_null(cfg->ca_file);
+	c->cert_file = dup_or_null(cfg->cert_file);
+	c->key_file = dup_or_null(cfg->key_file);
 	c->proxy_http = dup_or_null(cfg->proxy_http);
 	c->proxy_https = dup_or_null(cfg->proxy_https);
 	c->no_proxy = dup_or_null(cfg->no_proxy);
@@ -216,6 +218,8 @@ void http_client_free(struct http_client *c)
 	if (c->timer)
 		event_free(c->timer);
 	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
 	free(c->proxy_http);
 	free(c->proxy_https);
 	free(c->no_proxy);
@@ -290,6 +294,10 @@ static void setup_tls_proxy(struct http_client *c, CURL *e, const char *url)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->skip_ssl_validation ? 0L : 2L);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_file && c->key_file) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	}
 	const char *proxy = strncasecmp(url, "https:", 6) == 0 ? c->proxy_https : c->proxy_http;
 	/* "" disables curl's own reading of http_proxy & co: only our config counts */
 	curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");

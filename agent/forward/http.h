@@ -17,6 +17,8 @@ struct event_base;
 
 struct http_client_config {
 	const char *ca_file;		/* NULL/"" = system store */
+	const char *cert_file;		/* client certificate and key (PEM); NULL = none */
+	const char *key_file;
 	bool skip_ssl_validation;	/* default false: verify peer and host */
 	const char *proxy_http;		/* NULL = none / curl's environment handling off */
 	const char *proxy_https;

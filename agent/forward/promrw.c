@@ -248,6 +248,16 @@ static char *series_name(const struct series *s, int cumulative)
 	return t;
 }
 
+/* A rate back to the interval's count. The rate is count / interval, so the
+ * product can miss an integer count by an ulp: it is snapped to the integer
+ * then (counts of unsampled increments are integers). */
+static double interval_count(const struct series *s)
+{
+	double c = s->value * (double)(s->interval ? s->interval : 1);
+	double r = nearbyint(c);
+	return fabs(c - r) <= 1e-9 * fmax(1.0, fabs(c)) ? r : c;
+}
+
 static int build_rec(const struct series *s, int cumulative, struct rec *r)
 {
 	size_t nl = 0, cap = (size_t)s->ntags + 3;
@@ -285,7 +295,7 @@ static int build_rec(const struct series *s, int cumulative, struct rec *r)
 		return rc;
 	r->ts_ms = s->ts * 1000;
 	r->counter = is_counter(s);
-	r->value = s->kind == SERIES_RATE ? s->value * (double)(s->interval ? s->interval : 1) : s->value;
+	r->value = s->kind == SERIES_RATE ? interval_count(s) : s->value;
 	return 0;
 }
 

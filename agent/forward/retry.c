@@ -35,6 +35,17 @@ enum retry_verdict retry_classify(long status, int transport_error)
 	return RETRY_AGAIN;
 }
 
+enum retry_verdict retry_classify_promrw(long status, int transport_error)
+{
+	if (transport_error || status <= 0)
+		return RETRY_AGAIN;
+	if (status >= 200 && status < 300)
+		return RETRY_DELIVERED;
+	if (status >= 500 || status == 429)
+		return RETRY_AGAIN;
+	return RETRY_DROP;
+}
+
 double retry_backoff_wait(const struct retry_config *c, unsigned n, double u)
 {
 	if (n == 0)
@@ -163,8 +174,10 @@ struct payload *retry_next(struct retry *r, double now)
 	struct payload *best = NULL;
 	for (int i = 0; i < FWD_EP_COUNT; i++) {
 		struct ep_state *e = &r->ep[i];
-		if (e->tail && may_send(r, e, now) && (!best || e->tail->seq > best->seq))
-			best = e->tail;
+		struct payload *c = r->cfg.oldest_first ? e->head : e->tail;
+		if (c && may_send(r, e, now) &&
+		    (!best || (r->cfg.oldest_first ? c->seq < best->seq : c->seq > best->seq)))
+			best = c;
 	}
 	if (!best)
 		return NULL;

@@ -23,6 +23,7 @@
 #ifndef DDMA_FORWARD_RETRY_H
 #define DDMA_FORWARD_RETRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct retry_config {
 	double backoff_max;	/* 64 */
 	size_t max_bytes;	/* queue cap (compressed bytes); eviction is the caller's */
 	unsigned max_inflight;	/* per healthy endpoint; 0 = 4 */
+	bool oldest_first;	/* retry_next hands out the oldest payload (remote write:
+				 * Prometheus refuses samples older than those it has) */
 };
 
 enum retry_verdict { RETRY_DELIVERED, RETRY_DROP, RETRY_AGAIN };
@@ -43,6 +46,9 @@ enum retry_verdict { RETRY_DELIVERED, RETRY_DROP, RETRY_AGAIN };
 /* status: HTTP status (0 when no response); transport_error: nonzero on a
  * connection error or timeout. */
 enum retry_verdict retry_classify(long status, int transport_error);
+/* Prometheus remote write's rules: 2xx delivered; 5xx, 429 and transport
+ * errors retried; every other status dropped. */
+enum retry_verdict retry_classify_promrw(long status, int transport_error);
 
 /* The wait after the n-th (n >= 1) consecutive failure for a uniform draw u
  * in [0, 1): d/2 + u * d/2. */

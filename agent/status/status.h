@@ -29,6 +29,7 @@
 #define STATUS_TOP_MAX 10
 #define STATUS_LIMITED_MAX 10
 #define STATUS_KV_MAX 64
+#define STATUS_SECTIONS_MAX 24	/* the agent's own 6 + one per extra forwarder endpoint */
 
 /* A flat list of named counters for sections owned by modules the status
  * module does not know (forwarder, alerts, output). */
@@ -60,7 +61,7 @@ struct status_snapshot {
 	struct taglimit_row limited[STATUS_LIMITED_MAX];
 	size_t nlimited;
 	uint64_t limited_keys;	/* all of them (limited[] holds the first few) */
-	struct status_section sections[8];
+	struct status_section sections[STATUS_SECTIONS_MAX];
 	size_t nsections;
 	/* alert states: one line each, "rule{group} STATE" (owned by the agent) */
 	const char *const *alert_lines;

@@ -154,6 +154,75 @@ def decode_sketch_payload(b):
     return {"sketches": sketches}
 
 
+def snappy_decompress(b):
+    """Snappy's block format (what Prometheus remote write sends)."""
+    n, i = _varint(b, 0)
+    out = bytearray()
+    while i < len(b):
+        tag = b[i]
+        i += 1
+        kind = tag & 3
+        if kind == 0:  # literal
+            ln = tag >> 2
+            if ln >= 60:
+                nb = ln - 59
+                ln = int.from_bytes(b[i:i + nb], "little")
+                i += nb
+            ln += 1
+            out += b[i:i + ln]
+            i += ln
+            continue
+        if kind == 1:
+            ln = ((tag >> 2) & 7) + 4
+            off = ((tag >> 5) << 8) | b[i]
+            i += 1
+        elif kind == 2:
+            ln = (tag >> 2) + 1
+            off = int.from_bytes(b[i:i + 2], "little")
+            i += 2
+        else:
+            ln = (tag >> 2) + 1
+            off = int.from_bytes(b[i:i + 4], "little")
+            i += 4
+        if off == 0 or off > len(out):
+            raise ValueError("snappy: bad copy offset")
+        for _ in range(ln):
+            out.append(out[-off])
+    if len(out) != n:
+        raise ValueError(f"snappy: {len(out)} bytes, header says {n}")
+    return bytes(out)
+
+
+def decode_write_request(b):
+    """Prometheus remote write WriteRequest ->
+    {"timeseries": [{"labels": [[name, value], ...], "samples": [[ts_ms, value], ...]}]}"""
+    out = []
+    for f, wt, v in pb_fields(b):
+        if f != 1 or wt != 2:
+            continue
+        ts = {"labels": [], "samples": []}
+        for g, wt2, x in pb_fields(v):
+            if g == 1:
+                lab = {h: y.decode() for h, _, y in pb_fields(x)}
+                ts["labels"].append([lab.get(1, ""), lab.get(2, "")])
+            elif g == 2:
+                smp = {h: y for h, _, y in pb_fields(x)}
+                ts["samples"].append([_i64(smp.get(2, 0)), _dbl(smp[1]) if 1 in smp else 0.0])
+        out.append(ts)
+    return {"timeseries": out}
+
+
+def rw_points(rec):
+    """(name, frozenset(labels without __name__), ts_ms, value) of a remote write request."""
+    out = []
+    for t in (rec.get("body") or {}).get("timeseries", []):
+        lab = dict(t["labels"])
+        name = lab.pop("__name__", "")
+        for ts, v in t["samples"]:
+            out.append((name, frozenset(lab.items()), ts, v))
+    return out
+
+
 def decompress(encoding, raw):
     if not encoding or encoding == "identity":
         return raw
@@ -161,6 +230,8 @@ def decompress(encoding, raw):
         return zlib.decompress(raw)
     if encoding == "gzip":
         return gzip.decompress(raw)
+    if encoding == "snappy":
+        return snappy_decompress(raw)
     if encoding == "zstd":
         r = subprocess.run(["zstd", "-d", "-c", "-q"], input=raw, capture_output=True, check=True)
         return r.stdout
@@ -169,6 +240,8 @@ def decompress(encoding, raw):
 
 def decode_body(path, ctype, encoding, raw):
     data = decompress(encoding, raw)
+    if encoding == "snappy":
+        return decode_write_request(data)
     if ctype.startswith("application/x-protobuf"):
         if path.endswith("/sketches"):
             return decode_sketch_payload(data)
@@ -329,6 +402,7 @@ class FaultIntake:
     def next_action(self, path, body=None):
         with self._lock:
             pts = series_points({"body": body}) if isinstance(body, dict) else []
+            pts = pts or (rw_points({"body": body}) if isinstance(body, dict) else [])
             if pts and self._per_metric.get(pts[0][0]):
                 return dict(self._per_metric[pts[0][0]].pop(0))
             q = self._per_path.get(path)

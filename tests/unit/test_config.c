@@ -1158,3 +1158,101 @@ Test(yaml, typed_reads)
 	cr_expect_null(ynode_get(ynode_get(r, "list"), "i"));
 	ydoc_free(d);
 }
+
+Test(config, additional_endpoints_and_remote_write)
+{
+	char *path = data_path("full.yaml");
+	struct agent_config c;
+
+	cr_assert_eq(config_load(path, &c, &diag), 0);
+	const struct fwd_config *f = &c.fwd;
+	cr_assert_eq(f->nextra, 3);
+	cr_expect_str_eq(f->extra[0].url, "https://api.datadoghq.eu");
+	cr_expect_str_eq(f->extra[0].api_key, "key-eu-1");
+	cr_expect_str_eq(f->extra[1].api_key, "key-eu-2");
+	cr_expect_str_eq(f->extra[2].url, "http://vm.internal:8428/datadog");
+	cr_expect_str_eq(f->extra[2].api_key, "key-vm");
+	cr_assert_eq(f->nrw, 2);
+	const struct remote_write_config *w = &f->rw[0];
+	cr_expect_str_eq(w->url, "https://prom.internal/api/v1/write");
+	cr_expect_str_eq(w->name, "prom");
+	cr_expect_eq(w->timeout_s, 90);
+	cr_expect_str_eq(w->basic_user, "agent");
+	cr_expect_str_eq(w->basic_password, "s3cret");
+	cr_assert_eq(w->nheaders, 1);
+	cr_expect_str_eq(w->header_names[0], "X-Scope-OrgID");
+	cr_expect_str_eq(w->header_values[0], "team-a");
+	cr_expect_str_eq(w->ca_file, "/etc/ssl/prom-ca.pem");
+	cr_expect_eq(w->max_samples, 500);
+	cr_expect_str_eq(f->rw[1].auth_credentials, "tok123");
+	cr_expect_null(f->rw[1].auth_type);
+	cr_expect_eq(f->rw[1].timeout_s, 30);
+	cr_expect_eq(f->rw[1].max_samples, 2000);
+	cr_expect_eq(f->rw_counters, RW_COUNTERS_CUMULATIVE);
+	config_free(&c);
+	free(path);
+}
+
+Test(config, remote_write_errors_name_line_and_key)
+{
+	struct agent_config c;
+	static const char yaml[] =
+		"remote_write:\n"
+		"  - url: ftp://x\n"				/* 2 */
+		"  - name: nourl\n"				/* 3 */
+		"  - url: http://a\n"				/* 4 */
+		"    remote_timeout: soon\n"			/* 5 */
+		"    headers: {Authorization: x}\n"		/* 6 */
+		"    write_relabel_configs: []\n"		/* 7 */
+		"  - url: http://b\n"				/* 8 */
+		"    basic_auth: {username: u}\n"
+		"    bearer_token: t\n"
+		"    tls_config: {cert_file: /c.pem}\n"		/* 11 */
+		"additional_endpoints:\n"
+		"  \"not a url\": [k]\n"			/* 13 */
+		"  \"http://ok\": [\"\"]\n"			/* 14 */
+		"remote_write_counters: total\n";		/* 15 */
+
+	cr_assert_eq(load_str(yaml, &c), -EINVAL);
+	expect_msg(true, "t.yaml:2: remote_write[0].url: must be http:// or https://");
+	expect_msg(true, "t.yaml:3: remote_write[1]: url is required");
+	expect_msg(true, "t.yaml:5: remote_write[2].remote_timeout: expected a duration");
+	expect_msg(true, "t.yaml:6: remote_write[2].headers.Authorization: not a header name");
+	expect_msg(false, "t.yaml:7: remote_write[2].write_relabel_configs: unknown key");
+	expect_msg(true, "t.yaml:11: remote_write[3].tls_config: cert_file and key_file go together");
+	expect_msg(true, "t.yaml:13: additional_endpoints.not a url: must be http://");
+	expect_msg(true, "t.yaml:14: additional_endpoints.http://ok[0]: an API key must be non-empty");
+	expect_msg(true, "t.yaml:15: remote_write_counters: invalid value 'total'");
+}
+
+Test(config, remote_write_secret_files)
+{
+	struct agent_config c;
+	make_tmpdir();
+	char *pw = write_tmp("pw", "hunter2\n", 0600);
+	char *tok = write_tmp("tok", "tok-abc \n", 0600);
+	char *yaml;
+	cr_assert(asprintf(&yaml,
+			   "remote_write:\n"
+			   "  - url: http://a\n"
+			   "    basic_auth: {username: u, password_file: %s}\n"
+			   "  - url: http://b\n"
+			   "    bearer_token_file: %s\n"
+			   "  - url: http://c\n"
+			   "    authorization: {type: Token, credentials_file: /nonexistent/x}\n",
+			   pw, tok) > 0);
+	cr_assert_eq(load_str(yaml, &c), -EINVAL);
+	expect_msg(true, "t.yaml:7: remote_write[2].authorization.credentials_file: cannot read /nonexistent/x");
+	cr_expect_null(find_msg(true, "hunter2"));
+	reset();
+	char *two = strstr(yaml, "  - url: http://c");
+	*two = 0;
+	cr_assert_eq(load_str(yaml, &c), 0);
+	cr_expect_str_eq(c.fwd.rw[0].basic_password, "hunter2");
+	cr_expect_str_eq(c.fwd.rw[1].auth_credentials, "tok-abc");
+	config_free(&c);
+	free(yaml);
+	free(pw);
+	free(tok);
+	rm_tmpdir();
+}

@@ -8,7 +8,7 @@
 
 #include "forward/retry.h"
 
-static const struct retry_config cfg = { 2, 2, 64, 1000, 4 };
+static const struct retry_config cfg = { 2, 2, 64, 1000, 4, false };
 
 static struct payload *mk(enum fwd_endpoint ep, uint64_t seq, size_t len, uint32_t pts)
 {
@@ -211,5 +211,43 @@ Test(retry, pop_newest_across_endpoints)
 		payload_free(q);
 	}
 	cr_assert_null(retry_pop_newest(r));
+	retry_free(r);
+}
+
+Test(retry, classify_remote_write)
+{
+	cr_expect_eq(retry_classify_promrw(200, 0), RETRY_DELIVERED);
+	cr_expect_eq(retry_classify_promrw(204, 0), RETRY_DELIVERED);
+	cr_expect_eq(retry_classify_promrw(0, 7), RETRY_AGAIN);
+	cr_expect_eq(retry_classify_promrw(500, 0), RETRY_AGAIN);
+	cr_expect_eq(retry_classify_promrw(503, 0), RETRY_AGAIN);
+	cr_expect_eq(retry_classify_promrw(429, 0), RETRY_AGAIN);
+	cr_expect_eq(retry_classify_promrw(400, 0), RETRY_DROP);
+	cr_expect_eq(retry_classify_promrw(404, 0), RETRY_DROP);
+	cr_expect_eq(retry_classify_promrw(408, 0), RETRY_DROP);
+	cr_expect_eq(retry_classify_promrw(301, 0), RETRY_DROP);
+}
+
+Test(retry, oldest_first_one_at_a_time)
+{
+	struct retry_config c = { 2, 2, 64, 1000, 1, true };
+	struct retry *r = retry_new(&c, 1);
+	for (uint64_t s = 1; s <= 3; s++)
+		retry_push(r, mk(FWD_EP_PROMRW, s, 10, 1));
+	struct payload *p = retry_next(r, 0);
+	cr_assert_not_null(p);
+	cr_expect_eq(p->seq, 1);
+	cr_expect_null(retry_next(r, 0), "one request at a time");
+	retry_done(r, p, RETRY_AGAIN, 5, 0);
+	cr_expect_null(retry_next(r, 1), "backing off");
+	p = retry_next(r, 6);
+	cr_assert_not_null(p);
+	cr_expect_eq(p->seq, 1, "the failed payload goes first again");
+	retry_done(r, p, RETRY_DELIVERED, -1, 6);
+	payload_free(p);
+	p = retry_next(r, 6);
+	cr_expect_eq(p->seq, 2);
+	retry_done(r, p, RETRY_DELIVERED, -1, 6);
+	payload_free(p);
 	retry_free(r);
 }

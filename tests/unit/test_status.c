@@ -109,12 +109,12 @@ Test(status, sections_are_bounded)
 	memset(&s, 0, sizeof(s));
 	for (int i = 0; i < 200; i++)
 		status_section_add(&s, "forwarder", "a_rather_long_counter_name_that_is_cut_at_47_bytes", i);
-	for (int i = 0; i < 20; i++) {
-		static char names[20][8];
+	for (int i = 0; i < STATUS_SECTIONS_MAX + 10; i++) {
+		static char names[STATUS_SECTIONS_MAX + 10][8];
 		snprintf(names[i], sizeof(names[i]), "s%d", i);
 		status_section_add(&s, names[i], "x", i);
 	}
 	cr_expect_eq(s.sections[0].n, STATUS_KV_MAX);
-	cr_expect_eq(s.nsections, 8);
+	cr_expect_eq(s.nsections, STATUS_SECTIONS_MAX);
 	cr_expect_eq(strlen(s.sections[0].kv[0].name), 47);
 }
