@@ -8,9 +8,9 @@ SUDO=""
 
 BUILD_PKGS="gcc clang meson ninja-build pkg-config libevent-dev libyaml-dev libcurl4-openssl-dev
   libcriterion-dev libxxhash-dev zlib1g-dev libdeflate-dev libzstd-dev libprotobuf-c-dev
-  protobuf-c-compiler libsystemd-dev"
+  protobuf-c-compiler libsystemd-dev libsnappy-dev"
 TEST_PKGS="python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
-  systemd dpkg-dev debhelper fakeroot adduser faketime debootstrap systemd-container"
+  systemd dpkg-dev debhelper fakeroot adduser faketime debootstrap systemd-container prometheus"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$BUILD_PKGS $TEST_PKGS"
