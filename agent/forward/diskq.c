@@ -505,9 +505,11 @@ int diskq_sync(struct diskq *q)
 	return rc;
 }
 
-int diskq_load_newest(struct diskq *q, struct payload **out)
+/* Loads the newest (or oldest) file that is not loaded; see diskq.h. */
+static int load_one(struct diskq *q, struct payload **out, bool oldest)
 {
-	for (size_t i = q->n; i-- > 0;) {
+	for (size_t k = 0, i; k < q->n; k++) {
+		i = oldest ? k : q->n - 1 - k;
 		struct entry e = q->ent[i];
 		if (e.loaded)
 			continue;
@@ -540,8 +542,19 @@ int diskq_load_newest(struct diskq *q, struct payload **out)
 		report(q, name, why ? why : "unreadable");
 		unlinkat(q->dirfd, name, 0);
 		index_remove(q, i);
+		k--;	/* one entry fewer: the next candidate has the same distance from its end */
 	}
 	return -ENOENT;
+}
+
+int diskq_load_newest(struct diskq *q, struct payload **out)
+{
+	return load_one(q, out, false);
+}
+
+int diskq_load_oldest(struct diskq *q, struct payload **out)
+{
+	return load_one(q, out, true);
 }
 
 void diskq_unload(struct diskq *q, uint64_t seq)

@@ -75,6 +75,8 @@ int diskq_sync(struct diskq *q);
  * loaded. 0 with *out set (caller owns it), -ENOENT when none. Corrupted
  * files are counted, reported, removed and skipped. */
 int diskq_load_newest(struct diskq *q, struct payload **out);
+/* The same for the oldest file that is not loaded (remote write's order). */
+int diskq_load_oldest(struct diskq *q, struct payload **out);
 /* The payload of file seq left memory but stays queued on disk. */
 void diskq_unload(struct diskq *q, uint64_t seq);
 /* Removes the file of seq (delivered or dropped and counted). -ENOENT if unknown. */

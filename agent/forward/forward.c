@@ -170,7 +170,8 @@ static void settle(struct fwd *f, struct payload *p)
 static void enforce_cap(struct fwd *f)
 {
 	while (retry_bytes(f->rq) > f->max_queue_bytes && retry_count(f->rq) > 1) {
-		struct payload *p = retry_pop_oldest(f->rq);
+		/* remote write keeps the oldest in memory: they are sent first */
+		struct payload *p = f->promrw && f->dq ? retry_pop_newest(f->rq) : retry_pop_oldest(f->rq);
 		if (!p)
 			break;
 		if (!f->dq)
@@ -338,16 +339,16 @@ static int send_one(struct fwd *f, struct payload *p)
 	return 0;
 }
 
-/* Loads payloads that are only on disk, newest first, while memory is below
- * half its cap (at least one, whatever its size). Their files stay until
- * they are delivered or dropped. */
+/* Loads payloads that are only on disk, newest first (remote write: oldest
+ * first), while memory is below half its cap (at least one, whatever its
+ * size). Their files stay until they are delivered or dropped. */
 static void refill_from_disk(struct fwd *f)
 {
 	if (!f->dq || f->draining)
 		return;
 	struct payload *p;
 	while ((retry_count(f->rq) == 0 || retry_bytes(f->rq) < f->max_queue_bytes / 2) &&
-	       diskq_load_newest(f->dq, &p) == 0) {
+	       (f->promrw ? diskq_load_oldest(f->dq, &p) : diskq_load_newest(f->dq, &p)) == 0) {
 		p->on_disk = true;
 		retry_push(f->rq, p);
 	}
@@ -397,6 +398,15 @@ struct emit_ctx {
 	struct fwd *f;
 };
 
+/* Remote write: payloads wait on disk that are older than a new one, which
+ * must then queue behind them. */
+static bool behind_on_disk(const struct fwd *f)
+{
+	struct diskq_stats s;
+	diskq_get_stats(f->dq, &s);
+	return s.unloaded_points > 0;
+}
+
 /* A new payload: on disk first when the disk queue is on, then queued in
  * memory (after shutdown: kept on disk or dropped and counted). */
 static int emit(void *arg, struct payload *p)
@@ -408,7 +418,11 @@ static int emit(void *arg, struct payload *p)
 		spill(f, p, FWD_DROP_SHUTDOWN);
 		return 0;
 	}
-	if (f->dq)
+	if (f->promrw && f->dq && behind_on_disk(f) && persist(f, p, false) == 0) {
+		payload_free(p);	/* queued on disk behind older payloads */
+		return 0;
+	}
+	if (f->dq && !p->on_disk)
 		persist(f, p, true);
 	retry_push(f->rq, p);
 	enforce_cap(f);
@@ -569,6 +583,42 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out)
 		out->disk_write_seconds = s.write_seconds;
 		out->disk_read = s.read;
 		out->disk_write_errors = s.write_errors;
+	}
+}
+
+void fwd_stats_add(struct fwd_stats *acc, const struct fwd_stats *s)
+{
+#define ADD(field) acc->field += s->field
+	ADD(payloads_submitted);
+	ADD(payloads_delivered);
+	ADD(payloads_retried);
+	ADD(attempts);
+	ADD(transport_errors);
+	ADD(responses_2xx);
+	ADD(responses_4xx);
+	ADD(responses_5xx);
+	ADD(responses_other);
+	ADD(bytes_sent);
+	ADD(points_submitted);
+	ADD(points_recovered);
+	ADD(points_delivered);
+	ADD(points_queued);
+	ADD(queue_bytes);
+	ADD(queue_payloads);
+	ADD(inflight);
+	ADD(disk_bytes);
+	ADD(disk_files);
+	ADD(disk_written);
+	ADD(disk_written_bytes);
+	ADD(disk_syncs);
+	ADD(disk_write_seconds);
+	ADD(disk_read);
+	ADD(disk_write_errors);
+	ADD(records_not_sent);
+#undef ADD
+	for (int i = 0; i < FWD_DROP_COUNT; i++) {
+		acc->payloads_dropped[i] += s->payloads_dropped[i];
+		acc->points_dropped[i] += s->points_dropped[i];
 	}
 }
 

@@ -128,6 +128,9 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
  * disk_written, disk_written_bytes, disk_syncs, disk_write_seconds, disk_read,
  * disk_write_errors
  * (<reason> = fwd_drop_name). */
+/* acc += s, field by field (a new field must be added there too). */
+void fwd_stats_add(struct fwd_stats *acc, const struct fwd_stats *s);
+
 void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
 		       void *arg);
 

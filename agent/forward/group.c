@@ -198,13 +198,7 @@ void fwd_group_get_stats(const struct fwd_group *g, struct fwd_stats *out)
 	for (size_t i = 0; i < g->n; i++) {
 		struct fwd_stats s;
 		fwd_get_stats(g->ep[i].f, &s);
-		/* every field is a counter or a current size: sums are meaningful */
-		uint64_t *o = (uint64_t *)(void *)out;
-		const uint64_t *v = (const uint64_t *)(const void *)&s;
-		_Static_assert(sizeof(struct fwd_stats) % sizeof(uint64_t) == 0, "fwd_stats of 64-bit fields");
-		_Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t is 64-bit");
-		for (size_t k = 0; k < sizeof(s) / sizeof(uint64_t); k++)
-			o[k] += v[k];
+		fwd_stats_add(out, &s);
 	}
 }
 

@@ -466,3 +466,43 @@ Test(diskq, forwarder_persists_without_api_key)
 	event_base_free(base);
 	rm_rf();
 }
+
+Test(diskq, oldest_first_skips_corrupted_files)
+{
+	mkdir_tmp();
+	struct diskq *q = open_q(1 << 20, NULL);
+	for (uint64_t s = 1; s <= 5; s++)
+		put(q, s, "payload-bytes", 1, false);
+	flip_byte("0000000000000001.ddq", 30);
+	flip_byte("0000000000000002.ddq", 30);
+	flip_byte("0000000000000005.ddq", 30);
+	struct payload *p;
+	cr_assert_eq(diskq_load_oldest(q, &p), 0);
+	cr_assert_eq(p->seq, 3, "the two corrupted oldest files are skipped");
+	payload_free(p);
+	cr_assert_eq(diskq_load_oldest(q, &p), 0);
+	cr_assert_eq(p->seq, 4);
+	payload_free(p);
+	cr_assert_eq(diskq_load_oldest(q, &p), -ENOENT);
+	struct diskq_stats st;
+	diskq_get_stats(q, &st);
+	cr_assert_eq(st.corrupted_files, 3);
+	cr_assert_eq(st.files, 2);
+	/* newest first skips several corrupted files in a row too */
+	diskq_close(q);
+	rm_rf();
+	mkdir_tmp();
+	q = open_q(1 << 20, NULL);
+	for (uint64_t s = 1; s <= 4; s++)
+		put(q, s, "payload-bytes", 1, false);
+	flip_byte("0000000000000004.ddq", 30);
+	flip_byte("0000000000000003.ddq", 30);
+	cr_assert_eq(diskq_load_newest(q, &p), 0);
+	cr_assert_eq(p->seq, 2);
+	payload_free(p);
+	cr_assert_eq(diskq_load_newest(q, &p), 0);
+	cr_assert_eq(p->seq, 1);
+	payload_free(p);
+	diskq_close(q);
+	rm_rf();
+}
