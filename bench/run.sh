@@ -30,6 +30,10 @@
 #   INTAKE=vm (the agent forwards to a VictoriaMetrics started on loopback
 #   instead of writing JSON lines to /dev/null: flush time with encoding)
 #   EXTRA_YAML='key: value\nkey2: value' (appended to the agent's config)
+#   TAG_VALUE_LIMIT=0 (dogstatsd_tag_value_limit; off by default here so the
+#   memory/flush/status loads, 10,000 ctx values per metric at 1M contexts,
+#   keep every context as in earlier passes; bench/tagrules.sh and the perf
+#   phase create_tl measure the limit's cost)
 #   AGENT=<path> (the same as --agent)
 #   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
@@ -232,6 +236,7 @@ write_config() { # $1 = dir, $2 = udp port, $3 = status port
 		echo "dogstatsd_pipeline_count: $PIPELINES"
 		[ "$RCVBUF" -gt 0 ] && echo "dogstatsd_so_rcvbuf: $RCVBUF"
 		[ "${MAX_CONTEXTS:-0}" -gt 0 ] && echo "dogstatsd_max_contexts: $MAX_CONTEXTS"
+		echo "dogstatsd_tag_value_limit: ${TAG_VALUE_LIMIT:-0}"
 		[ -n "${EXTRA_YAML:-}" ] && printf '%b\n' "$EXTRA_YAML"
 		true
 	} > "$1/agent.yaml"

@@ -9,7 +9,8 @@
 #          the same context: the ratio must stay the same.
 #   cold   COLD_CONTEXTS (2000000) contexts drawn at random from BURST_LINES
 #          lines: most lines are new (full parse, rules applied, context
-#          created); the tag value limit is off so only the rules differ.
+#          created); the tag value limit is off (run.sh's TAG_VALUE_LIMIT=0,
+#          in warm too) so only the rules differ.
 #          The 10 rules include one that matches (t2 on loadgen.metric.1*):
 #          its lines lose t2.
 #
@@ -54,8 +55,8 @@ for m in "${MODES[@]}"; do
 		run "warm, 10 rules" "$NOMATCH" CONTEXTS="${CONTEXTS:-10000}"
 		;;
 	cold)
-		run "cold, 0 rules" "dogstatsd_tag_value_limit: 0" CONTEXTS="${COLD_CONTEXTS:-2000000}"
-		run "cold, 10 rules" "dogstatsd_tag_value_limit: 0\n$MATCH" CONTEXTS="${COLD_CONTEXTS:-2000000}"
+		run "cold, 0 rules" "" CONTEXTS="${COLD_CONTEXTS:-2000000}" TAG_VALUE_LIMIT=0
+		run "cold, 10 rules" "$MATCH" CONTEXTS="${COLD_CONTEXTS:-2000000}" TAG_VALUE_LIMIT=0
 		;;
 	esac
 done

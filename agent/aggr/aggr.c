@@ -45,11 +45,31 @@ static void cfg_clear(struct aggr *a)
 	a->rules = NULL;
 }
 
+/* Registers every live context with the tag-limit tracker (on), or gives
+ * their references back (off): a limit set or removed by a reload. */
+static void taglimit_switch(struct aggr *a, bool on)
+{
+	const struct ctx_slab *sl = &a->slab;
+	size_t end = sl->nchunks ? (sl->nchunks - 1) * CTX_CHUNK + sl->used : 0;
+	for (size_t i = 0; i < end; i++) {
+		const struct ctx *c = ctx_at(a, (uint32_t)i);
+		if (c->type == CTX_DEAD)
+			continue;
+		if (on)
+			taglimit_track_set(a->tl, c->name, c->tags);
+		else
+			taglimit_leave_set(a->tl, c->name->hash, c->tags);
+	}
+	a->tl_on = on;
+}
+
 /* What works without allocating: the tag limit and the memory cap. */
 static void cfg_limits(struct aggr *a, const struct aggr_config *cfg)
 {
 	taglimit_configure(a->tl, cfg->tag_value_limit,
 			   cfg->tag_limit_drop ? TAGLIMIT_DROP : TAGLIMIT_STRIP);
+	if ((cfg->tag_value_limit != 0) != a->tl_on)
+		taglimit_switch(a, cfg->tag_value_limit != 0);
 	a->mem_cap = cfg->memory_limit / (cfg->pipeline_count ? cfg->pipeline_count : 1);
 }
 
@@ -205,7 +225,7 @@ static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
 
 void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_out *o)
 {
-	if (c->name && c->tags) /* (ctx_create gives back what a half-made one holds) */
+	if (a->tl_on && c->name && c->tags) /* (ctx_create gives back what a half-made one holds) */
 		taglimit_leave_set(a->tl, c->name->hash, c->tags);
 	aggr_slot_release(a, c, &c->slot[0]);
 	aggr_slot_release(a, c, &c->slot[1]);
@@ -547,7 +567,8 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	uint32_t idx;
 	struct ctx *c = ctx_alloc(a, &idx);
 	if (!c) {
-		taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
+		if (a->tl_on)
+			taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
 		return NULL;
 	}
 	if (!a->have_epoch) {
@@ -563,7 +584,7 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	c->host = strpool_get(&a->strs, k->host, l->host_h);
 	c->tags = tagpool_get(&a->tagsets, &a->strs, a->scratch, k->ntags, l->tags_h);
 	if (!c->name || !c->host || !c->tags || ctab_insert(&a->ctxs, ctab_slot(l->hash, idx)) < 0) {
-		if (!c->name || !c->tags) /* else the destroy gives the references back */
+		if (a->tl_on && (!c->name || !c->tags)) /* else the destroy gives them back */
 			taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
 		aggr_ctx_destroy(a, c, idx, NULL);
 		return NULL;
@@ -583,12 +604,30 @@ static void lookup_rehash(struct lookup *l, const struct tagref *t, size_t n)
 	l->hash = mix64(mix64(mix64(l->name_h, l->host_h), l->tags_h), l->type);
 }
 
+/* The caps, then a new context. NULL: refused or out of memory (counted;
+ * the tag-limit references taken for it given back). */
+static struct ctx *ctx_capped(struct aggr *a, const struct sample_key *k, const struct lookup *l,
+			      uint64_t nv, int64_t now)
+{
+	if (refuse(a, k, l, nv)) {
+		if (a->tl_on)
+			taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
+		return NULL;
+	}
+	struct ctx *c = ctx_create(a, k, l, now);
+	if (!c)
+		a->st.dropped[AGGR_DROP_NOMEM] += nv;
+	return c;
+}
+
 /* No context has k's exact key: the tag limit (taglimit.h) may remove tags,
  * which leads to the context without them, or refuse the sample; else the
  * caps, then a new context. NULL: refused (counted). */
 static __attribute__((noinline)) struct ctx *
 ctx_new(struct aggr *a, struct sample_key *k, struct lookup *l, uint64_t nv, int64_t now)
 {
+	if (!a->tl_on)
+		return ctx_capped(a, k, l, nv, now);
 	size_t before = k->ntags;
 	int v = taglimit_enter(a->tl, k->name, l->name_h, a->scratch, &k->ntags, nv);
 	if (v < 0 || v == TAGLIMIT_DROPPED) {
@@ -608,14 +647,7 @@ ctx_new(struct aggr *a, struct sample_key *k, struct lookup *l, uint64_t nv, int
 			return c;
 		}
 	}
-	if (refuse(a, k, l, nv)) {
-		taglimit_leave_refs(a->tl, l->name_h, a->scratch, k->ntags);
-		return NULL;
-	}
-	struct ctx *c = ctx_create(a, k, l, now);
-	if (!c)
-		a->st.dropped[AGGR_DROP_NOMEM] += nv;
-	return c;
+	return ctx_capped(a, k, l, nv, now);
 }
 
 /* ---- bucket slots and accumulators ---- */

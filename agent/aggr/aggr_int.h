@@ -214,6 +214,7 @@ struct aggr {
 	struct seen seen;
 	struct aggr_stats st;
 	struct taglimit *tl;	/* tag value limits, maybe shared with other pipelines */
+	bool tl_on;		/* a limit is set: the contexts are registered with tl */
 	struct tagrules *rules;	/* cfg->tags_exclude, or NULL */
 	size_t mem_cap;		/* cfg->memory_limit / cfg->pipeline_count; 0 = none */
 	struct aggr_incr *incr;	/* an incremental collect in progress (flush.c), or NULL */

@@ -340,6 +340,27 @@ void taglimit_leave_set(struct taglimit *tl, uint64_t name_h, const struct tagse
 	pthread_mutex_unlock(&tl->mu);
 }
 
+void taglimit_track_set(struct taglimit *tl, const struct istr *name, const struct tagset *ts)
+{
+	pthread_mutex_lock(&tl->mu);
+	for (uint32_t i = 0; i < ts->n; i++) {
+		const struct istr *t = ts->tags[i];
+		uint64_t vh = mix64(name->hash, t->hash);
+		struct tl_val *v = vfind(&tl->vals, vh);
+		if (v) {
+			v->ref++;
+			continue;
+		}
+		struct tl_key *k = key_get(tl, istr_sv(name), name->hash, istr_sv(t));
+		if (k && vinsert(&tl->vals, vh, k))
+			k->nvalues++;
+		else if (k && !k->nvalues && !k->bitten)
+			key_drop(tl, k);
+	}
+	bytes_update(tl);
+	pthread_mutex_unlock(&tl->mu);
+}
+
 /* ---- reading ---- */
 
 uint64_t taglimit_values(struct taglimit *tl, struct sv name, struct sv key)

@@ -13,8 +13,10 @@
  * When a new context would bring a key past the limit, that tag is removed
  * from the sample (TAGLIMIT_STRIP: the sample goes to the context without
  * it, so counts, sums and histogram samples stay exact) or the sample is
- * refused (TAGLIMIT_DROP). Values already tracked always pass. A limit of 0
- * counts values but never limits.
+ * refused (TAGLIMIT_DROP). Values already tracked always pass. With a limit
+ * of 0 the aggregators neither call it nor register their contexts (no cost);
+ * when a reload sets a limit, each registers its live contexts
+ * (taglimit_track_set), and gives them back when a reload sets 0.
  *
  * Identities are 64-bit hashes (the metric name's, the tag's, the key's, as
  * hash64 computes them): two different values colliding would count as one
@@ -75,6 +77,10 @@ int taglimit_enter(struct taglimit *tl, struct sv name, uint64_t name_h, struct 
  * or of a context being destroyed. */
 void taglimit_leave_refs(struct taglimit *tl, uint64_t name_h, const struct tagref *t, size_t n);
 void taglimit_leave_set(struct taglimit *tl, uint64_t name_h, const struct tagset *ts);
+/* Takes a reference per tag of a live context, whatever the limit (an
+ * aggregator registering the contexts it created while no limit was set).
+ * Out of memory: the tags not registered are missing from the counts. */
+void taglimit_track_set(struct taglimit *tl, const struct istr *name, const struct tagset *ts);
 
 /* Distinct values of `key` tracked for metric `name` now (tests, status). */
 uint64_t taglimit_values(struct taglimit *tl, struct sv name, struct sv key);

@@ -77,7 +77,7 @@ def run_driver(driver, extra):
 def check(budget, totals, out):
     """Prints each phase against its budget; True when one is over."""
     contexts = re.search(r'flush contexts=(\d+)', out)
-    per = {'counters': LINES, 'mix': LINES, 'create': LINES,
+    per = {'counters': LINES, 'mix': LINES, 'create': LINES, 'create_tl': LINES,
            'flush': int(contexts.group(1)) if contexts else 0}
     failed = False
     for phase, limit in sorted(budget.items()):

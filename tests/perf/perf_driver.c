@@ -15,7 +15,9 @@
  *
  * usage: perf_driver callgrind [LINES]     phases counters (10k warm contexts),
  *                                          mix (same, six types), create (a new
- *                                          context per line), flush (of counters)
+ *                                          context per line), create_tl (the same
+ *                                          with dogstatsd_tag_value_limit 1000),
+ *                                          flush (of counters)
  *        perf_driver bench [LINES]         same phases, native ns per line
  *        perf_driver memory [CONTEXTS]     unique counters: RSS bytes/context,
  *                                          CPU of the flush and of a zero-fill
@@ -356,6 +358,14 @@ static int run_phases(size_t lines, bool timed)
 	load_free(&warm);
 	load_all(&l, lines, false);
 	aggr_free(phase_ingest("create", &cfg, &l, NULL, timed));
+	load_free(&l);
+	/* the same with the agent's default tag value limit (1000 values per
+	 * tag key and metric; the load stays under it: 500 ctx values per
+	 * metric at 50k lines): its bookkeeping on every new context */
+	struct aggr_config tl_cfg = cfg;
+	tl_cfg.tag_value_limit = 1000;
+	load_all(&l, lines, false);
+	aggr_free(phase_ingest("create_tl", &tl_cfg, &l, NULL, timed));
 	load_free(&l);
 	phase_flush(a, timed);
 	aggr_free(a);

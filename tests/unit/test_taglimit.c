@@ -326,12 +326,30 @@ Test(taglimit, reload_changes_the_limit)
 	cr_assert_eq(n, 7);
 	cr_assert_eq(value_of(b, "m", "") * 10, 2); /* id:7 and id:10 */
 	batch_free(b);
-	/* 0: no limit */
+	/* 0: no limit, and no bookkeeping */
 	c2.tag_value_limit = 0;
 	aggr_reconfigure(s.a, &c2);
+	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 0);
 	for (int i = 100; i < 200; i++)
 		sendf(&s, T0 + 10, "m:1|c|#id:%d", i);
+	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 0);
+	cr_assert_eq(stats(s.a).contexts, 107);
+	/* a limit again: the live contexts are registered (106 ids, over
+	 * the new limit: they stay), a new id loses its tag */
+	c2.tag_value_limit = 50;
+	aggr_reconfigure(s.a, &c2);
 	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 106);
+	sendf(&s, T0 + 10, "m:1|c|#id:500");
+	sendf(&s, T0 + 10, "m:1|c|#id:150");
+	cr_assert_eq(stats(s.a).contexts, 107);
+	b = aggr_flush(s.a, T0 + 20, false);
+	cr_assert_eq(value_of(b, "m", "") * 10, 1);
+	cr_assert_eq(value_of(b, "m", "id:150") * 10, 2);
+	batch_free(b);
+	/* everything expires: nothing left tracked */
+	batch_free(aggr_flush(s.a, T0 + 200, false));
+	cr_assert_eq(stats(s.a).contexts, 0);
+	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 0);
 	side_done(&s);
 }
 
