@@ -4,7 +4,8 @@
  * aggr_seen_prefetch), wired as agent/agent.c's on_datagram wires them.
  *
  * Input: byte 0 picks the aggregator config (tiny context caps, gauge deltas,
- * |T pipeline, namespace with histogram_copy_to_distribution); the rest is split at 0xFE bytes into datagrams.
+ * |T pipeline, namespace with histogram_copy_to_distribution, a tag value
+ * limit of 2 values, tags_exclude rules); the rest is split at 0xFE bytes into datagrams.
  * Each datagram's first byte b: the clock advances by (b & 0x1f) seconds,
  * the datagram is received ((b >> 6) + 1) times (a line is remembered at its
  * second sighting and taken by the cache from the third), and with b & 0x20
@@ -30,7 +31,7 @@
  *    aggr_emit(n = 2), aggr_out_free; their samples_in add up to B's, the
  *    merged batch holds the events and checks of both (no exact comparison
  *    with B: caps, gauge deltas and counter zero-fill act per pipeline);
- *  - incremental collect: when the config has no context caps and no gauge
+ *  - incremental collect: when the config has no context caps, no tag limit and no gauge
  *    deltas, A's flushes are aggr_collect_begin, then one
  *    aggr_collect_step of 1, 3, 5 or 7 contexts ((b >> 6) * 2 + 1) before
  *    each following datagram is received (ingest between steps), then
@@ -325,6 +326,7 @@ static void config_from(uint8_t b, struct aggr_config *cfg)
 	static char *tags[] = { "env:fz", "team:x" };
 	static double pct[] = { 0.5, 0.95 };
 	static char *blacklist[] = { "skip." };
+	static char *exclude[] = { "t?|*", "x*" };
 	*cfg = (struct aggr_config){
 		.hostname = "h0", .tags = tags, .ntags = (b >> 7) & 1 ? 2 : 0,
 		.namespace = (b & 0x40) ? "ns." : "", .namespace_blacklist = blacklist,
@@ -332,7 +334,12 @@ static void config_from(uint8_t b, struct aggr_config *cfg)
 		.context_expiry_seconds = 2, .histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_SUM,
 		.histogram_percentiles = pct, .nhistogram_percentiles = 2,
 		.no_aggregation_pipeline = b & 0x20, .gauge_deltas = b & 0x10,
-		.max_contexts = b & 7, .max_contexts_per_metric = (b >> 3) & 1 ? 2 : 0,
+		/* b & 7 == 7: no context cap but a tag value limit of 2
+		 * (strip, or drop with 0x08); == 6: exclude rules too */
+		.max_contexts = (b & 7) == 7 ? 0 : b & 7,
+		.max_contexts_per_metric = (b & 7) != 7 && (b >> 3) & 1 ? 2 : 0,
+		.tag_value_limit = (b & 7) == 7 ? 2 : 0, .tag_limit_drop = (b & 0xf) == 0xf,
+		.tags_exclude = exclude, .ntags_exclude = (b & 7) == 6 ? 2 : 0, .pipeline_count = 1,
 		.set_exact_max = 2, .hist_copy_to_dist = b & 0x40, .hist_copy_to_dist_prefix = "dist.",
 	};
 }
@@ -396,7 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (b & 0x20) {
 			incr_end(&in, &A, cur);
 			if (!cur->max_contexts && !cur->max_contexts_per_metric &&
-			    !cur->gauge_deltas)
+			    !cur->gauge_deltas && !cur->tag_value_limit)
 				incr_begin(&in, &A, &B, b);
 			else
 				flush_both(&A, &B, false);
