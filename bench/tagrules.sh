@@ -21,7 +21,7 @@
 #   COLD_CONTEXTS, RCVBUF=8388608, and run.sh's.
 # Prints run.sh's rows and median ratio per variant, each line prefixed with
 # the variant (the pairs' spread says how noisy the machine was).
-# Results: bench/RESULTS.md, "Issue 22".
+# Results: bench/RESULTS.md, "Tag rules and tag limits".
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
