@@ -11,29 +11,19 @@
 
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
 static char *blacklist[] = { "datadog.agent", "datadog.dogstatsd" };
-static double pct95[] = { 0.95 };
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->hostname = "myhost";
-	c->namespace = "";
+	fixture_aggr_config(c);
 	c->namespace_blacklist = blacklist;
 	c->nnamespace_blacklist = 2;
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
-	c->histogram_aggregates = HIST_AGG_DEFAULT;
-	c->histogram_percentiles = pct95;
-	c->nhistogram_percentiles = 1;
-	c->no_aggregation_pipeline = true;
 	c->max_contexts = 1000000;
 	c->max_contexts_per_metric = 100000;
-	c->set_exact_max = 10000;
 }
 
 /* Sends one metric; tags is a comma-separated list ("" = none). */
@@ -70,22 +60,12 @@ static void send_set(struct aggr *a, const char *name, const char *member, int64
 	aggr_ingest(a, &m, now);
 }
 
-static void join_tags(const char *const *t, uint32_t n, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (uint32_t i = 0; i < n; i++) {
-		strncat(out, t[i], cap - strlen(out) - 1);
-		if (i + 1 < n)
-			strncat(out, ",", cap - strlen(out) - 1);
-	}
-}
-
 static const struct series *find(const struct batch *b, const char *name, const char *tags, int64_t ts)
 {
 	char j[4096];
 	for (size_t i = 0; i < b->nseries; i++) {
 		const struct series *s = &b->series[i];
-		join_tags(s->tags, s->ntags, j, sizeof(j));
+		fixture_join_tags(s->tags, s->ntags, j, sizeof(j));
 		if (strcmp(s->name, name) == 0 && strcmp(j, tags) == 0 && s->ts == ts)
 			return s;
 	}

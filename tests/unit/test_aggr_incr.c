@@ -23,6 +23,7 @@
 #include "parse/keyhash.h"
 #include "aggr/hist.h"
 #include "batch_lines.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -30,16 +31,10 @@ static double pcts[] = { 0.5, 0.95 };
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->hostname = "myhost";
-	c->namespace = "";
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
+	fixture_aggr_config(c);
 	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
 	c->histogram_percentiles = pcts;
 	c->nhistogram_percentiles = 2;
-	c->no_aggregation_pipeline = true;
 	c->set_exact_max = 100;
 }
 

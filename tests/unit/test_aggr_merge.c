@@ -19,6 +19,7 @@
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
 #include "batch_lines.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -28,16 +29,10 @@ static char *gtags_b[] = { "env:canary", "dc:x" };
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->hostname = "myhost";
-	c->namespace = "";
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
+	fixture_aggr_config(c);
 	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
 	c->histogram_percentiles = pcts;
 	c->nhistogram_percentiles = 3;
-	c->no_aggregation_pipeline = true;
 	c->set_exact_max = 100;
 	c->tags = gtags_a;
 	c->ntags = 1;

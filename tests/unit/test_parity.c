@@ -22,26 +22,18 @@
 
 #include "aggr/aggr.h"
 #include "parse/parse.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
-static double pct95[] = { 0.95 };
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
+	fixture_aggr_config(c);
 	c->hostname = "agent-host";
-	c->namespace = "";
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
 	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_SUM | HIST_AGG_MIN;
-	c->histogram_percentiles = pct95;
-	c->nhistogram_percentiles = 1;
-	c->no_aggregation_pipeline = true;
 	c->max_contexts = 1000000;
 	c->max_contexts_per_metric = 100000;
-	c->set_exact_max = 10000;
 }
 
 /* ---- feeding: the parser's callbacks straight into the aggregator ---- */

@@ -23,23 +23,17 @@
 #include "aggr/taglimit.h"
 #include "aggr/tagrules.h"
 #include "parse/parse.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
-static double pct95[] = { 0.95 };
 
 static void cfg_init(struct aggr_config *c, size_t limit)
 {
-	memset(c, 0, sizeof(*c));
+	fixture_aggr_config(c);
 	c->hostname = "h";
-	c->namespace = "";
-	c->bucket_seconds = 10;
 	c->expiry_seconds = 30;
-	c->context_expiry_seconds = 20;
 	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_SUM;
-	c->histogram_percentiles = pct95;
-	c->nhistogram_percentiles = 1;
-	c->no_aggregation_pipeline = true;
 	c->set_exact_max = 1000;
 	c->tag_value_limit = limit;
 	c->pipeline_count = 1;
@@ -112,21 +106,11 @@ static void sendf(struct side *s, int64_t now, const char *fmt, ...)
 
 /* ---- reading a batch ---- */
 
-static void joined(const char *const *t, uint32_t n, char *out, size_t cap)
-{
-	out[0] = '\0';
-	for (uint32_t i = 0; i < n; i++) {
-		strncat(out, t[i], cap - strlen(out) - 1);
-		if (i + 1 < n)
-			strncat(out, ",", cap - strlen(out) - 1);
-	}
-}
-
 static const struct series *find(const struct batch *b, const char *name, const char *tags)
 {
 	char j[1024];
 	for (size_t i = 0; i < b->nseries; i++) {
-		joined(b->series[i].tags, b->series[i].ntags, j, sizeof(j));
+		fixture_join_tags(b->series[i].tags, b->series[i].ntags, j, sizeof(j));
 		if (!strcmp(b->series[i].name, name) && !strcmp(j, tags))
 			return &b->series[i];
 	}

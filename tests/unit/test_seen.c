@@ -5,10 +5,9 @@
  * aggregator stats and flushed batches, field by field; datagrams longer
  * than the parser's 64-line window also match a line-by-line parse. Also:
  * the cache is bounded, cleared by expiry and by aggr_reconfigure, and hits
- * at all. And
- * the context table (ctab.h) under colliding tags.
+ * at all. And the context table (ctab.h) under colliding tags.
  *
- * Lives in tests/perf (it guards the hot path) and links parse + aggr.
+ * Links parse + aggr (the cache sits between them).
  * Every scenario checks that the cache actually took lines, so a cache that
  * never hits cannot pass as "equivalent".
  */
@@ -23,6 +22,7 @@
 #include "aggr/hist.h"
 #include "core/buf.h"
 #include "parse/parse.h"
+#include "fixture.h"
 
 #define T0 1700000000
 
@@ -41,20 +41,15 @@ static struct mapper_profile mp[] = { { .name = "web", .prefix = "web.", .mappin
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->hostname = "myhost";
+	fixture_aggr_config(c);
 	c->namespace = "ns";
 	c->namespace_blacklist = blacklist;
 	c->nnamespace_blacklist = 1;
 	c->tags = gtags;
 	c->ntags = 2;
-	c->bucket_seconds = 10;
 	c->expiry_seconds = 30;
-	c->context_expiry_seconds = 20;
-	c->histogram_aggregates = HIST_AGG_DEFAULT;
 	c->histogram_percentiles = pct;
 	c->nhistogram_percentiles = 2;
-	c->no_aggregation_pipeline = true;
 	c->gauge_deltas = true;
 	c->max_contexts = 1000;
 	c->max_contexts_per_metric = 6;
