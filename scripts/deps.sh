@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs what building and testing dd-mini-agent needs, from Debian's archive
-# (and hot-shots from the npm registry for the client tests). Idempotent: skips
-# apt entirely when everything is already there.
+# Installs what building dd-mini-agent needs, from Debian's archive; with
+# --test also what its tests need (Criterion, clang for the sanitizer and fuzz
+# builds, VictoriaMetrics, valgrind, packaging and container tools; hot-shots
+# comes from the npm registry in scripts/test.sh). Idempotent: skips apt
+# entirely when everything is already there.
+#   scripts/deps.sh          build and run (scripts/run.sh)
+#   scripts/deps.sh --test   build and test (scripts/test.sh)
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-BUILD_PKGS="gcc clang meson ninja-build pkg-config libevent-dev libyaml-dev libcurl4-openssl-dev
-  libcriterion-dev libxxhash-dev zlib1g-dev libdeflate-dev libzstd-dev libprotobuf-c-dev
+BUILD_PKGS="gcc meson ninja-build pkg-config libevent-dev libyaml-dev libcurl4-openssl-dev
+  libxxhash-dev zlib1g-dev libdeflate-dev libzstd-dev libprotobuf-c-dev
   protobuf-c-compiler libsystemd-dev libsnappy-dev"
-TEST_PKGS="python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
+TEST_PKGS="clang libcriterion-dev python3 victoria-metrics python3-statsd openssl zstd libclang-rt-14-dev valgrind
   systemd dpkg-dev debhelper fakeroot adduser faketime debootstrap systemd-container prometheus"
 
 want="$BUILD_PKGS"
