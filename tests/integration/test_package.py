@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+from agentlib import free_port
 from pkgtestlib import SOURCE_ROOT, run_tests, skip
 
 PKG = "dd-mini-agent"
@@ -81,7 +82,7 @@ def test_rpm_spec_in_step():
     deb_version = re.match(r"dd-mini-agent \(([^)]+)\)", changelog).group(1)
     assert deb_version.rsplit("-", 1)[0] == version, f"debian {deb_version} vs spec {version}"
     rules = read(os.path.join(SOURCE_ROOT, "packaging", "debian", "rules"))
-    opts = "-Dtests=false -Dfuzz=false -Dsystemd=enabled -Dpackaged_config=true"
+    opts = "-Dtests=disabled -Dfuzz=false -Dsystemd=enabled -Dpackaged_config=true"
     assert opts in spec and opts in rules, "meson options differ between spec and rules"
     for entry in ("%{_bindir}/dd-mini-agent", "%{_unitdir}/dd-mini-agent.service",
                   "%config(noreplace) %{_sysconfdir}/dd-mini-agent/*",
@@ -196,13 +197,22 @@ def test_service_user_runs_installed_config():
     os.chmod(os.path.join(creds, "api_key"), 0o400)
     for path in (creds, os.path.join(creds, "api_key")):
         os.chown(path, pw.pw_uid, pw.pw_gid)
+    # The installed configuration, with the listener on a free port and the
+    # status endpoint off (8125 and 5012 may be taken on the test machine);
+    # the files it names relative to its own directory named in /etc.
+    conf = os.path.join(d, "agent.yaml")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(read(f"{CONFDIR}/agent.yaml"))
+        f.write(f"\ndogstatsd_port: {free_port()}\nstatus_port: 0\n"
+                f"alerts_dir: {CONFDIR}/alerts.d\nnotifiers_file: {CONFDIR}/notifiers.yaml\n")
+    os.chmod(conf, 0o644)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(os.path.join(d, "notify"))
     os.chmod(os.path.join(d, "notify"), 0o777)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET": os.path.join(d, "notify"),
            "WATCHDOG_USEC": "2000000", "CREDENTIALS_DIRECTORY": creds}
     proc = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
-                             BIN_PATH, "--config", f"{CONFDIR}/agent.yaml"],
+                             BIN_PATH, "--config", conf],
                             env=env, cwd="/", stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
