@@ -41,6 +41,7 @@
 #include "aggr/hist.h"
 #include "core/buf.h"
 #include "parse/parse.h"
+#include "fixture.h"
 
 #define T0 1700000000 /* a bucket boundary */
 #define LPD 20
@@ -140,25 +141,15 @@ static void load_free(struct load *l)
 
 static char *hostname = "perfhost";
 static char *blacklist[] = { "datadog.agent", "datadog.dogstatsd" };
-static double pct95[] = { 0.95 };
 
 static void cfg_init(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
+	fixture_aggr_config(c);
 	c->hostname = hostname;
-	c->namespace = "";
 	c->namespace_blacklist = blacklist;
 	c->nnamespace_blacklist = 2;
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
-	c->histogram_aggregates = HIST_AGG_DEFAULT;
-	c->histogram_percentiles = pct95;
-	c->nhistogram_percentiles = 1;
-	c->no_aggregation_pipeline = true;
 	c->max_contexts = 2000000;
 	c->max_contexts_per_metric = 2000000;
-	c->set_exact_max = 10000;
 }
 
 struct rx {

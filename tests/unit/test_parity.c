@@ -23,6 +23,7 @@
 #include "aggr/aggr.h"
 #include "parse/parse.h"
 #include "fixture.h"
+#include "fixture_feed.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -35,40 +36,6 @@ static void cfg_init(struct aggr_config *c)
 	c->max_contexts = 1000000;
 	c->max_contexts_per_metric = 100000;
 }
-
-/* ---- feeding: the parser's callbacks straight into the aggregator ---- */
-
-struct feed {
-	struct aggr *a;
-	int64_t now;
-};
-
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct feed *f = ctx;
-	aggr_ingest(f->a, m, f->now);
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	struct feed *f = ctx;
-	aggr_event(f->a, e, f->now);
-}
-
-static void on_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct feed *f = ctx;
-	aggr_service_check(f->a, sc, f->now);
-}
-
-static bool on_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct feed *f = ctx;
-	return aggr_ingest_seen(f->a, m, f->now);
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static const struct dsd_cache_ops cache_ops = { .seen = on_seen };
 
 /* ---- rendering a batch ---- */
 
@@ -442,13 +409,13 @@ ParameterizedTest(size_t *idx, parity, table)
 	struct aggr *a = aggr_new(&cfg);
 	struct dsd_parser *p = dsd_parser_new(NULL);
 	cr_assert(a && p);
-	struct feed f = { a, T0 + 1 };
+	struct fixture_feed f = { a, T0 + 1 };
 	int rounds = c->opt & OPT_CACHED ? 3 : 1;
 	for (int r = 0; r < rounds; r++) {
 		size_t len = strlen(c->in);
 		char *buf = malloc(len + 1);
 		memcpy(buf, c->in, len);
-		dsd_parse_cached(p, buf, len, &sink, c->opt & OPT_CACHED ? &cache_ops : NULL, &f);
+		dsd_parse_cached(p, buf, len, &fixture_sink, c->opt & OPT_CACHED ? &fixture_seen_ops : NULL, &f);
 		free(buf);
 	}
 	const struct dsd_stats *ps = dsd_parser_stats(p);
@@ -482,11 +449,11 @@ Test(parity, timestamped_sketches_of_two_pipelines)
 	static const char *const in[2] = { "d:5|d|#x|T1658328888", "d:7:9|d|#y|T1658328889" };
 	struct aggr_out *outs[2];
 	for (int i = 0; i < 2; i++) {
-		struct feed f = { a[i], T0 + 1 };
+		struct fixture_feed f = { a[i], T0 + 1 };
 		char buf[64];
 		size_t len = strlen(in[i]);
 		memcpy(buf, in[i], len);
-		dsd_parse(p, buf, len, &sink, &f);
+		dsd_parse(p, buf, len, &fixture_sink, &f);
 		outs[i] = aggr_collect(a[i], T0 + 10, false);
 		cr_assert_not_null(outs[i]);
 	}
@@ -533,10 +500,10 @@ Test(parity, enrich_host_and_tags_every_type)
 			cfg.hostname = "default-hostname";
 			struct aggr *a = aggr_new(&cfg);
 			struct dsd_parser *p = dsd_parser_new(NULL);
-			struct feed f = { a, T0 + 1 };
+			struct fixture_feed f = { a, T0 + 1 };
 			char line[128];
 			int n = snprintf(line, sizeof(line), "daemon:666:777.5|%s%s", types[t], rows[r].suffix);
-			dsd_parse(p, line, (size_t)n, &sink, &f);
+			dsd_parse(p, line, (size_t)n, &fixture_sink, &f);
 			struct batch *b = aggr_flush(a, T0 + 10, false);
 			char want[128];
 			snprintf(want, sizeof(want), "host=%s %s ts=", rows[r].host, rows[r].tags);
@@ -565,7 +532,7 @@ Test(parity, histogram_percentiles_1_to_100_twenty_times)
 	cfg.nhistogram_percentiles = 2;
 	struct aggr *a = aggr_new(&cfg);
 	struct dsd_parser *p = dsd_parser_new(NULL);
-	struct feed f = { a, T0 + 1 };
+	struct fixture_feed f = { a, T0 + 1 };
 	for (int k = 0; k < 100; k++) {
 		int v = (k * 37) % 100 + 1; /* 37 is prime to 100: each value once */
 		char line[256];
@@ -573,7 +540,7 @@ Test(parity, histogram_percentiles_1_to_100_twenty_times)
 		for (int j = 1; j < 20; j++)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%d", v);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "|h");
-		dsd_parse(p, line, (size_t)n, &sink, &f);
+		dsd_parse(p, line, (size_t)n, &fixture_sink, &f);
 	}
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	char *got = render(b), *want = sorted_lines(
