@@ -5,8 +5,8 @@ The bomb: BOMB_VALUES distinct instance_id values (20,000 in CI; the
 issue's 200,000 by hand: BOMB_VALUES=200000) on 4 metrics (two counters, a
 gauge, a histogram), sent over real UDP as fast as the agent takes them.
 
-- tag limit (defaults: dogstatsd_tag_value_limit 1000, strip_tag): at the
-  intake, at most 1000 + 1 series per metric (the kept values and the series
+- tag limit (defaults: dogstatsd_tag_value_limit 1000, strip_tag), the
+  bomb spread over 2 pipelines (one sender socket each): at the intake, at most 1000 + 1 series per metric (the kept values and the series
   without the tag); every counter's total over all its series and points
   equals what was sent; the histogram's sample count too; the gauge's last
   value (sent last, to a value over the limit) is on the series without the
@@ -15,6 +15,7 @@ gauge, a histogram), sent over real UDP as fast as the agent takes them.
   same counts; peak RSS under the memory limit plus the documented overhead.
 - drop_sample: the samples over the limit are refused and counted per reason
   and per metric.
+- reload: SIGHUP raising, removing and setting the limit again.
 - static rules: dogstatsd_tags_exclude removes instance_id before
   aggregation: one series per metric, totals exact.
 - memory limit with the tag limit off (MEMLIMIT_MIB, default 16): the
@@ -26,6 +27,7 @@ gauge, a histogram), sent over real UDP as fast as the agent takes them.
 Prints the figures (series at the intake, RSS) for the README.
 """
 import os
+import signal
 import socket
 import sys
 import time
@@ -77,22 +79,52 @@ def bomb_lines(prefix):
     return lines, sums
 
 
-def send_paced(agent, lines):
-    """Sends the lines in datagrams of LPD, waiting for the agent to have
-    counted each slice (no kernel drop can hide a sample)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def one_socket_per_pipeline(agent, npipes):
+    """Sockets whose datagrams land on distinct pipelines (SO_REUSEPORT
+    spreads source addresses): each candidate sends a probe line, and the
+    pipeline whose line count moves tells where it landed."""
+    socks, seen = [], set()
+    for _ in range(64):
+        if len(seen) == npipes:
+            break
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        before = agent.status()["pipelines"]
+        s.sendto(b"cardprobe:1|c", ("127.0.0.1", agent.port))
+        agent.wait_for(lambda st: any(st["pipelines"][f"p{i}_lines"] > before[f"p{i}_lines"]
+                                      for i in range(npipes)), what="probe counted")
+        after = agent.status()["pipelines"]
+        p = next(i for i in range(npipes) if after[f"p{i}_lines"] > before[f"p{i}_lines"])
+        if p in seen:
+            s.close()
+            continue
+        seen.add(p)
+        socks.append(s)
+    assert len(seen) == npipes, seen
+    return socks
+
+
+def send_paced(agent, lines, pipelines=1):
+    """Sends the lines in datagrams of LPD, in turn from one socket per
+    pipeline, waiting for the agent to have counted each slice (no kernel
+    drop can hide a sample)."""
+    if pipelines > 1:
+        socks = one_socket_per_pipeline(agent, pipelines)
+    else:
+        socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)]
+    senders = len(socks)
     base = agent.status()["dogstatsd"]["lines"]
-    sent, step = 0, 2000 * LPD
+    sent, step, n = 0, 2000 * LPD, 0
     for k in range(0, len(lines), step):
         chunk = lines[k:k + step]
         for j in range(0, len(chunk), LPD):
-            s.sendto("\n".join(chunk[j:j + LPD]).encode(), ("127.0.0.1", agent.port))
+            socks[n % senders].sendto("\n".join(chunk[j:j + LPD]).encode(), ("127.0.0.1", agent.port))
+            n += 1
         sent += len(chunk)
         agent.wait_for(lambda st: st["dogstatsd"]["lines"] - base >= sent, timeout=60,
                        what=f"{sent} lines counted")
-    s.close()
     d = agent.status()["dogstatsd"]
     assert d["kernel_drops"] == 0, d
+    return socks
 
 
 def series_of(points, name):
@@ -118,12 +150,21 @@ def test_tag_limit_bomb_exact_totals():
     a = guard_agent(v, host)
     try:
         lines, sums = bomb_lines("cb")
-        # last, over the limit: the untagged series' last value (one socket,
-        # so one pipeline: the order is kept)
-        lines.append("cb.temp:42.5|g|#instance_id:i-last,env:prod")
+        # to both pipelines: they share the tag limit and their records merge
         t0 = time.time()
-        send_paced(a, lines)
+        socks = send_paced(a, lines, pipelines=2)
         took = time.time() - t0
+        # last, over the limit, a second later (a gauge merged from two
+        # pipelines takes the value received last, to the second): the
+        # untagged series' last value
+        time.sleep(1.1)
+        before = a.status()["dogstatsd"]["lines"]
+        socks[0].sendto(b"cb.temp:42.5|g|#instance_id:i-last,env:prod", ("127.0.0.1", a.port))
+        for s in socks:
+            s.close()
+        a.wait_for(lambda x: x["dogstatsd"]["lines"] > before, what="the last gauge")
+        pipes = a.status()["pipelines"]
+        assert min(pipes["p0_lines"], pipes["p1_lines"]) >= len(lines) // 2, pipes
         st = a.status()["aggregator"]
         peak = rss_peak(a)
 
@@ -132,7 +173,8 @@ def test_tag_limit_bomb_exact_totals():
                     and total(p, "cb.lat.count") == sums["lat"])
         p = v.wait_points(f'{{__name__=~"cb[.].*",host="{host}"}}', complete, timeout=60)
         nseries = {m: len(series_of(p, m)) for m in ("cb.req", "cb.bytes", "cb.temp", "cb.lat.count")}
-        print(f"tag limit: {4 * N} lines ({N} instance_id values x 4 metrics) in {took:.1f} s; "
+        print(f"tag limit: {4 * N} lines ({N} instance_id values x 4 metrics) in {took:.1f} s "
+              f"(lines per pipeline {pipes.get('p0_lines')}, {pipes.get('p1_lines')}); "
               f"series at the intake {nseries}; contexts {st['contexts']}; "
               f"aggregator memory {st['memory_bytes']} B; peak RSS {peak / 2**20:.1f} MiB")
         for m, n in nseries.items():
@@ -177,7 +219,8 @@ def test_drop_sample_counted():
     try:
         n = 500
         lines = [f"cd.req:1|c|#instance_id:{i}" for i in range(n)]
-        send_paced(a, lines)
+        for s in send_paced(a, lines):
+            s.close()
         st = a.status()["aggregator"]
         assert st["dropped"]["tag_limit"] == n - 100, st
         assert st["tag_limited_samples"] == 0, st
@@ -201,7 +244,8 @@ def test_tags_exclude_rule():
         for i in range(n):
             lines.append(f"cr.req:2|c|#instance_id:{i},user_id:{i % 3}")
             lines.append(f"cr.checkout:1|c|#instance_id:{i},user_id:{i % 3}")
-        send_paced(a, lines)
+        for s in send_paced(a, lines):
+            s.close()
 
         def done(p):
             return total(p, "cr.req") == 2 * n and total(p, "cr.checkout") == n
@@ -211,6 +255,44 @@ def test_tags_exclude_rule():
         st = a.status()["aggregator"]
         assert st["tags_excluded"] >= 3 * n, st
         assert st["limited_tag_keys"] == 0, st
+    finally:
+        a.cleanup()
+
+
+def test_reload_changes_the_limit():
+    """SIGHUP with a higher limit lets new values in; with 0, nothing is
+    limited (and nothing tracked); a lower one again limits new values."""
+    a = Agent({"dogstatsd_tag_value_limit": 5, "telemetry_enabled": False}).start()
+    try:
+        def values():
+            rows = a.status()["aggregator"]["limited_tags"]
+            return rows[0]["values"] if rows else None
+
+        def reload(limit, n):
+            a.cfg["dogstatsd_tag_value_limit"] = limit
+            a.write_config()
+            a.signal(signal.SIGHUP)
+            a.wait_for(lambda st: st["agent"]["reloads"] == n, what=f"reload {n}")
+
+        for s in send_paced(a, [f"rl.req:1|c|#id:{i}" for i in range(10)]):
+            s.close()
+        st = a.status()["aggregator"]
+        assert values() == 5 and st["tag_limited_samples"] == 5, st
+        reload(12, 1)
+        for s in send_paced(a, [f"rl.req:1|c|#id:{i}" for i in range(100, 110)]):
+            s.close()
+        st = a.status()["aggregator"]
+        assert values() == 12 and st["tag_limited_samples"] == 8, st
+        reload(0, 2)
+        for s in send_paced(a, [f"rl.req:1|c|#id:{i}" for i in range(200, 210)]):
+            s.close()
+        st = a.status()["aggregator"]
+        assert values() == 0 and st["tag_limited_samples"] == 8, st  # nothing tracked
+        reload(3, 3)  # the 22 live ids are registered: over 3, new ones lose the tag
+        for s in send_paced(a, [f"rl.req:1|c|#id:{i}" for i in (300, 200)]):
+            s.close()
+        st = a.status()["aggregator"]
+        assert values() == 22 and st["tag_limited_samples"] == 9, st
     finally:
         a.cleanup()
 
@@ -258,4 +340,4 @@ def test_memory_limit_bounds_rss():
 
 if __name__ == "__main__":
     Runner().run([test_tag_limit_bomb_exact_totals, test_drop_sample_counted, test_tags_exclude_rule,
-                  test_memory_limit_bounds_rss])
+                  test_reload_changes_the_limit, test_memory_limit_bounds_rss])
