@@ -49,6 +49,23 @@ struct inst {
 	size_t nacc;
 };
 
+/* The ring's i-th point, oldest first. */
+static inline struct apoint *ring_at(const struct inst *in, size_t i)
+{
+	return &in->ring[(in->rhead + i) % in->rcap];
+}
+
+/* Appends a point, dropping the oldest when the ring is full. */
+static inline void ring_push(struct inst *in, int64_t ts, double v)
+{
+	if (in->rn == in->rcap) {
+		in->rhead = (in->rhead + 1) % in->rcap;
+		in->rn--;
+	}
+	*ring_at(in, in->rn) = (struct apoint){ ts, v };
+	in->rn++;
+}
+
 struct rule_rt {
 	const struct alert_rule *rule;
 	struct inst **v;

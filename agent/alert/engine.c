@@ -59,7 +59,7 @@ int inst_resize_ring(struct inst *in, size_t cap)
 		return -ENOMEM;
 	size_t keep = in->rn < cap ? in->rn : cap;
 	for (size_t i = 0; i < keep; i++)
-		ring[i] = in->ring[(in->rhead + in->rn - keep + i) % in->rcap];
+		ring[i] = *ring_at(in, in->rn - keep + i);
 	free(in->ring);
 	in->ring = ring;
 	in->rcap = cap;

@@ -171,10 +171,10 @@ static int cmp_acc(const void *a, const void *b)
 	return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-static void ring_push(struct alert_engine *e, struct inst *in, int64_t ts, double v)
+static void inst_add_point(struct alert_engine *e, struct inst *in, int64_t ts, double v)
 {
 	if (in->rn) {
-		struct apoint *last = &in->ring[(in->rhead + in->rn - 1) % in->rcap];
+		struct apoint *last = ring_at(in, in->rn - 1);
 		if (ts == last->ts) {
 			last->v = v;
 			return;
@@ -184,12 +184,7 @@ static void ring_push(struct alert_engine *e, struct inst *in, int64_t ts, doubl
 			return;
 		}
 	}
-	if (in->rn == in->rcap) {
-		in->rhead = (in->rhead + 1) % in->rcap;
-		in->rn--;
-	}
-	in->ring[(in->rhead + in->rn) % in->rcap] = (struct apoint){ ts, v };
-	in->rn++;
+	ring_push(in, ts, v);
 	e->stats.points_in++;
 }
 
@@ -207,7 +202,7 @@ static void drain_acc(struct alert_engine *e, const struct alert_rule *r, struct
 		case ALERT_SPACE_MAX: v = a->max; break;
 		default: v = a->sum / a->n; break;
 		}
-		ring_push(e, in, a->ts, v);
+		inst_add_point(e, in, a->ts, v);
 	}
 	in->nacc = 0;
 	in->last_data = now;
@@ -283,7 +278,7 @@ static size_t window_points(const struct alert_engine *e, const struct alert_rul
 	struct apoint base = { 0, 0 };
 	size_t n = 1;
 	for (size_t i = 0; i < in->rn; i++) {
-		const struct apoint *pt = &in->ring[(in->rhead + i) % in->rcap];
+		const struct apoint *pt = ring_at(in, i);
 		int64_t end = pt->ts + res;
 		if (end > now)
 			continue;

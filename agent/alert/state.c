@@ -67,7 +67,7 @@ static void unescape(char *s)
 static void put_points(struct buf *b, const struct inst *in)
 {
 	for (size_t i = 0; i < in->rn; i++) {
-		const struct apoint *p = &in->ring[(in->rhead + i) % in->rcap];
+		const struct apoint *p = ring_at(in, i);
 		buf_printf(b, "%s%" PRId64 ":%.17g", i ? "," : "", p->ts, p->v);
 	}
 }
@@ -184,14 +184,9 @@ static void restore_points(struct inst *in, const char *s)
 		double v = strtod(end + 1, &end);
 		if ((*end != ',' && *end) || !isfinite(v))
 			return;
-		if (in->rn && ts <= in->ring[(in->rhead + in->rn - 1) % in->rcap].ts)
+		if (in->rn && ts <= ring_at(in, in->rn - 1)->ts)
 			return;
-		if (in->rn == in->rcap) {
-			in->rhead = (in->rhead + 1) % in->rcap;
-			in->rn--;
-		}
-		in->ring[(in->rhead + in->rn) % in->rcap] = (struct apoint){ ts, v };
-		in->rn++;
+		ring_push(in, ts, v);
 		s = *end ? end + 1 : end;
 	}
 }
