@@ -155,7 +155,9 @@ const char *fwd_base_url(const struct fwd *f);
 /* Turns a new forwarder (before its first fwd_submit) into a Prometheus
  * remote write sender (promrw.h) for rw: posts snappy WriteRequests to
  * rw->url with its auth, headers, TLS and timeout; oldest payload first, one
- * request at a time; 2xx delivered, 5xx/429/transport errors retried
+ * request at a time (with the disk queue, memory holds the oldest payloads,
+ * the disk queue is read oldest first, and a new payload waits on disk
+ * while older ones do: every series is sent in time order); 2xx delivered, 5xx/429/transport errors retried
  * (Retry-After honoured), other statuses dropped (http_400, http_403,
  * http_413, http_4xx). Series and distributions (converted to series) are
  * sent; events and service checks are counted in records_not_sent. The
