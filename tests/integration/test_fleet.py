@@ -79,6 +79,9 @@ def test_fleet_totals():
         first = None
         for b in range(BUCKETS):
             bucket = wait_bucket_start()
+            while bucket in want:  # one bucket per round
+                time.sleep(0.2)
+                bucket = wait_bucket_start()
             first = first if first is not None else bucket
             tot = {"req": 0, "lat_count": 0, "load": 0}
             for i, a in enumerate(agents):
@@ -87,7 +90,6 @@ def test_fleet_totals():
                 for k in tot:
                     tot[k] += sent[k]
             want[bucket] = tot
-            time.sleep(1)
 
         def complete(p):
             rw = by_bucket(p, "fleet_load")
