@@ -172,7 +172,8 @@ def test_one_endpoint_down():
     with FaultIntake() as healthy, FaultIntake() as down:
         down.set_script(default={"status": 503})
         a = agent_for(healthy.url, {"additional_endpoints": {down.url: ["down-key-0123456789"]},
-                                    "forwarder_backoff_max": 2}).start()
+                                    "forwarder_backoff_max": 2,
+                                    "forwarder_storage_max_size_in_bytes": 50 << 20}).start()
         try:
             t0 = time.time()
             while time.time() - t0 < OUTAGE:
@@ -186,6 +187,13 @@ def test_one_endpoint_down():
             s_down = sections(a)["forwarder_1"]
             assert s_down["points_delivered"] == 0 and s_down["points_queued"] > 0, s_down
             check_identity(s_down)
+            # its own disk queue directory, next to the main one's
+            run = a.cfg["run_path"]
+            dirs = sorted(d for d in os.listdir(run) if d.startswith("transactions_to_retry"))
+            assert len(dirs) == 2 and dirs[0] == "transactions_to_retry", dirs
+            own = [f for f in os.listdir(os.path.join(run, dirs[1])) if f.endswith(".ddq")]
+            assert len(own) == s_down["disk_files"] > 0, (own, s_down)
+            assert sections(a)["forwarder"]["points_queued"] == 0
             down.set_script(default={"status": 202})
 
             def caught_up():
@@ -286,6 +294,36 @@ def test_outage_keeps_time_order_with_disk_queue():
             a.cleanup()
 
 
+def test_reload_applies_endpoint_settings():
+    """SIGHUP: a remote write entry's headers change in place; adding an
+    endpoint is reported as needing a restart, the rest still applies."""
+    import signal
+    with FaultIntake() as fi:
+        fi.set_script(default={"status": 200})
+        rw = [{"url": fi.url + "/api/v1/write", "headers": {"X-Gen": "1"}}]
+        a = rw_agent(rw).start()
+        try:
+            a.send("rl.g:1|g")
+            wait_until(lambda: any(rw_points(r) for r in fi.requests()), 30, "first request")
+            assert all(r["headers"].get("X-Gen") == "1" for r in fi.requests())
+            a.cfg["remote_write"] = [{"url": fi.url + "/api/v1/write", "headers": {"X-Gen": "2"}}]
+            a.write_config()
+            a.signal(signal.SIGHUP)
+            wait_until(lambda: "reload: configuration" in a.log(), 10, "reload applied")
+            fi.clear()
+            a.send("rl.g:2|g")
+            wait_until(lambda: any(rw_points(r) for r in fi.requests()), 30, "request after reload")
+            assert all(r["headers"].get("X-Gen") == "2" for r in fi.requests()), fi.requests()
+            a.cfg["additional_endpoints"] = {fi.url: ["k-0123456789"]}
+            a.write_config()
+            a.signal(signal.SIGHUP)
+            wait_until(lambda: "reordering intake endpoints" in a.log(), 10, "restart needed said")
+            assert set(sections(a)) == {"forwarder"}
+            check_identity(fwd(a))
+        finally:
+            a.cleanup()
+
+
 if __name__ == "__main__":
     Runner().run([test_outage_keeps_time_order_with_disk_queue, test_remote_write_faults, test_prometheus_exact, test_prometheus_cumulative_counters,
-                  test_vm_three_endpoints, test_one_endpoint_down])
+                  test_vm_three_endpoints, test_one_endpoint_down, test_reload_applies_endpoint_settings])
