@@ -157,6 +157,7 @@ struct rec {
 	int64_t ts_ms;
 	double value;
 	int counter;
+	size_t idx;		/* input order: ties keep it */
 };
 
 static int lab_cmp(const void *a, const void *b)
@@ -308,7 +309,9 @@ static int rec_cmp(const void *a, const void *b)
 		return c;
 	if (x->keylen != y->keylen)
 		return x->keylen < y->keylen ? -1 : 1;
-	return (x->ts_ms > y->ts_ms) - (x->ts_ms < y->ts_ms);
+	if (x->ts_ms != y->ts_ms)
+		return x->ts_ms < y->ts_ms ? -1 : 1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
 /* ---- requests ---- */
@@ -325,11 +328,12 @@ struct packer {
 	Prometheus__Sample *samples;
 	Prometheus__Sample **samplep;
 	size_t nts, nlabels, nsamples, max;
+	size_t nrecs;		/* records in this request (>= nsamples: merged ones) */
 };
 
 static int emit_request(struct packer *pk)
 {
-	if (!pk->nsamples)
+	if (!pk->nrecs)
 		return 0;
 	Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;
 	wr.n_timeseries = pk->nts;
@@ -350,12 +354,12 @@ static int emit_request(struct packer *pk)
 	p->ep = FWD_EP_PROMRW;
 	p->enc = COMPRESS_SNAPPY;
 	p->raw_len = raw;
-	p->npoints = (uint32_t)pk->nsamples;
+	p->npoints = (uint32_t)pk->nrecs;
 	p->created = pk->o->created;
 	p->seq = pk->o->seq ? (*pk->o->seq)++ : 0;
 	pk->res->payloads++;
-	pk->res->records += pk->nsamples;
-	pk->nts = pk->nlabels = pk->nsamples = 0;
+	pk->res->records += pk->nrecs;
+	pk->nts = pk->nlabels = pk->nsamples = pk->nrecs = 0;
 	return pk->emit(pk->arg, p);
 }
 
@@ -387,7 +391,19 @@ static void add_sample(struct packer *pk, const struct rec *r)
 	s->value = r->value;
 	s->timestamp = r->ts_ms;
 	pk->samplep[pk->nsamples++] = s;
+	pk->nrecs++;
 	pk->ts[pk->nts - 1].n_samples++;
+}
+
+/* Two records of one series and timestamp (names or tag keys that map to
+ * the same Prometheus name): one sample, as Prometheus refuses a second
+ * value at a timestamp. Counts add up (a cumulative total is already the
+ * later one's); a gauge keeps the last value. */
+static void merge_sample(struct packer *pk, const struct rec *r)
+{
+	Prometheus__Sample *s = pk->samplep[pk->nsamples - 1];
+	s->value = r->counter && !pk->o->cumulative ? s->value + r->value : r->value;
+	pk->nrecs++;
 }
 
 static int pack(struct packer *pk, const struct rec *r, size_t n)
@@ -396,6 +412,10 @@ static int pack(struct packer *pk, const struct rec *r, size_t n)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int same = i > 0 && r[i].keylen == r[i - 1].keylen &&
 			   !memcmp(r[i].key, r[i - 1].key, r[i].keylen);
+		if (same && r[i].ts_ms == r[i - 1].ts_ms && pk->nsamples > 0) {
+			merge_sample(pk, &r[i]);
+			continue;
+		}
 		if (pk->nsamples == pk->max) {
 			rc = emit_request(pk);
 			same = 0;
@@ -461,7 +481,7 @@ int promrw_encode(struct promrw *st, const struct series *s, size_t n, const str
 			continue;
 		}
 		if ((rc = build_rec(&s[i], o->cumulative, &r[nr])) == 0)
-			nr++;
+			r[nr++].idx = i;
 	}
 	struct packer pk = { .o = o, .emit = emit, .arg = arg, .res = res,
 			     .max = o->max_samples ? o->max_samples : PROMRW_DEFAULT_MAX_SAMPLES };

@@ -22,7 +22,9 @@
  *   named <name>_total kept in the encoder's state across flushes.
  * - gauges: the value.
  * Every series appears once per request, samples in timestamp order
- * (milliseconds), labels sorted by name. Records with a value that is not
+ * (milliseconds), labels sorted by name. Records that map to one series and
+ * timestamp (e.g. "a.b" and "a_b") become one sample: counts add up, a gauge
+ * keeps the last value; payload npoints counts records, not samples. Records with a value that is not
  * finite are not sent (enc_result.non_finite).
  *
  * Pure apart from the cumulative totals in struct promrw: no I/O, no logging.

@@ -4,8 +4,12 @@
  *   events; every encoder runs with tiny limits (forcing splits) and each
  *   payload is decompressed and checked (record count, size limits, protobuf
  *   unpacks);
- * - the raw input is fed to the bounded decompressors (hostile bodies) and to
- *   the disk-queue file decoder (corrupted files).
+ * - the same series go through the remote write encoder (promrw.h, counters
+ *   cumulative or not): each WriteRequest unpacks, carries at most npoints
+ *   samples, labels sorted by name without repeats, __name__ among them,
+ *   samples of a series in strict time order;
+ * - the raw input is fed to the bounded decompressors (hostile bodies, snappy
+ *   included) and to the disk-queue file decoder (corrupted files).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +19,8 @@
 #include "forward/compress.h"
 #include "forward/diskq.h"
 #include "forward/encode.h"
+#include "forward/promrw.h"
+#include "remote_write.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,6 +53,62 @@ static int check_payload(void *arg, struct payload *p)
 	free(raw);
 	payload_free(p);
 	return 0;
+}
+
+static void check_series(const Prometheus__TimeSeries *t)
+{
+	int named = 0;
+	for (size_t k = 0; k < t->n_labels; k++)
+		named |= !strcmp(t->labels[k]->name, "__name__");
+	if (!named)
+		abort();
+	for (size_t k = 1; k < t->n_labels; k++)
+		if (strcmp(t->labels[k - 1]->name, t->labels[k]->name) >= 0)
+			abort();
+	for (size_t k = 1; k < t->n_samples; k++)
+		if (t->samples[k - 1]->timestamp >= t->samples[k]->timestamp)
+			abort();
+}
+
+static int check_promrw(void *arg, struct payload *p)
+{
+	struct check_ctx *c = arg;
+	uint8_t *raw = NULL;
+	size_t n = 0, samples = 0;
+	if (p->ep != FWD_EP_PROMRW || decompress_buf(p->enc, p->data, p->len, 1 << 24, &raw, &n) != 0 ||
+	    n != p->raw_len)
+		abort();
+	Prometheus__WriteRequest *wr = prometheus__write_request__unpack(NULL, n, raw);
+	if (!wr)
+		abort();
+	for (size_t i = 0; i < wr->n_timeseries; i++) {
+		check_series(wr->timeseries[i]);
+		samples += wr->timeseries[i]->n_samples;
+	}
+	if (samples == 0 || samples > p->npoints)
+		abort();
+	prometheus__write_request__free_unpacked(wr, NULL);
+	c->points += p->npoints;
+	free(raw);
+	payload_free(p);
+	return 0;
+}
+
+static void run_promrw(struct series *ser, size_t ns, uint8_t knob)
+{
+	struct promrw *st = promrw_new();
+	struct check_ctx c = { 0, 0, 0 };
+	struct promrw_opts o = { .cumulative = knob & 1, .max_samples = 1 + knob % 5 };
+	struct enc_result r;
+	for (size_t i = 0; i < ns; i++) {
+		const char *dot = strchr(ser[i].name, '.');
+		ser[i].stem_len = dot && (i & 1) ? (uint32_t)(dot - ser[i].name) : 0;
+	}
+	for (int round = 0; round < 2; round++)
+		if (!st || promrw_encode(st, ser, ns, &o, check_promrw, &c, &r) ||
+		    r.records + r.non_finite != ns)
+			abort();
+	promrw_free(st);
 }
 
 /* Splits the input at 0xff bytes into NUL-terminated strings. */
@@ -98,6 +160,7 @@ static void run_encoders(const uint8_t *data, size_t size)
 		abort();
 	if (enc_events(ev, ns, &o, check_payload, &c, &r) || r.records + r.too_large != ns)
 		abort();
+	run_promrw(ser, ns, data[0]);
 	for (size_t i = 0; i < ns; i++)
 		free(s[i]);
 }
@@ -109,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_encoders(data, size);
 	uint8_t *out = NULL;
 	size_t n = 0;
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k <= COMPRESS_SNAPPY; k++) {
 		if (decompress_buf((enum compressor_kind)k, data, size, 1 << 20, &out, &n) == 0)
 			free(out);
 	}

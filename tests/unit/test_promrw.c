@@ -219,3 +219,25 @@ Test(promrw, split_by_samples_and_non_finite_skipped)
 	cr_assert_eq(encode(NULL, s, 0, false, 2, &out, &res), 0);
 	cr_expect_eq(out.n, 0);
 }
+
+Test(promrw, colliding_names_merge_into_one_sample)
+{
+	struct series s[4] = {
+		{ .name = "a.b", .kind = SERIES_RATE, .interval = 10, .ts = 1700000000, .value = 0.3 },
+		{ .name = "a_b", .kind = SERIES_RATE, .interval = 10, .ts = 1700000000, .value = 0.4 },
+		{ .name = "g.x", .kind = SERIES_GAUGE, .ts = 1700000000, .value = 1 },
+		{ .name = "g-x", .kind = SERIES_GAUGE, .ts = 1700000000, .value = 2 },
+	};
+	struct sink out = { 0 };
+	struct enc_result res;
+	cr_assert_eq(encode(NULL, s, 4, false, 1, &out, &res), 0);
+	cr_assert_eq(res.records, 4, "every record is in a payload");
+	cr_assert_eq(out.n, 2, "one sample per series and timestamp");
+	char lb[64];
+	cr_expect_eq(only_value(out.p[0], lb, sizeof(lb)), 7);
+	cr_expect_str_eq(lb, "__name__=a_b");
+	cr_expect_eq(out.p[0]->npoints, 2);
+	cr_expect_eq(only_value(out.p[1], lb, sizeof(lb)), 2, "a gauge keeps the last value");
+	cr_expect_eq(out.p[1]->npoints, 2);
+	sink_free(&out);
+}
