@@ -104,8 +104,7 @@ int config_defaults(struct agent_config *cfg)
 	cfg->notify_max_age_s = 6 * 3600;
 	cfg->telemetry_enabled = true;
 	cfg->limits = DSD_LIMITS_DEFAULT;
-	cfg->net = (struct net_config){ .port = 8125, .socket_mode = 0660, .buffer_size = 8192,
-					.pipeline_count = 1, .recv_batch = 64 };
+	cfg->net = NET_CONFIG_DEFAULT;
 	cfg->aggr = (struct aggr_config){
 		.bucket_seconds = 10, .expiry_seconds = 300, .context_expiry_seconds = 20,
 		.histogram_aggregates = HIST_AGG_DEFAULT, .no_aggregation_pipeline = true,

@@ -16,23 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/net.h"
 #include "parse/parse.h"
 
 struct ydoc;
-
-/* ---- dogstatsd receive side (net) ---- */
-struct net_config {
-	char **bind_hosts;	/* bind_host; default {"127.0.0.1", "::1"} ("localhost") */
-	size_t nbind_hosts;
-	int port;		/* dogstatsd_port, 8125; 0 = UDP off */
-	bool non_local;		/* dogstatsd_non_local_traffic: bind 0.0.0.0 and :: */
-	char *socket_path;	/* dogstatsd_socket, "" = off */
-	unsigned socket_mode;	/* dogstatsd_socket_mode, octal string "0660" in YAML; default 0660 */
-	size_t buffer_size;	/* dogstatsd_buffer_size, 8192 */
-	int so_rcvbuf;		/* dogstatsd_so_rcvbuf, 0 = OS default */
-	unsigned pipeline_count; /* dogstatsd_pipeline_count, 1 */
-	unsigned recv_batch;	/* dogstatsd_recv_batch: datagrams per recvmmsg, 64 */
-};
 
 /* ---- aggregation ---- */
 enum mapper_match_type { MAPPER_MATCH_WILDCARD, MAPPER_MATCH_REGEX };

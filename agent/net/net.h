@@ -46,8 +46,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
-
 struct event_base;
 
 /* One datagram of a batch. buf is writable and valid only during the
@@ -82,6 +80,23 @@ struct net_stats {
 #define NET_BUFFER_SIZE_DEFAULT 8192
 #define NET_BUFFER_SIZE_MIN 64
 #define NET_BUFFER_SIZE_MAX (1 << 20)
+
+/* The dogstatsd receive side of agent.yaml (config/ fills it in; conf.d/agent.yaml
+ * documents each key). */
+struct net_config {
+	char **bind_hosts;	/* bind_host; default {"127.0.0.1", "::1"} ("localhost") */
+	size_t nbind_hosts;
+	int port;		/* dogstatsd_port, 8125; 0 = UDP off */
+	bool non_local;		/* dogstatsd_non_local_traffic: bind 0.0.0.0 and :: */
+	char *socket_path;	/* dogstatsd_socket, "" = off */
+	unsigned socket_mode;	/* dogstatsd_socket_mode, octal string "0660" in YAML; default 0660 */
+	size_t buffer_size;	/* dogstatsd_buffer_size, 8192 */
+	int so_rcvbuf;		/* dogstatsd_so_rcvbuf, 0 = OS default */
+	unsigned pipeline_count; /* dogstatsd_pipeline_count, 1 */
+	unsigned recv_batch;	/* dogstatsd_recv_batch: datagrams per recvmmsg, 64 */
+};
+#define NET_CONFIG_DEFAULT ((struct net_config){ .port = 8125, .socket_mode = 0660, \
+	.buffer_size = NET_BUFFER_SIZE_DEFAULT, .pipeline_count = 1, .recv_batch = NET_RECV_BATCH_DEFAULT })
 
 /* Opens and binds every configured socket. On error returns NULL and writes a
  * message into err. */
