@@ -62,7 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "aggr/aggr_config.h"
 #include "core/batch.h"
 #include "parse/parse.h"
 

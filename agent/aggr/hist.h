@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aggr/aggr_config.h"
 #include "aggr/ddsketch.h"
-#include "config/config.h"
 #include "core/batch.h"
 
 #define HIST_EXACT_MAX_DEFAULT 100000

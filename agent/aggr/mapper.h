@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "config/config.h"
+#include "aggr/aggr_config.h"
 #include "core/sv.h"
 
 #define MAPPER_CACHE_MAX 10000

@@ -105,12 +105,7 @@ int config_defaults(struct agent_config *cfg)
 	cfg->telemetry_enabled = true;
 	cfg->limits = DSD_LIMITS_DEFAULT;
 	cfg->net = NET_CONFIG_DEFAULT;
-	cfg->aggr = (struct aggr_config){
-		.bucket_seconds = 10, .expiry_seconds = 300, .context_expiry_seconds = 20,
-		.histogram_aggregates = HIST_AGG_DEFAULT, .no_aggregation_pipeline = true,
-		.max_contexts = 1000000, .max_contexts_per_metric = 100000, .set_exact_max = 10000,
-		.tag_value_limit = 1000, .pipeline_count = 1,
-	};
+	cfg->aggr = AGGR_CONFIG_DEFAULT;
 	cfg->fwd = (struct fwd_config){
 		.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2,
 		.backoff_factor = 2, .backoff_max = 64, .compressor = COMPRESS_ZLIB,
