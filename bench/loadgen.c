@@ -7,7 +7,12 @@
  * "loadgen.metric.<c % 100>|#ctx:<c / 100>,t1:v..,t2:v.." (with no tags the
  * name is loadgen.metric.<c>); the type is a function of the metric name, so
  * each name has one type. An aggregator therefore sees at most
- * --contexts contexts; counters always carry the value 1, so the sum of all
+ * --contexts contexts. Each "ctx:" value is shared by 100 contexts and each
+ * tag set by 10 (the t1 value repeats every 10 contexts of a name).
+ * --unique-tags makes the first tag "instance_id:<c>" instead: a distinct tag
+ * set per context, like a per-object tag (with --unique, every line a new
+ * context with its own tag set; with --tags-per-line 0, --unique gives every
+ * line its own metric name instead); counters always carry the value 1, so the sum of all
  * counters equals the number of counter lines sent. The context of each line
  * is drawn from a xorshift generator seeded with --seed.
  *
@@ -38,7 +43,7 @@ struct opts {
 	unsigned lpd, tags, batch, senders;
 	uint64_t contexts, lines, seed;
 	double rate, duration;
-	bool unique;
+	bool unique, unique_tags;
 	size_t max_datagram;
 	const char *types[MAX_TYPES];
 	unsigned ntypes;
@@ -105,8 +110,8 @@ static size_t write_line(const struct opts *o, char *out, uint64_t c)
 	for (unsigned t = 0; t < o->tags; t++) {
 		p = put_str(p, t == 0 ? "|#" : ",");
 		if (t == 0) {
-			p = put_str(p, "ctx:");
-			p = put_u64(p, c / 100);
+			p = put_str(p, o->unique_tags ? "instance_id:" : "ctx:");
+			p = put_u64(p, o->unique_tags ? c : c / 100);
 		} else {
 			*p++ = 't';
 			p = put_u64(p, t);
@@ -123,7 +128,8 @@ static void usage(void)
 		"usage: loadgen [--host H] [--port P | --socket PATH] [--lines-per-datagram 20]\n"
 		"  [--contexts 10000] [--tags-per-line 3] [--rate LINES_PER_S (0 = max)]\n"
 		"  [--duration S | --lines N] [--type c|g|ms|h|s|d|mix|c,g,...] [--unique]\n"
-		"  [--seed 1] [--max-datagram 8192] [--batch 64] [--senders 1]\n");
+		"  [--unique-tags]"
+		" [--seed 1] [--max-datagram 8192] [--batch 64] [--senders 1]\n");
 	exit(2);
 }
 
@@ -161,7 +167,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		{ "lines-per-datagram", 1, 0, 'l' }, { "contexts", 1, 0, 'c' },
 		{ "tags-per-line", 1, 0, 't' }, { "rate", 1, 0, 'r' },
 		{ "duration", 1, 0, 'd' }, { "lines", 1, 0, 'n' }, { "type", 1, 0, 'T' },
-		{ "unique", 0, 0, 'u' }, { "seed", 1, 0, 's' },
+		{ "unique", 0, 0, 'u' }, { "unique-tags", 0, 0, 'U' }, { "seed", 1, 0, 's' },
 		{ "max-datagram", 1, 0, 'm' }, { "batch", 1, 0, 'b' }, { "senders", 1, 0, 'k' },
 		{ 0, 0, 0, 0 },
 	};
@@ -184,6 +190,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		case 'n': o->lines = strtoull(optarg, NULL, 10); break;
 		case 'T': parse_types(o, optarg); break;
 		case 'u': o->unique = true; break;
+		case 'U': o->unique_tags = true; break;
 		case 's': o->seed = strtoull(optarg, NULL, 10); break;
 		case 'm': o->max_datagram = strtoul(optarg, NULL, 10); break;
 		case 'b': o->batch = (unsigned)strtoul(optarg, NULL, 10); break;

@@ -9,7 +9,11 @@
 #   scenarios: burst   as fast as loadgen can send, BURST_LINES lines
 #              200k    200,000 lines/s for DURATION seconds
 #              1m      1,000,000 lines/s for DURATION seconds
-#              memory  MEM_CONTEXTS unique counters (agent only), RSS/context
+#              memory  MEM_CONTEXTS unique counter contexts (agent only) for
+#                      each of MEM_WORKLOADS (names tags shared, see
+#                      mem_loadgen_args): RSS growth per context and the
+#                      aggregator's own accounting (memory_bytes) per context
+#                      (flushes off: the storage, not a flush's transient)
 #              flush   MEM_CONTEXTS unique counters, then FLUSH_RATE lines/s of
 #                      the CONTEXTS workload for FLUSH_DURATION s (covering two
 #                      flushes of all those contexts): lines lost while the
@@ -24,7 +28,8 @@
 #   default: burst 200k 1m
 # Knobs (environment): BURST_LINES=10000000 DURATION=10 CONTEXTS=10000 LPD=20
 #   TAGS=3 TYPE=c (c|g|ms|h|s|d|mix|c,g,...) RCVBUF=0 (SO_RCVBUF for both
-#   receivers, 0 = OS default) MEM_CONTEXTS=1000000 MEM_RATE=250000 SETTLE=1
+#   receivers, 0 = OS default) MEM_CONTEXTS=1000000 MEM_RATE=100000 SETTLE=1
+#   MEM_WORKLOADS="names tags shared"
 #   PIPELINES=1 (dogstatsd_pipeline_count) SENDERS=1 (loadgen source sockets:
 #   SO_REUSEPORT spreads senders, not datagrams, over pipelines)
 #   INTAKE=vm (the agent forwards to a VictoriaMetrics started on loopback
@@ -89,7 +94,8 @@ TAGS=${TAGS:-3}
 TYPE=${TYPE:-c}
 RCVBUF=${RCVBUF:-0}
 MEM_CONTEXTS=${MEM_CONTEXTS:-1000000}
-MEM_RATE=${MEM_RATE:-250000}
+MEM_RATE=${MEM_RATE:-100000}
+MEM_WORKLOADS=${MEM_WORKLOADS:-names tags shared}
 SETTLE=${SETTLE:-1}
 REPEAT=${REPEAT:-1}
 PIPELINES=${PIPELINES:-1}
@@ -321,32 +327,50 @@ report() { # scenario who sent received drops cpu_ns user_ns
 		"$(awk -v c="$6" 'BEGIN { printf "%.3f", c / 1e9 }')" "$nspl" "$upl" "$ratio"
 }
 
-run_memory() {
-	local before after hwm sent st ctx out=$OUT/memory.agent
-	start_agent memory || { echo "memory: agent did not start" >&2; return; }
+# The memory workloads: every line a new counter context, MEM_CONTEXTS of them.
+#   names   plain unique names (loadgen.metric.<n>, no tags)
+#   tags    a distinct tag set per context: 100 names, TAGS tags of which the
+#           first is instance_id:<n> (what a per-object tag produces)
+#   shared  100 names, TAGS tags, each tag set shared by 10 contexts (an
+#           optimistic case: the tag sets cost a tenth each)
+mem_loadgen_args() { # $1 = workload
+	case "$1" in
+	names) echo --tags-per-line 0 ;;
+	tags) echo --tags-per-line "$TAGS" --unique-tags ;;
+	shared) echo --tags-per-line "$TAGS" ;;
+	*) echo "run.sh: unknown MEM_WORKLOADS entry $1" >&2; return 1 ;;
+	esac
+}
+
+run_memory() { # $1 = workload
+	local before after hwm sent st ctx args out=$OUT/memory-$1.agent
+	args=$(mem_loadgen_args "$1") || return
+	# no flush during the run: RSS is the contexts' storage (the flush's
+	# transient memory is the flush scenario's subject)
+	EXTRA_YAML="dogstatsd_flush_interval: 3600${EXTRA_YAML:+\n$EXTRA_YAML}" start_agent "memory-$1" ||
+		{ echo "memory $1: agent did not start" >&2; return; }
 	sleep 0.5
 	before=$(rss_kb "$AGENT_PID" VmRSS)
-	sent=$("$LOADGEN" --port "$AGENT_PORT" --unique --type c --tags-per-line "$TAGS" \
+	# shellcheck disable=SC2086
+	sent=$("$LOADGEN" --port "$AGENT_PORT" --unique --type c $args \
 		--lines-per-datagram "$LPD" --lines "$MEM_CONTEXTS" --rate "$MEM_RATE")
 	echo "$sent" > "$out.loadgen"
 	sleep "$SETTLE"
 	wait_stable agent_packets
 	after=$(rss_kb "$AGENT_PID" VmRSS); hwm=$(rss_kb "$AGENT_PID" VmHWM)
 	if ! st=$(status_json "$AGENT_SPORT"); then
-		echo "run.sh: memory: agent status unavailable, see $OUT/memory.agent.d/stderr" >&2
+		echo "run.sh: memory $1: agent status unavailable, see $OUT/memory-$1.agent.d/stderr" >&2
 		stop_agent
 		return
 	fi
 	echo "$st" > "$out.status.json"
 	stop_agent
 	ctx=$(jget aggregator.contexts <<<"$st")
-	MEMROW=$(printf 'memory: contexts sent %s, live contexts %s, lines received %s, kernel drops %s\n' \
-		"$(kv lines_sent "$sent")" "$ctx" "$(jget dogstatsd.lines <<<"$st")" \
-		"$(jget dogstatsd.kernel_drops <<<"$st")")
-	MEMROW+=$(printf '\n        VmRSS before %s KiB, after %s KiB, VmHWM %s KiB, aggregator.memory_bytes %s\n' \
-		"$before" "$after" "$hwm" "$(jget aggregator.memory_bytes <<<"$st")")
-	MEMROW+=$(printf '\n        RSS bytes per context: %s' \
-		"$(awk -v a="$after" -v b="$before" -v c="$ctx" 'BEGIN { printf "%.0f", (c > 0 ? (a - b) * 1024 / c : 0) }')")
+	MEMROWS+=("$(printf '%-8s %10s %10s %10s %8s %10s %10s %10s %8s %8s' "$1" \
+		"$(kv lines_sent "$sent")" "$ctx" "$(jget dogstatsd.kernel_drops <<<"$st")" \
+		"$before" "$after" "$hwm" "$(jget aggregator.memory_bytes <<<"$st")" \
+		"$(awk -v a="$after" -v b="$before" -v c="$ctx" 'BEGIN { printf "%.0f", (c > 0 ? (a - b) * 1024 / c : 0) }')" \
+		"$(awk -v m="$(jget aggregator.memory_bytes <<<"$st")" -v c="$ctx" 'BEGIN { printf "%.0f", (c > 0 ? m / c : 0) }')")")
 }
 
 run_flush() {
@@ -413,12 +437,14 @@ run_status() {
 		"$(kv lines_sent "$sent")" $((l1 - l0)) $(($(kv lines_sent "$sent") - (l1 - l0))) $((k1 - k0)))
 }
 
-MEMROW=
+MEMROWS=()
 FLUSHROW=
 STATUSROW=
 for s in "${SCENARIOS[@]}"; do
 	if [ "$s" = memory ]; then
-		[ $RUN_AGENT = 1 ] && run_memory
+		if [ $RUN_AGENT = 1 ]; then
+			for w in $MEM_WORKLOADS; do run_memory "$w"; done
+		fi
 		continue
 	fi
 	if [ "$s" = flush ]; then
@@ -449,7 +475,14 @@ for s in "${!RATIOS[@]}"; do
 		END { if (NR > 1) printf "ratio %s: median %.2f (min %.2f, max %.2f) over %d pairs\n",
 			s, v[int((NR + 1) / 2)], v[1], v[NR], NR }'
 done
-[ -n "$MEMROW" ] && echo "$MEMROW"
+if [ ${#MEMROWS[@]} -gt 0 ]; then
+	echo "memory: MEM_CONTEXTS=$MEM_CONTEXTS unique counter contexts per workload (names: plain unique names;"
+	echo "        tags: a distinct $TAGS-tag set per context; shared: each tag set shared by 10 contexts)"
+	printf '%-8s %10s %10s %10s %8s %10s %10s %10s %8s %8s\n' workload lines_sent contexts kdrops \
+		rss0_KiB rss1_KiB hwm_KiB aggr_bytes B/ctx aggrB/ctx
+	for r in "${MEMROWS[@]}"; do echo "$r"; done
+	echo "        B/ctx: RSS growth per live context; aggrB/ctx: aggregator.memory_bytes per context"
+fi
 [ -n "$FLUSHROW" ] && echo "$FLUSHROW"
 [ -n "$STATUSROW" ] && echo "$STATUSROW"
 exit 0

@@ -80,7 +80,19 @@ def check(budget, totals, out):
     per = {'counters': LINES, 'mix': LINES, 'create': LINES, 'create_tl': LINES,
            'flush': int(contexts.group(1)) if contexts else 0}
     failed = False
+    m = re.search(r'^bytes_per_context (.*)$', out, re.M)
+    mem = dict(re.findall(r'(\w+)=([\d.]+)', m.group(1))) if m else {}
     for phase, limit in sorted(budget.items()):
+        if phase.startswith('bytes_'):
+            if phase[len('bytes_'):] not in mem:
+                print(f'FAIL: {phase}: not in the bytes_per_context line (driver output: {out!r})')
+                failed = True
+                continue
+            v = float(mem[phase[len('bytes_'):]])
+            verdict = 'ok' if v <= limit else 'OVER BUDGET'
+            print(f'  {phase:11s} {v:9.1f} bytes/context         budget {limit:9.1f}  {verdict}')
+            failed |= v > limit
+            continue
         if phase not in totals or not per.get(phase):
             print(f'FAIL: phase {phase}: no callgrind dump (driver output: {out!r})')
             failed = True

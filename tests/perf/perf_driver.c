@@ -19,7 +19,9 @@
  *                                          with dogstatsd_tag_value_limit 1000),
  *                                          flush (of counters)
  *        perf_driver bench [LINES]         same phases, native ns per line
- *        perf_driver memory [CONTEXTS]     unique counters: RSS bytes/context,
+ *        perf_driver memory [CONTEXTS [shared|tags|names]]
+ *                                          unique counters (tag sets as
+ *                                          load_kind): RSS bytes/context,
  *                                          CPU of the flush and of a zero-fill
  *                                          flush, each with the CPU of writing
  *                                          its batch as JSON lines (agent.c's
@@ -78,11 +80,19 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
-/* bench/loadgen.c's write_line with --tags-per-line 3; types "c" or "mix". */
+/* The tag sets of the generated lines, as bench/run.sh's memory workloads:
+ * LOAD_SHARED: loadgen's default (each tag set shared by 10 contexts),
+ * LOAD_TAGS: --unique-tags (the first tag instance_id:<c>, a distinct set per
+ * context), LOAD_NAMES: --tags-per-line 0 (no tags, name loadgen.metric.<c>). */
+enum load_kind { LOAD_SHARED, LOAD_TAGS, LOAD_NAMES };
+static enum load_kind load_kind = LOAD_SHARED;
+
+/* bench/loadgen.c's write_line with --tags-per-line 3 (load_kind says which
+ * tags); types "c" or "mix". */
 static char *write_line(char *p, uint64_t c, bool mix)
 {
 	static const char *const types[] = { "c", "g", "ms", "h", "s", "d" };
-	uint64_t name = c % 100;
+	uint64_t name = load_kind == LOAD_NAMES ? c : c % 100;
 	const char *type = mix ? types[name % 6] : "c";
 	p = put_str(p, "loadgen.metric.");
 	p = put_u64(p, name);
@@ -93,8 +103,10 @@ static char *write_line(char *p, uint64_t c, bool mix)
 		p = put_u64(p, rng_next() % (type[0] == 's' ? 100000 : 1000));
 	*p++ = '|';
 	p = put_str(p, type);
-	p = put_str(p, "|#ctx:");
-	p = put_u64(p, c / 100);
+	if (load_kind == LOAD_NAMES)
+		return p;
+	p = put_str(p, load_kind == LOAD_TAGS ? "|#instance_id:" : "|#ctx:");
+	p = put_u64(p, load_kind == LOAD_TAGS ? c : c / 100);
 	for (unsigned t = 1; t < NTAGS; t++) {
 		p = put_str(p, ",t");
 		p = put_u64(p, t);
@@ -326,6 +338,29 @@ static void load_all(struct load *l, uint64_t n, bool mix)
 	load_make(l, n, 0, mix);
 }
 
+/* aggr_stats.memory_bytes growth per context of ingesting l (each line a new
+ * context) into a fresh aggregator. */
+static double bytes_per_context(const struct aggr_config *cfg, const struct load *l)
+{
+	struct dsd_parser *p = dsd_parser_new(NULL);
+	struct rx r = { aggr_new(cfg), T0 };
+	if (!p || !r.a)
+		exit(1);
+	struct aggr_stats st0, st;
+	aggr_get_stats(r.a, &st0);
+	feed(p, &r, l, 0, l->ndgram);
+	check_lines(p, r.a, l->lines);
+	aggr_get_stats(r.a, &st);
+	if (st.contexts != l->lines) {
+		fprintf(stderr, "perf_driver: %llu contexts, want %zu\n",
+			(unsigned long long)st.contexts, l->lines);
+		exit(1);
+	}
+	aggr_free(r.a);
+	dsd_parser_free(p);
+	return (double)(st.memory_bytes - st0.memory_bytes) / (double)st.contexts;
+}
+
 static int run_phases(size_t lines, bool timed)
 {
 	struct aggr_config cfg;
@@ -360,6 +395,17 @@ static int run_phases(size_t lines, bool timed)
 	load_free(&l);
 	phase_flush(a, timed);
 	aggr_free(a);
+	/* not a callgrind phase: the aggregator's own accounting per created
+	 * context, plain unique names and a distinct tag set per context */
+	printf("bytes_per_context");
+	for (enum load_kind k = LOAD_TAGS; k <= LOAD_NAMES; k++) {
+		load_kind = k;
+		load_all(&l, lines, false);
+		printf(" %s=%.1f", k == LOAD_TAGS ? "tags" : "names", bytes_per_context(&cfg, &l));
+		load_free(&l);
+	}
+	load_kind = LOAD_SHARED;
+	printf("\n");
 	return 0;
 }
 
@@ -375,8 +421,9 @@ static long rss_kib(void)
 	return rss * 4;
 }
 
-/* n unique counter contexts: RSS per context, then the flush of the closed
- * bucket and the next (zero-fill only) flush, CPU seconds each. */
+/* n unique counter contexts (load_kind's tags): RSS per context, then the
+ * flush of the closed bucket and the next (zero-fill only) flush, CPU
+ * seconds each. */
 static int run_memory(size_t n)
 {
 	struct aggr_config cfg;
@@ -463,8 +510,16 @@ int main(int argc, char **argv)
 		return run_phases(n > 0 ? (size_t)n : 100000, false);
 	if (strcmp(mode, "bench") == 0)
 		return run_phases(n > 0 ? (size_t)n : 2000000, true);
-	if (strcmp(mode, "memory") == 0)
+	if (strcmp(mode, "memory") == 0) {
+		const char *kind = argc > 3 ? argv[3] : "shared";
+		if (strcmp(kind, "tags") == 0)
+			load_kind = LOAD_TAGS;
+		else if (strcmp(kind, "names") == 0)
+			load_kind = LOAD_NAMES;
+		else if (strcmp(kind, "shared") != 0)
+			return 2;
 		return run_memory(n > 0 ? (size_t)n : 1000000);
+	}
 	fprintf(stderr, "usage: perf_driver callgrind|bench|memory [N]\n");
 	return 2;
 }
