@@ -106,13 +106,7 @@ int config_defaults(struct agent_config *cfg)
 	cfg->limits = DSD_LIMITS_DEFAULT;
 	cfg->net = NET_CONFIG_DEFAULT;
 	cfg->aggr = AGGR_CONFIG_DEFAULT;
-	cfg->fwd = (struct fwd_config){
-		.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2,
-		.backoff_factor = 2, .backoff_max = 64, .compressor = COMPRESS_ZLIB,
-		.zstd_level = 1, .zlib_level = 6, .compressor_level = 6,
-		.series_api = SERIES_API_V1, .distributions = DIST_SERIES,
-		.max_points_per_payload = 10000, .drain_timeout_s = 2,
-	};
+	cfg->fwd = FWD_CONFIG_DEFAULT;
 	cfg->status.port = 5012;
 	if (defaults_strings(cfg) < 0 || defaults_lists(cfg) < 0) {
 		config_free(cfg);

@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+/* COMPRESS_SNAPPY (block format) is for Prometheus remote write only. */
+enum compressor_kind { COMPRESS_ZLIB, COMPRESS_GZIP, COMPRESS_ZSTD, COMPRESS_NONE, COMPRESS_SNAPPY };
 
 /* Content-Encoding header value; NULL for COMPRESS_NONE. */
 const char *compress_encoding_name(enum compressor_kind k);

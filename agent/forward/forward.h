@@ -35,11 +35,88 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "core/batch.h"
+#include "forward/compress.h"
 #include "forward/payload.h"
 
+struct aggr_config;
 struct event_base;
+
+/* ---- the forwarding part of agent.yaml (config/ fills it in;
+ * conf.d/agent.yaml documents each key) ---- */
+enum series_api { SERIES_API_V1, SERIES_API_V2 };
+enum distribution_mode { DIST_SKETCHES, DIST_SERIES };
+
+/* additional_endpoints: one entry per (URL, API key) pair, Datadog's format
+ * {url: [key, ...]}. Each gets its own forwarder (queue, backoff, disk queue
+ * <forwarder_storage_path>-<16 hex>, counters) with the main one's settings. */
+struct dd_endpoint_config {
+	char *url;
+	char *api_key;		/* never logged */
+};
+
+/* remote_write: one Prometheus remote write target, in prometheus.yml's shape. */
+struct remote_write_config {
+	char *url;		/* url: the full write URL */
+	char *name;		/* name, "" = none (status shows the URL without credentials) */
+	int timeout_s;		/* remote_timeout, 30s */
+	char *basic_user;	/* basic_auth.username */
+	char *basic_password;	/* basic_auth.password or password_file (read at load) */
+	char *auth_type;	/* authorization.type, Bearer */
+	char *auth_credentials;	/* authorization.credentials(_file), or bearer_token(_file) */
+	char **header_names;	/* headers: {name: value} */
+	char **header_values;
+	size_t nheaders;
+	char *ca_file;		/* tls_config.ca_file, "" = system store */
+	char *cert_file;	/* tls_config.cert_file / key_file: client certificate */
+	char *key_file;
+	bool insecure_skip_verify; /* tls_config.insecure_skip_verify, false */
+	size_t max_samples;	/* queue_config.max_samples_per_send, 2000 */
+};
+
+enum rw_counter_mode { RW_COUNTERS_INTERVAL, RW_COUNTERS_CUMULATIVE };
+
+struct fwd_config {
+	char *api_key;		/* api_key, or api_key_file, or $DD_API_KEY; never logged */
+	char *api_key_file;	/* api_key_file: path read at start (must not be group/other readable) */
+	char *site;		/* site, datadoghq.com -> https://api.<site> */
+	char *dd_url;		/* dd_url: overrides site; "" = no intake (JSON lines output) */
+	bool intake_enabled;	/* computed: dd_url set, or api_key set (then site is used) */
+	int timeout_s;		/* forwarder_timeout, 20 */
+	size_t retry_queue_max_bytes;	/* forwarder_retry_queue_payloads_max_size, 15 MiB */
+	size_t storage_max_bytes;	/* forwarder_storage_max_size_in_bytes, 0 = no disk spill */
+	char *storage_path;		/* forwarder_storage_path, <run_path>/transactions_to_retry */
+	double backoff_base;		/* forwarder_backoff_base, 2 */
+	double backoff_factor;		/* forwarder_backoff_factor, 2 */
+	double backoff_max;		/* forwarder_backoff_max, 64 */
+	enum compressor_kind compressor;	/* serializer_compressor_kind: zlib|gzip|zstd|none */
+	int zstd_level;			/* serializer_zstd_compressor_level, 1 (zstd only, as Datadog) */
+	int zlib_level;			/* serializer_compressor_level, 6 (zlib and gzip; ours) */
+	int compressor_level;		/* the level `compressor` uses: one of the two (derived) */
+	enum series_api series_api;	/* use_v2_api.series: false -> v1 */
+	enum distribution_mode distributions; /* forwarder_distributions: sketches|series, sketches */
+	size_t max_points_per_payload;	/* serializer_max_series_points_per_payload, 10000 */
+	char *proxy_http;		/* proxy: {http, https, no_proxy} */
+	char *proxy_https;
+	char *no_proxy;
+	bool skip_ssl_validation;	/* skip_ssl_validation, false */
+	char *ca_file;			/* tls_ca_file, "" = system store */
+	double drain_timeout_s;		/* forwarder_stop_timeout, 2 */
+	struct dd_endpoint_config *extra; /* additional_endpoints */
+	size_t nextra;
+	struct remote_write_config *rw;	/* remote_write */
+	size_t nrw;
+	enum rw_counter_mode rw_counters; /* remote_write_counters: interval|cumulative, interval */
+};
+/* Every scalar default; config/ adds the string defaults (site datadoghq.com,
+ * forwarder_storage_path <run_path>/transactions_to_retry, ...). */
+#define FWD_CONFIG_DEFAULT ((struct fwd_config){ \
+	.timeout_s = 20, .retry_queue_max_bytes = 15u << 20, .backoff_base = 2, \
+	.backoff_factor = 2, .backoff_max = 64, .compressor = COMPRESS_ZLIB, \
+	.zstd_level = 1, .zlib_level = 6, .compressor_level = 6, \
+	.series_api = SERIES_API_V1, .distributions = DIST_SERIES, \
+	.max_points_per_payload = 10000, .drain_timeout_s = 2, \
+})
 
 #define FWD_LOG_EXCERPT 128
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "forward/compress.h"
 
 enum fwd_endpoint {
 	FWD_EP_SERIES_V1,	/* /api/v1/series, JSON */
