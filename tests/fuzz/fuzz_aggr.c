@@ -57,17 +57,9 @@
 #include "core/batch.h"
 #include "core/buf.h"
 #include "parse/parse.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz_aggr: invariant failed: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);                          \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
 
 #define MAX_DATAGRAMS 256
 

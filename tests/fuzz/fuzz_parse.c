@@ -44,17 +44,9 @@
 #include "parse/keyhash.h"
 #include "parse/num.h"
 #include "parse/parse.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "fuzz_parse: invariant failed: %s (%s:%d)\n", \
-				#cond, __FILE__, __LINE__);                          \
-			abort();                                                     \
-		}                                                                    \
-	} while (0)
 
 struct fctx {
 	const char *lo, *hi;

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from agentlib import Agent, Runner, asan_build, wait_until  # noqa: E402
 from fwdlib import agent_for  # noqa: E402
-from vm import VictoriaMetrics  # noqa: E402
+from vm import shared_vm  # noqa: E402
 
 N = int(os.environ.get("BOMB_VALUES", "20000"))
 LIMIT = 1000
@@ -45,14 +45,6 @@ LPD = 20            # lines per datagram
 # beyond the limit (the idle agent, ~15 MiB, and the allocator's slack;
 # measured limit + 15 MiB at 16 MiB, limit + 22 MiB at 64 MiB)
 OVERHEAD = 32 << 20
-VM = None
-
-
-def vm():
-    global VM
-    if VM is None:
-        VM = VictoriaMetrics()
-    return VM
 
 
 def rss_peak(agent):
@@ -145,7 +137,7 @@ def guard_agent(v, host, extra=None):
 
 
 def test_tag_limit_bomb_exact_totals():
-    v = vm()
+    v = shared_vm()
     host = "card-strip"
     a = guard_agent(v, host)
     try:
@@ -218,7 +210,7 @@ def test_tag_limit_bomb_exact_totals():
 
 
 def test_drop_sample_counted():
-    v = vm()
+    v = shared_vm()
     host = "card-drop"
     a = guard_agent(v, host, {"dogstatsd_tag_limit_action": "drop_sample", "dogstatsd_tag_value_limit": 100})
     try:
@@ -240,7 +232,7 @@ def test_drop_sample_counted():
 
 
 def test_tags_exclude_rule():
-    v = vm()
+    v = shared_vm()
     host = "card-rule"
     a = guard_agent(v, host, {"dogstatsd_tags_exclude": ["instance_*", "user_id|cr.checkout*"]})
     try:

@@ -17,17 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from agentlib import SOURCE_ROOT, Runner  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd, wait_bucket_start  # noqa: E402
-from vm import VictoriaMetrics  # noqa: E402
+from vm import shared_vm  # noqa: E402
 
 CLIENTS = os.path.join(SOURCE_ROOT, "tests", "clients")
-VM = None
-
-
-def vm():
-    global VM
-    if VM is None:
-        VM = VictoriaMetrics()
-    return VM
 
 
 def import_statsd():
@@ -50,7 +42,7 @@ def L(**kw):
 
 
 def agent_vm_jsonl(host):
-    v = vm()
+    v = shared_vm()
     a = agent_for(v.dd_url, {"hostname": host, "histogram_aggregates": ["max", "median", "avg", "count", "min", "sum"]})
     a.cfg["dogstatsd_output_file"] = a.out_path  # a JSON lines copy next to the intake
     a.cfg["dogstatsd_socket"] = os.path.join(a.dir, "dsd.sock")
@@ -200,8 +192,4 @@ def test_hotshots_udp_and_uds():
 
 
 if __name__ == "__main__":
-    try:
-        Runner().run([test_python_statsd, test_hotshots_udp_and_uds])
-    finally:
-        if VM:
-            VM.stop()
+    Runner().run([test_python_statsd, test_hotshots_udp_and_uds])

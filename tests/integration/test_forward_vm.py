@@ -13,16 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from agentlib import Runner  # noqa: E402
 from fwdlib import agent_for, check_identity, fwd, wait_bucket_start  # noqa: E402
-from vm import VictoriaMetrics  # noqa: E402
+from vm import shared_vm  # noqa: E402
 
-VM = None
-
-
-def vm():
-    global VM
-    if VM is None:
-        VM = VictoriaMetrics()
-    return VM
 
 
 def labels(**kw):
@@ -30,7 +22,7 @@ def labels(**kw):
 
 
 def test_types_exact():
-    v = vm()
+    v = shared_vm()
     # one pipeline: each a.send() is a new socket, and two pipelines cannot
     # order two gauge values received in the same second (README, "differs")
     a = agent_for(v.dd_url, {"hostname": "vm-host-1", "dogstatsd_pipeline_count": 1}).start()
@@ -79,7 +71,7 @@ def test_types_exact():
 
 
 def test_four_agents_one_vm():
-    v = vm()
+    v = shared_vm()
     agents = [agent_for(v.dd_url, {"hostname": f"l5-host-{i}"}, name=f"a{i}").start() for i in range(4)]
     try:
         bucket = wait_bucket_start()
@@ -110,8 +102,4 @@ def test_four_agents_one_vm():
 
 
 if __name__ == "__main__":
-    try:
-        Runner().run([test_types_exact, test_four_agents_one_vm])
-    finally:
-        if VM:
-            VM.stop()
+    Runner().run([test_types_exact, test_four_agents_one_vm])

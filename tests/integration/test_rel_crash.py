@@ -62,6 +62,23 @@ def deliveries(fi):
     return out
 
 
+def down_disk_agent(fi):
+    """An agent with the disk queue on, its intake down (connection reset);
+    returns it (not started) and its queue directory."""
+    fi.set_script(default={"reset": True})
+    a = agent_for(fi.url, DISK)
+    return a, os.path.join(a.cfg["run_path"], "transactions_to_retry")
+
+
+def flush_events(a, titles, per_flush):
+    """Sends an event per title, waiting after every per_flush of them until
+    they are flushed: one flush (one queue file, intake down) per group."""
+    for i, t in enumerate(titles):
+        a.send(event(t))
+        if i % per_flush == per_flush - 1:
+            wait_until(lambda: fwd(a)["points_submitted"] >= i + 1, 10, "events flushed")
+
+
 def qfiles(qdir):
     try:
         return sorted(os.listdir(qdir))
@@ -76,16 +93,11 @@ def kill9(a):
 
 def test_restart_during_outage_then_crash():
     with FaultIntake() as fi:
-        fi.set_script(default={"reset": True})
-        a = agent_for(fi.url, DISK)
-        qdir = os.path.join(a.cfg["run_path"], "transactions_to_retry")
+        a, qdir = down_disk_agent(fi)
         try:
             a.start()
             titles = [f"rc.e{i}" for i in range(60)]
-            for i, t in enumerate(titles):
-                a.send(event(t))
-                if i % 10 == 9:  # one flush, one file per ten events
-                    wait_until(lambda: fwd(a)["points_submitted"] >= i + 1, 10, "events flushed")
+            flush_events(a, titles, 10)
             assert a.stop() == 0
             files = [f for f in qfiles(qdir) if f.endswith(".ddq")]
             assert len(files) >= 6, files
@@ -283,14 +295,10 @@ def test_corrupt_and_foreign_entries():
     """A corrupt queue file is named with its reason, counted and removed;
     a directory named *.ddq and other files are left alone and named."""
     with FaultIntake() as fi:
-        fi.set_script(default={"reset": True})
-        a = agent_for(fi.url, DISK)
-        qdir = os.path.join(a.cfg["run_path"], "transactions_to_retry")
+        a, qdir = down_disk_agent(fi)
         try:
             a.start()
-            for i in range(3):
-                a.send(event(f"corrupt.e{i}"))
-                wait_until(lambda: fwd(a)["points_submitted"] >= i + 1, 10, "flushed")
+            flush_events(a, [f"corrupt.e{i}" for i in range(3)], 1)
             assert a.stop() == 0
             files = sorted(f for f in qfiles(qdir) if f.endswith(".ddq"))
             assert len(files) == 3, files

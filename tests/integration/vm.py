@@ -1,6 +1,6 @@
 """vm.py - a throw-away VictoriaMetrics (Debian's /usr/bin/victoria-metrics)
 for integration tests: free loopback port, temp storage, readiness wait,
-force_flush and /api/v1/export helpers. Installed with apt-get if missing.
+force_flush and /api/v1/export helpers; shared_vm() for a script's tests. Installed with apt-get if missing.
 Python 3 standard library only.
 """
 import json
@@ -12,6 +12,19 @@ import urllib.request
 from tsdb import LocalServer
 
 VM_BIN = "/usr/bin/victoria-metrics"
+
+
+_shared = None
+
+
+def shared_vm():
+    """One VictoriaMetrics for every test of a script, started on first use
+    (stopped at exit, as every LocalServer). Tests that share it tell their
+    series apart by name or host."""
+    global _shared
+    if _shared is None:
+        _shared = VictoriaMetrics()
+    return _shared
 
 
 def ensure_installed():

@@ -15,26 +15,7 @@
 #include "forward/compress.h"
 #include "core/json.h"
 #include "forward/encode.h"
-
-struct sink {
-	struct payload *p[4096];
-	size_t n;
-};
-
-static int collect(void *arg, struct payload *p)
-{
-	struct sink *s = arg;
-	cr_assert_lt(s->n, 4096);
-	s->p[s->n++] = p;
-	return 0;
-}
-
-static void sink_free(struct sink *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		payload_free(s->p[i]);
-	s->n = 0;
-}
+#include "payload_sink.h"
 
 /* The payload's uncompressed body, NUL-terminated (caller frees). */
 static char *body_of(const struct payload *p, size_t *len)
@@ -61,7 +42,7 @@ Test(encode, series_v1_exact_json)
 	struct enc_opts o = { .compressor = COMPRESS_NONE, .created = 5 };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 2, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, 2, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 1);
 	cr_assert_eq(r.records, 2);
 	cr_assert_eq(sk.p[0]->npoints, 2);
@@ -85,7 +66,7 @@ Test(encode, json_escapes_any_bytes)
 	struct enc_opts o = { .compressor = COMPRESS_NONE };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(&s, 1, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(&s, 1, &o, sink_collect, &sk, &r), 0);
 	char *b = body_of(sk.p[0], NULL);
 	cr_assert(strstr(b, "\"metric\":\"a\\nb\\u0001\\ufffd\"") != NULL, "%s", b);
 	cr_assert(strstr(b, "\"tags\":[\"k:\\\"q\\\"\\\\\"]") != NULL, "%s", b);
@@ -150,7 +131,7 @@ Test(encode, series_v2_protobuf_decodes)
 	struct enc_opts o = { .compressor = COMPRESS_ZSTD };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v2(s, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v2(s, 3, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 1);
 	cr_assert_eq(sk.p[0]->ep, FWD_EP_SERIES_V2);
 	size_t len;
@@ -190,7 +171,7 @@ Test(encode, sketches_protobuf_decodes)
 	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_sketches(&sp, 1, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_sketches(&sp, 1, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 1);
 	size_t len;
 	char *b = body_of(sk.p[0], &len);
@@ -227,7 +208,7 @@ Test(encode, checks_exact_json)
 	struct enc_opts o = { .compressor = COMPRESS_NONE };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_checks(&c, 1, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_checks(&c, 1, &o, sink_collect, &sk, &r), 0);
 	char *b = body_of(sk.p[0], NULL);
 	cr_assert_str_eq(b, "[{\"check\":\"app.up\",\"host_name\":\"h\",\"timestamp\":42,\"status\":2,"
 			    "\"message\":\"down|x\",\"tags\":[\"env:prod\",\"role\"]}]");
@@ -250,7 +231,7 @@ Test(encode, events_grouped_by_source)
 	struct enc_opts o = { .compressor = COMPRESS_NONE, .hostname = "me" };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_events(e, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_events(e, 3, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 1);
 	cr_assert_eq(sk.p[0]->ep, FWD_EP_EVENTS);
 	cr_assert_eq(sk.p[0]->npoints, 3);
@@ -330,7 +311,7 @@ static void split_case(enum compressor_kind k, size_t max_c, size_t max_u, size_
 			      .max_points = max_pts };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(r.records, n);
 	cr_assert_eq(r.too_large, 0);
 	cr_assert_geq(sk.n, min_payloads);
@@ -364,7 +345,7 @@ Test(encode, default_point_cap_is_10000)
 	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 3);
 	cr_assert_eq(sk.p[0]->npoints, 10000);
 	cr_assert_eq(sk.p[2]->npoints, 5000);
@@ -385,7 +366,7 @@ Test(encode, window_compaction_keeps_every_record_in_order)
 	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 1000 };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 60);
 	check_split(&sk, n, 3200000, 62914560, 1000);
 	size_t next = 0;
@@ -417,7 +398,7 @@ Test(encode, record_over_limit_is_counted_not_sent)
 	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_uncompressed = 1000 };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 3, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, 3, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(r.too_large, 1);
 	cr_assert_eq(r.records, 2);
 	size_t pts = 0;
@@ -436,7 +417,7 @@ Test(encode, sequence_numbers_increase)
 	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 10, .seq = &seq };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 30, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, 30, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 3);
 	cr_assert_eq(sk.p[0]->seq, 100);
 	cr_assert_eq(sk.p[2]->seq, 102);
@@ -638,7 +619,7 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 			      .max_points = max_pts };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad += !isfinite(s[i].value);
@@ -698,7 +679,7 @@ Test(encode, series_v1_values_round_trip)
 	struct enc_opts o = { .compressor = COMPRESS_NONE };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, NEDGE, &o, collect, &sk, &r), 0);
+	cr_assert_eq(enc_series_v1(s, NEDGE, &o, sink_collect, &sk, &r), 0);
 	cr_assert_eq(sk.n, 1);
 	size_t bad = 0;
 	for (size_t i = 0; i < NEDGE; i++)

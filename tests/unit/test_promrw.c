@@ -13,26 +13,7 @@
 #include "forward/compress.h"
 #include "forward/promrw.h"
 #include "remote_write.pb-c.h"
-
-struct sink {
-	struct payload *p[64];
-	size_t n;
-};
-
-static int collect(void *arg, struct payload *p)
-{
-	struct sink *s = arg;
-	cr_assert_lt(s->n, 64);
-	s->p[s->n++] = p;
-	return 0;
-}
-
-static void sink_free(struct sink *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		payload_free(s->p[i]);
-	s->n = 0;
-}
+#include "payload_sink.h"
 
 static Prometheus__WriteRequest *unpack(const struct payload *p)
 {
@@ -65,7 +46,7 @@ static int encode(struct promrw *st, const struct series *s, size_t n, bool cumu
 	uint64_t seq = 7;
 	struct promrw_opts o = { .cumulative = cumulative, .max_samples = max, .created = 1700000000,
 				 .seq = &seq };
-	return promrw_encode(st, s, n, &o, collect, out, res);
+	return promrw_encode(st, s, n, &o, sink_collect, out, res);
 }
 
 Test(promrw, metric_and_label_names)
