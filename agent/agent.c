@@ -176,27 +176,29 @@ static void pipeline_totals(struct agent *a, struct pipeline_stats *sum)
 	sum->aggr.dropped[AGGR_DROP_NON_FINITE] += a->emitted.nonfinite;
 }
 
+/* " key=total" for every non-zero field of table t (core/stats.h). */
+static void put_nonzero(struct buf *b, const struct stat_table *t, const void *st)
+{
+	for (size_t k = 0; k < t->n; k++) {
+		uint64_t v = stat_total(&t->f[k], st);
+		if (v)
+			buf_printf(b, " %s=%llu", stat_key(&t->f[k]), (unsigned long long)v);
+	}
+}
+
 /* At debug level: the per-flush summary an operator needs is the STATUS= line
  * (report_status); at info this would add a journal line every flush. */
 static void log_counters(const struct pipeline_stats *st)
 {
-	const struct dsd_stats *p = &st->parse;
-	const struct net_stats *ns = &st->net;
-	const struct aggr_stats *as = &st->aggr;
-	uint64_t samples = 0;
-	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
-		samples += p->samples[t];
-	log_debug("dogstatsd: packets=%llu bytes=%llu lines=%llu samples=%llu events=%llu "
-		 "service_checks=%llu parse_errors=%llu/%llu/%llu truncated=%llu kernel_drops=%llu "
-		 "contexts=%llu refused=%llu",
-		 (unsigned long long)(ns->udp_packets + ns->uds_packets),
-		 (unsigned long long)(ns->udp_bytes + ns->uds_bytes), (unsigned long long)p->lines,
-		 (unsigned long long)samples, (unsigned long long)p->events,
-		 (unsigned long long)p->service_checks, (unsigned long long)p->metric_errors,
-		 (unsigned long long)p->event_errors, (unsigned long long)p->check_errors,
-		 (unsigned long long)ns->truncated, (unsigned long long)ns->kernel_drops,
-		 (unsigned long long)as->contexts,
-		 (unsigned long long)(as->dropped[AGGR_DROP_CONTEXT_CAP] + as->dropped[AGGR_DROP_METRIC_CAP]));
+	if (log_get_level() > LOG_LVL_DEBUG)
+		return;
+	struct buf b;
+	buf_init(&b);
+	put_nonzero(&b, &net_stats_table, &st->net);
+	put_nonzero(&b, &dsd_stats_table, &st->parse);
+	put_nonzero(&b, &aggr_stats_table, &st->aggr);
+	log_debug("counters:%s", b.p ? b.p : " none");
+	buf_done(&b);
 }
 
 static void evaluate_alerts(struct agent *a, struct batch *b, int64_t now)

@@ -452,33 +452,11 @@ void pipeline_free(struct pipeline *p)
 
 /* ---- sums ---- */
 
-static void add_u64s(uint64_t *sum, const uint64_t *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sum[i] += x[i];
-}
-
-_Static_assert(sizeof(struct dsd_stats) % sizeof(uint64_t) == 0, "dsd_stats: uint64_t fields only");
-_Static_assert(sizeof(size_t) == sizeof(uint64_t), "aggr_stats: size_t is summed as uint64_t");
-_Static_assert(sizeof(struct aggr_stats) % sizeof(uint64_t) == 0, "aggr_stats: 8-byte fields only");
-
 void pipeline_stats_add(struct pipeline_stats *sum, const struct pipeline_stats *x)
 {
-	struct net_stats *s = &sum->net;
-	const struct net_stats *n = &x->net;
-	s->udp_packets += n->udp_packets;
-	s->udp_bytes += n->udp_bytes;
-	s->uds_packets += n->uds_packets;
-	s->uds_bytes += n->uds_bytes;
-	s->truncated += n->truncated;
-	s->kernel_drops += n->kernel_drops;
-	s->recv_errors += n->recv_errors;
-	s->sockets += n->sockets;
-	/* every field of these two is a 64-bit counter (asserted above) */
-	add_u64s((uint64_t *)&sum->parse, (const uint64_t *)&x->parse,
-		 sizeof(x->parse) / sizeof(uint64_t));
-	add_u64s((uint64_t *)&sum->aggr, (const uint64_t *)&x->aggr,
-		 sizeof(x->aggr) / sizeof(uint64_t));
+	stat_table_add(&net_stats_table, &sum->net, &x->net);
+	stat_table_add(&dsd_stats_table, &sum->parse, &x->parse);
+	stat_table_add(&aggr_stats_table, &sum->aggr, &x->aggr);
 	sum->collects += x->collects;
 	if (x->last_collect_s > sum->last_collect_s)
 		sum->last_collect_s = x->last_collect_s;

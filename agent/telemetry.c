@@ -15,15 +15,16 @@ struct emit {
 	int err;
 };
 
+/* name and tag are copied into the batch. */
 static void put(struct emit *e, const char *name, enum series_kind kind, double v, const char *tag)
 {
 	struct sv tags[1] = { sv_from_cstr(tag) };
 	struct series s = {
-		.name = name, .host = e->host, .kind = kind, .ts = e->ts, .value = v,
-		.interval = kind == SERIES_COUNT ? e->interval : 0,
+		.name = batch_str(e->b, sv_from_cstr(name)), .host = e->host, .kind = kind, .ts = e->ts,
+		.value = v, .interval = kind == SERIES_COUNT ? e->interval : 0,
 		.tags = tag ? batch_tags(e->b, tags, 1) : NULL, .ntags = tag ? 1 : 0,
 	};
-	if ((tag && !s.tags) || batch_add_series(e->b, &s) < 0)
+	if (!s.name || (tag && !s.tags) || batch_add_series(e->b, &s) < 0)
 		e->err = -ENOMEM;
 }
 
@@ -35,47 +36,30 @@ static void count(struct emit *e, const char *name, uint64_t now, uint64_t *prev
 		put(e, name, SERIES_COUNT, (double)d, tag);
 }
 
-static void parse_metrics(struct emit *e, struct telemetry *t, const struct dsd_stats *p)
+/* Every field of table t with a telemetry name (core/stats.h): counters as
+ * the change since the previous flush (kept in prev), gauges as they are. */
+static void table_metrics(struct emit *e, const struct stat_table *t, const void *cur, void *prev)
 {
-	char tag[64];
-	count(e, "dd_mini_agent.dogstatsd.lines", p->lines, &t->parse.lines, NULL);
-	count(e, "dd_mini_agent.dogstatsd.events", p->events, &t->parse.events, NULL);
-	count(e, "dd_mini_agent.dogstatsd.service_checks", p->service_checks, &t->parse.service_checks, NULL);
-	for (int i = 0; i < METRIC_TYPE_COUNT; i++) {
-		snprintf(tag, sizeof(tag), "type:%s", metric_type_name((enum metric_type)i));
-		count(e, "dd_mini_agent.dogstatsd.samples", p->samples[i], &t->parse.samples[i], tag);
+	char name[96], tag[96];
+	for (size_t k = 0; k < t->n; k++) {
+		const struct stat_field *f = &t->f[k];
+		if (!f->tele)
+			continue;
+		snprintf(name, sizeof(name), "dd_mini_agent.%s", f->tele);
+		uint64_t *last = (uint64_t *)((char *)prev + f->offset);
+		for (size_t i = 0; i < f->n; i++) {
+			const char *tg = f->label;
+			if (f->elem) {
+				snprintf(tag, sizeof(tag), "%s:%s", f->label, f->elem((int)i));
+				tg = tag;
+			}
+			uint64_t v = stat_get(f, cur, i);
+			if (f->type == STAT_GAUGE)
+				put(e, name, SERIES_GAUGE, (double)v, tg);
+			else
+				count(e, name, v, &last[i], tg);
+		}
 	}
-	for (int i = 0; i < DSD_ERR_COUNT; i++) {
-		snprintf(tag, sizeof(tag), "reason:%s", dsd_error_name((enum dsd_error)i));
-		count(e, "dd_mini_agent.dogstatsd.parse_errors", p->errors[i], &t->parse.errors[i], tag);
-	}
-}
-
-static void net_metrics(struct emit *e, struct telemetry *t, const struct net_stats *n)
-{
-	count(e, "dd_mini_agent.dogstatsd.packets", n->udp_packets, &t->net.udp_packets, "transport:udp");
-	count(e, "dd_mini_agent.dogstatsd.packets", n->uds_packets, &t->net.uds_packets, "transport:uds");
-	count(e, "dd_mini_agent.dogstatsd.bytes", n->udp_bytes, &t->net.udp_bytes, "transport:udp");
-	count(e, "dd_mini_agent.dogstatsd.bytes", n->uds_bytes, &t->net.uds_bytes, "transport:uds");
-	count(e, "dd_mini_agent.dogstatsd.truncated", n->truncated, &t->net.truncated, NULL);
-	count(e, "dd_mini_agent.dogstatsd.kernel_drops", n->kernel_drops, &t->net.kernel_drops, NULL);
-}
-
-static void aggr_metrics(struct emit *e, struct telemetry *t, const struct aggr_stats *a)
-{
-	static const char *const reasons[AGGR_DROP_COUNT] = {
-		[AGGR_DROP_CONTEXT_CAP] = "reason:context_cap", [AGGR_DROP_METRIC_CAP] = "reason:metric_cap",
-		[AGGR_DROP_TIMESTAMPED_TYPE] = "reason:timestamped_type", [AGGR_DROP_NOMEM] = "reason:nomem",
-		[AGGR_DROP_PENDING_CAP] = "reason:pending_cap", [AGGR_DROP_NON_FINITE] = "reason:non_finite",
-		[AGGR_DROP_TAG_LIMIT] = "reason:tag_limit", [AGGR_DROP_MEMORY_LIMIT] = "reason:memory_limit",
-	};
-	put(e, "dd_mini_agent.aggregator.contexts", SERIES_GAUGE, (double)a->contexts, NULL);
-	put(e, "dd_mini_agent.aggregator.memory_bytes", SERIES_GAUGE, (double)a->memory_bytes, NULL);
-	for (int i = 0; i < AGGR_DROP_COUNT; i++)
-		count(e, "dd_mini_agent.aggregator.dropped", a->dropped[i], &t->aggr.dropped[i],
-		      reasons[i] ? reasons[i] : "reason:unknown");
-	count(e, "dd_mini_agent.aggregator.tag_limited", a->tag_limited, &t->aggr.tag_limited, NULL);
-	count(e, "dd_mini_agent.aggregator.tags_excluded", a->tags_excluded, &t->aggr.tags_excluded, NULL);
 }
 
 /* Per limited metric and tag key (at most the status report's few rows):
@@ -125,9 +109,9 @@ int telemetry_append(struct telemetry *t, const struct telemetry_input *in, stru
 	e.host = batch_str(b, sv_from_cstr(in->hostname ? in->hostname : ""));
 	if (!e.host)
 		return -ENOMEM;
-	parse_metrics(&e, t, in->parse);
-	net_metrics(&e, t, &in->net);
-	aggr_metrics(&e, t, &in->aggr);
+	table_metrics(&e, &dsd_stats_table, in->parse, &t->parse);
+	table_metrics(&e, &net_stats_table, &in->net, &t->net);
+	table_metrics(&e, &aggr_stats_table, &in->aggr, &t->aggr);
 	limited_metrics(&e, in->limited, in->nlimited);
 	if (in->has_fwd)
 		fwd_metrics(&e, t, &in->fwd);

@@ -3,9 +3,11 @@
  * to every flushed batch so they travel to the intake like any other series.
  *
  * Counters are sent as the change since the previous flush (type count, only
- * when non-zero); levels (contexts, queue bytes) as gauges every flush. Names
- * and tags mirror the /status JSON. Part of the composition root: it reads the
- * stats structs that agent.c collects; it owns only the previous values.
+ * when non-zero); levels (contexts, queue bytes) as gauges every flush. The
+ * receive, parse and aggregate metrics are the fields with a telemetry name
+ * in their module's stats list (core/stats.h). Part of the composition root:
+ * it reads the stats structs that agent.c collects; it owns only the previous
+ * values.
  */
 #ifndef DDMA_TELEMETRY_H
 #define DDMA_TELEMETRY_H

@@ -64,6 +64,7 @@
 
 #include "aggr/aggr_config.h"
 #include "core/batch.h"
+#include "core/stats.h"
 #include "parse/parse.h"
 
 enum aggr_drop {
@@ -79,23 +80,44 @@ enum aggr_drop {
 	AGGR_DROP_COUNT
 };
 
+/* The aggregator's counters (core/stats.h). series_flushed and
+ * sketches_flushed are counted by aggr_flush only: with pipelines (collect
+ * on one thread, emit on another) the agent keeps these totals. */
+#define AGGR_STATS_FIELDS(X)                                                             \
+	X(samples_in, , .key = "samples", .help = "Values offered to aggr_ingest.")      \
+	X(dropped, [AGGR_DROP_COUNT], .title = "Refused",                               \
+	  .help = "Samples refused by the aggregator, by reason.",                      \
+	  .prom = "aggregator_dropped_total", .tele = "aggregator.dropped",             \
+	  .label = "reason", .elem = aggr_drop_name)                                    \
+	X(contexts, , .type = STAT_GAUGE, .help = "Live aggregation contexts.",         \
+	  .prom = "contexts", .tele = "aggregator.contexts")                            \
+	X(contexts_created, , .help = "Contexts created.")                               \
+	X(contexts_expired, , .help = "Contexts expired.")                               \
+	X(series_flushed, , .help = "Series flushed.")                                   \
+	X(sketches_flushed, , .help = "Sketches flushed.")                               \
+	X(events, , .help = "Events taken for the next flush.")                          \
+	X(service_checks, , .help = "Service checks taken for the next flush.")          \
+	X(memory_bytes, , .type = STAT_GAUGE, .title = "Memory",                        \
+	  .help = "Bytes held: tables, arenas, accumulators (approximate).",            \
+	  .tele = "aggregator.memory_bytes")                                            \
+	X(seen_hits, , .key = "seen_cache_hits",                                        \
+	  .help = "Lines taken by the seen-line cache (also in samples).")              \
+	X(seen_entries, , .type = STAT_GAUGE, .key = "seen_cache_entries",              \
+	  .help = "Lines in the seen-line cache.")                                       \
+	X(tag_limited, , .key = "tag_limited_samples",                                  \
+	  .help = "Samples that lost a tag to dogstatsd_tag_value_limit.",              \
+	  .tele = "aggregator.tag_limited")                                             \
+	X(tags_excluded, , .help = "Tags removed by dogstatsd_tags_exclude (not counted " \
+	  "again for a line the seen-line cache takes).", .tele = "aggregator.tags_excluded")
+
 struct aggr_stats {
-	uint64_t samples_in;		/* values offered to aggr_ingest */
-	uint64_t dropped[AGGR_DROP_COUNT];
-	uint64_t contexts;		/* live contexts now */
-	uint64_t contexts_created;
-	uint64_t contexts_expired;
-	uint64_t series_flushed;	/* by aggr_flush only: with pipelines (collect on */
-	uint64_t sketches_flushed;	/* one thread, emit on another) the agent keeps these totals */
-	uint64_t events;
-	uint64_t service_checks;
-	size_t memory_bytes;		/* table + arenas + accumulators, approximate */
-	uint64_t seen_hits;		/* lines taken by aggr_ingest_seen (also in samples_in) */
-	uint64_t seen_entries;		/* lines in the seen-line cache now */
-	uint64_t tag_limited;		/* samples that lost a tag to dogstatsd_tag_value_limit */
-	uint64_t tags_excluded;		/* tags removed by dogstatsd_tags_exclude (full path only:
-					 * a line the seen cache takes is not counted again) */
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	AGGR_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table aggr_stats_table;
+/* "context_cap", "metric_cap", ... ("unknown" out of range) */
+const char *aggr_drop_name(int d);
 
 /* One row of the cardinality report (the "dogstatsd top" of this agent). */
 struct aggr_top_entry {

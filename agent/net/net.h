@@ -46,6 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stats.h"
+
 struct event_base;
 
 /* One datagram of a batch. buf is writable and valid only during the
@@ -62,15 +64,32 @@ struct net_dgram {
  * must not call net_free. */
 typedef void (*net_batch_fn)(void *ctx, const struct net_dgram *d, unsigned n);
 
+/* The receive counters (core/stats.h), summed over the sockets. */
+#define NET_STATS_FIELDS(X)                                                              \
+	X(udp_packets, , .title = "UDP packets", .help = "Datagrams received.",        \
+	  .prom = "packets_total", .tele = "dogstatsd.packets", .label = "transport:udp") \
+	X(uds_packets, , .title = "UDS packets", .help = "Datagrams received.",        \
+	  .prom = "packets_total", .tele = "dogstatsd.packets", .label = "transport:uds") \
+	X(udp_bytes, , .title = "UDP bytes", .help = "Bytes received.",                \
+	  .prom = "bytes_total", .tele = "dogstatsd.bytes", .label = "transport:udp")    \
+	X(uds_bytes, , .title = "UDS bytes", .help = "Bytes received.",                \
+	  .prom = "bytes_total", .tele = "dogstatsd.bytes", .label = "transport:uds")    \
+	X(truncated, , .title = "Truncated datagrams",                                  \
+	  .help = "Datagrams longer than dogstatsd_buffer_size.",                       \
+	  .prom = "truncated_datagrams_total", .tele = "dogstatsd.truncated")           \
+	X(kernel_drops, ,                                                               \
+	  .help = "Datagrams dropped by the kernel (SO_MEMINFO drops of the sockets).", \
+	  .prom = "kernel_drops_total", .tele = "dogstatsd.kernel_drops")               \
+	X(recv_errors, , .title = "Receive errors", .help = "recvmmsg calls that failed.", \
+	  .prom = "recv_errors_total", .tele = "dogstatsd.recv_errors")                 \
+	X(sockets, , .type = STAT_GAUGE, .help = "Open listening sockets.")
+
 struct net_stats {
-	uint64_t udp_packets, udp_bytes;
-	uint64_t uds_packets, uds_bytes;
-	uint64_t truncated;	/* datagrams longer than dogstatsd_buffer_size */
-	uint64_t kernel_drops;	/* kernel's per-socket drop counters, summed; exact
-				   at the time of net_get_stats */
-	uint64_t recv_errors;
-	unsigned sockets;	/* open listening sockets */
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	NET_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table net_stats_table;
 
 /* recvmmsg calls per socket per readiness callback. */
 #define NET_MAX_BATCHES_PER_WAKE 16

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/metric.h"
+#include "core/stats.h"
 #include "parse/keyhash.h"
 #include "core/sv.h"
 
@@ -117,20 +118,39 @@ enum dsd_error {
 	DSD_ERR_COUNT
 };
 
+/* The parser's counters (core/stats.h). metric/event/check errors are
+ * per-kind totals of errors[], as Datadog's agent counts them. */
+#define DSD_STATS_FIELDS(X)                                                              \
+	X(datagrams, , .key = "datagrams_parsed", .help = "Datagrams parsed (not truncated).") \
+	X(bytes, , .key = "bytes_parsed", .help = "Bytes of the datagrams parsed.")       \
+	X(lines, , .help = "Messages parsed (non-empty lines).", .prom = "lines_total",   \
+	  .tele = "dogstatsd.lines")                                                     \
+	X(metric_lines, , .help = "Metric messages accepted.")                           \
+	X(samples, [METRIC_TYPE_COUNT], .help = "Metric values accepted, by type.",     \
+	  .prom = "samples_total", .tele = "dogstatsd.samples", .label = "type",         \
+	  .elem = dsd_stats_type_name)                                                   \
+	X(events, , .help = "Events accepted.", .prom = "events_total",                  \
+	  .tele = "dogstatsd.events")                                                    \
+	X(service_checks, , .help = "Service checks accepted.",                          \
+	  .prom = "service_checks_total", .tele = "dogstatsd.service_checks")            \
+	X(rate_out_of_range, , .help = "Sample rates outside (0,1], taken as 1.")        \
+	X(errors, [DSD_ERR_COUNT], .key = "parse_errors",                               \
+	  .help = "Messages rejected, by reason.", .prom = "parse_errors_total",         \
+	  .tele = "dogstatsd.parse_errors", .label = "reason", .elem = dsd_stats_error_name) \
+	X(metric_errors, , .key = "metric_parse_errors", .help = "Metric messages rejected.") \
+	X(event_errors, , .key = "event_parse_errors", .help = "Events rejected.")       \
+	X(check_errors, , .key = "service_check_parse_errors",                          \
+	  .help = "Service checks rejected.")
+
 struct dsd_stats {
-	uint64_t datagrams;
-	uint64_t bytes;
-	uint64_t lines;		/* non-empty messages seen */
-	uint64_t metric_lines;	/* metric messages accepted */
-	uint64_t samples[METRIC_TYPE_COUNT]; /* accepted values by type */
-	uint64_t events;
-	uint64_t service_checks;
-	uint64_t rate_out_of_range; /* @rate outside (0,1]: accepted as 1, counted */
-	uint64_t errors[DSD_ERR_COUNT];
-	uint64_t metric_errors;	/* per-kind totals, as Datadog's agent counts them */
-	uint64_t event_errors;
-	uint64_t check_errors;
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	DSD_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table dsd_stats_table;
+/* metric_type_name and dsd_error_name by index, for the table */
+const char *dsd_stats_type_name(int i);
+const char *dsd_stats_error_name(int i);
 
 const char *dsd_error_name(enum dsd_error e);
 

@@ -2,27 +2,12 @@
  * render.c - renders a status snapshot as JSON (/status), Prometheus text
  * (/metrics) and the human summary (`dd-mini-agent status`). Pure functions.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
 #include "status/status.h"
-
-static const char *const aggr_drop_names[AGGR_DROP_COUNT] = {
-	[AGGR_DROP_CONTEXT_CAP] = "context_cap",
-	[AGGR_DROP_METRIC_CAP] = "metric_cap",
-	[AGGR_DROP_TIMESTAMPED_TYPE] = "timestamped_type",
-	[AGGR_DROP_NOMEM] = "nomem",
-	[AGGR_DROP_PENDING_CAP] = "pending_cap",
-	[AGGR_DROP_NON_FINITE] = "non_finite",
-	[AGGR_DROP_TAG_LIMIT] = "tag_limit",
-	[AGGR_DROP_MEMORY_LIMIT] = "memory_limit",
-};
-
-static const char *drop_name(int d)
-{
-	return aggr_drop_names[d] ? aggr_drop_names[d] : "unknown";
-}
 
 void status_section_add(struct status_snapshot *s, const char *section, const char *name, double v)
 {
@@ -50,43 +35,31 @@ static void kv_u(struct jw *w, const char *k, uint64_t v)
 	jw_uint(w, v);
 }
 
-static uint64_t packets(const struct status_snapshot *s)
+/* Every field of table t as "key": value, an array as an object by label value. */
+static void json_table(struct jw *w, const struct stat_table *t, const void *st)
 {
-	return s->net.udp_packets + s->net.uds_packets;
+	for (size_t k = 0; k < t->n; k++) {
+		const struct stat_field *f = &t->f[k];
+		jw_key(w, stat_key(f));
+		if (!f->elem) {
+			jw_uint(w, stat_get(f, st, 0));
+			continue;
+		}
+		jw_obj_begin(w);
+		for (size_t i = 0; i < f->n; i++)
+			kv_u(w, f->elem((int)i), stat_get(f, st, i));
+		jw_obj_end(w);
+	}
 }
 
 static void json_dogstatsd(struct jw *w, const struct status_snapshot *s)
 {
-	const struct dsd_stats *p = &s->parse;
 	jw_key(w, "dogstatsd");
 	jw_obj_begin(w);
-	kv_u(w, "packets", packets(s));
+	kv_u(w, "packets", s->net.udp_packets + s->net.uds_packets);
 	kv_u(w, "bytes", s->net.udp_bytes + s->net.uds_bytes);
-	kv_u(w, "udp_packets", s->net.udp_packets);
-	kv_u(w, "udp_bytes", s->net.udp_bytes);
-	kv_u(w, "uds_packets", s->net.uds_packets);
-	kv_u(w, "uds_bytes", s->net.uds_bytes);
-	kv_u(w, "truncated", s->net.truncated);
-	kv_u(w, "kernel_drops", s->net.kernel_drops);
-	kv_u(w, "recv_errors", s->net.recv_errors);
-	kv_u(w, "lines", p->lines);
-	kv_u(w, "metric_lines", p->metric_lines);
-	kv_u(w, "events", p->events);
-	kv_u(w, "service_checks", p->service_checks);
-	kv_u(w, "rate_out_of_range", p->rate_out_of_range);
-	kv_u(w, "metric_parse_errors", p->metric_errors);
-	kv_u(w, "event_parse_errors", p->event_errors);
-	kv_u(w, "service_check_parse_errors", p->check_errors);
-	jw_key(w, "samples");
-	jw_obj_begin(w);
-	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
-		kv_u(w, metric_type_name((enum metric_type)t), p->samples[t]);
-	jw_obj_end(w);
-	jw_key(w, "parse_errors");
-	jw_obj_begin(w);
-	for (int e = 0; e < DSD_ERR_COUNT; e++)
-		kv_u(w, dsd_error_name((enum dsd_error)e), p->errors[e]);
-	jw_obj_end(w);
+	json_table(w, &net_stats_table, &s->net);
+	json_table(w, &dsd_stats_table, &s->parse);
 	jw_obj_end(w);
 }
 
@@ -111,29 +84,11 @@ static void json_limited(struct jw *w, const struct status_snapshot *s)
 
 static void json_aggr(struct jw *w, const struct status_snapshot *s)
 {
-	const struct aggr_stats *a = &s->aggr;
 	jw_key(w, "aggregator");
 	jw_obj_begin(w);
-	kv_u(w, "samples", a->samples_in);
-	kv_u(w, "contexts", a->contexts);
-	kv_u(w, "contexts_created", a->contexts_created);
-	kv_u(w, "contexts_expired", a->contexts_expired);
-	kv_u(w, "series_flushed", a->series_flushed);
-	kv_u(w, "sketches_flushed", a->sketches_flushed);
-	kv_u(w, "events", a->events);
-	kv_u(w, "service_checks", a->service_checks);
-	kv_u(w, "memory_bytes", a->memory_bytes);
-	kv_u(w, "seen_cache_hits", a->seen_hits);
-	kv_u(w, "seen_cache_entries", a->seen_entries);
-	kv_u(w, "tag_limited_samples", a->tag_limited);
-	kv_u(w, "tags_excluded", a->tags_excluded);
+	json_table(w, &aggr_stats_table, &s->aggr);
 	kv_u(w, "limited_tag_keys", s->limited_keys);
 	json_limited(w, s);
-	jw_key(w, "dropped");
-	jw_obj_begin(w);
-	for (int d = 0; d < AGGR_DROP_COUNT; d++)
-		kv_u(w, drop_name(d), a->dropped[d]);
-	jw_obj_end(w);
 	jw_key(w, "top");
 	jw_arr_begin(w);
 	for (size_t i = 0; i < s->ntop; i++) {
@@ -209,39 +164,40 @@ static void prom_label_value(struct buf *o, const char *v)
 	}
 }
 
+/* Every field of table t with a /metrics name; HELP and TYPE once per name
+ * (fields that share one are adjacent). */
+static void prom_table(struct buf *o, const struct stat_table *t, const void *st)
+{
+	const char *prev = NULL;
+	for (size_t k = 0; k < t->n; k++) {
+		const struct stat_field *f = &t->f[k];
+		if (!f->prom)
+			continue;
+		if (!prev || strcmp(prev, f->prom) != 0)
+			prom(o, f->prom, f->help, f->type == STAT_GAUGE ? "gauge" : "counter");
+		prev = f->prom;
+		for (size_t i = 0; i < f->n; i++) {
+			buf_printf(o, "dd_mini_agent_%s", f->prom);
+			if (f->elem) {
+				buf_printf(o, "{%s=\"", f->label);
+				prom_label_value(o, f->elem((int)i));
+				buf_puts(o, "\"}");
+			} else if (f->label) {
+				const char *colon = strchr(f->label, ':');
+				buf_printf(o, "{%.*s=\"", (int)(colon - f->label), f->label);
+				prom_label_value(o, colon + 1);
+				buf_puts(o, "\"}");
+			}
+			buf_printf(o, " %llu\n", (unsigned long long)stat_get(f, st, i));
+		}
+	}
+}
+
 void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 {
-	const struct dsd_stats *p = &s->parse;
-	prom(o, "packets_total", "Datagrams received.", "counter");
-	buf_printf(o, "dd_mini_agent_packets_total{transport=\"udp\"} %llu\n", (unsigned long long)s->net.udp_packets);
-	buf_printf(o, "dd_mini_agent_packets_total{transport=\"uds\"} %llu\n", (unsigned long long)s->net.uds_packets);
-	prom(o, "bytes_total", "Bytes received.", "counter");
-	buf_printf(o, "dd_mini_agent_bytes_total{transport=\"udp\"} %llu\n", (unsigned long long)s->net.udp_bytes);
-	buf_printf(o, "dd_mini_agent_bytes_total{transport=\"uds\"} %llu\n", (unsigned long long)s->net.uds_bytes);
-	prom(o, "truncated_datagrams_total", "Datagrams longer than dogstatsd_buffer_size.", "counter");
-	buf_printf(o, "dd_mini_agent_truncated_datagrams_total %llu\n", (unsigned long long)s->net.truncated);
-	prom(o, "kernel_drops_total", "Datagrams dropped by the kernel (SO_MEMINFO drops of the sockets).", "counter");
-	buf_printf(o, "dd_mini_agent_kernel_drops_total %llu\n", (unsigned long long)s->net.kernel_drops);
-	prom(o, "lines_total", "Messages parsed.", "counter");
-	buf_printf(o, "dd_mini_agent_lines_total %llu\n", (unsigned long long)p->lines);
-	prom(o, "samples_total", "Metric values accepted, by type.", "counter");
-	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
-		buf_printf(o, "dd_mini_agent_samples_total{type=\"%s\"} %llu\n",
-			   metric_type_name((enum metric_type)t), (unsigned long long)p->samples[t]);
-	prom(o, "events_total", "Events accepted.", "counter");
-	buf_printf(o, "dd_mini_agent_events_total %llu\n", (unsigned long long)p->events);
-	prom(o, "service_checks_total", "Service checks accepted.", "counter");
-	buf_printf(o, "dd_mini_agent_service_checks_total %llu\n", (unsigned long long)p->service_checks);
-	prom(o, "parse_errors_total", "Messages rejected, by reason.", "counter");
-	for (int e = 0; e < DSD_ERR_COUNT; e++)
-		buf_printf(o, "dd_mini_agent_parse_errors_total{reason=\"%s\"} %llu\n",
-			   dsd_error_name((enum dsd_error)e), (unsigned long long)p->errors[e]);
-	prom(o, "contexts", "Live aggregation contexts.", "gauge");
-	buf_printf(o, "dd_mini_agent_contexts %llu\n", (unsigned long long)s->aggr.contexts);
-	prom(o, "aggregator_dropped_total", "Samples refused by the aggregator, by reason.", "counter");
-	for (int d = 0; d < AGGR_DROP_COUNT; d++)
-		buf_printf(o, "dd_mini_agent_aggregator_dropped_total{reason=\"%s\"} %llu\n",
-			   drop_name(d), (unsigned long long)s->aggr.dropped[d]);
+	prom_table(o, &net_stats_table, &s->net);
+	prom_table(o, &dsd_stats_table, &s->parse);
+	prom_table(o, &aggr_stats_table, &s->aggr);
 	prom(o, "metric_contexts", "Live contexts of the metrics with the most contexts.", "gauge");
 	for (size_t i = 0; i < s->ntop; i++) {
 		buf_puts(o, "dd_mini_agent_metric_contexts{metric=\"");
@@ -273,66 +229,195 @@ void status_render_prometheus(const struct status_snapshot *s, struct buf *o)
 	}
 }
 
-void status_render_text(const struct status_snapshot *s, struct buf *o)
+/* ---- the human summary: titled sections of aligned "Label  value unit" ---- */
+
+#define TEXT_LABEL_WIDTH 30
+
+enum unit { UNIT_NONE, UNIT_BYTES, UNIT_SECONDS };
+
+/* Units follow the key: "..bytes.." counts bytes, "_s" / "_seconds" ends a
+ * duration in seconds. */
+static enum unit unit_of(const char *key)
 {
-	const struct dsd_stats *p = &s->parse;
-	buf_printf(o, "dd-mini-agent %s on %s (up %llds, %llu flushes, last flush %.3fs, cpu %.3fs)\n\n",
-		   s->version, s->hostname, (long long)(s->now - s->started),
-		   (unsigned long long)s->flushes, s->last_flush_duration_s, s->last_flush_cpu_s);
-	buf_puts(o, "DogStatsD\n=========\n");
-	buf_printf(o, "  Packets: %llu (udp %llu, uds %llu), bytes: %llu\n", (unsigned long long)packets(s),
-		   (unsigned long long)s->net.udp_packets, (unsigned long long)s->net.uds_packets,
-		   (unsigned long long)(s->net.udp_bytes + s->net.uds_bytes));
-	buf_printf(o, "  Truncated datagrams: %llu   Kernel drops: %llu   Receive errors: %llu\n",
-		   (unsigned long long)s->net.truncated, (unsigned long long)s->net.kernel_drops,
-		   (unsigned long long)s->net.recv_errors);
-	buf_printf(o, "  Lines: %llu   Metric lines: %llu   Events: %llu   Service checks: %llu\n",
-		   (unsigned long long)p->lines, (unsigned long long)p->metric_lines,
-		   (unsigned long long)p->events, (unsigned long long)p->service_checks);
-	buf_puts(o, "  Samples:");
-	for (int t = 0; t < METRIC_TYPE_COUNT; t++)
-		buf_printf(o, " %s=%llu", metric_type_name((enum metric_type)t), (unsigned long long)p->samples[t]);
-	buf_printf(o, "\n  Parse errors: metric %llu, event %llu, service check %llu\n",
-		   (unsigned long long)p->metric_errors, (unsigned long long)p->event_errors,
-		   (unsigned long long)p->check_errors);
-	for (int e = 0; e < DSD_ERR_COUNT; e++)
-		if (p->errors[e])
-			buf_printf(o, "    %-22s %llu\n", dsd_error_name((enum dsd_error)e), (unsigned long long)p->errors[e]);
-	buf_printf(o, "\nAggregator\n==========\n  Contexts: %llu (created %llu, expired %llu), memory: %zu bytes\n",
-		   (unsigned long long)s->aggr.contexts, (unsigned long long)s->aggr.contexts_created,
-		   (unsigned long long)s->aggr.contexts_expired, s->aggr.memory_bytes);
-	for (int d = 0; d < AGGR_DROP_COUNT; d++)
-		if (s->aggr.dropped[d])
-			buf_printf(o, "  Refused (%s): %llu\n", drop_name(d), (unsigned long long)s->aggr.dropped[d]);
-	if (s->ntop)
-		buf_puts(o, "  Top metrics by contexts:\n");
+	size_t n = strlen(key);
+	if (strstr(key, "bytes"))
+		return UNIT_BYTES;
+	if ((n > 2 && strcmp(key + n - 2, "_s") == 0) || (n > 8 && strcmp(key + n - 8, "_seconds") == 0))
+		return UNIT_SECONDS;
+	return UNIT_NONE;
+}
+
+/* 0 s, 70 us, 12.3 ms, 1.25 s, 2m 05s, 3h 02m, 4d 01h */
+static void fmt_seconds(char *out, size_t n, double v)
+{
+	if (v < 0.9995e-3 && v > 0)
+		snprintf(out, n, "%.0f us", v * 1e6);
+	else if (v <= 0)
+		snprintf(out, n, "0 s");
+	else if (v < 0.9995)
+		snprintf(out, n, "%.1f ms", v * 1e3);
+	else if (v < 59.995)
+		snprintf(out, n, v == (double)(long long)v ? "%.0f s" : "%.2f s", v);
+	else if (v < 3600)
+		snprintf(out, n, "%dm %02ds", (int)(v / 60), (int)v % 60);
+	else if (v < 86400)
+		snprintf(out, n, "%dh %02dm", (int)(v / 3600), (int)v % 3600 / 60);
+	else
+		snprintf(out, n, "%lldd %02dh", (long long)(v / 86400), (int)((long long)v % 86400 / 3600));
+}
+
+/* 512 B, 1.5 KiB, 23.4 MiB, ... */
+static void fmt_bytes(char *out, size_t n, double v)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	if (v < 1024) {
+		snprintf(out, n, "%.0f B", v);
+		return;
+	}
+	int u = 0;
+	for (v /= 1024; v >= 1024 && u < 3; u++)
+		v /= 1024;
+	snprintf(out, n, "%.1f %s", v, units[u]);
+}
+
+/* A counter or level in its unit, rounded for reading. */
+static void fmt_value(char *out, size_t n, const char *key, double v)
+{
+	switch (unit_of(key)) {
+	case UNIT_BYTES:
+		fmt_bytes(out, n, v);
+		return;
+	case UNIT_SECONDS:
+		fmt_seconds(out, n, v);
+		return;
+	case UNIT_NONE:
+		break;
+	}
+	if (v == (double)(long long)v)
+		snprintf(out, n, "%lld", (long long)v);
+	else if (fabs(v) < 1000)
+		snprintf(out, n, "%.3g", v);
+	else
+		snprintf(out, n, "%.0f", v);
+}
+
+/* "service_check_parse_errors" -> "Service check parse errors",
+ * "last_collect_s" -> "Last collect" (the unit goes with the value) */
+static void humanise(char *out, size_t n, const char *key)
+{
+	size_t len = strlen(key);
+	if (unit_of(key) == UNIT_SECONDS)
+		len -= strcmp(key + len - 2, "_s") == 0 ? 2 : 8;
+	snprintf(out, n, "%.*s", (int)len, key);
+	for (char *c = out; *c; c++)
+		if (*c == '_')
+			*c = ' ';
+	if (out[0] >= 'a' && out[0] <= 'z')
+		out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+static void text_title(struct buf *o, const char *title)
+{
+	buf_printf(o, "\n%s\n", title);
+	for (size_t i = strlen(title); i > 0; i--)
+		buf_putc(o, '=');
+	buf_putc(o, '\n');
+}
+
+static void text_row(struct buf *o, int indent, const char *label, const char *value)
+{
+	buf_printf(o, "%*s%-*s %s\n", indent, "", TEXT_LABEL_WIDTH + 2 - indent, label, value);
+}
+
+/* One row per scalar; an array's total, then its non-zero elements indented. */
+static void text_table(struct buf *o, const struct stat_table *t, const void *st)
+{
+	char label[64], num[40];
+	for (size_t k = 0; k < t->n; k++) {
+		const struct stat_field *f = &t->f[k];
+		if (f->title)
+			snprintf(label, sizeof(label), "%s", f->title);
+		else
+			humanise(label, sizeof(label), stat_key(f));
+		fmt_value(num, sizeof(num), stat_key(f), (double)stat_total(f, st));
+		text_row(o, 2, label, num);
+		for (size_t i = 0; f->elem && i < f->n; i++) {
+			if (!stat_get(f, st, i))
+				continue;
+			fmt_value(num, sizeof(num), stat_key(f), (double)stat_get(f, st, i));
+			text_row(o, 4, f->elem((int)i), num);
+		}
+	}
+}
+
+static void text_agent(struct buf *o, const struct status_snapshot *s)
+{
+	char title[160], num[40];
+	int n = snprintf(title, sizeof(title), "dd-mini-agent %s on %s", s->version, s->hostname);
+	buf_printf(o, "%s\n", title);
+	for (; n > 0; n--)
+		buf_putc(o, '=');
+	buf_putc(o, '\n');
+	fmt_seconds(num, sizeof(num), (double)(s->now - s->started));
+	text_row(o, 2, "Uptime", num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)s->flushes);
+	text_row(o, 2, "Flushes", num);
+	fmt_seconds(num, sizeof(num), s->last_flush_duration_s);
+	text_row(o, 2, "Last flush", num);
+	fmt_seconds(num, sizeof(num), s->last_flush_cpu_s);
+	text_row(o, 2, "Last flush CPU", num);
+}
+
+static void text_top(struct buf *o, const struct status_snapshot *s)
+{
+	if (!s->ntop)
+		return;
+	text_title(o, "Top metrics by contexts");
 	for (size_t i = 0; i < s->ntop; i++)
-		buf_printf(o, "    %-40s %8llu contexts  refused %llu  top tag: %s (%llu values)\n", s->top[i].name,
+		buf_printf(o, "  %-40s %8llu contexts  refused %llu  top tag: %s (%llu values)\n", s->top[i].name,
 			   (unsigned long long)s->top[i].contexts, (unsigned long long)s->top[i].refused,
 			   s->top[i].top_tag_key[0] ? s->top[i].top_tag_key : "-",
 			   (unsigned long long)s->top[i].top_tag_values);
-	if (s->aggr.tags_excluded)
-		buf_printf(o, "  Tags removed by dogstatsd_tags_exclude: %llu\n",
-			   (unsigned long long)s->aggr.tags_excluded);
-	if (s->limited_keys)
-		buf_printf(o, "  Limited tags (dogstatsd_tag_value_limit): %llu metric/tag keys, %llu samples lost a tag\n",
-			   (unsigned long long)s->limited_keys, (unsigned long long)s->aggr.tag_limited);
+}
+
+static void text_limited(struct buf *o, const struct status_snapshot *s)
+{
+	char num[40];
+	if (!s->limited_keys)
+		return;
+	text_title(o, "Limited tags (dogstatsd_tag_value_limit)");
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)s->limited_keys);
+	text_row(o, 2, "Metric/tag keys", num);
 	for (size_t i = 0; i < s->nlimited; i++)
-		buf_printf(o, "    %-40s tag %s: %llu values kept, %llu samples stripped, %llu dropped\n",
+		buf_printf(o, "  %-40s tag %s: %llu values kept, %llu samples stripped, %llu dropped\n",
 			   s->limited[i].metric, s->limited[i].key, (unsigned long long)s->limited[i].values,
 			   (unsigned long long)s->limited[i].stripped,
 			   (unsigned long long)s->limited[i].dropped);
+}
+
+void status_render_text(const struct status_snapshot *s, struct buf *o)
+{
+	char label[64], num[40];
+	text_agent(o, s);
+	text_title(o, "DogStatsD");
+	text_table(o, &net_stats_table, &s->net);
+	text_table(o, &dsd_stats_table, &s->parse);
+	text_title(o, "Aggregator");
+	text_table(o, &aggr_stats_table, &s->aggr);
+	text_top(o, s);
+	text_limited(o, s);
 	for (size_t i = 0; i < s->nsections; i++) {
 		const struct status_section *sec = &s->sections[i];
-		buf_printf(o, "\n%s\n", sec->name);
+		humanise(label, sizeof(label), sec->name);
+		text_title(o, label);
 		for (size_t k = 0; k < sec->n; k++) {
-			char num[40];
-			json_format_double(num, sizeof(num), sec->kv[k].value);
-			buf_printf(o, "  %-32s %s\n", sec->kv[k].name, num);
+			humanise(label, sizeof(label), sec->kv[k].name);
+			fmt_value(num, sizeof(num), sec->kv[k].name, sec->kv[k].value);
+			text_row(o, 2, label, num);
 		}
 	}
 	if (s->nalert_lines) {
-		buf_puts(o, "\nAlerts\n======\n");
+		text_title(o, "Alert states");
 		for (size_t i = 0; i < s->nalert_lines; i++)
 			buf_printf(o, "  %s\n", s->alert_lines[i]);
 	}

@@ -1,5 +1,6 @@
 """The daemon's command line: --version, --help, --check-config, signals."""
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -80,7 +81,8 @@ def test_status_command():
         a.wait_for(lambda s: s["dogstatsd"]["lines"] == 2, what="two lines")
         r = run("status", "--config", a.config_path)
         assert r.returncode == 0, r.stderr
-        assert "Lines: 2" in r.stdout and "Parse errors: metric 1" in r.stdout, r.stdout
+        assert re.search(r"^  Lines +2$", r.stdout, re.M), r.stdout
+        assert re.search(r"^  Metric parse errors +1$", r.stdout, re.M), r.stdout
     finally:
         a.cleanup()
 

@@ -88,6 +88,8 @@ def expected_status(udp, uds):
         "events": 1, "service_checks": 1, "rate_out_of_range": 1,
         "metric_parse_errors": n_err_metric, "event_parse_errors": len(EVENT_ERRORS),
         "service_check_parse_errors": len(CHECK_ERRORS), "samples": samples, "parse_errors": errs,
+        # what reached the parser: every datagram but the truncated one
+        "datagrams_parsed": len(udp) + len(uds), "bytes_parsed": sum(map(len, udp)) + sum(map(len, uds)),
     }
     ctx = TOP_N + 6 + 1
     aggr = {"samples": sum(samples.values()), "contexts": ctx, "contexts_created": ctx,
@@ -127,6 +129,7 @@ def check_every_field(st, udp, uds, trunc):
     assert 0 <= st["uptime_s"] < 60 and st["flushes"] == 0 and st["last_flush_duration_s"] == 0, st
     assert st["last_flush_cpu_s"] == 0, st
     d = dict(st["dogstatsd"])
+    assert d.pop("sockets") >= 2, st["dogstatsd"]  # a UDP socket per pipeline and bind address, the UDS one
     udp_bytes = d.pop("udp_bytes")
     # the truncated datagram counts what was read of it (buffer size, +1 to detect it) or its size
     assert udp_bytes - sum(map(len, udp)) in (BUF, BUF + 1, len(trunc)), (udp_bytes, sum(map(len, udp)))
@@ -194,6 +197,7 @@ def check_prometheus(text, st):
     assert v("bytes_total", transport="uds") == d["uds_bytes"]
     assert v("truncated_datagrams_total") == d["truncated"]
     assert v("kernel_drops_total") == d["kernel_drops"]
+    assert v("recv_errors_total") == d["recv_errors"]
     assert v("lines_total") == d["lines"]
     for t, n in d["samples"].items():
         assert v("samples_total", type=t) == n, t
@@ -229,16 +233,25 @@ def test_every_status_field():
         assert r.returncode == 0, r.stderr
         out = r.stdout
         d = st["dogstatsd"]
-        for want in (f"Packets: {d['packets']} (udp {d['udp_packets']}, uds 1), bytes: {d['bytes']}",
-                     "Truncated datagrams: 1", f"Lines: {d['lines']}   Metric lines: {d['metric_lines']}",
-                     "Events: 1   Service checks: 1", "Parse errors: metric 14, event 3, service check 3",
-                     "Top metrics by contexts:", f"Contexts: {TOP_N + 7} (created {TOP_N + 7}, expired 0)"):
-            assert want in out, f"status output lacks {want!r}:\n{out}"
+        for label, value in (("UDP packets", d["udp_packets"]), ("UDS packets", 1), ("Truncated datagrams", 1),
+                             ("Lines", d["lines"]), ("Metric lines", d["metric_lines"]), ("Events", 1),
+                             ("Service checks", 1), ("Parse errors", len(ERRORS)), ("Metric parse errors", 14),
+                             ("Event parse errors", 3), ("Service check parse errors", 3),
+                             ("Contexts", TOP_N + 7), ("Contexts created", TOP_N + 7), ("Contexts expired", 0)):
+            assert re.search(rf"^  {label} +{value}$", out, re.M), f"status output lacks {label} {value}:\n{out}"
+        assert "\nDogStatsD\n=========\n" in out and "\nAggregator\n==========\n" in out, out
+        assert "\nTop metrics by contexts\n=======================\n" in out, out
         for reason in ERRORS:
             assert re.search(rf"^    {reason} +1$", out, re.M), f"no line for {reason}:\n{out}"
         values = TOP_N if int(os.environ.get("DDMA_TEST_PIPELINES", "1")) == 1 else r"\d+"
-        assert re.search(rf"^    st\.req +{TOP_N} contexts +refused 0 +top tag: instance_id \({values} values\)$",
+        assert re.search(rf"^  st\.req +{TOP_N} contexts +refused 0 +top tag: instance_id \({values} values\)$",
                          out, re.M), out
+        # one layout: every row under a title has its value at one column, in its unit, rounded
+        rows = [ln for ln in out.splitlines() if ln.startswith("  ") and "contexts  refused" not in ln]
+        assert rows and all(ln[32] == " " and ln[33] != " " for ln in rows), out
+        assert not re.search(r"\d[eE][+-]?\d", out), out
+        assert re.search(r"^  Memory +\d+\.\d (KiB|MiB)$", out, re.M), out
+        assert re.search(r"^  Last collect +0 s$", out, re.M), out
         assert out.index("st.req") < out.index("st.gauge"), "top offender not first"
     finally:
         a.cleanup()
@@ -277,10 +290,12 @@ def test_status_command_forwarder_and_alerts():
             r = subprocess.run([BIN, "status", "--config", a.config_path], capture_output=True, text=True,
                                timeout=20)
             assert r.returncode == 0, r.stderr
-            assert "\nforwarder\n" in r.stdout and re.search(r"^  points_delivered +\d+$", r.stdout, re.M), r.stdout
-            assert f"  payloads_delivered" in r.stdout and f["payloads_delivered"] >= 1, (f, r.stdout)
-            assert "\nAlerts\n======\n  st_gauge_high {host:fwd-host} CRITICAL value=50" in r.stdout, r.stdout
-            assert "\nalerts\n" in r.stdout and "\nnotifications\n" in r.stdout, r.stdout
+            out = r.stdout
+            assert "\nForwarder\n=========\n" in out and re.search(r"^  Points delivered +\d+$", out, re.M), out
+            assert re.search(r"^  Payloads delivered +[1-9]\d*$", out, re.M) and f["payloads_delivered"] >= 1, (f, out)
+            assert re.search(r"^  Queue bytes +\d+(\.\d)? (B|KiB|MiB)$", out, re.M), out
+            assert "\nAlert states\n============\n  st_gauge_high {host:fwd-host} CRITICAL value=50" in out, out
+            assert "\nAlerts\n======\n" in out and "\nNotifications\n=============\n" in out, out
         finally:
             a.cleanup()
 

@@ -3,6 +3,7 @@
  * text and the human summary.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +96,68 @@ Test(status, text_summary_names_the_offender)
 	fill(&s);
 	buf_init(&b);
 	status_render_text(&s, &b);
-	cr_expect(strstr(b.p, "Packets: 10 (udp 7, uds 3)"), "%s", b.p);
-	cr_expect(strstr(b.p, "Kernel drops: 2"));
-	cr_expect(strstr(b.p, "bad_type"));
+	cr_expect(strstr(b.p, "\n  UDP packets                    7\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\n  Kernel drops                   2\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\n  Parse errors                   4\n    bad_type                     4\n"), "%s", b.p);
 	cr_expect(strstr(b.p, "top tag: instance_id (12 values)"), "%s", b.p);
-	cr_expect(strstr(b.p, "heap_growth CRITICAL"));
+	cr_expect(strstr(b.p, "\nAlert states\n============\n  heap_growth CRITICAL"), "%s", b.p);
 	buf_done(&b);
+}
+
+/* Every row of a titled section: a label, then its value at one column;
+ * durations and sizes in their units, rounded. */
+Test(status, text_layout_is_aligned_with_units)
+{
+	struct status_snapshot s;
+	struct buf b;
+	fill(&s);
+	s.aggr.memory_bytes = 3 << 20;
+	s.last_flush_duration_s = 0.0123;
+	status_section_add(&s, "pipelines", "last_collect_s", 7.0093999994469414e-05);
+	status_section_add(&s, "pipelines", "p0_lines", 40);
+	buf_init(&b);
+	status_render_text(&s, &b);
+	cr_expect(strstr(b.p, "\n  Memory                         3.0 MiB\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\n  Last flush                     12.3 ms\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\nPipelines\n=========\n  Last collect                   70 us\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\n  Uptime                         1m 40s\n"), "%s", b.p);
+	cr_expect(strstr(b.p, "\nForwarder\n=========\n  Points delivered               99\n"), "%s", b.p);
+	char *save = NULL;
+	bool in_section = false;
+	for (char *line = strtok_r(b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '=') {
+			in_section = true;
+			continue;
+		}
+		if (line[0] != ' ' || strstr(line, "contexts  refused") || strstr(line, "CRITICAL"))
+			continue; /* a title, a row of the top-metrics table, an alert state */
+		cr_assert(in_section, "%s", line);
+		cr_expect(strlen(line) >= 34 && line[32] == ' ' && line[33] != ' ', "value not at column 33: %s", line);
+		cr_expect(!strpbrk(line + 33, "e+"), "unrounded: %s", line);
+	}
+	buf_done(&b);
+}
+
+/* The tables cover their structs, so the sums over pipelines miss nothing. */
+Test(status, stats_tables_cover_their_structs)
+{
+	const struct stat_table *t[] = { &net_stats_table, &dsd_stats_table, &aggr_stats_table };
+	size_t sizes[] = { sizeof(struct net_stats), sizeof(struct dsd_stats), sizeof(struct aggr_stats) };
+	for (size_t k = 0; k < 3; k++) {
+		size_t words = 0;
+		for (size_t i = 0; i < t[k]->n; i++)
+			words += t[k]->f[i].n;
+		cr_expect_eq(words * sizeof(uint64_t), sizes[k], "table %zu", k);
+	}
+	struct aggr_stats sum, x;
+	memset(&sum, 0, sizeof(sum));
+	for (size_t i = 0; i < sizeof(x) / sizeof(uint64_t); i++)
+		((uint64_t *)&x)[i] = i + 1;
+	stat_table_add(&aggr_stats_table, &sum, &x);
+	stat_table_add(&aggr_stats_table, &sum, &x);
+	cr_expect_eq(sum.memory_bytes, 2 * x.memory_bytes);
+	cr_expect_eq(sum.dropped[AGGR_DROP_MEMORY_LIMIT], 2 * x.dropped[AGGR_DROP_MEMORY_LIMIT]);
+	cr_expect_eq(sum.tags_excluded, 2 * x.tags_excluded);
 }
 
 Test(status, sections_are_bounded)
