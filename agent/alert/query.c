@@ -123,13 +123,9 @@ int alert_parse_duration(const char *s, int64_t *out)
 	return 0;
 }
 
-void alert_rule_done(struct alert_rule *r)
+/* The rule's filters and group-by keys (the selector a query sets). */
+static void selector_free(struct alert_rule *r)
 {
-	if (!r)
-		return;
-	free(r->name);
-	free(r->file);
-	free(r->metric);
 	for (size_t i = 0; i < r->nfilters; i++) {
 		free(r->filters[i].key);
 		free(r->filters[i].value);
@@ -138,6 +134,16 @@ void alert_rule_done(struct alert_rule *r)
 	for (size_t i = 0; i < r->ngroup_by; i++)
 		free(r->group_by[i]);
 	free(r->group_by);
+}
+
+void alert_rule_done(struct alert_rule *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	free(r->file);
+	free(r->metric);
+	selector_free(r);
 	for (size_t i = 0; i < r->nnotify; i++)
 		free(r->notify[i]);
 	free(r->notify);
@@ -510,14 +516,7 @@ static int commit(struct qp *p)
 		memcpy(g, p->groups, p->ngroups * sizeof(*g));
 		qsort(g, p->ngroups, sizeof(*g), cmp_str);
 	}
-	for (size_t i = 0; i < r->nfilters; i++) {
-		free(r->filters[i].key);
-		free(r->filters[i].value);
-	}
-	free(r->filters);
-	for (size_t i = 0; i < r->ngroup_by; i++)
-		free(r->group_by[i]);
-	free(r->group_by);
+	selector_free(r);
 	free(r->metric);
 	r->filters = f;
 	r->nfilters = p->nfilters;

@@ -295,6 +295,34 @@ static bool queue_name(const char *name, const char *suffix)
 	return true;
 }
 
+/* The payload in queue file `name` (its size in *len), whose sequence number
+ * must be the one the name says. On failure *out is NULL and *why says why
+ * (NULL when out of memory or unknown). */
+static int read_file(struct diskq *q, const char *name, struct payload **out, size_t *len,
+		     const char **why)
+{
+	uint8_t *b = NULL;
+	struct payload *p = NULL;
+	*len = 0;
+	*why = NULL;
+	int rc = read_all(q->dirfd, name, &b, len, why);
+	if (rc == 0)
+		rc = decode_why(b, *len, &p, why);
+	free(b);
+	char want[64];
+	if (rc == 0) {
+		file_name(want, sizeof(want), p->seq, "ddq");
+		if (strcmp(want, name) != 0) {
+			payload_free(p);
+			p = NULL;
+			rc = -EBADMSG;
+			*why = "sequence number does not match the file name";
+		}
+	}
+	*out = p;
+	return rc;
+}
+
 /* Validates one existing directory entry at open. */
 static void scan_one(struct diskq *q, const char *name)
 {
@@ -311,21 +339,10 @@ static void scan_one(struct diskq *q, const char *name)
 		unlinkat(q->dirfd, name, 0);
 		return;
 	}
-	uint8_t *b = NULL;
-	size_t len = 0;
-	struct payload *p = NULL;
-	const char *why = NULL;
-	int rc = read_all(q->dirfd, name, &b, &len, &why);
-	if (rc == 0)
-		rc = decode_why(b, len, &p, &why);
-	char want[64];
-	if (rc == 0) {
-		file_name(want, sizeof(want), p->seq, "ddq");
-		if (strcmp(want, name) != 0) {
-			rc = -EBADMSG;
-			why = "sequence number does not match the file name";
-		}
-	}
+	struct payload *p;
+	size_t len;
+	const char *why;
+	int rc = read_file(q, name, &p, &len, &why);
 	if (rc == 0 && index_add(q, p->seq, len, p->npoints, false) == 0) {
 		q->st.recovered_files++;
 		q->st.recovered_points += p->npoints;
@@ -335,7 +352,6 @@ static void scan_one(struct diskq *q, const char *name)
 		unlinkat(q->dirfd, name, 0);
 	}
 	payload_free(p);
-	free(b);
 }
 
 static int mkdir_p(const char *dir)
@@ -515,20 +531,10 @@ static int load_one(struct diskq *q, struct payload **out, bool oldest)
 			continue;
 		char name[64];
 		file_name(name, sizeof(name), e.seq, "ddq");
-		uint8_t *b = NULL;
-		size_t len = 0;
-		struct payload *p = NULL;
-		const char *why = NULL;
-		int rc = read_all(q->dirfd, name, &b, &len, &why);
-		if (rc == 0)
-			rc = decode_why(b, len, &p, &why);
-		if (rc == 0 && p->seq != e.seq) {
-			payload_free(p);
-			p = NULL;
-			rc = -EBADMSG;
-			why = "sequence number does not match the file name";
-		}
-		free(b);
+		struct payload *p;
+		size_t len;
+		const char *why;
+		int rc = read_file(q, name, &p, &len, &why);
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc == 0) {

@@ -307,6 +307,19 @@ static int run_packer(enum fwd_endpoint ep, enum shape shape, struct rendered *r
 	return rc;
 }
 
+/* The n records of ctx, rendered by render, packed into payloads for ep. */
+static int encode_all(enum fwd_endpoint ep, enum shape shape, size_t n, render_fn render,
+		      const void *ctx, const struct enc_opts *o, enc_emit_fn emit, void *arg,
+		      struct enc_result *res)
+{
+	struct rendered r;
+	int rc = rendered_init(&r, n, render, ctx);
+	if (rc == 0)
+		rc = run_packer(ep, shape, &r, o, emit, arg, res);
+	rendered_done(&r);
+	return rc;
+}
+
 static void res_clear(struct enc_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -501,15 +514,11 @@ static int r_check(struct buf *b, const void *ctx, size_t k)
 int enc_series_v1(const struct series *s, size_t n, const struct enc_opts *o,
 		  enc_emit_fn emit, void *arg, struct enc_result *res)
 {
-	struct rendered r;
 	struct series *copy;
 	res_clear(res);
 	if (!(s = finite_series(s, &n, &copy, res)))
 		return -ENOMEM;
-	int rc = rendered_init(&r, n, r_series_v1, s);
-	if (rc == 0)
-		rc = run_packer(FWD_EP_SERIES_V1, SHAPE_JSON_SERIES, &r, o, emit, arg, res);
-	rendered_done(&r);
+	int rc = encode_all(FWD_EP_SERIES_V1, SHAPE_JSON_SERIES, n, r_series_v1, s, o, emit, arg, res);
 	free(copy);
 	return rc;
 }
@@ -517,13 +526,8 @@ int enc_series_v1(const struct series *s, size_t n, const struct enc_opts *o,
 int enc_checks(const struct check_rec *c, size_t n, const struct enc_opts *o,
 	       enc_emit_fn emit, void *arg, struct enc_result *res)
 {
-	struct rendered r;
 	res_clear(res);
-	int rc = rendered_init(&r, n, r_check, c);
-	if (rc == 0)
-		rc = run_packer(FWD_EP_CHECKS, SHAPE_JSON_LIST, &r, o, emit, arg, res);
-	rendered_done(&r);
-	return rc;
+	return encode_all(FWD_EP_CHECKS, SHAPE_JSON_LIST, n, r_check, c, o, emit, arg, res);
 }
 
 static const char *event_group(const struct event_rec *e)
@@ -673,15 +677,11 @@ static int r_sketch(struct buf *b, const void *ctx, size_t k)
 int enc_series_v2(const struct series *s, size_t n, const struct enc_opts *o,
 		  enc_emit_fn emit, void *arg, struct enc_result *res)
 {
-	struct rendered r;
 	struct series *copy;
 	res_clear(res);
 	if (!(s = finite_series(s, &n, &copy, res)))
 		return -ENOMEM;
-	int rc = rendered_init(&r, n, r_series_v2, s);
-	if (rc == 0)
-		rc = run_packer(FWD_EP_SERIES_V2, SHAPE_PROTO, &r, o, emit, arg, res);
-	rendered_done(&r);
+	int rc = encode_all(FWD_EP_SERIES_V2, SHAPE_PROTO, n, r_series_v2, s, o, emit, arg, res);
 	free(copy);
 	return rc;
 }
@@ -689,15 +689,11 @@ int enc_series_v2(const struct series *s, size_t n, const struct enc_opts *o,
 int enc_sketches(const struct sketch_point *s, size_t n, const struct enc_opts *o,
 		 enc_emit_fn emit, void *arg, struct enc_result *res)
 {
-	struct rendered r;
 	struct sketch_point *copy;
 	res_clear(res);
 	if (!(s = finite_sketches(s, &n, &copy, res)))
 		return -ENOMEM;
-	int rc = rendered_init(&r, n, r_sketch, s);
-	if (rc == 0)
-		rc = run_packer(FWD_EP_SKETCHES, SHAPE_PROTO, &r, o, emit, arg, res);
-	rendered_done(&r);
+	int rc = encode_all(FWD_EP_SKETCHES, SHAPE_PROTO, n, r_sketch, s, o, emit, arg, res);
 	free(copy);
 	return rc;
 }

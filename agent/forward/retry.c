@@ -37,13 +37,10 @@ enum retry_verdict retry_classify(long status, int transport_error)
 
 enum retry_verdict retry_classify_promrw(long status, int transport_error)
 {
-	if (transport_error || status <= 0)
-		return RETRY_AGAIN;
-	if (status >= 200 && status < 300)
-		return RETRY_DELIVERED;
-	if (status >= 500 || status == 429)
-		return RETRY_AGAIN;
-	return RETRY_DROP;
+	/* no answer and 2xx as above; otherwise only 5xx and 429 are retried */
+	if (transport_error || status <= 0 || (status >= 200 && status < 300))
+		return retry_classify(status, transport_error);
+	return status >= 500 || status == 429 ? RETRY_AGAIN : RETRY_DROP;
 }
 
 double retry_backoff_wait(const struct retry_config *c, unsigned n, double u)

@@ -66,6 +66,23 @@ static const char *headline(const struct alert_transition *t)
 	return alert_state_name(t->to);
 }
 
+/* A Slack block: {"type": type, ... (the caller closes it). */
+static void block_begin(struct jw *w, const char *type)
+{
+	jw_obj_begin(w);
+	jw_key(w, "type");
+	jw_str(w, type);
+}
+
+/* A Slack text object {"type": "mrkdwn", "text": text}. */
+static void mrkdwn(struct jw *w, const struct buf *text)
+{
+	block_begin(w, "mrkdwn");
+	jw_key(w, "text");
+	jw_strn(w, text->p ? text->p : "", text->len);
+	jw_obj_end(w);
+}
+
 int notify_body_slack(const struct alert_transition *t, struct buf *out)
 {
 	static const char *const emoji[] = { ":white_check_mark:", ":hourglass:", ":warning:", ":rotating_light:",
@@ -82,31 +99,17 @@ int notify_body_slack(const struct alert_transition *t, struct buf *out)
 	jw_strn(&w, text.p ? text.p : "", text.len);
 	jw_key(&w, "blocks");
 	jw_arr_begin(&w);
-	jw_obj_begin(&w);
-	jw_key(&w, "type");
-	jw_str(&w, "section");
+	block_begin(&w, "section");
 	jw_key(&w, "text");
-	jw_obj_begin(&w);
-	jw_key(&w, "type");
-	jw_str(&w, "mrkdwn");
-	jw_key(&w, "text");
-	jw_strn(&w, text.p ? text.p : "", text.len);
-	jw_obj_end(&w);
+	mrkdwn(&w, &text);
 	jw_obj_end(&w);
 	buf_reset(&text);
 	buf_printf(&text, "rule `%s` | host `%s` | value %s | fingerprint %s", t->rule_name, t->host, val,
 		   t->fingerprint_hex);
-	jw_obj_begin(&w);
-	jw_key(&w, "type");
-	jw_str(&w, "context");
+	block_begin(&w, "context");
 	jw_key(&w, "elements");
 	jw_arr_begin(&w);
-	jw_obj_begin(&w);
-	jw_key(&w, "type");
-	jw_str(&w, "mrkdwn");
-	jw_key(&w, "text");
-	jw_strn(&w, text.p ? text.p : "", text.len);
-	jw_obj_end(&w);
+	mrkdwn(&w, &text);
 	jw_arr_end(&w);
 	jw_obj_end(&w);
 	jw_arr_end(&w);
