@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,6 +27,22 @@
 #include "net/net_int.h"
 
 #define MAX_SOCKETS 64	/* bind addresses after resolution; far above any real use */
+
+/*
+ * Wake-up coalescing. A read that empties the socket queue before a full
+ * batch sends the thread back to sleep until the next datagram: with traffic
+ * a little slower than the thread, one sleep and wake-up (several
+ * microseconds in a VM, more than parsing the datagram) per few datagrams.
+ * When such a read comes within NET_COALESCE_NS of the previous one (traffic
+ * is dense), the thread sleeps NET_COALESCE_NS (plus the kernel's timer
+ * slack) before it returns to the loop, so that its next wake-up finds that
+ * much traffic queued. Sparser traffic (a datagram or a sender's tick more
+ * than NET_COALESCE_NS apart) is read as it comes. At the fastest sender
+ * measured (~8.5M lines/s, 20 lines per datagram) 250 us queue ~110
+ * datagrams, well inside the kernel's default socket buffer; a command to
+ * the pipeline waits at most that long.
+ */
+#define NET_COALESCE_NS 200000
 
 struct net_sock {
 	struct net *net;
@@ -54,6 +71,7 @@ struct net {
 	struct mmsghdr *msgs;
 	struct net_dgram *dg;	/* the batch handed to fn */
 	bool paused;
+	int64_t last_drained;	/* CLOCK_MONOTONIC ns of the last read that emptied a queue */
 	struct net_stats st;
 	int udp_port;
 };
@@ -114,13 +132,35 @@ static size_t read_socket(struct net *n, struct net_sock *s, unsigned max_batche
 	return total;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct net_sock *s = arg;
+	struct net *n = s->net;
+	size_t got = read_socket(n, s, NET_MAX_BATCHES_PER_WAKE);
 
 	(void)fd;
 	(void)what;
-	read_socket(s->net, s, NET_MAX_BATCHES_PER_WAKE);
+	if (got > 0 && got < n->batch && !n->paused) {
+		int64_t now = mono_ns();
+		bool dense = now - n->last_drained < NET_COALESCE_NS;
+
+		n->last_drained = now;
+		if (dense) {
+			struct timespec ts = { 0, NET_COALESCE_NS };
+
+			nanosleep(&ts, NULL);
+			/* the gap to the next read counts from the end of the sleep */
+			n->last_drained += NET_COALESCE_NS;
+		}
+	}
 }
 
 size_t net_drain(struct net *n, unsigned max_batches)
