@@ -12,6 +12,9 @@
 # Build dirs (build-test, build-asan) are configured with the options below
 # every time: reconfigured when they exist, wiped and set up again when that
 # fails or when build-asan was made with another compiler.
+# Both suites run with --num-processes 8: the integration tests that mostly
+# wait run side by side, those that load the machine alone, and `package`
+# only in the gcc pass (tests/integration/meson.build).
 # The quick subset by hand: meson test -C build-test --setup quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +42,9 @@ configure() {
 step "gcc build (-Dwerror=true)"
 configure build-test -Dwerror=true -Dtests=enabled
 ninja -C build-test
+jobs=8
 step "test suite (gcc)"
-meson test -C build-test --print-errorlogs --num-processes 2
+meson test -C build-test --print-errorlogs --num-processes "$jobs"
 
 step "boot test: the .deb under systemd in a container"
 if [ "${TEST_BOOT:-1}" = 0 ]; then
@@ -71,7 +75,7 @@ if [ -z "${TEST_FAST:-}" ]; then
 	# senders, so they pin one pipeline. test_pipelines covers two in every pass.
 	step "test suite (clang, ASan/UBSan, LeakSanitizer)"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
+		meson test -C build-asan --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3
 	if [ -x tests/fuzz/short_fuzz.sh ] || [ -f tests/fuzz/short_fuzz.sh ]; then
 		step "short fuzz run"
 		bash tests/fuzz/short_fuzz.sh build-fuzz "${FUZZ_SECONDS:-20}"
