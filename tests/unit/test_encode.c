@@ -302,16 +302,23 @@ static void check_split(struct sink *sk, size_t n, size_t max_c, size_t max_u, s
 	free(seen);
 }
 
+/* The n series of s encoded as v1 with compressor k under these limits, into sk. */
+static void encode_v1_limited(const struct series *s, size_t n, enum compressor_kind k, size_t max_c,
+			      size_t max_u, size_t max_pts, struct sink *sk, struct enc_result *r)
+{
+	struct enc_opts o = { .compressor = k, .max_compressed = max_c, .max_uncompressed = max_u,
+			      .max_points = max_pts };
+	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, sk, r), 0);
+}
+
 static void split_case(enum compressor_kind k, size_t max_c, size_t max_u, size_t max_pts, size_t min_payloads)
 {
 	char **names;
 	size_t n = 2000;
 	struct series *s = many_series(n, &names);
-	struct enc_opts o = { .compressor = k, .max_compressed = max_c, .max_uncompressed = max_u,
-			      .max_points = max_pts };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
+	encode_v1_limited(s, n, k, max_c, max_u, max_pts, &sk, &r);
 	cr_assert_eq(r.records, n);
 	cr_assert_eq(r.too_large, 0);
 	cr_assert_geq(sk.n, min_payloads);
@@ -615,11 +622,9 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 	char **names;
 	size_t n = 3000;
 	struct series *s = varied_series(n, &names);
-	struct enc_opts o = { .compressor = k, .max_compressed = max_c, .max_uncompressed = max_u,
-			      .max_points = max_pts };
 	struct sink sk = { .n = 0 };
 	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
+	encode_v1_limited(s, n, k, max_c, max_u, max_pts, &sk, &r);
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad += !isfinite(s[i].value);
