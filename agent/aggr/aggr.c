@@ -134,8 +134,8 @@ struct aggr *aggr_new_shared(const struct aggr_config *cfg, struct taglimit *tl)
 		return NULL;
 	taglimit_ref(tl);
 	a->tl = tl;
-	strpool_init(&a->names);
-	strpool_init(&a->strs);
+	strpool_init(&a->names, STRPOOL_REFUSED);
+	strpool_init(&a->strs, 0);
 	tagpool_init(&a->tagsets);
 	ctab_init(&a->ctxs);
 	buf_init(&a->name);
@@ -215,7 +215,7 @@ static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
 		tagpool_put(&a->tagsets, &a->strs, c->tags);
 		return;
 	}
-	struct istr *s;
+	void *s;
 	if ((s = strpool_unref(&a->names, c->name)))
 		o->dead[o->ndead++] = s;
 	if ((s = strpool_unref(&a->strs, c->host)))
@@ -531,7 +531,7 @@ static void refused(struct aggr *a, struct istr *nm, enum aggr_drop why, uint64_
 {
 	a->st.dropped[why] += nv;
 	if (nm)
-		nm->aux += nv;
+		*istr_refused(nm) += nv;
 }
 
 /* dogstatsd_memory_limit: what the aggregator holds, what its flush will

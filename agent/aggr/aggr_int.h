@@ -188,7 +188,7 @@ struct seen {
 
 struct aggr {
 	const struct aggr_config *cfg;
-	struct strpool names;	/* metric names; refcnt = live contexts, aux = refused */
+	struct strpool names;	/* metric names; refcnt = live contexts, istr_refused = refused */
 	struct strpool strs;	/* tags and hosts */
 	struct tagpool tagsets;
 	struct ctab ctxs;	/* slots: key hash (upper half) | slab index + 1 */

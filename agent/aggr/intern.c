@@ -10,10 +10,22 @@
 
 /* ---- strings ---- */
 
-void strpool_init(struct strpool *p)
+void strpool_init(struct strpool *p, size_t pre)
 {
-	htab_init(&p->t);
+	ptab_init(&p->t);
 	p->bytes = 0;
+	p->pre = pre;
+}
+
+/* The malloc'ed block holding s, and its size. */
+static void *str_block(const struct strpool *p, struct istr *s)
+{
+	return (char *)s - p->pre;
+}
+
+static size_t str_size(const struct strpool *p, size_t len)
+{
+	return p->pre + sizeof(struct istr) + len + 1;
 }
 
 void strpool_done(struct strpool *p)
@@ -21,8 +33,9 @@ void strpool_done(struct strpool *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->t.cap; i++)
-		free(p->t.s[i].p);
-	htab_done(&p->t);
+		if (ptab_at(&p->t, i))
+			free(str_block(p, ptab_at(&p->t, i)));
+	ptab_done(&p->t);
 	p->bytes = 0;
 }
 
@@ -35,7 +48,7 @@ static bool str_eq(const void *item, const void *key)
 
 struct istr *strpool_find(const struct strpool *p, struct sv s, uint64_t h)
 {
-	return htab_find(&p->t, h, str_eq, &s);
+	return ptab_find(&p->t, h, str_eq, &s);
 }
 
 struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h)
@@ -47,19 +60,21 @@ struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h)
 	}
 	if (s.n > UINT32_MAX)
 		return NULL;
-	size_t sz = sizeof(*is) + s.n + 1;
-	is = malloc(sz);
-	if (!is)
+	size_t sz = str_size(p, s.n);
+	char *block = malloc(sz);
+	if (!block)
 		return NULL;
+	is = (struct istr *)(void *)(block + p->pre);
+	if (p->pre)
+		*istr_refused(is) = 0;
 	is->hash = h;
 	is->refcnt = 1;
 	is->len = (uint32_t)s.n;
-	is->aux = 0;
 	if (s.n)
 		memcpy(is->s, s.p, s.n);
 	is->s[s.n] = '\0';
-	if (htab_insert(&p->t, h, is) < 0) {
-		free(is);
+	if (ptab_insert(&p->t, is) < 0) {
+		free(block);
 		return NULL;
 	}
 	p->bytes += sz;
@@ -70,18 +85,18 @@ void strpool_put(struct strpool *p, struct istr *s)
 {
 	if (!s || --s->refcnt > 0)
 		return;
-	htab_remove(&p->t, s->hash, s);
-	p->bytes -= sizeof(*s) + s->len + 1;
-	free(s);
+	ptab_remove(&p->t, s);
+	p->bytes -= str_size(p, s->len);
+	free(str_block(p, s));
 }
 
-struct istr *strpool_unref(struct strpool *p, struct istr *s)
+void *strpool_unref(struct strpool *p, struct istr *s)
 {
 	if (!s || --s->refcnt > 0)
 		return NULL;
-	htab_remove(&p->t, s->hash, s);
-	p->bytes -= sizeof(*s) + s->len + 1;
-	return s;
+	ptab_remove(&p->t, s);
+	p->bytes -= str_size(p, s->len);
+	return str_block(p, s);
 }
 
 /* ---- canonical tag lists ---- */
@@ -135,7 +150,7 @@ static bool ts_eq(const void *item, const void *key)
 
 void tagpool_init(struct tagpool *p)
 {
-	htab_init(&p->t);
+	ptab_init(&p->t);
 	p->bytes = 0;
 }
 
@@ -151,9 +166,9 @@ void tagpool_done(struct tagpool *p, struct strpool *sp)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->t.cap; i++)
-		if (p->t.s[i].p)
-			ts_release(sp, p->t.s[i].p);
-	htab_done(&p->t);
+		if (ptab_at(&p->t, i))
+			ts_release(sp, ptab_at(&p->t, i));
+	ptab_done(&p->t);
 	p->bytes = 0;
 }
 
@@ -161,7 +176,7 @@ struct tagset *tagpool_get(struct tagpool *p, struct strpool *sp, const struct t
 			   size_t n, uint64_t h)
 {
 	struct tkey k = { r, n };
-	struct tagset *ts = htab_find(&p->t, h, ts_eq, &k);
+	struct tagset *ts = ptab_find(&p->t, h, ts_eq, &k);
 	if (ts) {
 		ts->refcnt++;
 		return ts;
@@ -181,7 +196,7 @@ struct tagset *tagpool_get(struct tagpool *p, struct strpool *sp, const struct t
 			goto fail;
 		ts->n++;
 	}
-	if (htab_insert(&p->t, h, ts) < 0)
+	if (ptab_insert(&p->t, ts) < 0)
 		goto fail;
 	p->bytes += sz;
 	return ts;
@@ -194,7 +209,7 @@ void tagpool_put(struct tagpool *p, struct strpool *sp, struct tagset *ts)
 {
 	if (!ts || --ts->refcnt > 0)
 		return;
-	htab_remove(&p->t, ts->hash, ts);
+	ptab_remove(&p->t, ts);
 	p->bytes -= sizeof(*ts) + ts->n * sizeof(ts->tags[0]);
 	ts_release(sp, ts);
 }
@@ -203,11 +218,11 @@ size_t tagpool_unref(struct tagpool *p, struct strpool *sp, struct tagset *ts, v
 {
 	if (!ts || --ts->refcnt > 0)
 		return 0;
-	htab_remove(&p->t, ts->hash, ts);
+	ptab_remove(&p->t, ts);
 	p->bytes -= sizeof(*ts) + ts->n * sizeof(ts->tags[0]);
 	size_t n = 0;
 	for (uint32_t i = 0; i < ts->n; i++) {
-		struct istr *s = strpool_unref(sp, ts->tags[i]);
+		void *s = strpool_unref(sp, ts->tags[i]);
 		if (s)
 			dead[n++] = s;
 	}

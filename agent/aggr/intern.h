@@ -5,8 +5,9 @@
  * malloc each so it can be returned when its last user goes); each distinct
  * tag set is stored once (struct tagset, an array of istr pointers in the
  * canonical order below) and shared by every context with the same tags.
- * Lookups go through an htab keyed by the XXH3 hash; equal hashes are
- * confirmed by comparing full contents, so hash collisions are harmless.
+ * Lookups go through a ptab (8-byte slots: the object's pointer and a few
+ * bits of its hash) keyed by the XXH3 hash; equal hashes are confirmed by
+ * comparing full contents, so hash collisions are harmless.
  *
  * Canonical tag order: ascending (hash, bytes). It is cheap to produce on the
  * hot path (64-bit compares), makes equal sets compare element by element,
@@ -17,8 +18,8 @@
  * freeing it). Objects never move once created (the tables hold pointers;
  * growing a table moves the slots, not the objects), and the bytes, len, hash
  * of a string and the n, hash and tags[] of a set never change after creation:
- * only refcnt and aux do. Not thread-safe (aggr.h says what another thread may
- * read).
+ * only refcnt and a name's refused counter do. Not thread-safe (aggr.h says
+ * what another thread may read).
  */
 #ifndef DDMA_AGGR_INTERN_H
 #define DDMA_AGGR_INTERN_H
@@ -28,16 +29,24 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "aggr/htab.h"
+#include "aggr/ptab.h"
 #include "core/sv.h"
 
 struct istr {
-	uint64_t hash;		/* hash64 of the bytes */
+	uint64_t hash;		/* hash64 of the bytes (first: ptab.h) */
 	uint32_t refcnt;
 	uint32_t len;
-	uint64_t aux;		/* names pool: samples refused by the caps */
 	char s[];		/* NUL-terminated */
 };
+
+/* A names pool's string (strpool_init with STRPOOL_REFUSED) is preceded by a
+ * counter of the samples the caps refused for that metric name, so the other
+ * strings (tags, hosts) do not carry it. */
+#define STRPOOL_REFUSED sizeof(uint64_t)
+static inline uint64_t *istr_refused(struct istr *s)
+{
+	return (uint64_t *)(void *)((char *)s - STRPOOL_REFUSED);
+}
 
 static inline struct sv istr_sv(const struct istr *s)
 {
@@ -51,23 +60,28 @@ struct tagref {
 };
 
 struct tagset {
-	uint64_t hash;		/* tagset_hash() of the canonical list */
+	uint64_t hash;		/* tagset_hash() of the canonical list (first: ptab.h) */
 	uint32_t refcnt;
 	uint32_t n;
 	struct istr *tags[];	/* canonical order */
 };
 
+_Static_assert(offsetof(struct istr, hash) == 0, "ptab reads an item's hash first");
+_Static_assert(offsetof(struct tagset, hash) == 0, "ptab reads an item's hash first");
+
 struct strpool {
-	struct htab t;
+	struct ptab t;
 	size_t bytes;		/* malloc'ed bytes of live strings */
+	size_t pre;		/* bytes before each istr: 0 or STRPOOL_REFUSED */
 };
 
 struct tagpool {
-	struct htab t;
+	struct ptab t;
 	size_t bytes;
 };
 
-void strpool_init(struct strpool *p);
+/* pre: 0, or STRPOOL_REFUSED for the names pool (istr_refused). */
+void strpool_init(struct strpool *p, size_t pre);
 void strpool_done(struct strpool *p); /* frees every string; accepts NULL */
 /* Finds or creates s (h = hash64(s)) and takes a reference. NULL on ENOMEM. */
 struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h);
@@ -75,10 +89,10 @@ struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h);
 struct istr *strpool_find(const struct strpool *p, struct sv s, uint64_t h);
 void strpool_put(struct strpool *p, struct istr *s); /* accepts NULL */
 /* strpool_put that does not free: when the last reference goes, the string is
- * unlinked from the pool (a later get makes a new one) and returned, unchanged,
- * for the caller to free() later (aggr_collect hands it to the out, whose
- * records may still read it); otherwise NULL. */
-struct istr *strpool_unref(struct strpool *p, struct istr *s);
+ * unlinked from the pool (a later get makes a new one), left unchanged, and
+ * the block holding it returned for the caller to free() later (aggr_collect
+ * hands it to the out, whose records may still read it); otherwise NULL. */
+void *strpool_unref(struct strpool *p, struct istr *s);
 
 /* Sorts refs into canonical order and removes duplicates; returns the new
  * count. Insertion sort up to 8 tags, qsort above. */

@@ -20,8 +20,8 @@
 size_t aggr_memory_bytes(const struct aggr *a)
 {
 	return sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
-	       htab_bytes(&a->names.t) + a->names.bytes + htab_bytes(&a->strs.t) + a->strs.bytes +
-	       htab_bytes(&a->tagsets.t) + a->tagsets.bytes + a->acc_bytes + seen_bytes(&a->seen) +
+	       ptab_bytes(&a->names.t) + a->names.bytes + ptab_bytes(&a->strs.t) + a->strs.bytes +
+	       ptab_bytes(&a->tagsets.t) + a->tagsets.bytes + a->acc_bytes + seen_bytes(&a->seen) +
 	       mapper_bytes(a->mapper) + tagrules_bytes(a->rules) + a->name.cap +
 	       (a->names.t.n + a->strs.t.n + a->tagsets.t.n) * AGGR_MALLOC_OVERHEAD +
 	       a->scratch_cap * sizeof(*a->scratch) + a->pending->arena.bytes +
@@ -128,7 +128,7 @@ struct aggr_top_walk *aggr_top_begin(const struct aggr *a, size_t n)
 		return NULL;
 	}
 	for (size_t i = 0; n && i < a->names.t.cap; i++) {
-		const struct istr *s = a->names.t.s[i].p;
+		const struct istr *s = ptab_at(&a->names.t, i);
 		if (!s || (w->nb == n && !ranks_before(s, w->best[w->nb - 1])))
 			continue;
 		size_t j = w->nb < n ? w->nb++ : n - 1;
@@ -188,7 +188,7 @@ size_t aggr_top_end(struct aggr_top_walk *w, struct aggr_top_entry *out)
 		size_t l = w->best[i]->len < sizeof(e->name) - 1 ? w->best[i]->len : sizeof(e->name) - 1;
 		memcpy(e->name, w->best[i]->s, l);
 		e->contexts = w->best[i]->refcnt;
-		e->refused = w->best[i]->aux;
+		e->refused = *istr_refused((struct istr *)w->best[i]);
 		offender(&w->rows[i], e);
 	}
 	for (size_t i = 0; i < w->nb; i++)
