@@ -107,7 +107,7 @@ int config_defaults(struct agent_config *cfg)
 	cfg->net = NET_CONFIG_DEFAULT;
 	cfg->aggr = AGGR_CONFIG_DEFAULT;
 	cfg->fwd = FWD_CONFIG_DEFAULT;
-	cfg->status.port = 5012;
+	cfg->status.port = STATUS_CONFIG_DEFAULT_PORT;
 	if (defaults_strings(cfg) < 0 || defaults_lists(cfg) < 0) {
 		config_free(cfg);
 		return -ENOMEM;

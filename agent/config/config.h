@@ -20,17 +20,13 @@
 #include "forward/forward.h"
 #include "net/net.h"
 #include "parse/parse.h"
+#include "status/status.h"
 
 struct ydoc;
 
 /* ---- output when no intake is configured ---- */
 struct output_config {
 	char *path;		/* dogstatsd_output_file: "-" = stdout (default), else a file (0600) */
-};
-
-struct status_config {
-	char *host;		/* status_host, 127.0.0.1 */
-	int port;		/* status_port, 5012; 0 = off */
 };
 
 struct agent_config {

@@ -21,7 +21,6 @@
 
 #include "aggr/aggr.h"
 #include "aggr/taglimit.h"
-#include "config/config.h"
 #include "core/buf.h"
 #include "net/net.h"
 #include "parse/parse.h"
@@ -79,6 +78,13 @@ struct event_base;
 #define STATUS_DEADLINE_S 10
 #define STATUS_MAX_HEAD 8192
 #define STATUS_PAUSE_S 1
+
+/* status_host and status_port in agent.yaml (config/ fills it in). */
+struct status_config {
+	char *host;		/* status_host, 127.0.0.1 */
+	int port;		/* status_port, 5012; 0 = off */
+};
+#define STATUS_CONFIG_DEFAULT_PORT 5012
 
 struct status *status_new(struct event_base *base, const struct status_config *cfg,
 			  status_snapshot_fn fn, void *ctx, char *err, size_t errlen);
