@@ -251,7 +251,9 @@ def test_output_write_errors_rate_limited():
     try:
         # one failed write per flush (every second, telemetry always has records)
         t0 = time.time()
-        st = a.wait_for(lambda s: s["output"]["write_errors"] >= 12, timeout=20, what="12 write errors")
+        # (and a 10 s window closed with more than 5: its summary is logged)
+        st = a.wait_for(lambda s: s["output"]["write_errors"] >= 12 and "similar messages suppressed" in a.log(),
+                        timeout=30, what="12 write errors and a suppressed summary")
         windows = int((time.time() - t0) // 10) + 2  # limiter: 5 lines per 10 s window per call site
         log = a.log()
         n_log = count_lines(log, "writing JSON lines output")
