@@ -384,14 +384,15 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 /* ---- status ---- */
 
-struct fwd_stat_ctx {
+/* A module's stats table into a status section (stat_table_foreach). */
+struct stat_ctx {
 	struct status_snapshot *s;
 	const char *section;
 };
 
-static void add_fwd_stat(void *arg, const char *name, double v)
+static void add_stat(void *arg, const char *name, double v)
 {
-	struct fwd_stat_ctx *c = arg;
+	struct stat_ctx *c = arg;
 	status_section_add(c->s, c->section, name, v);
 }
 
@@ -401,9 +402,9 @@ static void snapshot_forwarders(struct agent *a, struct status_snapshot *s)
 	for (size_t i = 0; a->fwd && i < fwd_group_count(a->fwd); i++) {
 		struct fwd *f = fwd_group_at(a->fwd, i);
 		struct fwd_stats fs;
-		struct fwd_stat_ctx c = { s, fwd_group_section(a->fwd, i) };
+		struct stat_ctx c = { s, fwd_group_section(a->fwd, i) };
 		fwd_get_stats(f, &fs);
-		fwd_stats_foreach(&fs, add_fwd_stat, &c);
+		stat_table_foreach(&fwd_stats_table, &fs, add_stat, &c);
 		status_section_add(s, c.section, "remote_write", fwd_is_remote_write(f) ? 1 : 0);
 	}
 }
@@ -433,23 +434,10 @@ static void snapshot_alerts(struct agent *a, struct status_snapshot *s)
 	if (!a->alerts)
 		return;
 	alert_engine_get_stats(a->alerts, &as);
-	status_section_add(s, "alerts", "instances", (double)as.instances);
-	status_section_add(s, "alerts", "evals", (double)as.evals);
-	status_section_add(s, "alerts", "transitions", (double)as.transitions);
-	status_section_add(s, "alerts", "groups_refused", (double)as.groups_refused);
-	status_section_add(s, "alerts", "state_write_errors", (double)as.state_write_errors);
-	status_section_add(s, "alerts", "restored", (double)as.restored);
-	status_section_add(s, "alerts", "points_restored", (double)as.points_restored);
+	stat_table_foreach(&alert_stats_table, &as, add_stat, &(struct stat_ctx){ s, "alerts" });
 	if (a->notifiers) {
 		notify_stats_total(a->notifiers, &ns);
-		status_section_add(s, "notifications", "sent", (double)ns.sent);
-		status_section_add(s, "notifications", "failed", (double)ns.failed);
-		status_section_add(s, "notifications", "expired", (double)ns.expired);
-		status_section_add(s, "notifications", "suppressed", (double)ns.suppressed);
-		status_section_add(s, "notifications", "retried", (double)ns.retried);
-		status_section_add(s, "notifications", "rate_limited", (double)ns.rate_limited);
-		status_section_add(s, "notifications", "dropped", (double)ns.dropped);
-		status_section_add(s, "notifications", "queued", (double)ns.queued);
+		stat_table_foreach(&notify_stats_table, &ns, add_stat, &(struct stat_ctx){ s, "notifications" });
 	}
 	a->nalert_lines = 0;
 	alert_engine_states(a->alerts, add_alert_line, a);

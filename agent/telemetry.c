@@ -88,21 +88,6 @@ static void limited_metrics(struct emit *e, const struct taglimit_row *r, size_t
 	}
 }
 
-static void fwd_metrics(struct emit *e, struct telemetry *t, const struct fwd_stats *f)
-{
-	char tag[64];
-	count(e, "dd_mini_agent.forwarder.points_delivered", f->points_delivered, &t->fwd.points_delivered, NULL);
-	count(e, "dd_mini_agent.forwarder.payloads_delivered", f->payloads_delivered, &t->fwd.payloads_delivered, NULL);
-	count(e, "dd_mini_agent.forwarder.payloads_retried", f->payloads_retried, &t->fwd.payloads_retried, NULL);
-	count(e, "dd_mini_agent.forwarder.bytes_sent", f->bytes_sent, &t->fwd.bytes_sent, NULL);
-	for (int i = 0; i < FWD_DROP_COUNT; i++) {
-		snprintf(tag, sizeof(tag), "reason:%s", fwd_drop_name((enum fwd_drop)i));
-		count(e, "dd_mini_agent.forwarder.points_dropped", f->points_dropped[i], &t->fwd.points_dropped[i], tag);
-	}
-	put(e, "dd_mini_agent.forwarder.queue_bytes", SERIES_GAUGE, (double)f->queue_bytes, NULL);
-	put(e, "dd_mini_agent.forwarder.disk_bytes", SERIES_GAUGE, (double)f->disk_bytes, NULL);
-}
-
 int telemetry_append(struct telemetry *t, const struct telemetry_input *in, struct batch *b, int64_t now)
 {
 	struct emit e = { .b = b, .ts = now, .interval = in->interval_s ? in->interval_s : 10 };
@@ -114,6 +99,6 @@ int telemetry_append(struct telemetry *t, const struct telemetry_input *in, stru
 	table_metrics(&e, &aggr_stats_table, &in->aggr, &t->aggr);
 	limited_metrics(&e, in->limited, in->nlimited);
 	if (in->has_fwd)
-		fwd_metrics(&e, t, &in->fwd);
+		table_metrics(&e, &fwd_stats_table, &in->fwd, &t->fwd);
 	return e.err;
 }

@@ -42,6 +42,7 @@
 #include "core/arena.h"
 #include "core/batch.h"
 #include "core/buf.h"
+#include "core/stats.h"
 
 #define ALERT_MAX_WINDOW_S (24 * 3600)	/* longest window a rule may ask for */
 #define ALERT_MAX_RING (ALERT_MAX_WINDOW_S / 10 + 2) /* points kept per instance (1 day of 10 s + 2) */
@@ -209,19 +210,28 @@ struct alert_instance_info {
 size_t alert_engine_states(const struct alert_engine *e,
 			   void (*fn)(void *ctx, const struct alert_instance_info *i), void *ctx);
 
+/* The alert engine's counters (core/stats.h); the status endpoint's
+ * "alerts" section. */
+#define ALERT_STATS_FIELDS(X)                                                            \
+	X(instances, , .type = STAT_GAUGE, .help = "Rule instances (rule and group) held.") \
+	X(evals, , .help = "Rule evaluations.")                                          \
+	X(transitions, , .help = "State changes.")                                       \
+	X(groups_refused, , .help = "New groups refused by the caps (all rules).")       \
+	X(points_in, , .help = "Space-aggregated points pushed to the rings.")          \
+	X(points_dropped, , .help = "Late buckets, too many buckets in one flush.")      \
+	X(state_writes, , .help = "State file writes.")                                  \
+	X(state_write_errors, , .help = "State file writes that failed.")                \
+	X(state_points_skipped, , .help = "Instances written without points (file budget).") \
+	X(restored, , .help = "Instances restored at start.")                            \
+	X(points_restored, , .help = "Window points restored at start.")                 \
+	X(memory_bytes, , .type = STAT_GAUGE, .help = "Rings and instances (approximate).")
+
 struct alert_stats {
-	uint64_t evals;
-	uint64_t points_in;		/* space-aggregated points pushed to rings */
-	uint64_t points_dropped;	/* late buckets, too many buckets in one flush */
-	uint64_t groups_refused;	/* new groups refused by the caps (all rules) */
-	uint64_t transitions;
-	uint64_t state_writes, state_write_errors;
-	uint64_t restored;		/* instances restored at start */
-	uint64_t points_restored;	/* window points restored at start */
-	uint64_t state_points_skipped;	/* instances written without points (file budget) */
-	size_t instances;
-	size_t memory_bytes;		/* rings + instances, approximate */
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	ALERT_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table alert_stats_table;
 void alert_engine_get_stats(const struct alert_engine *e, struct alert_stats *out);
 
 /* Appends the agent's own alert metrics to b: per instance a gauge

@@ -281,6 +281,13 @@ int alert_engine_swap_rules(struct alert_engine *e, struct alert_rules *rules)
 	return 0;
 }
 
+static const struct stat_field stat_fields[] = {
+#define X(f, dim, ...) STATS_DESC(struct alert_stats, f, __VA_ARGS__)
+	ALERT_STATS_FIELDS(X)
+#undef X
+};
+const struct stat_table alert_stats_table = STATS_TABLE(stat_fields);
+
 void alert_engine_get_stats(const struct alert_engine *e, struct alert_stats *out)
 {
 	*out = e->stats;

@@ -14,6 +14,8 @@
  * everything that handles the counters one by one: sums over pipelines
  * (stat_table_add), /status JSON, /metrics, the `status` text (status/render.c),
  * the agent's own telemetry (telemetry.c) and its debug log line (agent.c).
+ * Modules the status module does not know (forwarder, alerts, notifiers)
+ * reach it through stat_table_foreach.
  *
  * Fields that share a /metrics name (one per label value) are adjacent in
  * the list, so the name's HELP and TYPE are written once.
@@ -42,6 +44,8 @@ struct stat_field {
 	const char *label;	/* scalar: a "key:value" label (/metrics) and tag
 				 * (telemetry); array: the label key */
 	const char *(*elem)(int i); /* array: the label value of element i */
+	double scale;		/* stat_value = the count x scale (0: 1), e.g. 1e-6 for
+				 * microseconds shown as seconds */
 };
 
 struct stat_table {
@@ -70,6 +74,17 @@ static inline const char *stat_key(const struct stat_field *f)
 {
 	return f->key ? f->key : f->name;
 }
+
+/* Element i of f in its unit (scaled). */
+static inline double stat_value(const struct stat_field *f, const void *s, size_t i)
+{
+	return (double)stat_get(f, s, i) * (f->scale ? f->scale : 1);
+}
+
+/* Calls fn(arg, name, value) for each scalar (name = its key) and each array
+ * element (name = "<key>_<label value>"), values scaled. */
+void stat_table_foreach(const struct stat_table *t, const void *s,
+			void (*fn)(void *arg, const char *name, double v), void *arg);
 
 /* sum += x, field by field, for structs described by t. */
 void stat_table_add(const struct stat_table *t, void *sum, const void *x);

@@ -580,87 +580,23 @@ void fwd_get_stats(const struct fwd *f, struct fwd_stats *out)
 		out->disk_written = s.written;
 		out->disk_written_bytes = s.written_bytes;
 		out->disk_syncs = s.syncs;
-		out->disk_write_seconds = s.write_seconds;
+		out->disk_write_us = (uint64_t)(s.write_seconds * 1e6);
 		out->disk_read = s.read;
 		out->disk_write_errors = s.write_errors;
 	}
 }
 
-void fwd_stats_add(struct fwd_stats *acc, const struct fwd_stats *s)
+const char *fwd_stats_drop_name(int d)
 {
-#define ADD(field) acc->field += s->field
-	ADD(payloads_submitted);
-	ADD(payloads_delivered);
-	ADD(payloads_retried);
-	ADD(attempts);
-	ADD(transport_errors);
-	ADD(responses_2xx);
-	ADD(responses_4xx);
-	ADD(responses_5xx);
-	ADD(responses_other);
-	ADD(bytes_sent);
-	ADD(points_submitted);
-	ADD(points_recovered);
-	ADD(points_delivered);
-	ADD(points_queued);
-	ADD(queue_bytes);
-	ADD(queue_payloads);
-	ADD(inflight);
-	ADD(disk_bytes);
-	ADD(disk_files);
-	ADD(disk_written);
-	ADD(disk_written_bytes);
-	ADD(disk_syncs);
-	ADD(disk_write_seconds);
-	ADD(disk_read);
-	ADD(disk_write_errors);
-	ADD(records_not_sent);
-#undef ADD
-	for (int i = 0; i < FWD_DROP_COUNT; i++) {
-		acc->payloads_dropped[i] += s->payloads_dropped[i];
-		acc->points_dropped[i] += s->points_dropped[i];
-	}
+	return fwd_drop_name((enum fwd_drop)d);
 }
 
-void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
-		       void *arg)
-{
-	char name[64];
-#define EMIT(field) fn(arg, #field, (double)s->field)
-	EMIT(payloads_submitted);
-	EMIT(payloads_delivered);
-	EMIT(payloads_retried);
-	EMIT(attempts);
-	EMIT(transport_errors);
-	EMIT(responses_2xx);
-	EMIT(responses_4xx);
-	EMIT(responses_5xx);
-	EMIT(responses_other);
-	EMIT(bytes_sent);
-	EMIT(points_submitted);
-	EMIT(points_recovered);
-	EMIT(points_delivered);
-	EMIT(points_queued);
-	EMIT(queue_bytes);
-	EMIT(queue_payloads);
-	EMIT(inflight);
-	EMIT(disk_bytes);
-	EMIT(disk_files);
-	EMIT(disk_written);
-	EMIT(disk_written_bytes);
-	EMIT(disk_syncs);
-	EMIT(disk_write_seconds);
-	EMIT(disk_read);
-	EMIT(disk_write_errors);
-	EMIT(records_not_sent);
-#undef EMIT
-	for (int i = 0; i < FWD_DROP_COUNT; i++) {
-		snprintf(name, sizeof(name), "payloads_dropped_%s", drop_names[i]);
-		fn(arg, name, (double)s->payloads_dropped[i]);
-		snprintf(name, sizeof(name), "points_dropped_%s", drop_names[i]);
-		fn(arg, name, (double)s->points_dropped[i]);
-	}
-}
+static const struct stat_field stat_fields[] = {
+#define X(f, dim, ...) STATS_DESC(struct fwd_stats, f, __VA_ARGS__)
+	FWD_STATS_FIELDS(X)
+#undef X
+};
+const struct stat_table fwd_stats_table = STATS_TABLE(stat_fields);
 
 const char *fwd_base_url(const struct fwd *f)
 {

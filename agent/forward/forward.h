@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "core/batch.h"
+#include "core/stats.h"
 #include "forward/compress.h"
 #include "forward/payload.h"
 
@@ -140,34 +141,56 @@ enum fwd_drop {
 /* "http_400", "queue_full", ... */
 const char *fwd_drop_name(enum fwd_drop d);
 
+/* The forwarder's counters (core/stats.h), one set per endpoint; in the
+ * status endpoint's "forwarder" section (and "forwarder_<n>" for each
+ * additional endpoint) through stat_table_foreach. */
+#define FWD_STATS_FIELDS(X)                                                              \
+	X(payloads_submitted, , .help = "Payloads created by the encoders.")             \
+	X(payloads_delivered, , .help = "Payloads answered 2xx.",                        \
+	  .tele = "forwarder.payloads_delivered")                                        \
+	X(payloads_retried, , .help = "Failed attempts that were requeued.",             \
+	  .tele = "forwarder.payloads_retried")                                          \
+	X(payloads_dropped, [FWD_DROP_COUNT], .help = "Payloads dropped, by reason.",    \
+	  .label = "reason", .elem = fwd_stats_drop_name)                                \
+	X(attempts, , .help = "Requests started.")                                       \
+	X(transport_errors, , .help = "Connection errors and timeouts.")                 \
+	X(responses_2xx, , .help = "Responses 2xx.")                                     \
+	X(responses_4xx, , .help = "Responses 4xx.")                                     \
+	X(responses_5xx, , .help = "Responses 5xx.")                                     \
+	X(responses_other, , .help = "Other responses.")                                 \
+	X(bytes_sent, , .help = "Compressed bodies of delivered payloads.",              \
+	  .tele = "forwarder.bytes_sent")                                                \
+	X(points_submitted, , .help = "Points handed to the forwarder.")                 \
+	X(points_recovered, , .help = "Points found in the disk queue at start.")        \
+	X(points_delivered, , .help = "Points delivered.", .tele = "forwarder.points_delivered") \
+	X(points_dropped, [FWD_DROP_COUNT], .help = "Points dropped, by reason.",        \
+	  .tele = "forwarder.points_dropped", .label = "reason", .elem = fwd_stats_drop_name) \
+	X(points_queued, , .type = STAT_GAUGE, .help = "Points in memory, in flight and on disk.") \
+	X(queue_bytes, , .type = STAT_GAUGE, .help = "Bytes in the in-memory retry queue.", \
+	  .tele = "forwarder.queue_bytes")                                               \
+	X(queue_payloads, , .type = STAT_GAUGE, .help = "Payloads in the in-memory retry queue.") \
+	X(inflight, , .type = STAT_GAUGE, .help = "Requests in flight.")                 \
+	X(disk_bytes, , .type = STAT_GAUGE, .help = "Bytes in the disk queue.",          \
+	  .tele = "forwarder.disk_bytes")                                                \
+	X(disk_files, , .type = STAT_GAUGE, .help = "Files in the disk queue.")          \
+	X(disk_written, , .help = "Files written to the disk queue.")                    \
+	X(disk_written_bytes, , .help = "Bytes written to the disk queue.")              \
+	X(disk_syncs, , .help = "fsync calls of the disk queue.")                        \
+	X(disk_write_us, , .key = "disk_write_seconds", .scale = 1e-6,                  \
+	  .help = "Main thread's wall time writing and syncing the disk queue.")         \
+	X(disk_read, , .help = "Files read back into memory.")                           \
+	X(disk_write_errors, , .help = "Payloads kept in memory only (disk write failed).") \
+	X(records_not_sent, , .help = "Remote write: events and service checks, which "  \
+	  "it has no form for (outside the identity).")
+
 struct fwd_stats {
-	uint64_t payloads_submitted;	/* created by the encoders */
-	uint64_t payloads_delivered;	/* answered 2xx */
-	uint64_t payloads_retried;	/* failed attempts that were requeued */
-	uint64_t payloads_dropped[FWD_DROP_COUNT];
-	uint64_t attempts;		/* requests started */
-	uint64_t transport_errors;	/* connection errors and timeouts */
-	uint64_t responses_2xx, responses_4xx, responses_5xx, responses_other;
-	uint64_t bytes_sent;		/* compressed bodies of delivered payloads */
-	uint64_t points_submitted;
-	uint64_t points_recovered;	/* found in the disk queue at start */
-	uint64_t points_delivered;
-	uint64_t points_dropped[FWD_DROP_COUNT];
-	uint64_t points_queued;		/* memory + in flight + disk, now */
-	size_t queue_bytes;		/* in-memory retry queue, now */
-	size_t queue_payloads;
-	size_t inflight;
-	size_t disk_bytes;		/* disk queue, now */
-	size_t disk_files;
-	uint64_t disk_written;		/* files */
-	uint64_t disk_written_bytes;
-	uint64_t disk_syncs;		/* fsync calls */
-	double disk_write_seconds;	/* main thread's wall time writing and syncing */
-	uint64_t disk_read;		/* files read back into memory */
-	uint64_t disk_write_errors;	/* payloads kept in memory only */
-	uint64_t records_not_sent;	/* remote write: events and service checks, which
-					 * it has no form for (outside the identity) */
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	FWD_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table fwd_stats_table;
+/* fwd_drop_name by index, for the table */
+const char *fwd_stats_drop_name(int d);
 
 /* Converts one distribution into series (aggr_sketch_to_series); used when
  * cfg->distributions == DIST_SERIES. */
@@ -194,22 +217,6 @@ void fwd_set_hostname(struct fwd *f, const char *hostname);
 int fwd_submit(struct fwd *f, const struct batch *b, int64_t now);
 
 void fwd_get_stats(const struct fwd *f, struct fwd_stats *out);
-
-/* Calls fn once per counter with a stable name, for the status endpoint
- * (section "forwarder"): payloads_submitted, payloads_delivered,
- * payloads_retried, payloads_dropped_<reason>, attempts, transport_errors,
- * responses_2xx/4xx/5xx/other, bytes_sent, points_submitted,
- * points_recovered, points_delivered, points_dropped_<reason>, points_queued,
- * records_not_sent,
- * queue_bytes, queue_payloads, inflight, disk_bytes, disk_files,
- * disk_written, disk_written_bytes, disk_syncs, disk_write_seconds, disk_read,
- * disk_write_errors
- * (<reason> = fwd_drop_name). */
-/* acc += s, field by field (a new field must be added there too). */
-void fwd_stats_add(struct fwd_stats *acc, const struct fwd_stats *s);
-
-void fwd_stats_foreach(const struct fwd_stats *s, void (*fn)(void *arg, const char *name, double v),
-		       void *arg);
 
 /* Shutdown: sends what it can for up to timeout_s (backoff is still
  * honoured), then leaves what remains on disk (if enabled) or counts it

@@ -198,7 +198,7 @@ void fwd_group_get_stats(const struct fwd_group *g, struct fwd_stats *out)
 	for (size_t i = 0; i < g->n; i++) {
 		struct fwd_stats s;
 		fwd_get_stats(g->ep[i].f, &s);
-		fwd_stats_add(out, &s);
+		stat_table_add(&fwd_stats_table, out, &s);
 	}
 }
 

@@ -270,26 +270,21 @@ size_t notify_stats_each(const struct notifier_set *s,
 	return s ? s->n : 0;
 }
 
-static void stats_add(struct notify_stats *a, const struct notify_stats *b)
-{
-	a->sent += b->sent;
-	a->failed += b->failed;
-	a->expired += b->expired;
-	a->retried += b->retried;
-	a->rate_limited += b->rate_limited;
-	a->dropped += b->dropped;
-	a->suppressed += b->suppressed;
-	a->queued += b->queued;
-}
+static const struct stat_field stat_fields[] = {
+#define X(f, dim, ...) STATS_DESC(struct notify_stats, f, __VA_ARGS__)
+	NOTIFY_STATS_FIELDS(X)
+#undef X
+};
+const struct stat_table notify_stats_table = STATS_TABLE(stat_fields);
 
 void notify_stats_total(const struct notifier_set *s, struct notify_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!s)
 		return;
-	stats_add(out, &s->retired);
+	stat_table_add(&notify_stats_table, out, &s->retired);
 	for (size_t i = 0; i < s->n; i++)
-		stats_add(out, &s->d[i].st);
+		stat_table_add(&notify_stats_table, out, &s->d[i].st);
 }
 
 int notify_load(const struct agent_config *cfg, struct event_base *base, struct http_client *http,

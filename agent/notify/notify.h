@@ -42,6 +42,7 @@
 #include "alert/alert.h"
 #include "config/config.h"
 #include "core/buf.h"
+#include "core/stats.h"
 
 struct event_base;
 struct http_client;
@@ -51,16 +52,24 @@ struct ynode;
 
 enum notify_type { NOTIFY_SLACK, NOTIFY_PAGERDUTY, NOTIFY_WEBHOOK };
 
+/* The notifiers' counters (core/stats.h), per destination and summed
+ * (notify_stats_total); the status endpoint's "notifications" section. */
+#define NOTIFY_STATS_FIELDS(X)                                                           \
+	X(sent, , .help = "Accepted by the receiver (2xx).")                             \
+	X(failed, , .help = "Given up: a status that is not retried (4xx but 408/429).") \
+	X(expired, , .help = "Still undelivered at max_age_s: dropped.")                 \
+	X(suppressed, , .help = "Resolves not sent: their trigger was never delivered.") \
+	X(retried, , .help = "Retry attempts scheduled.")                                \
+	X(rate_limited, , .help = "Sends delayed by the token bucket.")                  \
+	X(dropped, , .help = "Queue full, destination removed by a reload, bad spool file.") \
+	X(queued, , .type = STAT_GAUGE, .help = "Waiting or in flight now.")
+
 struct notify_stats {
-	uint64_t sent;		/* accepted by the receiver (2xx) */
-	uint64_t failed;	/* given up: a status that is not retried (4xx but 408/429) */
-	uint64_t expired;	/* still undelivered at max_age_s: dropped */
-	uint64_t retried;	/* retry attempts scheduled */
-	uint64_t rate_limited;	/* sends delayed by the token bucket */
-	uint64_t dropped;	/* queue full, destination removed by a reload, bad spool file */
-	uint64_t suppressed;	/* resolves not sent: their trigger was never delivered */
-	uint64_t queued;	/* now waiting or in flight */
+#define X(f, dim, ...) STATS_MEMBER(f, dim)
+	NOTIFY_STATS_FIELDS(X)
+#undef X
 };
+extern const struct stat_table notify_stats_table;
 
 struct notify_options {
 	double rate_per_s;	/* token bucket refill, 1 */
