@@ -3,7 +3,7 @@
  *
  * Data flow:
  *   pipeline threads (pipeline.c), N = dogstatsd_pipeline_count:
- *     socket -> net -> dsd_parse_batch -> aggr_ingest
+ *     socket -> net -> ingest_batch (parse -> aggr)
  *   main thread (this file, one libevent loop):
  *     flush timer -> pipeline_collect on each pipeline (short, on its thread)
  *                -> aggr_emit(outs) (merges the pipelines; they keep receiving)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "ingest/ingest.h"
 
 #define PUBLISH_MS 100
 #define STOP_DRAIN_BATCHES 64
@@ -72,50 +73,7 @@ struct pipeline {
 
 /* ---- receive path (pipeline thread) ---- */
 
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct pipeline *p = ctx;
-	aggr_ingest(p->aggr, m, p->now);
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	struct pipeline *p = ctx;
-	aggr_event(p->aggr, e, p->now);
-}
-
-static void on_service_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct pipeline *p = ctx;
-	aggr_service_check(p->aggr, sc, p->now);
-}
-
-/* The seen-line cache: a metric line aggr_ingest saw before skips the rest of
- * the parse and the context lookup (dsd_parse_cached, aggr_ingest_seen). */
-static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct pipeline *p = ctx;
-	return aggr_ingest_seen(p->aggr, m, p->now);
-}
-
-static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
-{
-	struct pipeline *p = ctx;
-	aggr_seen_prefetch(p->aggr, h, n, lines_next);
-}
-
-static size_t on_metric_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
-{
-	struct pipeline *p = ctx;
-	return aggr_ingest_seen_run(p->aggr, l, n, p->now);
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_service_check };
-static const struct dsd_cache_ops cache_ops = { on_metric_seen, on_metric_prefetch,
-						on_metric_seen_run };
-
-/* A receive batch: one clock read, and the parser overlaps the datagrams
- * (dsd_parse_batch). */
+/* A receive batch: one clock read, then the ingest loop over its datagrams. */
 static void on_batch(void *ctx, const struct net_dgram *d, unsigned n)
 {
 	struct pipeline *p = ctx;
@@ -128,7 +86,7 @@ static void on_batch(void *ctx, const struct net_dgram *d, unsigned n)
 		return;
 	int64_t t = agent_clock_now(&p->clock);
 	p->now = t < p->floor ? p->floor : t;
-	dsd_parse_batch(p->parser, dg, k, &sink, &cache_ops, p);
+	ingest_batch(p->parser, p->aggr, dg, k, p->now);
 }
 
 /* ---- stats publication and commands (pipeline thread) ---- */

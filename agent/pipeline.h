@@ -2,7 +2,7 @@
  * pipeline.h - one receive pipeline: a thread with its own libevent base,
  * sockets (net), DogStatsD parser and aggregator.
  *
- *   socket -> net -> dsd_parse_batch -> aggr_ingest(_seen)       (pipeline thread)
+ *   socket -> net -> ingest_batch -> parse + aggr              (pipeline thread)
  *   flush: pipeline_collect -> aggr_collect on the pipeline thread (short),
  *          then aggr_emit over every pipeline's out on the main thread
  *          while the pipelines go on receiving                   (agent.c)

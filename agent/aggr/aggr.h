@@ -150,23 +150,24 @@ void aggr_reserve(struct aggr *a);
 void aggr_reconfigure(struct aggr *a, const struct aggr_config *cfg);
 
 void aggr_ingest(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* The seen-line fast path (parse.h dsd_parse_cached): when a cacheable line
- * with m's exact name, type and raw_suffix went through aggr_ingest since the
- * last clear (a flush that expired contexts, aggr_reconfigure) and reached a
- * context that already existed then, applies m's values to it exactly as
- * aggr_ingest would and returns true. Otherwise false: the caller then does
- * the full parse and aggr_ingest. Reads only m's type, values, nvalues,
- * explicit_sign and key ({0, 0}: computed here from name, type and
- * raw_suffix). The key identifies the line (keyhash.h). */
+/* The seen-line fast path (ingest.c): when a cacheable line with m's exact
+ * name, type and raw_suffix went through aggr_ingest since the last clear (a
+ * flush that expired contexts, aggr_reconfigure) and reached a context that
+ * already existed then, applies m's values to it exactly as aggr_ingest
+ * would and returns true. Otherwise false: the caller then does the full
+ * parse and aggr_ingest. Reads only m's type, values, nvalues, explicit_sign
+ * and key ({0, 0}: computed here from name, type and raw_suffix). The key
+ * identifies the line (keyhash.h). */
 bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now);
-/* parse.h's dsd_cache_ops.seen_run: aggr_ingest_seen for each line in order
- * until one is not recognised; returns how many were applied. */
+/* aggr_ingest_seen for each single-value line in order until one is not
+ * recognised; returns how many were applied. */
 size_t aggr_ingest_seen_run(struct aggr *a, const struct dsd_seen_line *l, size_t n, int64_t now);
-/* parse.h's dsd_cache_ops.prefetch: lane a of the keys of a window of lines.
- * lines_next false (a window ahead): their cache entries are prefetched;
- * true (their lines come next): the contexts of the entries that match.
- * Changes nothing observable. */
-void aggr_seen_prefetch(struct aggr *a, const uint64_t *hashes, size_t n, bool lines_next);
+/* Lane a of the keys of a window of lines: _entries loads their cache
+ * entries (a window ahead); _contexts, once those arrived, the contexts of
+ * the entries that match (right before the lines). Change nothing
+ * observable. */
+void aggr_seen_prefetch_entries(struct aggr *a, const uint64_t *hashes, size_t n);
+void aggr_seen_prefetch_contexts(struct aggr *a, const uint64_t *hashes, size_t n);
 void aggr_event(struct aggr *a, const struct dsd_event *e, int64_t now);
 void aggr_service_check(struct aggr *a, const struct dsd_service_check *sc, int64_t now);
 
@@ -193,7 +194,7 @@ struct aggr_out *aggr_collect(struct aggr *a, int64_t now, bool final);
  * buffer holds ~10-20 ms of heavy traffic). aggr_collect is begin + one step
  * over everything + end.
  * Between begin and end the owner may call aggr_ingest, aggr_ingest_seen,
- * aggr_seen_prefetch, aggr_event and aggr_service_check with now >= the
+ * aggr_seen_prefetch_*, aggr_event and aggr_service_check with now >= the
  * begin's now: their samples go to buckets the collect does not take (it
  * takes only buckets closed at the begin's now, bucket + 10 <= now), new
  * contexts have nothing to take and are not expired, and timestamped points,

@@ -6,9 +6,10 @@
  * (and the config, which clears the cache), so the result is exactly the
  * full path's. See aggr_int.h (struct seen) for the bounds and invalidation.
  *
- * Caller: pipeline.c's parser callbacks (parse.h dsd_cache_ops) through
- * aggr_seen_prefetch and aggr_ingest_seen; aggr_ingest remembers a line when
- * it reaches an existing context; flush.c and aggr_reconfigure clear it.
+ * Caller: the ingest loop (ingest.c) through aggr_seen_prefetch_entries/
+ * _contexts, aggr_ingest_seen_run and aggr_ingest_seen; aggr_ingest
+ * remembers a line when it reaches an existing context; flush.c and
+ * aggr_reconfigure clear it.
  * Owns the entry table. Single-threaded, like the rest of the aggregator.
  *
  * A line is identified by its key alone (keyhash.h: seeded, 128 bits, the
@@ -37,10 +38,10 @@
  * the steps of a collect owns open buckets only, which collect does not take,
  * and a context with an open bucket does not expire.
  *
- * What remains costs memory latency, not instructions: the parser hands each
- * window of lines' key lanes to aggr_seen_prefetch, which loads their
- * entries, then the contexts of those that do not own the current bucket,
- * ahead of the lines.
+ * What remains costs memory latency, not instructions: the ingest loop hands
+ * each window of lines' key lanes to aggr_seen_prefetch_entries a window
+ * ahead, then to aggr_seen_prefetch_contexts (the contexts of the entries
+ * that do not own the current bucket) right before the lines.
  *
  * Probes stop after SEEN_PROBE_MAX slots (a miss takes the full path) and a
  * line that would sit further from home is not cached, so a lookup stays
@@ -187,22 +188,26 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double
 	return true;
 }
 
-void aggr_seen_prefetch(struct aggr *a, const uint64_t *h, size_t n, bool lines_next)
+void aggr_seen_prefetch_entries(struct aggr *a, const uint64_t *h, size_t n)
 {
 	const struct seen *sc = &a->seen;
 	if (!sc->n)
 		return;
 	size_t mask = sc->cap - 1;
-	if (!lines_next) {
-		/* a window ahead: the entries */
-		for (size_t i = 0; i < n; i++)
-			__builtin_prefetch(&sc->t[h[i] & mask]);
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(&sc->t[h[i] & mask]);
+}
+
+/* The entries have arrived: the contexts they point to, unless the entry
+ * holds the sum of the bucket samples are going to (likely). Home, or the
+ * slot after it when home holds another key (picked by arithmetic, as in
+ * seen_find). */
+void aggr_seen_prefetch_contexts(struct aggr *a, const uint64_t *h, size_t n)
+{
+	const struct seen *sc = &a->seen;
+	if (!sc->n)
 		return;
-	}
-	/* the entries have arrived: the contexts they point to, unless the
-	 * entry holds the sum of the bucket samples are going to (likely).
-	 * Home, or the slot after it when home holds another key (picked by
-	 * arithmetic, as in seen_find). */
+	size_t mask = sc->cap - 1;
 	for (size_t i = 0; i < n; i++) {
 		size_t j = (size_t)h[i] & mask;
 		j = (j + (size_t)(sc->t[j].ka != h[i])) & mask;

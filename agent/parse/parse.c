@@ -1,12 +1,12 @@
 /*
- * parse.c - the DogStatsD parser: splits a datagram into messages and turns
- * each into a metric, event or service check callback (docs/DOGSTATSD.md).
+ * parse.c - the DogStatsD parser: splits datagrams into windows of lines
+ * and turns a line into a metric, event or service check (docs/DOGSTATSD.md).
  *
- * Caller: the receive pipeline (pipeline.c wires net -> dsd_parse_cached ->
- * aggr). Owns: its limits, the tag and value scratch arrays (allocated once
+ * Caller: the ingest loop (ingest.c: net -> dsd_split_next / dsd_parse_line
+ * -> aggr). Owns: its limits, the tag and value scratch arrays (allocated once
  * in dsd_parser_new, sized by max_tags / max_values), a "C" locale for the
- * strtod_l fallback, and its counters. Views handed to the sink point into the
- * datagram or into the scratch arrays and die when the callback returns.
+ * strtod_l fallback, two windows of lines, and its counters. Views in a
+ * message point into the datagram or into the scratch arrays.
  * Threading: one parser per receive thread; no logging; the only globals it
  * reads are the cache key's secrets and implementation (keyhash.h), fixed
  * before the receive threads start.
@@ -28,39 +28,31 @@
 #include <emmintrin.h>
 #endif
 
-#define WALK_MAX 64 /* lines split and prefetched together (a window) */
+#define WALK_MAX DSD_WINDOW_MAX
 
 struct dsd_parser {
 	struct dsd_limits lim;
 	locale_t c_locale;
 	struct sv *tags;	/* lim.max_tags entries (at least 1) */
 	double *values;		/* lim.max_values entries (at least 1) */
-	const struct dsd_cache_ops *ops; /* during dsd_parse_cached, or NULL */
-	/* Two windows of lines (parse_windows): the one being parsed and the
-	 * next, split (and its cache keys prefetched) one window ahead. */
+	/* Two windows of lines (dsd_split_next hands them out in turn): the
+	 * caller's current one and the one split ahead of it. */
 	struct window {
+		struct dsd_window pub; /* first: dsd_split_next returns &pub */
 		struct walk_line {
 			const char *s, *le; /* the line, without its '\n' and a trailing '\r' */
 			const char *bar, *colon; /* first '|', first ':' before it (NULL: none) */
 			size_t nv;	/* vals: values parsed into p->values */
-			uint8_t type, tn; /* cand: the type and the length of its field */
-			bool cand;	/* may be offered to ops->seen */
-			bool simple;	/* cand with one plain value (simple_value) */
-			bool vals, sign; /* take_seen parsed its several values (nv, explicit sign) */
+			uint8_t tn;	/* candidate: the length of its type field */
+			bool vals, sign; /* dsd_line_metric parsed its several values (nv, explicit sign) */
 		} l[WALK_MAX];
-		/* Line i's record for ops->seen_run, so that a run of lines is
-		 * a slice of r: cand: key (keyhash.h dsd_key_hash) and type;
-		 * simple: value and explicit_sign too. */
-		struct dsd_seen_line r[WALK_MAX];
-		size_t n;
-		uint64_t h[WALK_MAX]; /* the candidates' keys' lane a, in order */
-		size_t nh;
-		bool cache;	/* its datagram's lines may be offered to ops */
 		bool nul;	/* its datagram has a NUL byte */
 	} win[2];
+	unsigned nextwin;	/* the window dsd_split_next fills next */
+	bool keys;		/* dsd_split_begin's keys */
 	/* The walk's place: datagram dg[next - 1] (of ndg), whose next line
 	 * starts at `at` (NULL: no line left); lo/end bound it, nul: it has a
-	 * NUL byte, cache: its lines may be offered to ops. */
+	 * NUL byte, cache: its lines may be candidates. */
 	const struct dsd_datagram *dg;
 	size_t ndg, next;
 	const char *at, *lo, *end;
@@ -354,10 +346,9 @@ static inline size_t quick_type(const char *t, const char *end, enum metric_type
 	return metric_type(t, 1, type) == ACCEPT ? 1 : 0;
 }
 
-/* After the name, type and values: the fields from pos (NULL: none), then the
- * callback. */
+/* After the name, type and values: the fields from pos (NULL: none). */
 static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, const char *pos,
-				  const char *end, const struct dsd_sink *sink, void *ctx)
+				  const char *end)
 {
 	struct sv f = SV_NULL;
 	bool rate_oor = false;
@@ -371,15 +362,14 @@ static enum dsd_error metric_rest(struct dsd_parser *p, struct dsd_metric *m, co
 	p->st.metric_lines++;
 	p->st.samples[m->type] += m->nvalues;
 	p->st.rate_out_of_range += rate_oor;
-	if (sink && sink->metric)
-		sink->metric(ctx, m);
 	return ACCEPT;
 }
 
-/* name:value[:value...]|type[|field...]; w: the window's split of the line */
+/* name:value[:value...]|type[|field...] into *out; w and r: the window's
+ * split of the line */
 static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n,
 				   const struct walk_line *w, const struct dsd_seen_line *r,
-				   const struct dsd_sink *sink, void *ctx)
+				   struct dsd_metric *out)
 {
 	const char *end = s + n;
 	const char *bar = w->bar;
@@ -393,11 +383,12 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	if (colon == s)
 		return DSD_ERR_EMPTY_NAME;
 	/* The full parse, errors in their documented order. */
-	struct dsd_metric m = { .sample_rate = 1.0, .tags = p->tags };
-	if (w->cand)
-		m.key = r->key;
-	m.name = (struct sv){ s, (size_t)(colon - s) };
-	if ((e = check_name(p, m.name.p, m.name.n)) != ACCEPT)
+	struct dsd_metric *m = out;
+	*m = (struct dsd_metric){ .sample_rate = 1.0, .tags = p->tags };
+	if (r->kind != DSD_LINE_FULL)
+		m->key = r->key;
+	m->name = (struct sv){ s, (size_t)(colon - s) };
+	if ((e = check_name(p, m->name.p, m->name.n)) != ACCEPT)
 		return e;
 	if (colon + 1 == nv_end)
 		return DSD_ERR_NO_VALUE;
@@ -406,22 +397,22 @@ static enum dsd_error parse_metric(struct dsd_parser *p, const char *s, size_t n
 	const char *pos = bar + 1;
 	if (!next_field(&pos, end, &f))
 		return DSD_ERR_NO_TYPE;
-	if ((e = metric_type(f.p, f.n, &m.type)) != ACCEPT)
+	if ((e = metric_type(f.p, f.n, &m->type)) != ACCEPT)
 		return e;
-	m.raw_suffix = (struct sv){ f.p + f.n, (size_t)(end - f.p - f.n) };
-	if (w->simple) { /* the walk read its one value */
+	m->raw_suffix = (struct sv){ f.p + f.n, (size_t)(end - f.p - f.n) };
+	if (r->kind == DSD_LINE_SIMPLE) { /* the split read its one value */
 		p->values[0] = r->value;
-		m.values = p->values;
-		m.nvalues = 1;
-		m.explicit_sign = r->explicit_sign;
+		m->values = p->values;
+		m->nvalues = 1;
+		m->explicit_sign = r->explicit_sign;
 	} else if (w->vals) {
-		m.values = p->values;
-		m.nvalues = w->nv;
-		m.explicit_sign = w->sign;
-	} else if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), &m)) != ACCEPT) {
+		m->values = p->values;
+		m->nvalues = w->nv;
+		m->explicit_sign = w->sign;
+	} else if ((e = metric_values(p, colon + 1, (size_t)(nv_end - colon - 1), m)) != ACCEPT) {
 		return e;
 	}
-	return metric_rest(p, &m, pos, end, sink, ctx);
+	return metric_rest(p, m, pos, end);
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -501,9 +492,8 @@ static size_t unescape_newlines(char *s, size_t n)
 	return (size_t)(w - s);
 }
 
-/* _e{<title_len>,<text_len>}:<title>|<text>[|field...] */
-static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n,
-				  const struct dsd_sink *sink, void *ctx)
+/* _e{<title_len>,<text_len>}:<title>|<text>[|field...] into *out */
+static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n, struct dsd_event *out)
 {
 	struct dsd_event ev = { .tags = p->tags };
 	size_t i = 3, tl, xl;
@@ -527,8 +517,7 @@ static enum dsd_error parse_event(struct dsd_parser *p, char *s, size_t n,
 	}
 	ev.text = (struct sv){ body + tl + 1, unescape_newlines(body + tl + 1, xl) };
 	p->st.events++;
-	if (sink && sink->event)
-		sink->event(ctx, &ev);
+	*out = ev;
 	return ACCEPT;
 }
 
@@ -563,9 +552,9 @@ static enum dsd_error check_field(struct dsd_parser *p, struct sv f, struct dsd_
 	return ACCEPT;
 }
 
-/* _sc|<name>|<status>[|field...] */
+/* _sc|<name>|<status>[|field...] into *out */
 static enum dsd_error parse_check(struct dsd_parser *p, const char *s, size_t n,
-				  const struct dsd_sink *sink, void *ctx)
+				  struct dsd_service_check *out)
 {
 	struct dsd_service_check sc = { .tags = p->tags };
 	const char *end = s + n, *name = s + 4;
@@ -589,8 +578,7 @@ static enum dsd_error parse_check(struct dsd_parser *p, const char *s, size_t n,
 			return e;
 	}
 	p->st.service_checks++;
-	if (sink && sink->service_check)
-		sink->service_check(ctx, &sc);
+	*out = sc;
 	return ACCEPT;
 }
 
@@ -607,10 +595,16 @@ static void reject(struct dsd_parser *p, enum kind k, enum dsd_error e)
 		p->st.metric_errors++;
 }
 
-/* Line i of win, the full parse (events unescape their text in place). */
-static void parse_line(struct dsd_parser *p, const struct window *win, size_t i,
-		       const struct dsd_sink *sink, void *ctx)
+static inline struct window *window_of(struct dsd_window *w)
 {
+	return (struct window *)(void *)w; /* pub is the first member */
+}
+
+/* Line i of w, the full parse (events unescape their text in place). */
+enum dsd_msg_kind dsd_parse_line(struct dsd_parser *p, struct dsd_window *pw, size_t i,
+				 union dsd_msg *out)
+{
+	const struct window *win = window_of(pw);
 	const struct walk_line *w = &win->l[i];
 	char *s = (char *)(uintptr_t)w->s;
 	size_t n = (size_t)(w->le - w->s);
@@ -624,16 +618,19 @@ static void parse_line(struct dsd_parser *p, const struct window *win, size_t i,
 		k = KIND_CHECK;
 	if (win->nul && memchr(s, '\0', n)) {
 		reject(p, k, DSD_ERR_NUL_BYTE);
-		return;
+		return DSD_MSG_NONE;
 	}
 	if (k == KIND_EVENT)
-		e = parse_event(p, s, n, sink, ctx);
+		e = parse_event(p, s, n, &out->event);
 	else if (k == KIND_CHECK)
-		e = parse_check(p, s, n, sink, ctx);
+		e = parse_check(p, s, n, &out->check);
 	else
-		e = parse_metric(p, s, n, w, &win->r[i], sink, ctx);
-	if (e != ACCEPT)
+		e = parse_metric(p, s, n, w, &pw->line[i], &out->metric);
+	if (e != ACCEPT) {
 		reject(p, k, e);
+		return DSD_MSG_NONE;
+	}
+	return k == KIND_EVENT ? DSD_MSG_EVENT : k == KIND_CHECK ? DSD_MSG_CHECK : DSD_MSG_METRIC;
 }
 
 /* ---- splitting a window of lines ---------------------------------------- */
@@ -684,15 +681,15 @@ static inline const char *find1(const char *lo, const char *s, const char *end, 
 }
 
 /* Splits w's line as parse_metric needs it; true when it is a cache
- * candidate (w->type, w->tn set; the caller hashes its key). */
+ * candidate (*type, w->tn set; the caller hashes its key). */
 static inline __attribute__((always_inline)) bool split_line(struct walk_line *w, const char *lo,
-							      bool cache)
+							      bool cache, enum metric_type *typep)
 {
 	const char *s = w->s, *le = w->le, *c;
 	size_t n = (size_t)(le - s);
 	enum metric_type type;
 
-	w->cand = w->simple = w->vals = false;
+	w->vals = false;
 	w->bar = w->colon = NULL;
 	if (!n || (n >= 3 && s[0] == '_' &&
 		   ((s[1] == 'e' && s[2] == '{') || (n >= 4 && s[1] == 's' && s[2] == 'c' && s[3] == '|'))))
@@ -711,8 +708,7 @@ static inline __attribute__((always_inline)) bool split_line(struct walk_line *w
 	size_t nn = (size_t)(c - s), sn = (size_t)(le - w->bar - 1) - tn;
 	if (!tn || type == METRIC_SET || nn + sn > DSD_CACHE_KEY_MAX)
 		return false;
-	w->cand = true;
-	w->type = (uint8_t)type;
+	*typep = type;
 	w->tn = (uint8_t)tn;
 	return true;
 }
@@ -727,8 +723,9 @@ static inline __attribute__((always_inline)) bool split_line(struct walk_line *w
 #define DEFINE_WALK(NAME, ATTR, HASH)                                                            \
 	ATTR static void NAME(struct dsd_parser *p, struct window *win, bool cache)              \
 	{                                                                                      \
-		win->n = win->nh = 0;                                                          \
-		while (win->n < WALK_MAX && p->at) {                                           \
+		struct dsd_window *pw = &win->pub;                                             \
+		size_t n = 0, nh = 0;                                                          \
+		while (n < WALK_MAX && p->at) {                                                \
 			const char *s = p->at;                                                 \
 			const char *nl = find1(p->lo, s, p->end, '\n'), *le = nl ? nl : p->end; \
 			p->at = nl && nl + 1 < p->end ? nl + 1 : NULL;                         \
@@ -736,20 +733,26 @@ static inline __attribute__((always_inline)) bool split_line(struct walk_line *w
 				le--;                                                          \
 			if (le == s)                                                           \
 				continue;                                                      \
-			struct walk_line *w = &win->l[win->n++];                               \
+			struct walk_line *w = &win->l[n];                                      \
+			struct dsd_seen_line *r = &pw->line[n++];                              \
+			enum metric_type type;                                                 \
 			w->s = s;                                                              \
 			w->le = le;                                                            \
-			if (!split_line(w, p->lo, cache))                                      \
+			if (!split_line(w, p->lo, cache, &type)) {                             \
+				r->kind = DSD_LINE_FULL;                                       \
 				continue;                                                      \
-			struct dsd_seen_line *r = &win->r[win->n - 1];                         \
+			}                                                                      \
 			const char *suf = w->bar + 1 + w->tn;                                  \
-			r->key = HASH(w->type, s, (size_t)(w->colon - s), suf,                 \
-				      (size_t)(le - suf));                                     \
-			r->type = w->type;                                                     \
-			win->h[win->nh++] = r->key.a;                                          \
-			w->simple = simple_value(w->colon + 1, w->bar, &r->value) == w->bar;   \
+			r->key = HASH(type, s, (size_t)(w->colon - s), suf, (size_t)(le - suf)); \
+			r->type = (uint8_t)type;                                               \
+			pw->h[nh++] = r->key.a;                                                \
+			r->kind = simple_value(w->colon + 1, w->bar, &r->value) == w->bar      \
+					  ? DSD_LINE_SIMPLE                                    \
+					  : DSD_LINE_CAND;                                     \
 			r->explicit_sign = w->colon[1] == '+' || w->colon[1] == '-';           \
 		}                                                                              \
+		pw->n = n;                                                                     \
+		pw->nh = nh;                                                                   \
 	}
 
 DEFINE_WALK(walk_plain, , dsd_key_hash_plain)
@@ -799,121 +802,76 @@ static void walk(struct dsd_parser *p, struct window *win, bool cache)
 	walk_plain(p, win, cache);
 }
 
-/*
- * The seen-line fast path of a candidate (line i of win): its values are
- * parsed (kept in the line for the full parse if the callee declines), then
- * ops->seen decides. A taken line is counted exactly as the full parse
- * counts it (a candidate is never a set and its rate, if any, was in range
- * when it was remembered).
- */
-static bool take_seen(struct dsd_parser *p, struct window *win, size_t i, void *ctx)
+bool dsd_line_metric(struct dsd_parser *p, struct dsd_window *pw, size_t i, struct dsd_metric *q)
 {
-	struct walk_line *w = &win->l[i];
-	const struct dsd_seen_line *r = &win->r[i];
-	struct dsd_metric q; /* only the fields parse.h promises are set */
+	struct walk_line *w = &window_of(pw)->l[i];
+	const struct dsd_seen_line *r = &pw->line[i];
 	const char *colon = w->colon, *bar = w->bar;
 
-	q.type = (enum metric_type)w->type;
-	q.name = (struct sv){ w->s, (size_t)(colon - w->s) };
-	q.raw_suffix = (struct sv){ bar + 1 + w->tn, (size_t)(w->le - bar - 1 - w->tn) };
-	q.key = r->key;
-	if (w->simple) {
+	q->type = (enum metric_type)r->type;
+	q->name = (struct sv){ w->s, (size_t)(colon - w->s) };
+	q->raw_suffix = (struct sv){ bar + 1 + w->tn, (size_t)(w->le - bar - 1 - w->tn) };
+	q->key = r->key;
+	if (r->kind == DSD_LINE_SIMPLE) {
 		p->values[0] = r->value;
-		q.values = p->values;
-		q.nvalues = 1;
-		q.explicit_sign = r->explicit_sign;
-	} else if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), &q) != ACCEPT) {
-		return false; /* the full parse reports it */
-	} else {
-		w->vals = true;
-		w->nv = q.nvalues;
-		w->sign = q.explicit_sign;
+		q->values = p->values;
+		q->nvalues = 1;
+		q->explicit_sign = r->explicit_sign;
+		return true;
 	}
-	if (!p->ops->seen(ctx, &q))
-		return false;
-	p->st.lines++;
-	p->st.metric_lines++;
-	p->st.samples[q.type] += q.nvalues;
+	if (metric_values(p, colon + 1, (size_t)(bar - colon - 1), q) != ACCEPT)
+		return false; /* the full parse reports it */
+	w->vals = true; /* kept for the full parse, if the cache declines */
+	w->nv = q->nvalues;
+	w->sign = q->explicit_sign;
 	return true;
 }
 
-/* The length of the run of candidates with one plain value from line i of
- * win on (their records win->r[i..] are ready). */
-static size_t run_length(const struct window *win, size_t i)
+void dsd_count_cached_run(struct dsd_parser *p, const struct dsd_window *w, size_t i, size_t n)
 {
-	size_t j = i;
-	while (j < win->n && win->l[j].simple)
-		j++;
-	return j - i;
+	p->st.lines += n;
+	p->st.metric_lines += n;
+	for (size_t j = i; j < i + n; j++)
+		p->st.samples[w->line[j].type]++;
+}
+
+void dsd_count_cached(struct dsd_parser *p, const struct dsd_metric *m)
+{
+	p->st.lines++;
+	p->st.metric_lines++;
+	p->st.samples[m->type] += m->nvalues;
+}
+
+void dsd_split_begin(struct dsd_parser *p, const struct dsd_datagram *d, size_t n, bool keys)
+{
+	p->keys = keys;
+	p->dg = d;
+	p->ndg = n;
+	p->next = 0;
+	p->at = NULL;
 }
 
 /*
- * Lines i..i+n of win (a run) through ops->seen_run: the lines it takes are
- * counted exactly as take_seen counts one; the line it stops at gets the
- * full parse (with the value already read), then the rest of the run is
- * offered again.
+ * The next window of lines (n = 0 when every datagram is done). A window
+ * holds lines of one datagram; when a datagram has no line left, the walk
+ * goes on with the next one, so the window after a datagram's last one is
+ * the next datagram's first: the caller splits (and prefetches) it before
+ * taking the current window, across datagrams as within a long one.
  */
-static void take_run(struct dsd_parser *p, const struct window *win, size_t i, size_t n,
-		     const struct dsd_sink *sink, void *ctx)
+struct dsd_window *dsd_split_next(struct dsd_parser *p)
 {
-	const struct dsd_seen_line *r = &win->r[i];
-	size_t off = 0;
-
-	while (off < n) {
-		size_t t = p->ops->seen_run(ctx, r + off, n - off);
-		p->st.lines += t;
-		p->st.metric_lines += t;
-		for (size_t j = off; j < off + t; j++)
-			p->st.samples[r[j].type]++;
-		off += t;
-		if (off == n)
-			break;
-		parse_line(p, win, i + off, sink, ctx);
-		off++;
-	}
-}
-
-/* The lines of a window, in order: runs of single-value candidates through
- * ops->seen_run (if any), other candidates through take_seen, the rest (and
- * what those decline) through the full parse. */
-static void parse_window(struct dsd_parser *p, struct window *win, bool cache,
-			 const struct dsd_sink *sink, void *ctx)
-{
-	bool run = cache && p->ops->seen_run;
-	for (size_t i = 0; i < win->n;) {
-		size_t n = run ? run_length(win, i) : 0;
-		if (n) {
-			take_run(p, win, i, n, sink, ctx);
-			i += n;
-			continue;
-		}
-		if (!(win->l[i].cand && take_seen(p, win, i, ctx)))
-			parse_line(p, win, i, sink, ctx);
-		i++;
-	}
-}
-
-/*
- * The next window of lines into win (win->n = 0 when every datagram is
- * done). A window holds lines of one datagram; when a datagram has no line
- * left, the walk goes on with the next one, so the window after a
- * datagram's last one is the next datagram's first: split (and its
- * entries prefetched) before the current window is parsed, across
- * datagrams as within a long one.
- */
-static void fill(struct dsd_parser *p, struct window *win)
-{
+	struct window *win = &p->win[p->nextwin];
+	p->nextwin ^= 1;
 	for (;;) {
 		if (p->at) {
 			walk(p, win, p->cache);
-			win->cache = p->cache;
 			win->nul = p->nul;
-			if (win->n)
-				return;
+			if (win->pub.n)
+				return &win->pub;
 		}
 		if (p->next == p->ndg) {
-			win->n = win->nh = 0;
-			return;
+			win->pub.n = win->pub.nh = 0;
+			return &win->pub;
 		}
 		const struct dsd_datagram *d = &p->dg[p->next++];
 		p->st.datagrams++;
@@ -923,53 +881,37 @@ static void fill(struct dsd_parser *p, struct window *win)
 		p->at = p->lo = d->buf;
 		p->end = d->buf + d->len;
 		p->nul = memchr(d->buf, '\0', d->len) != NULL;
-		p->cache = p->ops && !p->nul;
+		p->cache = p->keys && !p->nul;
 	}
-}
-
-/*
- * Lines are taken in windows of up to 64. While window k is parsed, window
- * k + 1 (of the same datagram, or the next datagram's first) is already
- * split and its keys handed to ops->prefetch, so that the wait on memory for
- * the cache entries overlaps the split instead of following each line.
- */
-void dsd_parse_batch(struct dsd_parser *p, const struct dsd_datagram *d, size_t n,
-		     const struct dsd_sink *sink, const struct dsd_cache_ops *ops, void *ctx)
-{
-	struct window *cur = &p->win[0], *nxt = &p->win[1];
-
-	p->ops = ops && ops->seen ? ops : NULL;
-	p->dg = d;
-	p->ndg = n;
-	p->next = 0;
-	p->at = NULL;
-	void (*pf)(void *, const uint64_t *, size_t, bool) = p->ops ? p->ops->prefetch : NULL;
-	fill(p, cur);
-	if (pf && cur->nh)
-		pf(ctx, cur->h, cur->nh, false);
-	while (cur->n) {
-		fill(p, nxt);
-		if (pf && nxt->nh)
-			pf(ctx, nxt->h, nxt->nh, false);
-		if (pf && cur->nh)
-			pf(ctx, cur->h, cur->nh, true);
-		parse_window(p, cur, cur->cache, sink, ctx);
-		struct window *t = cur;
-		cur = nxt;
-		nxt = t;
-	}
-	p->ops = NULL;
-	p->dg = NULL;
-}
-
-void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
-		      const struct dsd_cache_ops *ops, void *ctx)
-{
-	struct dsd_datagram d = { buf, len };
-	dsd_parse_batch(p, &d, 1, sink, ops, ctx);
 }
 
 void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx)
 {
-	dsd_parse_cached(p, buf, len, sink, NULL, ctx);
+	struct dsd_datagram d = { buf, len };
+	static const struct dsd_sink none = { NULL, NULL, NULL };
+	union dsd_msg m;
+	if (!sink)
+		sink = &none;
+	dsd_split_begin(p, &d, 1, false);
+	for (struct dsd_window *w; (w = dsd_split_next(p))->n;) {
+		for (size_t i = 0; i < w->n; i++) {
+			switch (dsd_parse_line(p, w, i, &m)) {
+			case DSD_MSG_METRIC:
+				if (sink->metric)
+					sink->metric(ctx, &m.metric);
+				break;
+			case DSD_MSG_EVENT:
+				if (sink->event)
+					sink->event(ctx, &m.event);
+				break;
+			case DSD_MSG_CHECK:
+				if (sink->service_check)
+					sink->service_check(ctx, &m.check);
+				break;
+			case DSD_MSG_NONE:
+				break;
+			}
+		}
+	}
+	p->dg = NULL;
 }

@@ -1,14 +1,14 @@
 /*
- * parse.h - the DogStatsD parser: one datagram in, callbacks out.
+ * parse.h - the DogStatsD parser: windows of lines in, messages out.
  *
  * Pure: no allocation per line (scratch arrays are allocated once by
  * dsd_parser_new), no logging, no globals, no locale. Every rejected message
  * bumps one counter in dsd_stats.errors[] for its reason and parsing goes on
  * with the next line. The accepted syntax: docs/DOGSTATSD.md.
  *
- * Views handed to the sink point into the datagram (which the parser may
+ * Views in a parsed message point into the datagram (which the parser may
  * modify in place, e.g. to unescape "\\n" in event text) or into the parser's
- * scratch arrays; they are valid only until the callback returns.
+ * scratch arrays; they are valid until the parser's next call.
  *
  * One parser per receive pipeline (thread); a parser is not thread-safe.
  */
@@ -48,14 +48,14 @@ struct dsd_metric {
 	struct sv external_data; /* |e: */
 	struct sv cardinality;	 /* |card: */
 	/* Everything after the type field, as sent (from its '|', or empty):
-	 * with name and type it determines every field above except the values.
-	 * For the seen-line cache (dsd_parse_cached). */
+	 * with name and type it determines every field above except the values
+	 * (the seen-line cache's key). */
 	struct sv raw_suffix;
 	/* The line may be remembered by (name, type, raw_suffix): not a set, no
 	 * |T field, no sample rate outside (0,1] (those are counted per line). */
 	bool cacheable;
-	/* keyhash.h dsd_key_hash(type, name, raw_suffix) when the parser computed
-	 * it (a line of dsd_parse_cached's walk that may be cached), else {0, 0}. */
+	/* keyhash.h dsd_key_hash(type, name, raw_suffix) when the split computed
+	 * it (a cache candidate), else {0, 0}. */
 	struct dsd_key key;
 };
 
@@ -86,6 +86,7 @@ struct dsd_service_check {
 	struct sv container_id;
 };
 
+/* dsd_parse's receiver of each accepted message. */
 struct dsd_sink {
 	void (*metric)(void *ctx, const struct dsd_metric *m);
 	void (*event)(void *ctx, const struct dsd_event *e);
@@ -157,58 +158,84 @@ const char *dsd_error_name(enum dsd_error e);
 struct dsd_parser *dsd_parser_new(const struct dsd_limits *lim);
 void dsd_parser_free(struct dsd_parser *p); /* accepts NULL */
 
-/* Parses one datagram. buf may be modified in place. Never fails: problems are
- * counted in the parser's stats. */
-void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx);
-
-const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
-
 /*
- * dsd_parse with the seen-line fast path (how the parser walks the lines:
- * parse.c, dsd_parse_batch). A cache candidate is a metric line that is not
- * a set, whose name + raw suffix is at most DSD_CACHE_KEY_MAX bytes, in a
- * datagram without NUL bytes; the parser splits it and computes its key
- * (keyhash.h) before validating anything. ops may be NULL (then this is
- * dsd_parse); otherwise:
+ * The parser is two steps the caller drives (agent/ingest/ingest.c): split
+ * a window of lines, then parse each line that needs it.
  *
- * - seen(ctx, m): m has only name, type, values, nvalues, explicit_sign,
- *   raw_suffix and key set. true: the callee recognised the exact (name,
- *   type, raw_suffix) of a line it received earlier through sink->metric with
- *   m->cacheable, and applied the values; the parser counts the line as the
- *   full parse would. false: the full parse and sink->metric (key set).
- * - seen_run(ctx, l, n) (optional): the same decision for n consecutive
- *   candidates with one plain value each; applies the longest prefix it
- *   recognises, in order, and returns its length. The line after the prefix
- *   is fully parsed without being offered to seen.
- * - prefetch(ctx, hashes, n, lines_next) (optional) changes nothing
- *   observable: it may start loading what seen will need. Each window's
- *   hashes come twice: lines_next false once the window is split, true right
- *   before its lines are parsed.
+ * dsd_split_begin starts on a batch of datagrams (each buf may be modified
+ * in place); dsd_split_next returns the next window of up to DSD_WINDOW_MAX
+ * lines of one datagram (n = 0: the batch is done). A window stays valid
+ * until the second dsd_split_next after the one that returned it, so the
+ * caller can look one window ahead. Empty lines are skipped and counted
+ * nowhere; every other line must then go through dsd_parse_line or
+ * dsd_count_cached(_run) exactly once, in order.
+ *
+ * With `keys`, a metric line that is not a set, whose name + raw suffix is
+ * at most DSD_CACHE_KEY_MAX bytes, in a datagram without NUL bytes, is a
+ * cache candidate: its record holds its key (keyhash.h dsd_key_hash of
+ * type, name, raw suffix), type, and, for DSD_LINE_SIMPLE (one plain
+ * value), the value and sign. h[] lists lane a of the candidates' keys in
+ * order (for prefetching). Nothing is validated yet.
  */
 #define DSD_CACHE_KEY_MAX 512	/* name + raw suffix bytes of a cacheable key */
-/* A line of a run (dsd_cache_ops.seen_run). */
+#define DSD_WINDOW_MAX 64	/* lines in one window */
+enum dsd_line_kind {
+	DSD_LINE_FULL,		/* only the full parse */
+	DSD_LINE_CAND,		/* a cache candidate (dsd_line_metric reads its values) */
+	DSD_LINE_SIMPLE,	/* a cache candidate with one plain value, in its record */
+};
 struct dsd_seen_line {
 	struct dsd_key key;
 	double value;
 	uint8_t type;		/* enum metric_type, never METRIC_SET */
 	bool explicit_sign;
+	uint8_t kind;		/* enum dsd_line_kind; the fields above: candidates only */
 };
-struct dsd_cache_ops {
-	bool (*seen)(void *ctx, const struct dsd_metric *m);
-	void (*prefetch)(void *ctx, const uint64_t *hashes, size_t n, bool lines_next);
-	size_t (*seen_run)(void *ctx, const struct dsd_seen_line *l, size_t n);
+struct dsd_window {
+	size_t n;
+	struct dsd_seen_line line[DSD_WINDOW_MAX];
+	uint64_t h[DSD_WINDOW_MAX];
+	size_t nh;
 };
-void dsd_parse_cached(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink,
-		      const struct dsd_cache_ops *ops, void *ctx);
-
-/* dsd_parse_cached of each datagram of one receive batch in turn (callbacks
- * in the same order). Each buf may be modified in place. */
 struct dsd_datagram {
 	char *buf;
 	size_t len;
 };
-void dsd_parse_batch(struct dsd_parser *p, const struct dsd_datagram *d, size_t n,
-		     const struct dsd_sink *sink, const struct dsd_cache_ops *ops, void *ctx);
+void dsd_split_begin(struct dsd_parser *p, const struct dsd_datagram *d, size_t n, bool keys);
+struct dsd_window *dsd_split_next(struct dsd_parser *p);
+
+/* What dsd_parse_line accepted: kind says which member is set. */
+enum dsd_msg_kind { DSD_MSG_NONE, DSD_MSG_METRIC, DSD_MSG_EVENT, DSD_MSG_CHECK };
+union dsd_msg {
+	struct dsd_metric metric;
+	struct dsd_event event;
+	struct dsd_service_check check;
+};
+
+/* The full parse of line i of w: the message into out, or DSD_MSG_NONE when
+ * it is rejected (counted under its reason). A candidate's metric carries its
+ * key. Views into the scratch arrays (tags, values) last until the next
+ * dsd_parse_line or dsd_line_metric on p. */
+enum dsd_msg_kind dsd_parse_line(struct dsd_parser *p, struct dsd_window *w, size_t i,
+				 union dsd_msg *out);
+
+/* A candidate's cache view: name, type, values, nvalues, explicit_sign,
+ * raw_suffix and key set, nothing else. false when its values do not parse
+ * (the full parse reports why). */
+bool dsd_line_metric(struct dsd_parser *p, struct dsd_window *w, size_t i, struct dsd_metric *out);
+
+/* Lines taken by the seen-line cache instead of dsd_parse_line, counted as
+ * their full parse would count them (the cache took them because the same
+ * name and suffix were accepted before): lines i..i+n of w, DSD_LINE_SIMPLE
+ * each, or the candidate dsd_line_metric gave as m. */
+void dsd_count_cached_run(struct dsd_parser *p, const struct dsd_window *w, size_t i, size_t n);
+void dsd_count_cached(struct dsd_parser *p, const struct dsd_metric *m);
+
+/* Every line of one datagram through dsd_parse_line and the sink (no cache).
+ * buf may be modified in place. */
+void dsd_parse(struct dsd_parser *p, char *buf, size_t len, const struct dsd_sink *sink, void *ctx);
+
+const struct dsd_stats *dsd_parser_stats(const struct dsd_parser *p);
 
 /* The walk that splits lines and computes AES keys comes in two encodings
  * of the same code: baseline x86-64 and, where the CPU has AVX2 and BMI2,

@@ -12,26 +12,22 @@
  *    sum of reasons, accepted counts == callback counts, bytes == size;
  *  - parse_double agrees with strtod_l on any input it accepts (and rejects
  *    nothing strtod would parse fully as a plain decimal).
- * dsd_parse_cached (the seen-line fast path) runs on the same input twice:
- *  - "alternate": seen returns true on every other call, whatever the line
- *    (so past its contract: only the bookkeeping is checked). Counters add up
- *    as above with metric_lines == sink callbacks + seen hits and samples ==
- *    sink values + seen values; every line offered to seen has a non-empty
- *    name, 1..max_values finite values, is not a set, and its views lie in
- *    the datagram; prefetch starts with NULL, then offers lines (views in the
- *    datagram, not sets) and, within the walk (the first 64 lines), every
- *    line offered to seen was prefetched first, in order, with the same views;
- *  - "contract": the datagram is received twice; seen returns true on every
- *    other call for lines it earlier got through sink->metric with
- *    m->cacheable (as aggr does), and the parser stats must equal those of
- *    plain dsd_parse over the same two receptions, field by field.
- * Both modes run twice: lines offered one by one (seen), and runs of
- * single-value lines offered together (seen_run, as pipeline.c), each run
- * line judged as seen would judge it (contract: by its key, kept for every
- * cacheable line sink->metric got), with the same prefetch-order check.
- * The contract mode with runs also receives its two copies as one batch
- * (dsd_parse_batch, as pipeline.c's on_batch): the same stats as plain
- * dsd_parse of each copy, the prefetch order checked across the two.
+ * The split for the seen-line cache (dsd_split_next, dsd_line_metric,
+ * dsd_count_cached(_run), driven as ingest.c drives them, with a stand-in cache)
+ * runs on the same input too:
+ *  - "alternate": the cache takes every other candidate, whatever the line
+ *    (so past its contract: only the bookkeeping is checked). Counters add
+ *    up as above with metric_lines == full parses + cache hits and samples
+ *    == parsed values + cached values; every candidate has a non-empty name,
+ *    1..max_values finite values (a single plain value equal to its
+ *    record's), is not a set, its views lie in the datagram, its key is
+ *    dsd_key_hash of its type, name and suffix (also in the full parse's
+ *    metric), and each window's h[] lists its candidates' key lanes in order;
+ *  - "contract": the datagram is received twice; the cache takes every
+ *    other candidate whose (type, name, suffix) was fully parsed earlier
+ *    with m->cacheable (as aggr does), and the parser stats must equal those
+ *    of plain dsd_parse over the same two receptions, field by field; also
+ *    with the two copies as one batch (as pipeline.c's on_batch).
  * Also built with replay_main.c to replay tests/fuzz/corpus/parse/ in `meson test`.
  */
 #include <locale.h>
@@ -159,9 +155,8 @@ static void run_once(const uint8_t *data, size_t size, const struct dsd_limits *
 	dsd_parser_free(p);
 }
 
-/* ---- dsd_parse_cached ---- */
+/* ---- the split for the seen-line cache ---- */
 
-#define PF_MAX 64
 #define KEYS_MAX 64
 
 struct cctx {
@@ -169,14 +164,8 @@ struct cctx {
 	bool contract;
 	unsigned calls;
 	uint64_t seen_true, seen_samples;
-	uint64_t pf[PF_MAX];	/* the current window's prefetched key hashes */
-	size_t npf, pfcur;
-	uint64_t ahead[2][PF_MAX]; /* windows announced ahead, oldest first */
-	size_t nahead_h[2], nahead;
-	bool pf_started;
 	char *keys[KEYS_MAX];	/* contract: type byte, name length (8 bytes), name, suffix */
 	size_t klen[KEYS_MAX], nkeys;
-	struct dsd_key kk[KEYS_MAX]; /* contract: keys[i]'s cache key (for seen_run) */
 };
 
 static size_t key_make(char *out, const struct dsd_metric *m)
@@ -198,11 +187,15 @@ static bool key_known(const struct cctx *c, const struct dsd_metric *m, char *tm
 	return false;
 }
 
-static void on_metric_cached(void *ctx, const struct dsd_metric *m)
+/* A fully parsed metric; contract: remembered when cacheable (as aggr does).
+ * A candidate's carries the key of its name, type and suffix. */
+static void full_metric(struct cctx *c, const struct dsd_metric *m, bool cand)
 {
-	struct cctx *c = ctx;
 	on_metric(&c->f, m);
 	view_in(&c->f, m->raw_suffix);
+	if (cand)
+		CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+						       m->raw_suffix.n)));
 	if (!c->contract || !m->cacheable || c->nkeys == KEYS_MAX)
 		return;
 	char *k = malloc(1 + sizeof(size_t) + m->name.n + m->raw_suffix.n);
@@ -212,74 +205,28 @@ static void on_metric_cached(void *ctx, const struct dsd_metric *m)
 		return;
 	}
 	c->klen[c->nkeys] = key_make(k, m);
-	c->kk[c->nkeys] = dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p, m->raw_suffix.n);
 	c->keys[c->nkeys++] = k;
 }
 
-static void on_event_cached(void *ctx, const struct dsd_event *e)
+/* The stand-in cache: alternate takes every other candidate, whatever it
+ * is (past the contract: only the bookkeeping is checked); contract takes
+ * every other candidate whose (type, name, suffix) was fully parsed and
+ * cacheable before. */
+static bool cache_takes(struct cctx *c, const struct dsd_window *w, size_t i,
+			const struct dsd_metric *m)
 {
-	on_event(&((struct cctx *)ctx)->f, e);
-}
-
-static void on_check_cached(void *ctx, const struct dsd_service_check *sc)
-{
-	on_check(&((struct cctx *)ctx)->f, sc);
-}
-
-/* Every line offered to seen (or in a run) was in the window's prefetch, in
- * order. */
-static void key_was_prefetched(struct cctx *c, struct dsd_key k)
-{
-	CHECK(c->pf_started);
-	for (size_t i = c->pfcur; i < c->npf; i++) {
-		if (c->pf[i] != k.a)
-			continue;
-		c->pfcur = i + 1;
-		return;
-	}
-	CHECK(!"offered to seen without a prefetch");
-}
-
-/* ... and carries its key. */
-static void seen_was_prefetched(struct cctx *c, const struct dsd_metric *m)
-{
-	CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
-					       m->raw_suffix.n)));
-	key_was_prefetched(c, m->key);
-}
-
-/* seen_run: each line as on_seen would judge it (contract: a key seen
- * through sink->metric, every other call), up to the first not taken. */
-static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
-{
-	struct cctx *c = ctx;
-	CHECK(n >= 1 && n <= PF_MAX);
-	for (size_t i = 0; i < n; i++) {
-		CHECK(l[i].type < METRIC_TYPE_COUNT && l[i].type != METRIC_SET);
-		CHECK(isfinite(l[i].value));
-		key_was_prefetched(c, l[i].key);
-		bool known = !c->contract;
-		for (size_t j = 0; j < c->nkeys && !known; j++)
-			known = dsd_key_eq(c->kk[j], l[i].key);
-		if (!(known && (c->calls++ & 1)))
-			return i;
-		c->seen_true++;
-		c->seen_samples++;
-	}
-	return n;
-}
-
-static bool on_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct cctx *c = ctx;
+	const struct dsd_seen_line *l = &w->line[i];
 	CHECK(m->name.n > 0 && memchr(m->name.p, ':', m->name.n) == NULL);
 	view_in(&c->f, m->name);
 	view_in(&c->f, m->raw_suffix);
 	CHECK((unsigned)m->type < METRIC_TYPE_COUNT && m->type != METRIC_SET);
+	CHECK(m->type == l->type && dsd_key_eq(m->key, l->key));
+	CHECK(dsd_key_eq(m->key, dsd_key_hash(m->type, m->name.p, m->name.n, m->raw_suffix.p,
+					       m->raw_suffix.n)));
 	CHECK(m->nvalues >= 1 && m->nvalues <= c->f.lim.max_values);
-	for (size_t i = 0; i < m->nvalues; i++)
-		CHECK(isfinite(m->values[i]));
-	seen_was_prefetched(c, m);
+	CHECK(l->kind != DSD_LINE_SIMPLE || (m->nvalues == 1 && m->values[0] == l->value));
+	for (size_t i2 = 0; i2 < m->nvalues; i2++)
+		CHECK(isfinite(m->values[i2]));
 	bool take;
 	if (c->contract) {
 		char *tmp = malloc(1 + sizeof(size_t) + m->name.n + m->raw_suffix.n);
@@ -296,28 +243,42 @@ static bool on_seen(void *ctx, const struct dsd_metric *m)
 	return take;
 }
 
-/* Each window's hashes come first a window ahead (lines_next false), then
- * right before its lines (true), in the same order: at most two windows are
- * ahead at any time. */
-static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
+/* As ingest.c drives the parser, with the stand-in cache; each window's h[]
+ * lists its candidates' key lanes in order, and a window stays intact while
+ * the next one is split (the loop looks one window ahead). */
+static void drive(struct dsd_parser *p, const struct dsd_datagram *d, size_t n, struct cctx *c)
 {
-	struct cctx *c = ctx;
-	CHECK(n >= 1 && n <= PF_MAX);
-	if (!lines_next) {
-		CHECK(c->nahead < 2);
-		memcpy(c->ahead[c->nahead], h, n * sizeof(*h));
-		c->nahead_h[c->nahead++] = n;
-		return;
+	dsd_split_begin(p, d, n, true);
+	struct dsd_window *cur = dsd_split_next(p);
+	while (cur->n) {
+		struct dsd_window *next = dsd_split_next(p);
+		CHECK(next != cur && cur->n <= DSD_WINDOW_MAX && cur->nh <= cur->n);
+		size_t k = 0;
+		for (size_t i = 0; i < cur->n; i++) {
+			struct dsd_metric q;
+			bool cand = cur->line[i].kind != DSD_LINE_FULL;
+			if (cand) {
+				CHECK(k < cur->nh && cur->h[k++] == cur->line[i].key.a);
+				CHECK(cur->line[i].type != METRIC_SET);
+				if (dsd_line_metric(p, cur, i, &q) && cache_takes(c, cur, i, &q)) {
+					if (cur->line[i].kind == DSD_LINE_SIMPLE)
+						dsd_count_cached_run(p, cur, i, 1);
+					else
+						dsd_count_cached(p, &q);
+					continue;
+				}
+			}
+			union dsd_msg m;
+			switch (dsd_parse_line(p, cur, i, &m)) {
+			case DSD_MSG_METRIC: full_metric(c, &m.metric, cand); break;
+			case DSD_MSG_EVENT: on_event(&c->f, &m.event); break;
+			case DSD_MSG_CHECK: on_check(&c->f, &m.check); break;
+			case DSD_MSG_NONE: break;
+			}
+		}
+		CHECK(k == cur->nh);
+		cur = next;
 	}
-	CHECK(c->nahead >= 1 && c->nahead_h[0] == n);
-	CHECK(memcmp(c->ahead[0], h, n * sizeof(*h)) == 0);
-	memmove(c->ahead[0], c->ahead[1], sizeof(c->ahead[0]));
-	c->nahead_h[0] = c->nahead_h[1];
-	c->nahead--;
-	c->pf_started = true;
-	memcpy(c->pf, h, n * sizeof(*h));
-	c->npf = n;
-	c->pfcur = 0;
 }
 
 static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t samples_cb)
@@ -336,12 +297,8 @@ static void check_counts(const struct dsd_stats *st, uint64_t metrics, uint64_t 
 }
 
 static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits *lim,
-		       bool contract, bool runs, bool batch)
+		       bool contract, bool batch)
 {
-	static const struct dsd_sink sink = { on_metric_cached, on_event_cached, on_check_cached };
-	static const struct dsd_cache_ops ops_one = { on_seen, on_prefetch, NULL };
-	static const struct dsd_cache_ops ops_runs = { on_seen, on_prefetch, on_seen_run };
-	const struct dsd_cache_ops *ops = runs ? &ops_runs : &ops_one;
 	struct dsd_parser *p = dsd_parser_new(lim), *plain = dsd_parser_new(lim);
 	struct cctx c = { .f.lim = *lim, .contract = contract };
 	struct fctx pc = { .lim = *lim };
@@ -355,8 +312,7 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		struct dsd_datagram d[2] = { { buf, size }, { buf + size, size } };
 		c.f.lo = buf;
 		c.f.hi = buf + 2 * size;
-		dsd_parse_batch(p, d, 2, &sink, ops, &c);
-		CHECK(c.nahead == 0);
+		drive(p, d, 2, &c);
 		for (int r = 0; r < 2; r++) {
 			memcpy(buf, data, size);
 			pc.lo = buf;
@@ -371,10 +327,8 @@ static void run_cached(const uint8_t *data, size_t size, const struct dsd_limits
 		memcpy(buf, data, size);
 		c.f.lo = buf;
 		c.f.hi = buf + size;
-		c.pf_started = false;
-		c.npf = c.pfcur = c.nahead = 0;
-		dsd_parse_cached(p, buf, size, &sink, ops, &c);
-		CHECK(c.nahead == 0);
+		struct dsd_datagram d = { buf, size };
+		drive(p, &d, 1, &c);
 		memcpy(buf, data, size);
 		pc.lo = buf;
 		pc.hi = buf + size;
@@ -427,14 +381,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct dsd_limits def = DSD_LIMITS_DEFAULT;
 	run_once(data, size, &def);
 	run_once(data, size, &tiny);
-	for (int runs = 0; runs < 2; runs++) {
-		run_cached(data, size, &def, false, runs, false);
-		run_cached(data, size, &tiny, false, runs, false);
-		run_cached(data, size, &def, true, runs, false);
-		run_cached(data, size, &tiny, true, runs, false);
-	}
-	run_cached(data, size, &def, true, true, true);
-	run_cached(data, size, &tiny, true, true, true);
+	run_cached(data, size, &def, false, false);
+	run_cached(data, size, &tiny, false, false);
+	run_cached(data, size, &def, true, false);
+	run_cached(data, size, &tiny, true, false);
+	run_cached(data, size, &def, true, true);
+	run_cached(data, size, &tiny, true, true);
 	check_number(data, size);
 	return 0;
 }

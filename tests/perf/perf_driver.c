@@ -42,6 +42,7 @@
 #include "aggr/aggr.h"
 #include "aggr/hist.h"
 #include "core/buf.h"
+#include "ingest/ingest.h"
 #include "parse/parse.h"
 #include "fixture.h"
 
@@ -169,51 +170,9 @@ struct rx {
 	int64_t now;
 };
 
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct rx *r = ctx;
-	aggr_ingest(r->a, m, r->now);
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	struct rx *r = ctx;
-	aggr_event(r->a, e, r->now);
-}
-
-static void on_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct rx *r = ctx;
-	aggr_service_check(r->a, sc, r->now);
-}
-
-static bool on_metric_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct rx *r = ctx;
-	return aggr_ingest_seen(r->a, m, r->now);
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static void on_metric_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
-{
-	struct rx *r = ctx;
-	aggr_seen_prefetch(r->a, h, n, lines_next);
-}
-
-static size_t on_metric_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
-{
-	struct rx *r = ctx;
-	return aggr_ingest_seen_run(r->a, l, n, r->now);
-}
-
-/* As pipeline.c. PERF_NO_SEEN=1 in the environment: without the seen-line
- * cache, PERF_NO_PREFETCH=1: without its window prefetches, PERF_NO_RUN=1:
- * lines offered one by one instead of in runs (comparisons). */
-static const struct dsd_cache_ops ops_full = { on_metric_seen, on_metric_prefetch,
-					       on_metric_seen_run };
-static const struct dsd_cache_ops ops_norun = { on_metric_seen, on_metric_prefetch, NULL };
-static const struct dsd_cache_ops ops_noprefetch = { on_metric_seen, NULL, on_metric_seen_run };
-static const struct dsd_cache_ops *cache_ops = &ops_full;
+/* PERF_NO_SEEN=1 in the environment: without the seen-line cache
+ * (ingest_batch_full; comparisons). */
+static bool no_seen;
 
 /*
  * PERF_CHURN=N (bench mode): after each datagram, N bytes of a 64 MiB buffer
@@ -255,7 +214,10 @@ static void feed(struct dsd_parser *p, struct rx *r, const struct load *l, size_
 			dg[k] = (struct dsd_datagram){ l->buf + l->off[d], l->off[d + 1] - l->off[d] };
 		for (size_t i = 0; churn_n && i < k; i++)
 			churn(); /* the kernel's receive of each datagram */
-		dsd_parse_batch(p, dg, k, &sink, cache_ops, r);
+		if (no_seen)
+			ingest_batch_full(p, r->a, dg, k, r->now);
+		else
+			ingest_batch(p, r->a, dg, k, r->now);
 	}
 }
 
@@ -480,12 +442,7 @@ static bool env_on(const char *name)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "callgrind";
-	if (env_on("PERF_NO_SEEN"))
-		cache_ops = NULL;
-	if (env_on("PERF_NO_PREFETCH"))
-		cache_ops = &ops_noprefetch;
-	if (env_on("PERF_NO_RUN"))
-		cache_ops = &ops_norun;
+	no_seen = env_on("PERF_NO_SEEN");
 	/* the cache key's implementation (keyhash.h): AES where the CPU has it,
 	 * PERF_KEY_PLAIN=1: the portable one */
 	if (env_on("PERF_KEY_PLAIN"))

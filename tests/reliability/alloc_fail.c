@@ -18,8 +18,8 @@
  * wrapped allocations is back where it was (a leak counter that works in the
  * gcc build too; LeakSanitizer checks again at exit under ASan). Any failure
  * prints the scenario and k/N and exits 1.
- * The "seen" scenario drives the daemon's receive path (agent.c on_datagram:
- * dsd_parse_cached with aggr_seen_prefetch / aggr_ingest_seen) over enough
+ * The "seen" scenario drives the daemon's receive path (pipeline.c on_batch:
+ * ingest_batch, the seen-line cache's runs and prefetches) over enough
  * repeated lines that the seen-line cache allocates its entry table, grows it
  * and its key bytes, is cleared by an expiring flush and refilled; setup()
  * checks, unarmed, that the cache really holds > 512 lines and takes hits.
@@ -40,6 +40,7 @@
 #include "core/buf.h"
 #include "forward/compress.h"
 #include "forward/encode.h"
+#include "ingest/ingest.h"
 #include "parse/parse.h"
 
 void *__real_malloc(size_t n);
@@ -193,19 +194,16 @@ static const char *const datagrams[] = {
 
 static struct agent_config pipe_cfg;
 
-static void sink_metric(void *ctx, const struct dsd_metric *m)
+/* One datagram into a at now: with the seen-line cache (as pipeline.c) or
+ * the full parse only. */
+static void feed(struct dsd_parser *p, struct aggr *a, char *buf, size_t n, int64_t now,
+		 bool cached)
 {
-	aggr_ingest(ctx, m, 1700000001);
-}
-
-static void sink_event(void *ctx, const struct dsd_event *e)
-{
-	aggr_event(ctx, e, 1700000001);
-}
-
-static void sink_check(void *ctx, const struct dsd_service_check *sc)
-{
-	aggr_service_check(ctx, sc, 1700000001);
+	struct dsd_datagram d = { buf, n };
+	if (cached)
+		ingest_batch(p, a, &d, 1, now);
+	else
+		ingest_batch_full(p, a, &d, 1, now);
 }
 
 static void consume_batch(const struct batch *b)
@@ -225,8 +223,6 @@ static void consume_batch(const struct batch *b)
 
 static void run_pipeline(void)
 {
-	static const struct dsd_sink sink = { .metric = sink_metric, .event = sink_event,
-					       .service_check = sink_check };
 	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
 	struct aggr *a = aggr_new(&pipe_cfg.aggr);
 
@@ -235,7 +231,7 @@ static void run_pipeline(void)
 		for (size_t i = 0; i < sizeof(datagrams) / sizeof(datagrams[0]); i++) {
 			size_t n = strlen(datagrams[i]);
 			memcpy(buf, datagrams[i], n + 1);
-			dsd_parse(p, buf, n, &sink, a);
+			feed(p, a, buf, n, 1700000001, false);
 		}
 		struct batch *b = aggr_flush(a, 1700000011, false);
 		if (b)
@@ -260,36 +256,6 @@ struct seen_run {
 	int64_t now;
 };
 
-static void seen_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct seen_run *r = ctx;
-	aggr_ingest(r->a, m, r->now);
-}
-
-static void seen_event(void *ctx, const struct dsd_event *e)
-{
-	struct seen_run *r = ctx;
-	aggr_event(r->a, e, r->now);
-}
-
-static void seen_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct seen_run *r = ctx;
-	aggr_service_check(r->a, sc, r->now);
-}
-
-static bool seen_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct seen_run *r = ctx;
-	return aggr_ingest_seen(r->a, m, r->now);
-}
-
-static void seen_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
-{
-	struct seen_run *r = ctx;
-	aggr_seen_prefetch(r->a, h, n, lines_next);
-}
-
 static uint64_t seen_max_entries, seen_hits; /* of the last run, for setup()'s check */
 
 /* Every context once, SEEN_PER_DGRAM lines a datagram (counters, gauges,
@@ -297,9 +263,6 @@ static uint64_t seen_max_entries, seen_hits; /* of the last run, for setup()'s c
  * one event the cache never takes. */
 static void seen_round(struct dsd_parser *p, struct seen_run *r)
 {
-	static const struct dsd_sink sink = { .metric = seen_metric, .event = seen_event,
-					       .service_check = seen_check };
-	static const struct dsd_cache_ops ops = { .seen = seen_seen, .prefetch = seen_prefetch };
 	static const char *const types[] = { "c", "g", "ms", "d" };
 	char buf[4096];
 
@@ -311,7 +274,7 @@ static void seen_round(struct dsd_parser *p, struct seen_run *r)
 					      i % 7, i, types[i % 4], i);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 				      "users:u%d|s\n_e{2,2}:ab|cd|#x:%d", base, base);
-		dsd_parse_cached(p, buf, n, &sink, &ops, r);
+		feed(p, r->a, buf, n, r->now, true);
 	}
 	struct aggr_stats st;
 	aggr_get_stats(r->a, &st);
@@ -352,8 +315,6 @@ static struct batch *enc_batch; /* built once, unarmed, by the pipeline */
 
 static void pipeline_into(struct batch **out)
 {
-	static const struct dsd_sink sink = { .metric = sink_metric, .event = sink_event,
-					       .service_check = sink_check };
 	struct dsd_parser *p = dsd_parser_new(&pipe_cfg.limits);
 	struct aggr *a = aggr_new(&pipe_cfg.aggr);
 	char buf[512];
@@ -361,7 +322,7 @@ static void pipeline_into(struct batch **out)
 	for (size_t i = 0; p && a && i < sizeof(datagrams) / sizeof(datagrams[0]); i++) {
 		size_t n = strlen(datagrams[i]);
 		memcpy(buf, datagrams[i], n + 1);
-		dsd_parse(p, buf, n, &sink, a);
+		feed(p, a, buf, n, 1700000001, false);
 	}
 	*out = a ? aggr_flush(a, 1700000030, true) : NULL;
 	aggr_free(a);

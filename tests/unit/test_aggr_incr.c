@@ -61,8 +61,8 @@ static bool put(struct aggr *a, const char *name, enum metric_type t, double v, 
 				.set_member = sv_from_cstr(member) };
 	if (m.cacheable) {
 		uint64_t h = dsd_key_hash(m.type, m.name.p, m.name.n, m.raw_suffix.p, m.raw_suffix.n).a;
-		aggr_seen_prefetch(a, &h, 1, false);
-		aggr_seen_prefetch(a, &h, 1, true);
+		aggr_seen_prefetch_entries(a, &h, 1);
+		aggr_seen_prefetch_contexts(a, &h, 1);
 		if (aggr_ingest_seen(a, &m, now))
 			return true;
 	}

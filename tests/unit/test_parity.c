@@ -409,13 +409,12 @@ ParameterizedTest(size_t *idx, parity, table)
 	struct aggr *a = aggr_new(&cfg);
 	struct dsd_parser *p = dsd_parser_new(NULL);
 	cr_assert(a && p);
-	struct fixture_feed f = { a, T0 + 1 };
 	int rounds = c->opt & OPT_CACHED ? 3 : 1;
 	for (int r = 0; r < rounds; r++) {
 		size_t len = strlen(c->in);
 		char *buf = malloc(len + 1);
 		memcpy(buf, c->in, len);
-		dsd_parse_cached(p, buf, len, &fixture_sink, c->opt & OPT_CACHED ? &fixture_seen_ops : NULL, &f);
+		fixture_feed(p, a, buf, len, T0 + 1, c->opt & OPT_CACHED);
 		free(buf);
 	}
 	const struct dsd_stats *ps = dsd_parser_stats(p);
@@ -449,11 +448,10 @@ Test(parity, timestamped_sketches_of_two_pipelines)
 	static const char *const in[2] = { "d:5|d|#x|T1658328888", "d:7:9|d|#y|T1658328889" };
 	struct aggr_out *outs[2];
 	for (int i = 0; i < 2; i++) {
-		struct fixture_feed f = { a[i], T0 + 1 };
 		char buf[64];
 		size_t len = strlen(in[i]);
 		memcpy(buf, in[i], len);
-		dsd_parse(p, buf, len, &fixture_sink, &f);
+		fixture_feed(p, a[i], buf, len, T0 + 1, false);
 		outs[i] = aggr_collect(a[i], T0 + 10, false);
 		cr_assert_not_null(outs[i]);
 	}
@@ -500,10 +498,9 @@ Test(parity, enrich_host_and_tags_every_type)
 			cfg.hostname = "default-hostname";
 			struct aggr *a = aggr_new(&cfg);
 			struct dsd_parser *p = dsd_parser_new(NULL);
-			struct fixture_feed f = { a, T0 + 1 };
 			char line[128];
 			int n = snprintf(line, sizeof(line), "daemon:666:777.5|%s%s", types[t], rows[r].suffix);
-			dsd_parse(p, line, (size_t)n, &fixture_sink, &f);
+			fixture_feed(p, a, line, (size_t)n, T0 + 1, false);
 			struct batch *b = aggr_flush(a, T0 + 10, false);
 			char want[128];
 			snprintf(want, sizeof(want), "host=%s %s ts=", rows[r].host, rows[r].tags);
@@ -532,7 +529,6 @@ Test(parity, histogram_percentiles_1_to_100_twenty_times)
 	cfg.nhistogram_percentiles = 2;
 	struct aggr *a = aggr_new(&cfg);
 	struct dsd_parser *p = dsd_parser_new(NULL);
-	struct fixture_feed f = { a, T0 + 1 };
 	for (int k = 0; k < 100; k++) {
 		int v = (k * 37) % 100 + 1; /* 37 is prime to 100: each value once */
 		char line[256];
@@ -540,7 +536,7 @@ Test(parity, histogram_percentiles_1_to_100_twenty_times)
 		for (int j = 1; j < 20; j++)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, ":%d", v);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "|h");
-		dsd_parse(p, line, (size_t)n, &fixture_sink, &f);
+		fixture_feed(p, a, line, (size_t)n, T0 + 1, false);
 	}
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	char *got = render(b), *want = sorted_lines(

@@ -1006,33 +1006,33 @@ Test(parse, default_limits)
 	free(b);
 }
 
-/* ---- the seen-line fast path (dsd_parse_cached) ------------------------- */
+/* ---- the split for the seen-line cache (dsd_split_next, dsd_line_metric) - */
 
 /* The sink's ctx: struct rec first (on_metric and friends cast to it). */
 struct seen_ctx {
 	struct rec r;
-	FILE *f;		/* what the seen callback was offered */
+	FILE *f;		/* what the stand-in cache was offered */
 	char *text;
 	size_t text_len;
 	FILE *pf, *pf_seen;	/* what prefetch was given / the same fields from seen */
 	char *pf_text, *pf_seen_text;
 	size_t pf_len, pf_seen_len;
-	bool answer;		/* what the seen callback returns */
+	bool answer;		/* what the stand-in cache answers */
 };
 
-static void on_prefetch_rec(void *ctx, const uint64_t *h, size_t n, bool lines_next)
+/* A window's candidates' key lanes, as a prefetch gets them. */
+static void window_rec(struct seen_ctx *s, const struct dsd_window *w)
 {
-	struct seen_ctx *s = ctx;
-	if (!lines_next)
-		return; /* a window ahead; the fuzz harness checks the pairing */
+	if (!w->nh)
+		return;
 	fputs("window\n", s->pf);
-	for (size_t i = 0; i < n; i++)
-		fprintf(s->pf, "%016llx\n", (unsigned long long)h[i]);
+	for (size_t i = 0; i < w->nh; i++)
+		fprintf(s->pf, "%016llx\n", (unsigned long long)w->h[i]);
 }
 
-static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
+/* A candidate's cache view, recorded; returns what the stand-in cache answers. */
+static bool seen_rec(struct seen_ctx *s, const struct dsd_metric *m)
 {
-	struct seen_ctx *s = ctx;
 	cr_assert_neq(m->type, METRIC_SET);
 	check_view(&s->r, m->name);
 	check_view(&s->r, m->raw_suffix);
@@ -1051,7 +1051,36 @@ static bool on_seen_rec(void *ctx, const struct dsd_metric *m)
 	return s->answer;
 }
 
-static const struct dsd_cache_ops rec_ops = { on_seen_rec, on_prefetch_rec, NULL };
+/* The ingest loop's use of the parser (ingest.c) with a stand-in cache that
+ * takes every candidate whose values parse when s->answer, else none: taken
+ * lines are counted with dsd_count_cached, the rest fully parsed into the
+ * sink. Each window's h[] must list its candidates' key lanes in order. */
+static void drive(struct dsd_parser *p, const struct dsd_datagram *d, size_t n, struct seen_ctx *s)
+{
+	dsd_split_begin(p, d, n, true);
+	for (struct dsd_window *w; (w = dsd_split_next(p))->n;) {
+		window_rec(s, w);
+		size_t k = 0;
+		for (size_t i = 0; i < w->n; i++) {
+			struct dsd_metric q;
+			if (w->line[i].kind != DSD_LINE_FULL) {
+				cr_assert(k < w->nh && w->h[k++] == w->line[i].key.a);
+				if (dsd_line_metric(p, w, i, &q) && seen_rec(s, &q)) {
+					dsd_count_cached(p, &q);
+					continue;
+				}
+			}
+			union dsd_msg m;
+			switch (dsd_parse_line(p, w, i, &m)) {
+			case DSD_MSG_METRIC: on_metric(&s->r, &m.metric); break;
+			case DSD_MSG_EVENT: on_event(&s->r, &m.event); break;
+			case DSD_MSG_CHECK: on_check(&s->r, &m.check); break;
+			case DSD_MSG_NONE: break;
+			}
+		}
+		cr_assert_eq(k, w->nh);
+	}
+}
 
 /* The memory streams a seen_ctx records into. */
 static void seen_ctx_open(struct seen_ctx *s)
@@ -1071,8 +1100,8 @@ static void seen_ctx_close(struct seen_ctx *s)
 	fclose(s->pf_seen);
 }
 
-/* Parses a copy of in with dsd_parse_cached, the seen callback answering
- * `answer`; returns the rendered callbacks, *seen what seen was offered. */
+/* Parses a copy of in with drive, the stand-in cache answering `answer`;
+ * returns the rendered messages, *seen what the cache was offered. */
 static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stats *st, char **seen)
 {
 	struct dsd_parser *p = dsd_parser_new(&small);
@@ -1081,7 +1110,8 @@ static char *run_cached(const char *in, size_t len, bool answer, struct dsd_stat
 	memcpy(copy, in, len);
 	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + len }, .answer = answer };
 	seen_ctx_open(&s);
-	dsd_parse_cached(p, copy, len, &sink, &rec_ops, &s);
+	struct dsd_datagram d = { copy, len };
+	drive(p, &d, 1, &s);
 	seen_ctx_close(&s);
 	/* every line offered to seen was prefetched first, in the same order
 	 * (prefetch may also get lines whose values then fail) */
@@ -1111,8 +1141,8 @@ static const char seen_input[] =
 	"u\xff:1|c\nu:1|c|#\xff\nd:0.000001|d|c:cid|card:high\n";
 
 /* The datagrams of dgs (NUL-separated, lens[i] bytes each) parsed into one
- * seen_ctx: with dsd_parse_batch in one call when `batch`, else one
- * dsd_parse_cached per datagram. Returns the rendered callbacks. */
+ * seen_ctx: in one batch when `batch`, else one batch per datagram. Returns
+ * the rendered messages. */
 static char *run_datagrams(const char *const *dgs, const size_t *lens, size_t n, bool answer,
 			   bool batch, struct dsd_stats *st, char **seen, char **pf)
 {
@@ -1130,10 +1160,10 @@ static char *run_datagrams(const char *const *dgs, const size_t *lens, size_t n,
 	struct seen_ctx s = { .r = { .lo = copy, .hi = copy + total }, .answer = answer };
 	seen_ctx_open(&s);
 	if (batch)
-		dsd_parse_batch(p, d, n, &sink, &rec_ops, &s);
+		drive(p, d, n, &s);
 	else
 		for (size_t i = 0; i < n; i++)
-			dsd_parse_cached(p, d[i].buf, d[i].len, &sink, &rec_ops, &s);
+			drive(p, &d[i], 1, &s);
 	seen_ctx_close(&s);
 	free(s.pf_seen_text);
 	*st = *dsd_parser_stats(p);
@@ -1179,7 +1209,7 @@ Test(parse, batch_is_each_datagram_in_turn)
 	}
 }
 
-/* A seen callback that never recognises a line changes nothing. */
+/* A cache that never recognises a line changes nothing. */
 Test(parse, cached_miss_is_identical_to_full_parse)
 {
 	struct dsd_stats full, cached;
@@ -1299,9 +1329,9 @@ Test(parse, simple_values_match_strtod)
 	dsd_parser_free(p);
 }
 
-/* Random datagrams: dsd_parse_cached with a seen callback that never
- * recognises a line (and the window prefetches) renders and counts exactly as
- * dsd_parse; every view stays inside the (exactly sized) copy. */
+/* Random datagrams: split with keys and a cache that never recognises a line
+ * renders and counts exactly as dsd_parse; every view stays inside the
+ * (exactly sized) copy. */
 Test(parse, cached_miss_random_bytes_identical)
 {
 	uint64_t x = 0xD1B54A32D192ED03u;

@@ -1,13 +1,13 @@
 /*
- * test_seen.c - the seen-line cache (dsd_parse_cached + aggr_ingest_seen)
+ * test_seen.c - the seen-line cache (ingest_batch, aggr_ingest_seen(_run))
  * must not change anything observable: the same datagrams through the full
- * parse (dsd_parse) and through the cache give identical parser stats,
+ * parse (ingest_batch_full) and through the cache give identical parser stats,
  * aggregator stats and flushed batches, field by field; datagrams longer
  * than the parser's 64-line window also match a line-by-line parse. Also:
  * the cache is bounded, cleared by expiry and by aggr_reconfigure, and hits
  * at all. And the context table (ctab.h) under colliding tags.
  *
- * Links parse + aggr (the cache sits between them).
+ * Links ingest (parse + aggr).
  * Every scenario checks that the cache actually took lines, so a cache that
  * never hits cannot pass as "equivalent".
  */
@@ -21,6 +21,7 @@
 #include "aggr/aggr_int.h" /* struct seen: the bound */
 #include "aggr/hist.h"
 #include "core/buf.h"
+#include "ingest/ingest.h"
 #include "parse/parse.h"
 #include "fixture.h"
 
@@ -58,75 +59,31 @@ static void cfg_init(struct aggr_config *c)
 	c->nmapper_profiles = 1;
 }
 
+/* How a side takes its lines. */
+enum side_mode {
+	SIDE_FULL,	/* ingest_batch_full: the full parse only */
+	SIDE_ONE,	/* every candidate through aggr_ingest_seen, one by one, no prefetch */
+	SIDE_INGEST,	/* ingest_batch, as pipeline.c: runs, prefetches */
+};
+
 /* One side of the comparison: a parser and an aggregator, with or without the cache. */
 struct side {
 	struct dsd_parser *p;
 	struct aggr *a;
-	int64_t now;
-	const struct dsd_cache_ops *ops; /* NULL: the full parse only */
-	uint64_t hits;
-	uint64_t runs;		/* seen_run calls */
+	enum side_mode mode;
+	uint64_t hits;		/* lines the cache took */
 	struct buf out;	/* every flushed batch, as JSON lines */
 	struct batch *batches[64];
 	size_t nbatches;
 };
 
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct side *s = ctx;
-	aggr_ingest(s->a, m, s->now);
-}
-
-static bool on_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct side *s = ctx;
-	bool hit = aggr_ingest_seen(s->a, m, s->now);
-	s->hits += hit;
-	return hit;
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	struct side *s = ctx;
-	aggr_event(s->a, e, s->now);
-}
-
-static void on_check(void *ctx, const struct dsd_service_check *sc)
-{
-	struct side *s = ctx;
-	aggr_service_check(s->a, sc, s->now);
-}
-
-static void on_prefetch(void *ctx, const uint64_t *h, size_t n, bool lines_next)
-{
-	struct side *s = ctx;
-	aggr_seen_prefetch(s->a, h, n, lines_next);
-}
-
-static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
-{
-	struct side *s = ctx;
-	cr_assert_gt(n, 0);
-	size_t t = aggr_ingest_seen_run(s->a, l, n, s->now);
-	cr_assert_leq(t, n);
-	s->hits += t;
-	s->runs++;
-	return t;
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static const struct dsd_cache_ops ops_seen = { on_seen, NULL, NULL };
-static const struct dsd_cache_ops ops_prefetch = { on_seen, on_prefetch, NULL };
-/* as pipeline.c: runs of single-value lines, the others one by one */
-static const struct dsd_cache_ops ops_run = { on_seen, on_prefetch, on_seen_run };
-
 static void side_init(struct side *s, const struct aggr_config *c, const struct dsd_limits *lim,
-		      const struct dsd_cache_ops *ops)
+		      enum side_mode mode)
 {
 	memset(s, 0, sizeof(*s));
 	s->p = dsd_parser_new(lim);
 	s->a = aggr_new(c);
-	s->ops = ops;
+	s->mode = mode;
 	buf_init(&s->out);
 	cr_assert(s->p && s->a);
 }
@@ -140,14 +97,46 @@ static void side_done(struct side *s)
 	dsd_parser_free(s->p);
 }
 
+/* SIDE_ONE: the parser's windows without runs or prefetches; hits counted
+ * here, apart from the aggregator's own count. */
+static void feed_one(struct side *s, const struct dsd_datagram *d, int64_t now)
+{
+	dsd_split_begin(s->p, d, 1, true);
+	for (struct dsd_window *w; (w = dsd_split_next(s->p))->n;) {
+		for (size_t i = 0; i < w->n; i++) {
+			struct dsd_metric q;
+			if (w->line[i].kind != DSD_LINE_FULL && dsd_line_metric(s->p, w, i, &q) &&
+			    aggr_ingest_seen(s->a, &q, now)) {
+				dsd_count_cached(s->p, &q);
+				s->hits++;
+				continue;
+			}
+			ingest_line_full(s->p, s->a, w, i, now);
+		}
+	}
+}
+
 /* n bytes from an exactly sized heap copy (ASan sees any read past it). */
 static void side_sendn(struct side *s, const char *dgram, size_t n, int64_t now)
 {
 	char *copy = malloc(n ? n : 1);
 	cr_assert(copy);
 	memcpy(copy, dgram, n);
-	s->now = now;
-	dsd_parse_cached(s->p, copy, n, &sink, s->ops, s);
+	struct dsd_datagram d = { copy, n };
+	struct aggr_stats st;
+	switch (s->mode) {
+	case SIDE_FULL:
+		ingest_batch_full(s->p, s->a, &d, 1, now);
+		break;
+	case SIDE_ONE:
+		feed_one(s, &d, now);
+		break;
+	case SIDE_INGEST:
+		ingest_batch(s->p, s->a, &d, 1, now);
+		aggr_get_stats(s->a, &st);
+		s->hits = st.seen_hits;
+		break;
+	}
 	free(copy);
 }
 
@@ -324,9 +313,9 @@ static void same_result_as_full_parse(void)
 	c2.nmapper_profiles = 0;
 	struct dsd_limits lim = test_limits();
 	struct side full, cached, runs;
-	side_init(&full, &c, &lim, NULL);
-	side_init(&cached, &c, &lim, &ops_prefetch);
-	side_init(&runs, &c, &lim, &ops_run);
+	side_init(&full, &c, &lim, SIDE_FULL);
+	side_init(&cached, &c, &lim, SIDE_ONE);
+	side_init(&runs, &c, &lim, SIDE_INGEST);
 	run(&full, &c2);
 	run(&cached, &c2);
 	run(&runs, &c2);
@@ -338,12 +327,8 @@ static void same_result_as_full_parse(void)
 	cr_assert_eq(st.seen_hits, cached.hits);
 	cr_assert_eq(st.seen_entries, cached.a->seen.n);
 	same_sides(&full, &cached);
-	/* runs take the same lines (several per call) */
+	/* runs and prefetches take the same lines */
 	cr_assert_eq(runs.hits, cached.hits);
-	cr_assert_gt(runs.runs, 0);
-	cr_assert_lt(runs.runs, runs.hits);
-	aggr_get_stats(runs.a, &st);
-	cr_assert_eq(st.seen_hits, runs.hits);
 	same_sides(&full, &runs);
 	side_done(&full);
 	side_done(&cached);
@@ -374,8 +359,8 @@ Test(seen, same_result_with_gauge_deltas_off_and_no_caps)
 	c.namespace = "";
 	c.ntags = 0;
 	struct side full, cached;
-	side_init(&full, &c, NULL, NULL);
-	side_init(&cached, &c, NULL, &ops_seen);
+	side_init(&full, &c, NULL, SIDE_FULL);
+	side_init(&cached, &c, NULL, SIDE_ONE);
 	run(&full, &c);
 	run(&cached, &c);
 	cr_assert_gt(cached.hits, 500);
@@ -390,7 +375,7 @@ static void side_init_uncapped(struct side *s, struct aggr_config *c)
 	cfg_init(c);
 	c->max_contexts = 0;
 	c->max_contexts_per_metric = 0;
-	side_init(s, c, NULL, &ops_prefetch);
+	side_init(s, c, NULL, SIDE_INGEST);
 }
 
 /* aggr_reserve (what a pipeline calls at start): the seen table at its first
@@ -484,7 +469,7 @@ Test(seen, cleared_when_contexts_expire)
 	c.ntags = 0;
 	c.namespace = "";
 	struct side s;
-	side_init(&s, &c, NULL, &ops_prefetch);
+	side_init(&s, &c, NULL, SIDE_INGEST);
 	side_send(&s, "g.one:1|g", T0);
 	side_send(&s, "g.one:2|g", T0);
 	side_send(&s, "g.one:3|g", T0);
@@ -511,7 +496,7 @@ Test(seen, cleared_by_reconfigure)
 	c.namespace = "";
 	c2.namespace = "new";
 	struct side s;
-	side_init(&s, &c, NULL, &ops_prefetch);
+	side_init(&s, &c, NULL, SIDE_INGEST);
 	side_send(&s, "r.x:1|c|#t", T0);
 	side_send(&s, "r.x:1|c|#t", T0);
 	cr_assert_eq(s.hits, 0);
@@ -602,9 +587,9 @@ Test(seen, owned_counter_sums_in_arrival_order)
 	c.max_contexts_per_metric = c2.max_contexts_per_metric = 0;
 	c2.namespace = "n2";
 	struct side full, runs, one;
-	side_init(&full, &c, NULL, NULL);
-	side_init(&runs, &c, NULL, &ops_run);
-	side_init(&one, &c, NULL, &ops_prefetch);
+	side_init(&full, &c, NULL, SIDE_FULL);
+	side_init(&runs, &c, NULL, SIDE_INGEST);
+	side_init(&one, &c, NULL, SIDE_ONE);
 	owned_schedule(&full, &c2);
 	cr_assert_gt(owned_schedule(&runs, &c2), 0, "no entry ever owned a slot");
 	owned_schedule(&one, &c2);
@@ -752,16 +737,14 @@ Test(seen, long_datagrams_same_result_as_full_parse)
 	struct aggr_config c;
 	cfg_init(&c);
 	struct dsd_limits lim = test_limits();
-	struct side full, cached, nopf, runs, ref;
-	side_init(&full, &c, &lim, NULL);
-	side_init(&cached, &c, &lim, &ops_prefetch);
-	side_init(&nopf, &c, &lim, &ops_seen);
-	side_init(&runs, &c, &lim, &ops_run);
-	side_init(&ref, &c, &lim, NULL);
+	struct side full, cached, nopf, ref;
+	side_init(&full, &c, &lim, SIDE_FULL);
+	side_init(&cached, &c, &lim, SIDE_INGEST);
+	side_init(&nopf, &c, &lim, SIDE_ONE);
+	side_init(&ref, &c, &lim, SIDE_FULL);
 	cr_assert_eq(run_long(&full, g, NG, false), want);
 	run_long(&cached, g, NG, false);
 	run_long(&nopf, g, NG, false);
-	run_long(&runs, g, NG, false);
 	cr_assert_eq(run_long(&ref, g, NG, true), want, "the generator's line count");
 
 	const struct dsd_stats *st = dsd_parser_stats(ref.p);
@@ -774,19 +757,15 @@ Test(seen, long_datagrams_same_result_as_full_parse)
 	cr_assert_gt(cached.hits, want / 2, "the cache took only %llu of %llu lines",
 		     (unsigned long long)cached.hits, (unsigned long long)want);
 	cr_assert_eq(nopf.hits, cached.hits);
-	cr_assert_eq(runs.hits, cached.hits);
-	cr_assert(runs.runs > 0 && runs.runs < runs.hits);
 	struct aggr_stats as;
-	aggr_get_stats(cached.a, &as);
-	cr_assert_eq(as.seen_hits, cached.hits);
+	aggr_get_stats(nopf.a, &as);
+	cr_assert_eq(as.seen_hits, nopf.hits);
 	same_sides(&full, &cached);
 	same_sides(&full, &nopf);
-	same_sides(&full, &runs);
 	same_sides_mode(&full, &ref, true);
 	side_done(&full);
 	side_done(&cached);
 	side_done(&nopf);
-	side_done(&runs);
 	side_done(&ref);
 }
 

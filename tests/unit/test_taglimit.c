@@ -1,7 +1,7 @@
 /*
  * test_taglimit.c - the cardinality guard: tag value limits per metric
  * (aggr/taglimit.h), static tag rules (aggr/tagrules.h) and the memory limit,
- * driven through the real parser with the seen-line cache on (as
+ * driven through the ingest loop with the seen-line cache on (as
  * pipeline.c drives them), so that a line the cache knows is checked too.
  *
  * What is checked: a tag over the limit is removed and the sample lands in
@@ -24,9 +24,9 @@
 #include "aggr/tagrules.h"
 #include "parse/parse.h"
 #include "fixture.h"
+#include "fixture_feed.h"
 
 #define T0 1700000000 /* a bucket boundary */
-
 
 static void cfg_init(struct aggr_config *c, size_t limit)
 {
@@ -42,41 +42,8 @@ static void cfg_init(struct aggr_config *c, size_t limit)
 struct side {
 	struct dsd_parser *p;
 	struct aggr *a;
-	int64_t now;
 };
 
-static void on_metric(void *ctx, const struct dsd_metric *m)
-{
-	struct side *s = ctx;
-	aggr_ingest(s->a, m, s->now);
-}
-
-static bool on_seen(void *ctx, const struct dsd_metric *m)
-{
-	struct side *s = ctx;
-	return aggr_ingest_seen(s->a, m, s->now);
-}
-
-static void on_event(void *ctx, const struct dsd_event *e)
-{
-	(void)ctx;
-	(void)e;
-}
-
-static void on_check(void *ctx, const struct dsd_service_check *sc)
-{
-	(void)ctx;
-	(void)sc;
-}
-
-static size_t on_seen_run(void *ctx, const struct dsd_seen_line *l, size_t n)
-{
-	struct side *s = ctx;
-	return aggr_ingest_seen_run(s->a, l, n, s->now);
-}
-
-static const struct dsd_sink sink = { on_metric, on_event, on_check };
-static const struct dsd_cache_ops ops = { on_seen, NULL, on_seen_run };
 static const struct dsd_limits lim = { 1024, 256, 1024, 1024 };
 
 static void side_init(struct side *s, const struct aggr_config *c, struct taglimit *shared)
@@ -100,8 +67,7 @@ static void sendf(struct side *s, int64_t now, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	s->now = now;
-	dsd_parse_cached(s->p, buf, (size_t)n, &sink, &ops, s);
+	fixture_feed(s->p, s->a, buf, (size_t)n, now, true);
 }
 
 /* ---- reading a batch ---- */
