@@ -573,10 +573,21 @@ static int start_alerts(struct agent *a)
 
 /* ---- signals: stop and reload ---- */
 
-static void on_drained(void *arg)
+static void on_notify_drained(void *arg)
 {
 	struct agent *a = arg;
 	event_base_loopexit(a->base, NULL);
+}
+
+/* The forwarder is drained: wait for the notifications in flight, so that
+ * one the receiver accepted is not sent again at the next start. */
+static void on_drained(void *arg)
+{
+	struct agent *a = arg;
+	if (a->notifiers)
+		notify_drain(a->notifiers, on_notify_drained, a);
+	else
+		on_notify_drained(a);
 }
 
 static void stop(struct agent *a)
@@ -593,7 +604,7 @@ static void stop(struct agent *a)
 	if (a->fwd)
 		fwd_group_drain(a->fwd, a->cfg->fwd.drain_timeout_s, on_drained, a);
 	else
-		event_base_loopexit(a->base, NULL);
+		on_drained(a);
 }
 
 static void reload_fail(struct agent *a, struct agent_config *nc, const char *why)

@@ -26,6 +26,10 @@
  * Resolved notifications are sent unless `send_resolved: false`.
  * Secrets: URLs and routing keys are never logged in full (notify_redact_url).
  *
+ * A graceful stop calls notify_drain: no new attempt starts and the stop
+ * waits for the requests in flight (each bounded by timeout_ms), so a
+ * notification the receiver accepted is not sent again at the next start.
+ *
  * Ownership: a notifier_set owns its destinations and queued deliveries; it
  * borrows base and http. At shutdown free the http client FIRST (it cancels
  * in-flight requests without calling back), then the set; what was not
@@ -120,6 +124,10 @@ unsigned notify_check_rules(const struct notifier_set *s, const struct alert_rul
  * Returns the number of deliveries queued, or -errno. `now` (unix seconds)
  * stamps the notification's age. */
 int notify_transition(struct notifier_set *s, const struct alert_transition *t, int64_t now);
+
+/* Starts no new attempt from now on and calls done(arg) once no request is in
+ * flight (at once when none is). What is still queued stays in the spool. */
+void notify_drain(struct notifier_set *s, void (*done)(void *), void *arg);
 
 /* Calls fn for each destination; returns the count. */
 size_t notify_stats_each(const struct notifier_set *s,

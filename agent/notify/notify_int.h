@@ -54,6 +54,9 @@ struct notifier_set {
 	uint64_t seq;
 	struct notify_stats retired;	/* counters of destinations a reload removed */
 	struct delivery *orphans;	/* in flight for a destination a reload removed */
+	bool draining;			/* notify_drain: no new attempt starts */
+	void (*drain_done)(void *);	/* called once nothing is in flight, then cleared */
+	void *drain_arg;
 };
 
 /* queue.c */

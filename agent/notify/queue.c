@@ -226,6 +226,27 @@ static void give_up(struct dest *d, uint64_t *counter, const char *why)
 
 static void pump(struct dest *d);
 
+/* notify_drain's end: nothing of the set is in flight any more. */
+static void check_drained(struct notifier_set *s)
+{
+	if (!s->drain_done || s->orphans)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->d[i].busy)
+			return;
+	void (*done)(void *) = s->drain_done;
+	s->drain_done = NULL;
+	done(s->drain_arg);
+}
+
+void notify_drain(struct notifier_set *s, void (*done)(void *), void *arg)
+{
+	s->draining = true;
+	s->drain_done = done;
+	s->drain_arg = arg;
+	check_drained(s);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -262,21 +283,31 @@ static void retry_later(struct dest *d, long status, double retry_after, const c
 	arm(d, delay);
 }
 
+static void handle_response(struct dest *d, const struct http_response *resp);
+
 static void on_done(void *arg, const struct http_response *resp)
 {
 	struct delivery *dl = arg;
 	struct dest *d = dl->d;
-	char why[160];
 	if (!d) { /* its destination was removed by a reload */
 		struct delivery **pp = &dl->oset->orphans;
 		while (*pp && *pp != dl)
 			pp = &(*pp)->next;
 		if (*pp)
 			*pp = dl->next;
+		struct notifier_set *os = dl->oset;
 		delivery_free(dl);
+		check_drained(os);
 		return;
 	}
 	d->busy = false;
+	handle_response(d, resp);
+	check_drained(d->set);
+}
+
+static void handle_response(struct dest *d, const struct http_response *resp)
+{
+	char why[160];
 	if (resp->status >= 200 && resp->status < 300) {
 		d->st.sent++;
 		pop_free(d);
@@ -335,7 +366,7 @@ static void send_head(struct dest *d)
 static void pump(struct dest *d)
 {
 	struct notifier_set *s = d->set;
-	if (!s->http || !s->base || d->busy || (d->timer && evtimer_pending(d->timer, NULL)))
+	if (!s->http || !s->base || s->draining || d->busy || (d->timer && evtimer_pending(d->timer, NULL)))
 		return;
 	int64_t now = wall_s();
 	while (d->head) {

@@ -14,11 +14,14 @@ from agentlib import free_port
 class Receiver:
     """One HTTP server; the request path tells which notifier posted.
     down() closes the listening socket (the agent sees connection refused),
-    up() listens again on the same port."""
+    up() listens again on the same port. While `gate` is cleared, each request
+    is recorded at once and answered only once the gate is set again."""
 
     def __init__(self, port=None):
         self.got = []  # (time, path, json body, content type)
         self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
         self.port = port or free_port()
         self.srv = None
         self.up()
@@ -32,6 +35,7 @@ class Receiver:
                 with outer.lock:
                     outer.got.append((time.time(), self.path, json.loads(body),
                                       self.headers.get("Content-Type")))
+                outer.gate.wait(60)
                 self.send_response(202 if self.path == "/pagerduty" else 200)
                 self.end_headers()
 

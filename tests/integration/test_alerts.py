@@ -6,6 +6,8 @@ the state survives a restart without a second notification, and that the
 recovery is sent with the same dedup key / fingerprint.
 """
 import os
+import signal
+import threading
 import time
 
 from agentlib import Agent, Runner
@@ -104,5 +106,36 @@ def test_notify_fire_restart_resolve():
         rx.down()
 
 
+def test_stop_waits_for_notifications_in_flight():
+    """SIGTERM while the receivers still hold their answers: the agent waits
+    for them, so the accepted notifications are not sent again after the
+    restart (they would be, from the spool, had the stop cut them off)."""
+    rx = Receiver()
+    a = Agent()
+    try:
+        a.cfg.update(write_config(a.dir, rx))
+        a.write_config()
+        a.start()
+        rx.gate.clear()
+        a.send("it.heap:5000|g|#service:payment-processor")
+        rx.wait(3)
+        a.signal(signal.SIGTERM)
+        releaser = threading.Timer(1.0, rx.gate.set)
+        releaser.start()
+        assert a.stop() == 0, a.log()
+        releaser.join()
+        spool = os.listdir(os.path.join(a.cfg["run_path"], "notifications"))
+        assert not [f for f in spool if f.endswith(".ntf")], spool
+        a.start()
+        a.send("it.heap:6000|g|#service:payment-processor")
+        flushed_at(a, 6000)
+        time.sleep(1.5)
+        assert len(rx.got) == 3, rx.got[3:]
+    finally:
+        rx.gate.set()
+        a.cleanup()
+        rx.down()
+
+
 if __name__ == "__main__":
-    Runner().run([test_notify_fire_restart_resolve])
+    Runner().run([test_notify_fire_restart_resolve, test_stop_waits_for_notifications_in_flight])
