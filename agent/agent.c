@@ -233,7 +233,8 @@ static struct batch *collect_and_emit(struct agent *a, int64_t now, bool final)
 			log_limited(LOG_LVL_ERROR, "flush: pipeline %u out of memory; its buckets wait for the next flush", i);
 	}
 	struct aggr_emit_stats es = { 0 };
-	struct batch *b = n ? aggr_emit(&a->cfg->aggr, a->outs, n, now, &es) : batch_new();
+	bool sketch_series = a->fwd && fwd_group_wants_sketch_series(a->fwd);
+	struct batch *b = n ? aggr_emit(&a->cfg->aggr, a->outs, n, now, sketch_series, &es) : batch_new();
 	for (size_t i = 0; i < n; i++)
 		aggr_out_free(a->outs[i]);
 	a->emitted.series += es.series;
@@ -672,7 +673,6 @@ static void reload(struct agent *a)
 			log_warn("reload: turning the intake off needs a restart; still forwarding");
 		else
 			reconfigure_forwarder(a, nc);
-		fwd_group_set_sketch_converter(a->fwd, aggr_sketch_to_series, &nc->aggr);
 		fwd_group_set_hostname(a->fwd, nc->aggr.hostname);
 	} else if (fwd_group_wanted(&nc->fwd)) {
 		log_warn("reload: turning the intake on needs a restart");
@@ -758,7 +758,6 @@ static int start_forwarder(struct agent *a)
 		log_error("forwarder: %s", err);
 		return -EINVAL;
 	}
-	fwd_group_set_sketch_converter(a->fwd, aggr_sketch_to_series, &a->cfg->aggr);
 	fwd_group_set_hostname(a->fwd, a->cfg->aggr.hostname);
 	return 0;
 }

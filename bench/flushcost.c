@@ -176,7 +176,7 @@ static void run_incr(const struct aggr_config *cfg, size_t n, size_t step)
 	for (int k = 1; k <= 2; k++) {
 		struct aggr_out *o = incr_collect(a, cfg, n, step, T0 + 10 * k, k == 2,
 						  k == 1 ? "incr.collect" : "incr.zerofill.collect");
-		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, NULL);
+		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, false, NULL);
 		if (!b)
 			exit(1);
 		batch_free(b);
@@ -198,7 +198,7 @@ static void run_one(const struct aggr_config *cfg, size_t n)
 			exit(1);
 		struct aggr_emit_stats st;
 		t = start();
-		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, &st);
+		struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10 * k, false, &st);
 		snprintf(extra, sizeof(extra), " series=%llu", (unsigned long long)st.series);
 		report(k == 1 ? "one.emit" : "one.zerofill.emit", t, n, extra);
 		t = start();
@@ -229,7 +229,7 @@ static void run_two(const struct aggr_config *cfg, size_t n, bool same, const ch
 	report(what, t, n, NULL);
 	struct aggr_emit_stats st;
 	t = start();
-	struct batch *b = aggr_emit(cfg, o, 2, T0 + 10, &st);
+	struct batch *b = aggr_emit(cfg, o, 2, T0 + 10, false, &st);
 	if (!b)
 		exit(1);
 	snprintf(what, sizeof(what), "%s.emit_n2", tag);
@@ -317,7 +317,7 @@ static void run_encode(const struct aggr_config *cfg, size_t n, int level)
 	if (!o)
 		exit(1);
 	struct timer t = start();
-	struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10, NULL);
+	struct batch *b = aggr_emit(cfg, &o, 1, T0 + 10, false, NULL);
 	if (!b)
 		exit(1);
 	report("encode.emit", t, n, NULL);

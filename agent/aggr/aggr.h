@@ -249,9 +249,12 @@ struct aggr_emit_stats {
  * merged. Never touches an aggr. Merging and summarising change the outs'
  * accumulators and records: emit a set of outs once. Results in *st (may be
  * NULL). Returns NULL only on ENOMEM (then the outs are unchanged). The outs
- * are not freed. */
+ * are not freed. With sketch_series, the batch's sketch_series holds every
+ * sketch as series too (aggr_sketch_to_series; a sketch that cannot be
+ * converted for ENOMEM counts in st->nomem; sketch_series stays NULL when
+ * it cannot be allocated). */
 struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *outs, size_t n,
-			int64_t now, struct aggr_emit_stats *st);
+			int64_t now, bool sketch_series, struct aggr_emit_stats *st);
 
 /* Any thread; frees the moved-out accumulators, the records and whatever the
  * collect handed over. NULL ok. Never touches the aggr that produced it (it

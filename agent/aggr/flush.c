@@ -345,7 +345,7 @@ struct batch *aggr_flush(struct aggr *a, int64_t now, bool final)
 	if (!o)
 		return NULL;
 	struct aggr_emit_stats st;
-	struct batch *b = aggr_emit(a->cfg, &o, 1, now, &st);
+	struct batch *b = aggr_emit(a->cfg, &o, 1, now, false, &st);
 	if (!b) {
 		a->st.dropped[AGGR_DROP_NOMEM] += o->n;
 		aggr_out_free(o);
@@ -712,8 +712,23 @@ static uint64_t copy_pending(struct batch *b, const struct batch *src)
 
 #undef CP
 
+/* The batch's sketches as series into b->sketch_series; returns the sketches
+ * lost to ENOMEM. */
+static uint64_t emit_sketch_series(const struct aggr_config *cfg, struct batch *b)
+{
+	if (!b->nsketches)
+		return 0;
+	if (!(b->sketch_series = batch_new()))
+		return b->nsketches;
+	uint64_t failed = 0;
+	for (size_t i = 0; i < b->nsketches; i++)
+		if (aggr_sketch_to_series(cfg, &b->sketches[i], b->sketch_series) < 0)
+			failed++;
+	return failed;
+}
+
 struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *outs, size_t n,
-			int64_t now, struct aggr_emit_stats *st)
+			int64_t now, bool sketch_series, struct aggr_emit_stats *st)
 {
 	struct aggr_emit_stats local;
 	if (!st)
@@ -749,6 +764,8 @@ struct batch *aggr_emit(const struct aggr_config *cfg, struct aggr_out *const *o
 	st->series = b->nseries;
 	st->sketches = b->nsketches;
 	st->nonfinite = e.nonfinite;
+	if (sketch_series)
+		st->nomem += emit_sketch_series(cfg, b);
 	return b;
 }
 

@@ -51,6 +51,7 @@ void batch_free(struct batch *b)
 	free(b->sketches);
 	free(b->events);
 	free(b->checks);
+	batch_free(b->sketch_series);
 	free(b);
 }
 

@@ -80,6 +80,11 @@ struct batch {
 	struct check_rec *checks;
 	size_t nchecks, checks_cap;
 	int64_t flush_time; /* `now` of the flush that made it */
+	/* The sketches as series (count, sum, min, max, avg, median and the
+	 * configured percentiles, as histograms), made by aggr_emit when asked:
+	 * what a forwarder sending distributions as series encodes instead of
+	 * `sketches`. Owned; NULL when not asked. Not written as JSON lines. */
+	struct batch *sketch_series;
 };
 
 struct batch *batch_new(void);

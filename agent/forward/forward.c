@@ -59,8 +59,6 @@ struct fwd {
 	uint64_t inflight_points;
 	uint64_t seq;
 	struct fwd_stats st;
-	fwd_sketch_to_series_fn conv;
-	const struct aggr_config *acfg;
 	/* Prometheus remote write (fwd_set_remote_write) */
 	bool promrw;
 	struct promrw *prw;
@@ -460,28 +458,12 @@ static int submit_sketches(struct fwd *f, const struct batch *b, const struct en
 		account(f, b->nsketches, &res);
 		return rc;
 	}
-	if (!f->conv) {
+	if (!b->sketch_series) {
 		f->st.points_submitted += b->nsketches;
 		drop(f, FWD_DROP_NO_CONVERTER, 1, b->nsketches);
 		return 0;
 	}
-	struct batch *tmp = batch_new();
-	if (!tmp) {
-		f->st.points_submitted += b->nsketches;
-		drop(f, FWD_DROP_ENCODE, 1, b->nsketches);
-		return -ENOMEM;
-	}
-	size_t failed = 0;
-	for (size_t i = 0; i < b->nsketches; i++)
-		if (f->conv(f->acfg, &b->sketches[i], tmp) < 0)
-			failed++;
-	if (failed) {
-		f->st.points_submitted += failed;
-		drop(f, FWD_DROP_ENCODE, 1, failed);
-	}
-	int rc = submit_series(f, tmp->series, tmp->nseries, o);
-	batch_free(tmp);
-	return rc;
+	return submit_series(f, b->sketch_series->series, b->sketch_series->nseries, o);
 }
 
 /* Remote write: series, and distributions as series; no form for events
@@ -498,25 +480,14 @@ static int submit_promrw(struct fwd *f, const struct batch *b, int64_t now)
 		rc = promrw_encode(f->prw, b->series, b->nseries, &o, emit, &ec, &res);
 		account(f, b->nseries, &res);
 	}
-	if (b->nsketches && f->conv) {
-		struct batch *tmp = batch_new();
-		size_t failed = 0;
-		for (size_t i = 0; tmp && i < b->nsketches; i++)
-			if (f->conv(f->acfg, &b->sketches[i], tmp) < 0)
-				failed++;
-		if (!tmp)
-			failed = b->nsketches;
-		if (failed) {
-			f->st.points_submitted += failed;
-			drop(f, FWD_DROP_ENCODE, 1, failed);
-		}
-		if (tmp && tmp->nseries) {
-			r = promrw_encode(f->prw, tmp->series, tmp->nseries, &o, emit, &ec, &res);
-			account(f, tmp->nseries, &res);
+	const struct batch *ss = b->sketch_series;
+	if (b->nsketches && ss) {
+		if (ss->nseries) {
+			r = promrw_encode(f->prw, ss->series, ss->nseries, &o, emit, &ec, &res);
+			account(f, ss->nseries, &res);
 			if (r < 0)
 				rc = r;
 		}
-		batch_free(tmp);
 	} else if (b->nsketches) {
 		f->st.points_submitted += b->nsketches;
 		drop(f, FWD_DROP_NO_CONVERTER, 1, b->nsketches);
@@ -778,10 +749,9 @@ nomem:
 	return NULL;
 }
 
-void fwd_set_sketch_converter(struct fwd *f, fwd_sketch_to_series_fn fn, const struct aggr_config *acfg)
+bool fwd_wants_sketch_series(const struct fwd *f)
 {
-	f->conv = fn;
-	f->acfg = acfg;
+	return f->promrw || f->distributions == DIST_SERIES;
 }
 
 void fwd_set_hostname(struct fwd *f, const char *hostname)

@@ -40,7 +40,6 @@
 #include "forward/compress.h"
 #include "forward/payload.h"
 
-struct aggr_config;
 struct event_base;
 
 /* ---- the forwarding part of agent.yaml (config/ fills it in;
@@ -132,7 +131,8 @@ enum fwd_drop {
 	FWD_DROP_TOO_LARGE,	/* one record alone over the payload limits */
 	FWD_DROP_ENCODE,	/* out of memory while encoding */
 	FWD_DROP_SHUTDOWN,	/* still queued at the drain deadline, no disk spill */
-	FWD_DROP_NO_CONVERTER,	/* sketches with distributions: series but no converter */
+	FWD_DROP_NO_CONVERTER,	/* distributions to send as series, but the batch has no
+				 * sketch_series (aggr_emit was not asked for it) */
 	FWD_DROP_NON_FINITE,	/* a record with an inf/nan value (encode.h) */
 	FWD_DROP_HTTP_4XX,	/* remote write: another 4xx (never retried) */
 	FWD_DROP_COUNT
@@ -192,20 +192,17 @@ extern const struct stat_table fwd_stats_table;
 /* fwd_drop_name by index, for the table */
 const char *fwd_stats_drop_name(int d);
 
-/* Converts one distribution into series (aggr_sketch_to_series); used when
- * cfg->distributions == DIST_SERIES. */
-/* Returns 0 or -ENOMEM. */
-typedef int (*fwd_sketch_to_series_fn)(const struct aggr_config *acfg,
-					const struct sketch_point *sp, struct batch *out);
-
 /* Creates the forwarder on `base`. cfg is copied. Opens (and recovers) the
  * disk queue when cfg->storage_max_bytes > 0. NULL on error with a message in
  * err (never containing the API key). */
 struct fwd *fwd_new(struct event_base *base, const struct fwd_config *cfg, char *err, size_t errlen);
 void fwd_free(struct fwd *f);	/* cancels in-flight requests; keeps disk files; accepts NULL */
 
-/* Optional: the converter for DIST_SERIES and its aggr config (borrowed). */
-void fwd_set_sketch_converter(struct fwd *f, fwd_sketch_to_series_fn fn, const struct aggr_config *acfg);
+/* Whether this forwarder sends distributions as series (DIST_SERIES, or
+ * remote write): it then encodes a batch's sketch_series (made by aggr_emit)
+ * instead of its sketches, and counts sketches without one as
+ * FWD_DROP_NO_CONVERTER. */
+bool fwd_wants_sketch_series(const struct fwd *f);
 /* Optional: hostname for the events payload's internalHostname. Copied. */
 void fwd_set_hostname(struct fwd *f, const char *hostname);
 

@@ -168,11 +168,12 @@ const char *fwd_group_label(const struct fwd_group *g, size_t i)
 	return i < g->n ? g->ep[i].label : NULL;
 }
 
-void fwd_group_set_sketch_converter(struct fwd_group *g, fwd_sketch_to_series_fn fn,
-				    const struct aggr_config *acfg)
+bool fwd_group_wants_sketch_series(const struct fwd_group *g)
 {
 	for (size_t i = 0; i < g->n; i++)
-		fwd_set_sketch_converter(g->ep[i].f, fn, acfg);
+		if (fwd_wants_sketch_series(g->ep[i].f))
+			return true;
+	return false;
 }
 
 void fwd_group_set_hostname(struct fwd_group *g, const char *hostname)

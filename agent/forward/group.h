@@ -39,8 +39,8 @@ const char *fwd_group_section(const struct fwd_group *g, size_t i);
  * status text; never contains a key or a password. */
 const char *fwd_group_label(const struct fwd_group *g, size_t i);
 
-void fwd_group_set_sketch_converter(struct fwd_group *g, fwd_sketch_to_series_fn fn,
-				    const struct aggr_config *acfg);
+/* Whether any endpoint sends distributions as series (fwd_wants_sketch_series). */
+bool fwd_group_wants_sketch_series(const struct fwd_group *g);
 void fwd_group_set_hostname(struct fwd_group *g, const char *hostname);
 
 /* Submits b to every endpoint; the first error (all are tried). */

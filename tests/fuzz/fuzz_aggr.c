@@ -258,7 +258,7 @@ static void incr_end(struct incr *in, struct pipe *x, const struct aggr_config *
 	struct aggr_out *o = aggr_collect_end(x->a);
 	CHECK(o);
 	struct aggr_emit_stats st;
-	struct batch *got = aggr_emit(cfg, &o, 1, in->now, &st);
+	struct batch *got = aggr_emit(cfg, &o, 1, in->now, false, &st);
 	x->emit_nonfinite += st.nonfinite;
 	aggr_out_free(o);
 	same_json(got, in->want);
@@ -272,7 +272,7 @@ static void flush_split(struct pipe *c, const struct aggr_config *cfg, bool fina
 				  aggr_collect(c[1].a, c[1].now, final) };
 	CHECK(o[0] && o[1]);
 	struct aggr_emit_stats st;
-	struct batch *b = aggr_emit(cfg, o, 2, c[0].now, &st);
+	struct batch *b = aggr_emit(cfg, o, 2, c[0].now, false, &st);
 	CHECK(b);
 	CHECK(st.nomem == 0 && st.series == b->nseries && st.sketches == b->nsketches);
 	aggr_out_free(o[0]);

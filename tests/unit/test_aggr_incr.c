@@ -91,7 +91,7 @@ static void put_event(struct aggr *a, int i, int64_t now)
 static struct lines emit_free(const struct aggr_config *cfg, struct aggr_out *o, int64_t now)
 {
 	cr_assert(o);
-	struct batch *b = aggr_emit(cfg, &o, 1, now, NULL);
+	struct batch *b = aggr_emit(cfg, &o, 1, now, false, NULL);
 	cr_assert(b);
 	struct lines ls = render(b);
 	batch_free(b);

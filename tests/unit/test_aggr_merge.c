@@ -120,7 +120,7 @@ static struct aggr_emit_stats round_check(struct rig *r, int64_t now, bool final
 				  aggr_collect(r->p[1], now, final) };
 	cr_assert(want && o[0] && o[1]);
 	struct aggr_emit_stats st;
-	struct batch *got = aggr_emit(&r->cfg, o, 2, now, &st);
+	struct batch *got = aggr_emit(&r->cfg, o, 2, now, false, &st);
 	cr_assert(got);
 	cr_assert_eq(got->flush_time, now);
 	cr_assert_eq(st.nomem, 0);
@@ -306,7 +306,7 @@ Test(aggr_merge, emit_of_one_out_is_the_flush)
 	struct batch *want = aggr_flush(r.one, T0 + 10, false);
 	struct aggr_out *o = aggr_collect(r.p[0], T0 + 10, false);
 	struct aggr_emit_stats st;
-	struct batch *got = aggr_emit(&r.cfg, &o, 1, T0 + 10, &st);
+	struct batch *got = aggr_emit(&r.cfg, &o, 1, T0 + 10, false, &st);
 	cr_assert(want && got);
 	cr_assert_eq(st.merged, 0);
 	cr_assert_eq(got->nseries, want->nseries);
@@ -368,7 +368,7 @@ Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
 	ingest(a, "gone.c", METRIC_COUNT, "uniq:tag-only-here,x:1", T0 + 22);
 	ingest(a, "stays.g", METRIC_GAUGE, "x:1", T0 + 22);
 	struct aggr_emit_stats es;
-	struct batch *b = aggr_emit(&c, &o, 1, T0 + 20, &es);
+	struct batch *b = aggr_emit(&c, &o, 1, T0 + 20, false, &es);
 	cr_assert(b);
 	struct lines ls = render(b);
 	cr_assert_eq(ls.n, 2, "%zu records", ls.n);
@@ -434,5 +434,57 @@ Test(aggr_merge, collect_skips_freed_and_reused_contexts)
 	aggr_get_stats(a, &st);
 	cr_assert_eq(st.contexts, 0);
 	cr_assert_eq(st.contexts_expired, 260);
+	aggr_free(a);
+}
+
+/* Asked for, aggr_emit adds the merged sketches as series (sketch_series):
+ * the series aggr_sketch_to_series gives for each sketch, in sketch order. */
+Test(aggr_merge, sketch_series_are_the_merged_sketches_as_series)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a[2] = { aggr_new(&c), aggr_new(&c) };
+	ingest(a[0], "d.one", METRIC_DISTRIBUTION, "k:v", T0 + 1);
+	ingest(a[1], "d.one", METRIC_DISTRIBUTION, "k:v", T0 + 2);
+	ingest(a[1], "d.two", METRIC_DISTRIBUTION, "", T0 + 3);
+	ingest(a[0], "g", METRIC_GAUGE, "", T0 + 3);
+	struct aggr_out *o[2] = { aggr_collect(a[0], T0 + 10, false), aggr_collect(a[1], T0 + 10, false) };
+	struct batch *b = aggr_emit(&c, o, 2, T0 + 10, true, NULL);
+	cr_assert(b && b->sketch_series);
+	cr_assert_eq(b->nsketches, 2);
+	struct batch *want = batch_new();
+	for (size_t i = 0; i < b->nsketches; i++)
+		cr_assert_eq(aggr_sketch_to_series(&c, &b->sketches[i], want), 0);
+	cr_assert_gt(want->nseries, 2 * 4 - 1);
+	struct lines got_l = render(b->sketch_series), want_l = render(want);
+	cr_assert_eq(got_l.n, want_l.n);
+	for (size_t i = 0; i < got_l.n; i++)
+		cr_expect_str_eq(got_l.l[i], want_l.l[i]);
+	cr_assert(count_prefix(&got_l, "S d.one.count|myhost|env:prod,k:v,|1700000000|"));
+	/* the gauge is in the batch's own series only */
+	cr_assert_eq(count_prefix(&got_l, "S g|"), 0);
+	lines_free(&got_l);
+	lines_free(&want_l);
+	batch_free(want);
+	batch_free(b);
+	for (int i = 0; i < 2; i++) {
+		aggr_out_free(o[i]);
+		aggr_free(a[i]);
+	}
+}
+
+Test(aggr_merge, no_sketch_series_unless_asked)
+{
+	struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	ingest(a, "d", METRIC_DISTRIBUTION, "", T0 + 1);
+	struct aggr_out *o = aggr_collect(a, T0 + 10, false);
+	struct batch *b = aggr_emit(&c, &o, 1, T0 + 10, false, NULL);
+	cr_assert(b);
+	cr_assert_eq(b->nsketches, 1);
+	cr_assert_null(b->sketch_series);
+	batch_free(b);
+	aggr_out_free(o);
 	aggr_free(a);
 }

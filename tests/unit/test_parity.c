@@ -456,7 +456,7 @@ Test(parity, timestamped_sketches_of_two_pipelines)
 		cr_assert_not_null(outs[i]);
 	}
 	struct aggr_emit_stats es;
-	struct batch *b = aggr_emit(&cfg, outs, 2, T0 + 10, &es);
+	struct batch *b = aggr_emit(&cfg, outs, 2, T0 + 10, false, &es);
 	cr_assert_not_null(b);
 	aggr_out_free(outs[0]);
 	aggr_out_free(outs[1]);

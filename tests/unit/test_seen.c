@@ -567,7 +567,7 @@ static size_t owned_schedule(struct side *s, const struct aggr_config *c2)
 	struct aggr_out *o = aggr_collect_end(s->a);
 	cr_assert(o);
 	struct aggr_out *outs[] = { o };
-	struct batch *b = aggr_emit(s->a->cfg, outs, 1, t + 20, NULL);
+	struct batch *b = aggr_emit(s->a->cfg, outs, 1, t + 20, false, NULL);
 	cr_assert(b);
 	cr_assert_eq(batch_write_jsonl(b, &s->out), 0);
 	s->batches[s->nbatches++] = b;

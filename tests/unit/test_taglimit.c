@@ -346,7 +346,7 @@ Test(taglimit, shared_between_pipelines_merges_exactly)
 	struct aggr_out *outs[2] = { aggr_collect(p[0].a, T0 + 10, false),
 				     aggr_collect(p[1].a, T0 + 10, false) };
 	struct aggr_emit_stats es;
-	struct batch *b = aggr_emit(&c, outs, 2, T0 + 10, &es);
+	struct batch *b = aggr_emit(&c, outs, 2, T0 + 10, false, &es);
 	cr_assert(b);
 	size_t n;
 	cr_assert_eq(total(b, "bomb", &n), sent);
