@@ -4,8 +4,9 @@
  *
  * config_load reads agent.yaml with libyaml (through yaml.h, the only libyaml
  * user) into a struct agent_config. Every error names file, line and key;
- * unknown keys are warned about with file and line. Each module receives the
- * sub-struct that concerns it and nothing else.
+ * unknown keys are warned about with file and line. Each module declares its
+ * own sub-struct in its header (net.h, aggr/aggr_config.h, forward.h,
+ * status.h, parse.h) and receives that one and nothing else.
  *
  * A struct agent_config owns all of its strings; config_free releases them.
  */
