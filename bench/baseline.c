@@ -10,6 +10,12 @@
  * seconds without traffic (once traffic started), it reads what is still
  * queued and prints one key=value line with its counters and its own CPU time.
  *
+ * --coalesce-us US (default 0; bench/run.sh passes the agent's 200) batches
+ * wake-ups as agent/net does: when a read empties the socket queue within US
+ * microseconds of the previous such read, sleep US before polling again, so
+ * the floor pays for as many wake-ups as the agent and the ratio measures the
+ * agent's own work per line.
+ *
  * --work-per-line NS (default 0) adds NS nanoseconds of busy work per line
  * received (a clock_gettime spin after each datagram is counted): a receiver
  * that does a known amount of user-mode work, for measuring how a burst's CPU
@@ -225,13 +231,14 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "socket", 1, 0, 'S' },
 		{ "batch", 1, 0, 'b' }, { "buffer-size", 1, 0, 'B' }, { "rcvbuf", 1, 0, 'r' },
-		{ "idle-exit", 1, 0, 'i' }, { "work-per-line", 1, 0, 'w' }, { 0, 0, 0, 0 },
+		{ "idle-exit", 1, 0, 'i' }, { "work-per-line", 1, 0, 'w' },
+		{ "coalesce-us", 1, 0, 'c' }, { 0, 0, 0, 0 },
 	};
 	const char *host = "127.0.0.1", *port = "8125", *path = NULL;
 	unsigned batch = 64;
 	size_t bufsize = 8192;
 	int rcvbuf = 0, ch, fd;
-	double idle_exit = 0, t0, last_rx;
+	double idle_exit = 0, t0, last_rx, coalesce_s = 0, last_drained = 0;
 	struct counters c = { 0 };
 	struct mmsghdr *msgs;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -248,10 +255,11 @@ int main(int argc, char **argv)
 		case 'r': rcvbuf = atoi(optarg); break;
 		case 'i': idle_exit = strtod(optarg, NULL); break;
 		case 'w': work_per_line_ns = strtod(optarg, NULL); break;
+		case 'c': coalesce_s = strtod(optarg, NULL) / 1e6; break;
 		default:
 			fprintf(stderr, "usage: baseline [--host H] [--port P | --socket PATH] "
 					"[--batch 64] [--buffer-size 8192] [--rcvbuf BYTES] "
-					"[--idle-exit S] [--work-per-line NS]\n");
+					"[--idle-exit S] [--work-per-line NS] [--coalesce-us US]\n");
 			return 2;
 		}
 	}
@@ -272,9 +280,22 @@ int main(int argc, char **argv)
 	while (!stop) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-		if (poll(&pfd, 1, 100) > 0 &&
-		    read_batches(fd, msgs, batch, &c, MAX_BATCHES_PER_WAKE) > 0)
+		unsigned got = poll(&pfd, 1, 100) > 0 ?
+			read_batches(fd, msgs, batch, &c, MAX_BATCHES_PER_WAKE) : 0;
+
+		if (got > 0)
 			last_rx = now_s();
+		if (coalesce_s > 0 && got > 0 && got < batch) {
+			bool dense = last_rx - last_drained < coalesce_s;
+
+			last_drained = last_rx;
+			if (dense) {
+				struct timespec ts = { 0, (long)(coalesce_s * 1e9) };
+
+				nanosleep(&ts, NULL);
+				last_drained += coalesce_s;
+			}
+		}
 		if (idle_exit > 0 && c.datagrams > 0 && now_s() - last_rx >= idle_exit)
 			break;
 	}

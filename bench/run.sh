@@ -39,6 +39,8 @@
 #   memory/flush/status loads, 10,000 ctx values per metric at 1M contexts,
 #   keep every context as in earlier passes; bench/tagrules.sh and the perf
 #   phase create_tl measure the limit's cost)
+#   COALESCE_US=200 (the baseline batches its wake-ups as agent/net does,
+#   NET_COALESCE_NS; 0 = a wake-up per readable event, as the agent did before)
 #   AGENT=<path> (the same as --agent)
 #   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:
@@ -208,7 +210,8 @@ run_baseline() { # $1 = scenario [$2 = ns of work per line]
 	local port pid c0 c1 u0 u1 sent res who=baseline out=$OUT/$1.baseline
 	[ -n "${2:-}" ] && { who=base+$2; out=$OUT/$1.base$2; }
 	port=$(free_port udp)
-	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" --work-per-line "${2:-0}" > "$out.out" &
+	"$BASELINE" --port "$port" --rcvbuf "$RCVBUF" --work-per-line "${2:-0}" \
+		--coalesce-us "${COALESCE_US:-200}" > "$out.out" &
 	pid=$!; PIDS+=("$pid")
 	for _ in $(seq 50); do grep -q listening "$out.out" 2>/dev/null && break; sleep 0.1; done
 	qstart "$port"
