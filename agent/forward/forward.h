@@ -94,7 +94,7 @@ struct fwd_config {
 	int zlib_level;			/* serializer_compressor_level, 6 (zlib and gzip; ours) */
 	int compressor_level;		/* the level `compressor` uses: one of the two (derived) */
 	enum series_api series_api;	/* use_v2_api.series: false -> v1 */
-	enum distribution_mode distributions; /* forwarder_distributions: sketches|series, sketches */
+	enum distribution_mode distributions; /* forwarder_distributions: sketches|series, series */
 	size_t max_points_per_payload;	/* serializer_max_series_points_per_payload, 10000 */
 	char *proxy_http;		/* proxy: {http, https, no_proxy} */
 	char *proxy_https;
