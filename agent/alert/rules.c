@@ -43,12 +43,7 @@ static void report(struct loader *l, bool is_error, unsigned line, const char *r
 		snprintf(full, sizeof(full), "%s:%u: %s: rule %s: %s", l->file, line, key, rule, msg);
 	else
 		snprintf(full, sizeof(full), "%s:%u: %s: %s", l->file, line, key, msg);
-	if (is_error)
-		l->diag->errors++;
-	else
-		l->diag->warnings++;
-	if (l->diag->report)
-		l->diag->report(l->diag->ctx, is_error, full);
+	config_diag_add(l->diag, is_error, full);
 }
 
 void alert_rules_free(struct alert_rules *rs)

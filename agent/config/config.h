@@ -60,6 +60,11 @@ struct config_diag {
 	unsigned warnings;
 };
 
+/* Counts one "file:line: ..." message as an error or a warning and hands it
+ * to diag->report when set. NULL diag: nothing. For the loaders that report
+ * through a config_diag (alert rules, notifiers). */
+void config_diag_add(struct config_diag *diag, bool is_error, const char *msg);
+
 /* Fills every field with its default. 0 or -ENOMEM. */
 int config_defaults(struct agent_config *cfg);
 /* Loads path over the defaults. Returns 0, or -EINVAL when any error was

@@ -55,6 +55,9 @@ int cfg_get_int(struct ctx *c, const char *key, const struct ynode *n, int64_t l
 int cfg_get_double(struct ctx *c, const char *key, const struct ynode *n, double lo, double hi,
 		   double *out);
 int cfg_get_bool(struct ctx *c, const char *key, const struct ynode *n, bool *out);
+/* n is a list of at most max items (what: "a list of strings"); else reported, -EINVAL. */
+int cfg_check_list(struct ctx *c, const char *key, const struct ynode *n, size_t max,
+		   const char *what);
 /* A list of at most max strings. */
 int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
 		    char ***out, size_t *nout);

@@ -195,14 +195,8 @@ static int h_percentiles(struct ctx *c, const char *key, const struct ynode *n)
 	double *v;
 	int rc = 0;
 
-	if (n->kind != YNODE_SEQ) {
-		cfg_report(c, true, n, key, "expected a list of numbers in [0, 1]");
+	if (cfg_check_list(c, key, n, MAX_PERCENTILES, "a list of numbers in [0, 1]") < 0)
 		return -EINVAL;
-	}
-	if (n->n > MAX_PERCENTILES) {
-		cfg_report(c, true, n, key, "more than %d items", MAX_PERCENTILES);
-		return -EINVAL;
-	}
 	v = calloc(n->n ? n->n : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;

@@ -17,6 +17,18 @@
 
 /* ---- reporting ---- */
 
+void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
+{
+	if (!diag)
+		return;
+	if (is_error)
+		diag->errors++;
+	else
+		diag->warnings++;
+	if (diag->report)
+		diag->report(diag->ctx, is_error, msg);
+}
+
 void cfg_emit(struct ctx *c, bool is_error, const char *msg)
 {
 	struct config_diag *d = c->diag;
@@ -157,6 +169,21 @@ void cfg_strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* n is a list of at most max items (what: "a list of strings"); else reported. */
+int cfg_check_list(struct ctx *c, const char *key, const struct ynode *n, size_t max,
+		   const char *what)
+{
+	if (n->kind != YNODE_SEQ) {
+		cfg_report(c, true, n, key, "expected %s", what);
+		return -EINVAL;
+	}
+	if (n->n > max) {
+		cfg_report(c, true, n, key, "more than %zu items", max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A list of strings, at most max items; replaces *out on success. */
 int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
 		       char ***out, size_t *nout)
@@ -164,14 +191,8 @@ int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_
 	char path[160], **v;
 	int rc = 0;
 
-	if (n->kind != YNODE_SEQ) {
-		cfg_report(c, true, n, key, "expected a list of strings");
+	if (cfg_check_list(c, key, n, max, "a list of strings") < 0)
 		return -EINVAL;
-	}
-	if (n->n > max) {
-		cfg_report(c, true, n, key, "more than %zu items", max);
-		return -EINVAL;
-	}
 	v = calloc(n->n ? n->n : 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;

@@ -33,15 +33,8 @@ static void report(struct config_diag *diag, bool is_error, const char *file, un
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!diag)
-		return;
 	snprintf(full, sizeof(full), "%s:%u: %s", file, line, msg);
-	if (is_error)
-		diag->errors++;
-	else
-		diag->warnings++;
-	if (diag->report)
-		diag->report(diag->ctx, is_error, full);
+	config_diag_add(diag, is_error, full);
 }
 
 static bool url_ok(const char *u)

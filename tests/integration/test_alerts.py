@@ -37,6 +37,16 @@ def write_config(d, rx):
     return {"alerts_dir": write_rules(d, RULES), "notifiers_file": write_notifiers(d, rx)}
 
 
+def started():
+    """A receiver and an agent running with the rule and the three notifiers."""
+    rx = Receiver()
+    a = Agent()
+    a.cfg.update(write_config(a.dir, rx))
+    a.write_config()
+    a.start()
+    return rx, a
+
+
 def check_firing(rx):
     slack = rx.by_path("/slack")[0][2]
     assert slack["text"] == ":rotating_light: [CRITICAL] it_heap_high on test-host: 5000 > 1000", slack
@@ -57,12 +67,8 @@ def check_firing(rx):
 
 
 def test_notify_fire_restart_resolve():
-    rx = Receiver()
-    a = Agent()
+    rx, a = started()
     try:
-        a.cfg.update(write_config(a.dir, rx))
-        a.write_config()
-        a.start()
         a.send("it.heap:200|g|#service:payment-processor")
         flushed_at(a, 200)
         time.sleep(0.5)
@@ -110,12 +116,8 @@ def test_stop_waits_for_notifications_in_flight():
     """SIGTERM while the receivers still hold their answers: the agent waits
     for them, so the accepted notifications are not sent again after the
     restart (they would be, from the spool, had the stop cut them off)."""
-    rx = Receiver()
-    a = Agent()
+    rx, a = started()
     try:
-        a.cfg.update(write_config(a.dir, rx))
-        a.write_config()
-        a.start()
         rx.gate.clear()
         a.send("it.heap:5000|g|#service:payment-processor")
         rx.wait(3)
