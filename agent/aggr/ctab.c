@@ -1,11 +1,12 @@
 /*
  * ctab.c - the aggregator's context table (see ctab.h): 8-byte slots,
- * linear probing, backward-shift deletion, resize from the stored tags.
+ * the probe starts from the stored upper half (slots.h does the rest).
  *
  * Caller: aggr.c (find, insert), flush.c (expiry removal), top.c (walk).
  * Owns its slot array only. Single-threaded.
  */
 #include "aggr/ctab.h"
+#include "aggr/slots.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -26,59 +27,17 @@ void ctab_done(struct ctab *t)
 	ctab_init(t);
 }
 
-static void place(struct ctab *t, uint64_t slot)
+static size_t home(size_t cap, uint64_t slot)
 {
-	size_t i = ctab_start(t, slot);
-	while (t->s[i])
-		i = ctab_next(t, i);
-	t->s[i] = slot;
+	struct ctab t = { .cap = cap };
+	return ctab_start(&t, slot);
 }
 
-static int resize(struct ctab *t, size_t cap)
-{
-	uint64_t *old = t->s;
-	size_t ocap = t->cap;
-	uint64_t *s = calloc(cap, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	t->s = s;
-	t->cap = cap;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i])
-			place(t, old[i]);
-	free(old);
-	return 0;
-}
+#define REF(t) (&(struct slots_ref){ &(t)->s, &(t)->cap, &(t)->n, CTAB_MIN, home })
 
 int ctab_insert(struct ctab *t, uint64_t slot)
 {
-	if ((t->n + 1) * 4 > t->cap * 3) {
-		int rc = resize(t, t->cap ? t->cap * 2 : CTAB_MIN);
-		if (rc < 0)
-			return rc;
-	}
-	place(t, slot);
-	t->n++;
-	return 0;
-}
-
-/* Pull later members of the cluster into the hole when their home slot does
- * not lie cyclically in (hole, j]. */
-static void delete_at(struct ctab *t, size_t hole)
-{
-	size_t j = hole;
-	for (;;) {
-		j = ctab_next(t, j);
-		if (!t->s[j])
-			break;
-		size_t home = ctab_start(t, t->s[j]);
-		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-		if (stays)
-			continue;
-		t->s[hole] = t->s[j];
-		hole = j;
-	}
-	t->s[hole] = 0;
+	return slots_insert(REF(t), slot);
 }
 
 int ctab_remove(struct ctab *t, uint64_t slot)
@@ -90,9 +49,6 @@ int ctab_remove(struct ctab *t, uint64_t slot)
 		i = ctab_next(t, i);
 	if (!t->s[i])
 		return -ENOENT;
-	delete_at(t, i);
-	t->n--;
-	if (t->cap > CTAB_MIN && t->n * 8 < t->cap)
-		(void)resize(t, t->cap / 2); /* on ENOMEM the table just stays large */
+	slots_remove_at(REF(t), i);
 	return 0;
 }

@@ -1,10 +1,11 @@
 /*
  * ptab.c - the interning pools' table (see ptab.h): tagged 8-byte slots,
- * linear probing, backward-shift deletion, resize from the items' hashes.
+ * the probe starts from the item's hash (slots.h does the rest).
  *
  * Caller: intern.c. Owns its slot array only. Single-threaded.
  */
 #include "aggr/ptab.h"
+#include "aggr/slots.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,60 +26,18 @@ void ptab_done(struct ptab *t)
 	ptab_init(t);
 }
 
-static void place(struct ptab *t, uintptr_t slot)
+static size_t home(size_t cap, uint64_t slot)
 {
-	size_t i = ptab_start(t, ptab_item_hash((const void *)(slot & ~PTAB_TAG_MASK)));
-	while (t->s[i])
-		i = ptab_next(t, i);
-	t->s[i] = slot;
+	struct ptab t = { .cap = cap };
+	return ptab_start(&t, ptab_item_hash((const void *)(uintptr_t)(slot & ~PTAB_TAG_MASK)));
 }
 
-static int resize(struct ptab *t, size_t cap)
-{
-	uintptr_t *old = t->s;
-	size_t ocap = t->cap;
-	uintptr_t *s = calloc(cap, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	t->s = s;
-	t->cap = cap;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i])
-			place(t, old[i]);
-	free(old);
-	return 0;
-}
+#define REF(t) (&(struct slots_ref){ &(t)->s, &(t)->cap, &(t)->n, PTAB_MIN, home })
 
 int ptab_insert(struct ptab *t, void *p)
 {
 	assert(p && ((uintptr_t)p & PTAB_TAG_MASK) == 0);
-	if ((t->n + 1) * 4 > t->cap * 3) {
-		int rc = resize(t, t->cap ? t->cap * 2 : PTAB_MIN);
-		if (rc < 0)
-			return rc;
-	}
-	place(t, (uintptr_t)p | ptab_tag(ptab_item_hash(p)));
-	t->n++;
-	return 0;
-}
-
-/* Pull later members of the cluster into the hole when their home slot does
- * not lie cyclically in (hole, j]. */
-static void delete_at(struct ptab *t, size_t hole)
-{
-	size_t j = hole;
-	for (;;) {
-		j = ptab_next(t, j);
-		if (!t->s[j])
-			break;
-		size_t home = ptab_start(t, ptab_item_hash(ptab_at(t, j)));
-		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-		if (stays)
-			continue;
-		t->s[hole] = t->s[j];
-		hole = j;
-	}
-	t->s[hole] = 0;
+	return slots_insert(REF(t), (uintptr_t)p | ptab_tag(ptab_item_hash(p)));
 }
 
 int ptab_remove(struct ptab *t, const void *p)
@@ -90,9 +49,6 @@ int ptab_remove(struct ptab *t, const void *p)
 		i = ptab_next(t, i);
 	if (!t->s[i])
 		return -ENOENT;
-	delete_at(t, i);
-	t->n--;
-	if (t->cap > PTAB_MIN && t->n * 8 < t->cap)
-		(void)resize(t, t->cap / 2); /* on ENOMEM the table just stays large */
+	slots_remove_at(REF(t), i);
 	return 0;
 }

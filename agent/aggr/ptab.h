@@ -26,7 +26,7 @@
 #define PTAB_TAG_MASK ((uintptr_t)7)
 
 struct ptab {
-	uintptr_t *s;
+	uint64_t *s;	/* item address | ptab_tag(hash) */
 	size_t cap;	/* power of two, or 0 before the first insert */
 	size_t n;
 };
@@ -55,7 +55,7 @@ static inline size_t ptab_next(const struct ptab *t, size_t i)
 /* The item in slot i, or NULL (a walk over 0..cap-1). */
 static inline void *ptab_at(const struct ptab *t, size_t i)
 {
-	return (void *)(t->s[i] & ~PTAB_TAG_MASK);
+	return (void *)(uintptr_t)(t->s[i] & ~(uint64_t)PTAB_TAG_MASK);
 }
 
 void ptab_init(struct ptab *t);
