@@ -29,7 +29,6 @@
 #include "aggr/taglimit.h"
 #include "alert/alert.h"
 #include "clock.h"
-#include "config/yaml.h"
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -537,17 +536,29 @@ struct alert_setup {
 	struct notifier_set *notifiers;
 };
 
+void agent_notify_sources(const struct agent_config *cfg, struct notify_sources *src)
+{
+	*src = (struct notify_sources){
+		.alerts_dir = cfg->alerts_dir,
+		.notifiers_file = cfg->notifiers_file,
+		.config_doc = cfg->doc,
+		.config_path = cfg->path,
+	};
+}
+
 static int load_alerts(struct agent *a, const struct agent_config *cfg, struct alert_setup *out)
 {
 	struct config_diag diag = { diag_log, NULL, 0, 0 };
-	if (notify_load(cfg, a->base, a->http, &out->rules, &out->notifiers, &diag) < 0)
+	struct notify_sources src;
+	agent_notify_sources(cfg, &src);
+	if (notify_load(&src, a->base, a->http, &out->rules, &out->notifiers, &diag) < 0)
 		return -EINVAL;
 	struct notify_options o;
 	notify_get_options(out->notifiers, &o);
 	o.max_age_s = cfg->notify_max_age_s;
 	notify_set_options(out->notifiers, &o);
 	log_info("alerts: %zu rule(s) from %s, %zu notifier(s) from %s", out->rules->n, cfg->alerts_dir,
-		 notify_count(out->notifiers), notify_source(cfg));
+		 notify_count(out->notifiers), notify_source(&src));
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "config/config.h"
 
 struct agent;
+struct notify_sources;
 
 /* Consumes cfg (the agent owns it from now on, also on failure).
  * Returns NULL when a listener or the intake cannot be set up (logged). */
@@ -19,5 +20,8 @@ struct agent *agent_new(struct agent_config *cfg, int *exit_code);
 /* Runs until SIGINT/SIGTERM; returns the process exit code. */
 int agent_run(struct agent *a);
 void agent_free(struct agent *a);
+/* Where notify_load reads alert rules and notifiers for cfg (borrowed: valid
+ * while cfg is); shared by start-up, reload and check-config. */
+void agent_notify_sources(const struct agent_config *cfg, struct notify_sources *src);
 
 #endif

@@ -68,7 +68,9 @@ static int check_config(const char *path)
 	}
 	printf("%s: configuration OK (%u warning%s)\n", path, diag.warnings, diag.warnings == 1 ? "" : "s");
 	/* Alert rules and notifiers are part of the configuration. */
-	rc = notify_cli_check(&cfg, stdout);
+	struct notify_sources src;
+	agent_notify_sources(&cfg, &src);
+	rc = notify_cli_check(&src, stdout);
 	config_free(&cfg);
 	return rc ? EX_CONFIG_ : 0;
 }

@@ -35,12 +35,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aggr/aggr.h"
-#include "config/config.h"
-#include "net/net.h"
-#include "parse/parse.h"
+#include "aggr/aggr.h"		/* struct aggr_config, aggr_out, aggr_stats */
+#include "net/net.h"		/* struct net_config, net_stats */
+#include "parse/parse.h"	/* struct dsd_limits, dsd_stats */
 
 struct pipeline;
+struct taglimit;
 
 struct pipeline_stats {
 	struct net_stats net;

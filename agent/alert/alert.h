@@ -38,11 +38,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config/config.h"	/* struct config_diag */
 #include "core/arena.h"
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/stats.h"
+#include "yamldoc/diag.h"	/* struct config_diag */
 
 #define ALERT_MAX_WINDOW_S (24 * 3600)	/* longest window a rule may ask for */
 #define ALERT_MAX_RING (ALERT_MAX_WINDOW_S / 10 + 2) /* points kept per instance (1 day of 10 s + 2) */

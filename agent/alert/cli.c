@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config/yaml.h"
+#include "yamldoc/yamldoc.h"
 
 #define FIX_MAX_STEPS 100000
 #define FIX_MAX_SERIES 1000

@@ -1,6 +1,6 @@
 /*
  * rules.c - loads alert rule files (conf.d/alerts.d/NAME.yaml) through
- * config/yaml.h and validates them into struct alert_rules.
+ * yamldoc/yamldoc.h and validates them into struct alert_rules.
  *
  * Called by agent.c (start, SIGHUP), cli.c (check-config, test-rules).
  * Every problem is reported as "FILE:LINE: KEY: message" through a
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/yaml.h"
 #include "core/hash.h"
+#include "yamldoc/yamldoc.h"
 
 #define RULES_MAX 10000
 #define RULE_MAX_LIST 64

@@ -23,9 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/yaml.h"
 #include "core/log.h"
 #include "ddma_config.h"
+#include "yamldoc/yamldoc.h"
 
 #define DEFAULT_RUN_PATH "/var/lib/dd-mini-agent"
 #define MAX_KEY_FILE 4096

@@ -2,7 +2,7 @@
  * config.h - the agent's configuration as plain structs, with Datadog's key
  * names and defaults (conf.d/agent.yaml documents every key).
  *
- * config_load reads agent.yaml with libyaml (through yaml.h, the only libyaml
+ * config_load reads agent.yaml with libyaml (through yamldoc/, the only libyaml
  * user) into a struct agent_config. Every error names file, line and key;
  * unknown keys are warned about with file and line. Each module declares its
  * own sub-struct in its header (net.h, aggr/aggr_config.h, forward.h,
@@ -22,6 +22,7 @@
 #include "net/net.h"
 #include "parse/parse.h"
 #include "status/status.h"
+#include "yamldoc/diag.h"	/* struct config_diag: the loaders' error sink */
 
 struct ydoc;
 
@@ -51,19 +52,6 @@ struct agent_config {
 	struct ydoc *doc;	/* the parsed file, kept for sections other modules read
 				   (notifiers:); may be NULL */
 };
-
-/* Error sink: each problem is reported as "file:line: key: message". */
-struct config_diag {
-	void (*report)(void *ctx, bool is_error, const char *msg);
-	void *ctx;
-	unsigned errors;
-	unsigned warnings;
-};
-
-/* Counts one "file:line: ..." message as an error or a warning and hands it
- * to diag->report when set. NULL diag: nothing. For the loaders that report
- * through a config_diag (alert rules, notifiers). */
-void config_diag_add(struct config_diag *diag, bool is_error, const char *msg);
 
 /* Fills every field with its default. 0 or -ENOMEM. */
 int config_defaults(struct agent_config *cfg);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "config/yaml.h"
+#include "yamldoc/yamldoc.h"
 
 #define CFG_MAX_STRING 4096	/* bytes of any string value (paths, URLs, tags) */
 #define CFG_MAX_LIST 1024	/* items of tags, dogstatsd_tags, blacklists, bind_host */

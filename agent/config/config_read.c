@@ -17,18 +17,6 @@
 
 /* ---- reporting ---- */
 
-void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
-{
-	if (!diag)
-		return;
-	if (is_error)
-		diag->errors++;
-	else
-		diag->warnings++;
-	if (diag->report)
-		diag->report(diag->ctx, is_error, msg);
-}
-
 void cfg_emit(struct ctx *c, bool is_error, const char *msg)
 {
 	struct config_diag *d = c->diag;

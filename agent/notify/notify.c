@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/yaml.h"
 #include "core/log.h"
 #include "forward/http.h"
+#include "yamldoc/yamldoc.h"
 
 static const struct notify_options default_options = {
 	.rate_per_s = 1.0, .burst = 10.0, .queue_max = 1000, .max_age_s = 6 * 3600,
@@ -280,18 +280,26 @@ void notify_stats_total(const struct notifier_set *s, struct notify_stats *out)
 		stat_table_add(&notify_stats_table, out, &s->d[i].st);
 }
 
-int notify_load(const struct agent_config *cfg, struct event_base *base, struct http_client *http,
+/* The agent config's own notifiers: section, NULL when it has none. */
+static const struct ynode *config_section(const struct notify_sources *src)
+{
+	const struct ynode *section = src->config_doc && src->config_doc->root
+					      ? ynode_get(src->config_doc->root, "notifiers") : NULL;
+	return section && !ynode_is_null(section) ? section : NULL;
+}
+
+int notify_load(const struct notify_sources *src, struct event_base *base, struct http_client *http,
 		struct alert_rules **rules, struct notifier_set **set, struct config_diag *diag)
 {
-	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
+	const struct ynode *section = config_section(src);
 	unsigned errors = diag->errors;
 	*rules = NULL;
 	*set = NULL;
-	int rc = alert_rules_load_dir(cfg->alerts_dir, rules, diag);
-	if (section && !ynode_is_null(section))
-		*set = notify_new(base, http, section, cfg->path, diag);
+	int rc = alert_rules_load_dir(src->alerts_dir, rules, diag);
+	if (section)
+		*set = notify_new(base, http, section, src->config_path, diag);
 	else
-		*set = notify_new_from_file(base, http, cfg->notifiers_file, diag);
+		*set = notify_new_from_file(base, http, src->notifiers_file, diag);
 	if (rc == 0 && *set)
 		notify_check_rules(*set, *rules, diag);
 	if (rc < 0 || !*set || diag->errors > errors) {
@@ -304,10 +312,9 @@ int notify_load(const struct agent_config *cfg, struct event_base *base, struct 
 	return 0;
 }
 
-const char *notify_source(const struct agent_config *cfg)
+const char *notify_source(const struct notify_sources *src)
 {
-	const struct ynode *section = cfg->doc && cfg->doc->root ? ynode_get(cfg->doc->root, "notifiers") : NULL;
-	return section && !ynode_is_null(section) ? cfg->path : cfg->notifiers_file;
+	return config_section(src) ? src->config_path : src->notifiers_file;
 }
 
 static void print_diag(void *ctx, bool is_error, const char *msg)
@@ -315,18 +322,18 @@ static void print_diag(void *ctx, bool is_error, const char *msg)
 	fprintf((FILE *)ctx, "%s: %s\n", is_error ? "error" : "warning", msg);
 }
 
-int notify_cli_check(const struct agent_config *cfg, FILE *out)
+int notify_cli_check(const struct notify_sources *src, FILE *out)
 {
 	struct config_diag d = { .report = print_diag, .ctx = out };
 	struct alert_rules *rs = NULL;
 	struct notifier_set *s = NULL;
-	int rc = notify_load(cfg, NULL, NULL, &rs, &s, &d);
+	int rc = notify_load(src, NULL, NULL, &rs, &s, &d);
 	if (rc == 0)
 		fprintf(out, "alerts: %zu rule(s) in %s, %zu notifier(s) in %s, %u warning(s)\n", rs->n,
-			cfg->alerts_dir, notify_count(s), notify_source(cfg), d.warnings);
+			src->alerts_dir, notify_count(s), notify_source(src), d.warnings);
 	else
-		fprintf(out, "alerts: rules in %s, notifiers in %s: %u error(s), %u warning(s)\n", cfg->alerts_dir,
-			notify_source(cfg), d.errors, d.warnings);
+		fprintf(out, "alerts: rules in %s, notifiers in %s: %u error(s), %u warning(s)\n", src->alerts_dir,
+			notify_source(src), d.errors, d.warnings);
 	alert_rules_free(rs);
 	notify_free(s);
 	return rc < 0 ? 1 : 0;

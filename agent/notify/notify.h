@@ -44,12 +44,13 @@
 #include <stdio.h>
 
 #include "alert/alert.h"
-#include "config/config.h"
 #include "core/buf.h"
 #include "core/stats.h"
+#include "yamldoc/diag.h"
 
 struct event_base;
 struct http_client;
+struct ydoc;
 struct ynode;
 
 #define NOTIFY_PAGERDUTY_URL "https://events.pagerduty.com/v2/enqueue"
@@ -146,20 +147,29 @@ void notify_redact_url(const char *url, char *out, size_t n);
 /* RFC 3339 UTC "2024-01-02T03:04:05Z"; ts <= 0 gives Alertmanager's zero time. */
 void notify_format_time(int64_t ts, char *out, size_t n);
 
+/* Where notify_load reads rules and notifiers, filled by the caller from the
+ * agent config (the strings and the document are borrowed). */
+struct notify_sources {
+	const char *alerts_dir;		/* alerts_dir: the rule files */
+	const char *notifiers_file;	/* notifiers_file: read when the config has no notifiers: section */
+	const struct ydoc *config_doc;	/* the parsed agent config (its notifiers: section); may be NULL */
+	const char *config_path;	/* the agent config's file name, for messages */
+};
+
 /* The one loader of alert rules and notifiers, used by start-up, SIGHUP and
  * --check-config alike so they accept and reject the same files: rules from
- * cfg->alerts_dir (a missing directory: no rules, a warning), notifiers from
+ * src->alerts_dir (a missing directory: no rules, a warning), notifiers from
  * the agent config's own `notifiers:` section when it has one, else from
- * cfg->notifiers_file (missing: none), and every notifier a rule names must
+ * src->notifiers_file (missing: none), and every notifier a rule names must
  * exist. Problems go to diag as "FILE:LINE: KEY: message". 0 with both set,
  * or -EINVAL (-errno when alerts_dir cannot be read) with both NULL. */
-int notify_load(const struct agent_config *cfg, struct event_base *base, struct http_client *http,
+int notify_load(const struct notify_sources *src, struct event_base *base, struct http_client *http,
 		struct alert_rules **rules, struct notifier_set **set, struct config_diag *diag);
 /* Where notify_load reads the notifiers: the agent config or notifiers_file. */
-const char *notify_source(const struct agent_config *cfg);
+const char *notify_source(const struct notify_sources *src);
 
 /* `check-config`: notify_load without sending anything; prints problems and a
  * summary to out; returns 0 ok, 1 errors. */
-int notify_cli_check(const struct agent_config *cfg, FILE *out);
+int notify_cli_check(const struct notify_sources *src, FILE *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * test_config.c - the config loader (config.c) and the YAML tree (yaml.c):
+ * test_config.c - the config loader (config.c) and the YAML tree (yamldoc/yamldoc.c):
  * defaults, the shipped conf.d/agent.yaml, a file with every key set, every
  * kind of error with its "file:line: key:" prefix, api_key_file permissions,
  * environment overrides, mapper profiles, and YAML caps and aliases.
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "config/yaml.h"
+#include "yamldoc/yamldoc.h"
 
 /* ---- helpers ---- */
 

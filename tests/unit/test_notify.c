@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/yaml.h"
 #include "forward/http.h"
 #include "notify/notify.h"
+#include "yamldoc/yamldoc.h"
 
 static char *lk[] = { "team" }, *lv[] = { "payments" };
 static char *notify_names[] = { "hook" };

@@ -1,7 +1,8 @@
 /*
- * yaml.h - a small YAML document tree with line numbers, built with libyaml's
- * event API. The only libyaml user in the agent. config.c reads agent.yaml
- * through it; alert/ reads rule and notifier files through it.
+ * yamldoc.h - a small YAML document tree with line numbers, built with
+ * libyaml's event API. The only libyaml user in the agent. config/ reads
+ * agent.yaml through it, alert/ rule files, notify/ notifier files. Named
+ * yamldoc.h so that it never shadows libyaml's <yaml.h>.
  *
  * Hostile-input caps: nesting depth (64), node count (100000), scalar length
  * (1 MiB), file size (16 MiB). Aliases are resolved by reference (never
@@ -10,8 +11,8 @@
  *
  * Ownership: a ydoc owns every node and string in it; ydoc_free releases all.
  */
-#ifndef DDMA_CONFIG_YAML_H
-#define DDMA_CONFIG_YAML_H
+#ifndef DDMA_YAMLDOC_YAMLDOC_H
+#define DDMA_YAMLDOC_YAMLDOC_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /*
- * yaml.c - see yaml.h. Builds a ynode tree from libyaml's event stream
+ * yamldoc.c - see yamldoc.h. Builds a ynode tree from libyaml's event stream
  * (yaml_parser_parse), the only libyaml user in the agent.
  *
- * Callers: config.c (agent.yaml), alert/ (rule and notifier files).
+ * Callers: config/ (agent.yaml), alert/ (rule files), notify/ (notifiers).
  * Ownership: every node is allocated once and recorded in the document's
  * node list; aliases add a second pointer to an existing node (never a copy),
  * so ydoc_free walks the list, not the tree, and frees each node exactly once.
@@ -10,7 +10,7 @@
  * never point at one of its own ancestors: the tree is always acyclic.
  * Threading: no shared state; any thread.
  */
-#include "config/yaml.h"
+#include "yamldoc/yamldoc.h"
 
 #include <errno.h>
 #include <fcntl.h>
