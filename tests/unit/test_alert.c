@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,22 +86,59 @@ static void expect_tr(const struct alert_transitions *tr, size_t i, enum alert_s
 
 #define LAST10 "rules:\n  - name: r\n    metric: m\n    window: 10s\n    time_agg: last\n"
 
+/* One flush of a scripted sequence: value v at T0 + dt gives n transitions;
+ * with chk, the first one goes from -> to. */
+struct step {
+	int64_t dt;
+	double v;
+	int n;
+	bool chk;
+	enum alert_state from, to;
+};
+#define STEP(dt, v, n) { (dt), (v), (n), false, ALERT_OK, ALERT_OK }
+#define MOVE(dt, v, f, t) { (dt), (v), 1, true, (f), (t) }
+
+static void steps_run(struct alert_engine *e, struct alert_transitions *tr, const struct step *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int got = feed(e, tr, T0 + s[i].dt, s[i].v);
+		cr_assert_eq(got, s[i].n, "step %zu (T0+%lld, value %g): %d transitions", i, (long long)s[i].dt,
+			     s[i].v, got);
+		if (s[i].chk)
+			expect_tr(tr, 0, s[i].from, s[i].to);
+	}
+}
+
+/* Feeds the steps given after (e, tr) in order. */
+#define RUN(e, tr, ...)                                                        \
+	do {                                                                   \
+		static const struct step steps_[] = { __VA_ARGS__ };           \
+		steps_run((e), (tr), steps_, sizeof(steps_) / sizeof(steps_[0])); \
+	} while (0)
+
+/* A fresh engine for LAST10 plus `rule`, fed the steps given after it. */
+#define RULE_STEPS(rule, ...)                                                  \
+	do {                                                                   \
+		struct alert_engine *e_ = engine(LAST10 rule, NULL);           \
+		struct alert_transitions tr_;                                  \
+		alert_transitions_init(&tr_);                                  \
+		RUN(e_, &tr_, __VA_ARGS__);                                    \
+		alert_transitions_done(&tr_);                                  \
+		alert_engine_free(e_);                                         \
+	} while (0)
+
 Test(alert, ok_critical_ok)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n", NULL);
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 5), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_CRITICAL);
+	RUN(e, &tr, STEP(10, 5, 0), MOVE(20, 12, ALERT_OK, ALERT_CRITICAL));
 	cr_assert_float_eq(tr.v[0].value, 12, 0);
 	cr_assert_float_eq(tr.v[0].threshold, 10, 0);
 	cr_assert(tr.v[0].notify && !tr.v[0].resolved);
 	cr_assert_eq(tr.v[0].since, T0 + 20);
 	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
-	cr_assert_eq(feed(e, &tr, T0 + 30, 11), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 40, 10), 1); /* > 10 is false at 10 */
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK);
+	RUN(e, &tr, STEP(30, 11, 0), MOVE(40, 10, ALERT_CRITICAL, ALERT_OK)); /* > 10 is false at 10 */
 	cr_assert(tr.v[0].resolved && tr.v[0].notify);
 	cr_assert_eq(tr.v[0].since, T0 + 20);
 	/* a recovery shows the direction it recovered in */
@@ -111,29 +149,12 @@ Test(alert, ok_critical_ok)
 
 Test(alert, warning_critical_hysteresis)
 {
-	struct alert_engine *e = engine(LAST10 "    critical: 10\n    critical_recovery: 8\n"
-					       "    warning: 5\n    warning_recovery: 4\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	static const struct {
-		double v;
-		int n;
-		enum alert_state from, to;
-	} steps[] = {
-		{ 6, 1, ALERT_OK, ALERT_WARNING },	{ 11, 1, ALERT_WARNING, ALERT_CRITICAL },
-		{ 9, 0, 0, 0 },				{ 7, 1, ALERT_CRITICAL, ALERT_WARNING },
-		{ 9.5, 0, 0, 0 }, /* below 10: no re-escalation */
-		{ 4.5, 0, 0, 0 },			{ 3, 1, ALERT_WARNING, ALERT_OK },
-		{ 4.5, 0, 0, 0 }, /* below warning 5 */
-	};
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		int n = feed(e, &tr, T0 + 10 * (int64_t)(i + 1), steps[i].v);
-		cr_assert_eq(n, steps[i].n, "step %zu value %g: %d transitions", i, steps[i].v, n);
-		if (n)
-			expect_tr(&tr, 0, steps[i].from, steps[i].to);
-	}
-	alert_transitions_done(&tr);
-	alert_engine_free(e);
+	RULE_STEPS("    critical: 10\n    critical_recovery: 8\n    warning: 5\n    warning_recovery: 4\n",
+		   MOVE(10, 6, ALERT_OK, ALERT_WARNING), MOVE(20, 11, ALERT_WARNING, ALERT_CRITICAL),
+		   STEP(30, 9, 0), MOVE(40, 7, ALERT_CRITICAL, ALERT_WARNING),
+		   STEP(50, 9.5, 0), /* below 10: no re-escalation */
+		   STEP(60, 4.5, 0), MOVE(70, 3, ALERT_WARNING, ALERT_OK),
+		   STEP(80, 4.5, 0)); /* below warning 5 */
 }
 
 Test(alert, for_pending_survives_a_missed_flush)
@@ -141,20 +162,13 @@ Test(alert, for_pending_survives_a_missed_flush)
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    for: 30s\n", NULL);
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 12), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_PENDING);
+	RUN(e, &tr, MOVE(10, 12, ALERT_OK, ALERT_PENDING));
 	cr_assert_not(tr.v[0].notify);
-	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, NAN), 0); /* missed flush: still PENDING */
-	cr_assert_eq(feed(e, &tr, T0 + 40, 12), 1);
-	expect_tr(&tr, 0, ALERT_PENDING, ALERT_CRITICAL);
+	RUN(e, &tr, STEP(20, 12, 0), STEP(30, NAN, 0), /* missed flush: still PENDING */
+	    MOVE(40, 12, ALERT_PENDING, ALERT_CRITICAL));
 	cr_assert(tr.v[0].notify);
 	/* PENDING -> OK is silent */
-	cr_assert_eq(feed(e, &tr, T0 + 50, 1), 1);
-	cr_assert_eq(feed(e, &tr, T0 + 60, 12), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_PENDING);
-	cr_assert_eq(feed(e, &tr, T0 + 70, 1), 1);
-	expect_tr(&tr, 0, ALERT_PENDING, ALERT_OK);
+	RUN(e, &tr, STEP(50, 1, 1), MOVE(60, 12, ALERT_OK, ALERT_PENDING), MOVE(70, 1, ALERT_PENDING, ALERT_OK));
 	cr_assert_not(tr.v[0].notify);
 	cr_assert_not(tr.v[0].resolved);
 	alert_transitions_done(&tr);
@@ -163,36 +177,16 @@ Test(alert, for_pending_survives_a_missed_flush)
 
 Test(alert, escalation_warning_to_critical_honours_for)
 {
-	struct alert_engine *e = engine(LAST10 "    critical: 10\n    warning: 5\n    for: 20s\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 6), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_PENDING);
-	cr_assert_eq(feed(e, &tr, T0 + 30, 6), 1);
-	expect_tr(&tr, 0, ALERT_PENDING, ALERT_WARNING);
-	cr_assert_eq(feed(e, &tr, T0 + 40, 12), 0); /* escalation pending */
-	cr_assert_eq(feed(e, &tr, T0 + 50, 12), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 60, 12), 1);
-	expect_tr(&tr, 0, ALERT_WARNING, ALERT_CRITICAL);
-	alert_transitions_done(&tr);
-	alert_engine_free(e);
+	RULE_STEPS("    critical: 10\n    warning: 5\n    for: 20s\n", MOVE(10, 6, ALERT_OK, ALERT_PENDING),
+		   MOVE(30, 6, ALERT_PENDING, ALERT_WARNING), STEP(40, 12, 0), /* escalation pending */
+		   STEP(50, 12, 0), MOVE(60, 12, ALERT_WARNING, ALERT_CRITICAL));
 }
 
 Test(alert, keep_firing_for)
 {
-	struct alert_engine *e = engine(LAST10 "    critical: 10\n    keep_firing_for: 20s\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 12), 1);
-	cr_assert_eq(feed(e, &tr, T0 + 20, 1), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, 1), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 40, 12), 0); /* back up: recovery timer resets */
-	cr_assert_eq(feed(e, &tr, T0 + 50, 1), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 60, 1), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 70, 1), 1);
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK);
-	alert_transitions_done(&tr);
-	alert_engine_free(e);
+	RULE_STEPS("    critical: 10\n    keep_firing_for: 20s\n", STEP(10, 12, 1), STEP(20, 1, 0), STEP(30, 1, 0),
+		   STEP(40, 12, 0), /* back up: recovery timer resets */
+		   STEP(50, 1, 0), STEP(60, 1, 0), MOVE(70, 1, ALERT_CRITICAL, ALERT_OK));
 }
 
 static void no_data_case(const char *action, enum alert_state first, enum alert_state expect_after)
@@ -236,18 +230,13 @@ Test(alert, messages_show_the_deciding_threshold)
 					NULL);
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 6), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_PENDING);
+	RUN(e, &tr, MOVE(10, 6, ALERT_OK, ALERT_PENDING));
 	cr_assert_str_eq(tr.v[0].message, "r on node: value 6 > 5"); /* pending on the warning */
-	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, 12), 1);
-	expect_tr(&tr, 0, ALERT_PENDING, ALERT_CRITICAL);
+	RUN(e, &tr, STEP(20, 12, 0), MOVE(30, 12, ALERT_PENDING, ALERT_CRITICAL));
 	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
-	cr_assert_eq(feed(e, &tr, T0 + 40, 7), 1);
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_WARNING);
+	RUN(e, &tr, MOVE(40, 7, ALERT_CRITICAL, ALERT_WARNING));
 	cr_assert_str_eq(tr.v[0].message, "r on node: value 7 <= 8");
-	cr_assert_eq(feed(e, &tr, T0 + 50, 2), 1);
-	expect_tr(&tr, 0, ALERT_WARNING, ALERT_OK);
+	RUN(e, &tr, MOVE(50, 2, ALERT_WARNING, ALERT_OK));
 	cr_assert_str_eq(tr.v[0].message, "r on node: value 2 <= 3");
 	cr_assert_str_eq(tr.v[0].comparator, "<=");
 	int n = 0;
@@ -265,13 +254,10 @@ Test(alert, no_data_alert_for_a_series_that_never_arrives)
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    no_data: {after: 30s, action: alert}\n", NULL);
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 20, NAN), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, NAN), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_CRITICAL);
+	RUN(e, &tr, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_CRITICAL));
 	cr_assert(isnan(tr.v[0].value));
 	/* data back below the threshold resolves it */
-	cr_assert_eq(feed(e, &tr, T0 + 40, 1), 1);
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK);
+	RUN(e, &tr, MOVE(40, 1, ALERT_CRITICAL, ALERT_OK));
 	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
@@ -282,11 +268,8 @@ Test(alert, no_data_default_after_is_two_windows_and_data_returns)
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
 	feed(e, &tr, T0 + 10, 1);
-	cr_assert_eq(feed(e, &tr, T0 + 20, NAN), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, NAN), 1); /* 20 s = 2 x window */
-	expect_tr(&tr, 0, ALERT_OK, ALERT_NO_DATA);
-	cr_assert_eq(feed(e, &tr, T0 + 40, 1), 1);
-	expect_tr(&tr, 0, ALERT_NO_DATA, ALERT_OK);
+	RUN(e, &tr, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_NO_DATA), /* 20 s = 2 x window */
+	    MOVE(40, 1, ALERT_NO_DATA, ALERT_OK));
 	cr_assert(tr.v[0].resolved);
 	alert_transitions_done(&tr);
 	alert_engine_free(e);
@@ -323,14 +306,9 @@ Test(alert, renotify)
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    renotify: 30s\n", NULL);
 	struct alert_transitions tr;
 	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 12), 1);
-	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 30, 12), 0);
-	cr_assert_eq(feed(e, &tr, T0 + 40, 12), 1);
+	RUN(e, &tr, STEP(10, 12, 1), STEP(20, 12, 0), STEP(30, 12, 0), MOVE(40, 12, ALERT_CRITICAL, ALERT_CRITICAL));
 	cr_assert(tr.v[0].renotify && tr.v[0].notify);
-	cr_assert_eq(tr.v[0].from, ALERT_CRITICAL);
-	cr_assert_eq(tr.v[0].to, ALERT_CRITICAL);
-	cr_assert_eq(feed(e, &tr, T0 + 50, 12), 0);
+	RUN(e, &tr, STEP(50, 12, 0));
 	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
