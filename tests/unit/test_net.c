@@ -186,17 +186,37 @@ static void pump(struct rx *r, unsigned want)
 	}
 }
 
-Test(net, udp_v4_receives_datagrams_and_counts)
+/* The tests' usual listener: UDP on 127.0.0.1 only. */
+static char *lo4[] = { "127.0.0.1" };
+
+/* net_new for a config that must open. */
+static struct net *open_net(const struct net_config *c, struct rx *r)
 {
-	char *hosts[] = { "127.0.0.1" };
-	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
-	struct rx r = { 0 };
-	struct net_stats st;
 	char err[256] = "";
-	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	struct net *n = net_new(base, c, on_dgram, r, err, sizeof(err));
 
 	cr_assert_not_null(n, "%s", err);
+	return n;
+}
+
+/* Runs the loop for about 50 ms whatever arrives: time for a reader that
+ * should stay quiet to show that it does not. */
+static void spin_idle(void)
+{
+	for (int i = 0; i < 50; i++) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+Test(net, udp_v4_receives_datagrams_and_counts)
+{
+	int port = free_port();
+	struct net_config c = udp_cfg(lo4, 1, port);
+	struct rx r = { 0 };
+	struct net_stats st;
+	struct net *n = open_net(&c, &r);
+
 	cr_assert_eq(net_udp_port(n), port);
 	send_to(AF_INET, port, "a.b:1|c", 7);
 	send_to(AF_INET, port, "x:2|g\ny:3|g", 11);
@@ -225,10 +245,8 @@ Test(net, udp_v6_and_v4_default_hosts)
 	struct net_config c = udp_cfg(NULL, 0, port); /* defaults: 127.0.0.1 and ::1 */
 	struct rx r = { 0 };
 	struct net_stats st;
-	char err[256] = "";
-	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	struct net *n = open_net(&c, &r);
 
-	cr_assert_not_null(n, "%s", err);
 	net_get_stats(n, &st);
 	cr_assert_eq(st.sockets, 2);
 	send_to(AF_INET6, port, "six:1|c", 7);
@@ -250,10 +268,8 @@ Test(net, duplicate_bind_hosts_open_one_socket)
 	struct net_config c = udp_cfg(hosts, 3, free_port());
 	struct rx r = { 0 };
 	struct net_stats st;
-	char err[256] = "";
-	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	struct net *n = open_net(&c, &r);
 
-	cr_assert_not_null(n, "%s", err);
 	net_get_stats(n, &st);
 	cr_assert_eq(st.sockets, 2);
 	net_free(n);
@@ -319,17 +335,15 @@ Test(net, port_zero_and_no_socket_means_no_listener)
 
 Test(net, truncated_datagram_is_flagged_and_counted)
 {
-	char *hosts[] = { "127.0.0.1" };
 	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
+	struct net_config c = udp_cfg(lo4, 1, port);
 	struct rx r = { 0 };
 	struct net_stats st;
-	char err[256] = "", big[300];
+	char big[300];
 	struct net *n;
 
 	c.buffer_size = 100;
-	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = open_net(&c, &r);
 	memset(big, 'x', sizeof(big));
 	send_to(AF_INET, port, big, 100);	/* exactly fits: not truncated */
 	send_to(AF_INET, port, big, 101);
@@ -361,7 +375,7 @@ static struct net_config uds_cfg(const char *path, unsigned mode)
 
 Test(net, uds_receives_applies_mode_and_unlinks)
 {
-	char path[128], err[256] = "";
+	char path[128];
 	struct rx r = { 0 };
 	struct net_stats st;
 	struct stat sb;
@@ -370,8 +384,7 @@ Test(net, uds_receives_applies_mode_and_unlinks)
 
 	snprintf(path, sizeof(path), "%s/dsd.sock", tmpdir);
 	c = uds_cfg(path, 0620);
-	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = open_net(&c, &r);
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert(S_ISSOCK(sb.st_mode));
 	cr_assert_eq(sb.st_mode & 07777, 0620, "mode %o", sb.st_mode & 07777);
@@ -469,19 +482,17 @@ Test(net, socket_path_too_long_is_an_error)
 
 Test(net, kernel_drops_counted_exactly)
 {
-	char *hosts[] = { "127.0.0.1" };
 	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
+	struct net_config c = udp_cfg(lo4, 1, port);
 	struct rx r = { 0 };
 	struct net_stats st;
-	char err[256] = "", pkt[1000];
+	char pkt[1000];
 	struct net *n;
 	const unsigned sent = 200;
 	size_t got;
 
 	c.so_rcvbuf = 1; /* the kernel's minimum: a few datagrams */
-	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = open_net(&c, &r);
 	memset(pkt, 'd', sizeof(pkt));
 	for (unsigned i = 0; i < sent - 1; i++)
 		send_to(AF_INET, port, pkt, sizeof(pkt)); /* nobody reads: most dropped */
@@ -508,18 +519,15 @@ Test(net, kernel_drops_counted_exactly)
 
 Test(net, one_wakeup_reads_at_most_max_batches)
 {
-	char *hosts[] = { "127.0.0.1" };
 	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
+	struct net_config c = udp_cfg(lo4, 1, port);
 	struct rx r = { 0 };
-	char err[256] = "";
 	struct net *n;
 	const unsigned sent = 100, batch = 2;
 
 	c.recv_batch = batch;
 	c.so_rcvbuf = 1 << 20;
-	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = open_net(&c, &r);
 	for (unsigned i = 0; i < sent; i++)
 		send_to(AF_INET, port, "m:1|c", 5);
 	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
@@ -531,21 +539,15 @@ Test(net, one_wakeup_reads_at_most_max_batches)
 
 Test(net, pause_stops_reading_resume_and_drain_read_the_rest)
 {
-	char *hosts[] = { "127.0.0.1" };
 	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
+	struct net_config c = udp_cfg(lo4, 1, port);
 	struct rx r = { 0 };
-	char err[256] = "";
-	struct net *n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
+	struct net *n = open_net(&c, &r);
 
-	cr_assert_not_null(n, "%s", err);
 	net_pause(n);
 	send_to(AF_INET, port, "p:1|c", 5);
 	send_to(AF_INET, port, "q:1|c", 5);
-	for (int i = 0; i < 50; i++) {
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		usleep(1000);
-	}
+	spin_idle();
 	cr_assert_eq(r.n, 0);
 	cr_assert_eq(net_drain(n, 1), 2); /* works while paused */
 	cr_assert_eq(r.n, 2);
@@ -559,23 +561,17 @@ Test(net, pause_stops_reading_resume_and_drain_read_the_rest)
 
 Test(net, pause_from_callback_delivers_the_batch_then_stops)
 {
-	char *hosts[] = { "127.0.0.1" };
 	int port = free_port();
-	struct net_config c = udp_cfg(hosts, 1, port);
+	struct net_config c = udp_cfg(lo4, 1, port);
 	struct rx r = { 0 };
-	char err[256] = "";
 	struct net *n;
 
 	c.recv_batch = 2;
-	n = net_new(base, &c, on_dgram, &r, err, sizeof(err));
-	cr_assert_not_null(n, "%s", err);
+	n = open_net(&c, &r);
 	r.pause_me = n;
 	for (int i = 0; i < 5; i++)
 		send_to(AF_INET, port, "x:1|c", 5);
-	for (int i = 0; i < 50; i++) {
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		usleep(1000);
-	}
+	spin_idle();
 	cr_assert_eq(r.n, 2); /* the batch in hand, nothing after */
 	r.pause_me = NULL;
 	cr_assert_eq(net_resume(n), 0);
