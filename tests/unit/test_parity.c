@@ -24,6 +24,7 @@
 #include "parse/parse.h"
 #include "fixture.h"
 #include "fixture_feed.h"
+#include "param_table.h"
 
 #define T0 1700000000 /* a bucket boundary */
 
@@ -379,16 +380,7 @@ static const struct pcase cases[] = {
 	  AGGR_DROP_TIMESTAMPED_TYPE, 1, OPT_COPY },
 };
 
-#define NCASES (sizeof(cases) / sizeof(cases[0]))
-
-static size_t case_idx[NCASES];
-
-ParameterizedTestParameters(parity, table)
-{
-	for (size_t i = 0; i < NCASES; i++)
-		case_idx[i] = i;
-	return cr_make_param_array(size_t, case_idx, NCASES);
-}
+PARAM_TABLE(parity, table, cases)
 
 ParameterizedTest(size_t *idx, parity, table)
 {

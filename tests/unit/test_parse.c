@@ -19,6 +19,7 @@
 #include "parse/num.h"
 #include "parse/keyhash.h"
 #include "parse/parse.h"
+#include "param_table.h"
 
 /* ---- recorder ----------------------------------------------------------- */
 
@@ -521,18 +522,7 @@ static struct pcase cases[] = {
 	OK("_sc|agent.up|0|d:21|h:localhost|h:localhost2|d:22", "S agent.up 0 d:22 h:localhost2"),
 };
 
-#define NCASES (sizeof(cases) / sizeof(cases[0]))
-
-/* Criterion runs each parameter in a fresh process image, so parameters must
- * not hold pointers: they are indices into the static tables. */
-static size_t case_idx[NCASES];
-
-ParameterizedTestParameters(parse, table)
-{
-	for (size_t i = 0; i < NCASES; i++)
-		case_idx[i] = i;
-	return cr_make_param_array(size_t, case_idx, NCASES);
-}
+PARAM_TABLE(parse, table, cases)
 
 static void check_case(const struct pcase *c, const char *in, size_t len, const char *want_tail)
 {
@@ -692,15 +682,7 @@ static struct lcase limit_cases[] = {
 	{ "a:1:2:3:4:5:6:7|s", "M a set member=1:2:3:4:5:6:7\n", -1, 0 },
 };
 
-#define NLIMIT_CASES (sizeof(limit_cases) / sizeof(limit_cases[0]))
-static size_t limit_idx[NLIMIT_CASES];
-
-ParameterizedTestParameters(parse, limits)
-{
-	for (size_t i = 0; i < NLIMIT_CASES; i++)
-		limit_idx[i] = i;
-	return cr_make_param_array(size_t, limit_idx, NLIMIT_CASES);
-}
+PARAM_TABLE(parse, limits, limit_cases)
 
 ParameterizedTest(size_t *idx, parse, limits)
 {
