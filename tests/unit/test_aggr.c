@@ -26,6 +26,17 @@ static void cfg_init(struct aggr_config *c)
 	c->max_contexts_per_metric = 100000;
 }
 
+/* An aggr on cfg_init's config, kept in a static because the aggr borrows it
+ * (each test runs in a process of its own). */
+static struct aggr *aggr_default(void)
+{
+	static struct aggr_config c;
+	cfg_init(&c);
+	struct aggr *a = aggr_new(&c);
+	cr_assert_not_null(a);
+	return a;
+}
+
 /* Sends one metric; tags is a comma-separated list ("" = none). */
 static void send_full(struct aggr *a, const char *name, enum metric_type t, const double *v, size_t nv,
 		      double rate, const char *tags, bool sign, int64_t ts, int64_t now)
@@ -88,9 +99,7 @@ static uint64_t contexts(const struct aggr *a)
 
 Test(aggr, counter_sample_rates_and_closed_buckets)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "req", METRIC_COUNT, 1, 0.5, "", T0 + 1);
 	send(a, "req", METRIC_COUNT, 2, 0.5, "", T0 + 9);
 	send(a, "low", METRIC_COUNT, 1, 0.1, "", T0 + 3);
@@ -112,9 +121,7 @@ Test(aggr, counter_sample_rates_and_closed_buckets)
 
 Test(aggr, samples_bucketed_by_receive_time)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "g", METRIC_GAUGE, 1, 1, "", T0 + 5);
 	send(a, "g", METRIC_GAUGE, 2, 1, "", T0 + 12);
 	send(a, "g", METRIC_GAUGE, 3, 1, "", T0 + 25);
@@ -133,9 +140,7 @@ Test(aggr, samples_bucketed_by_receive_time)
 
 Test(aggr, gauge_last_value_and_signs_absolute_by_default)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	double v[] = { 10, 5 };
 	send(a, "g", METRIC_GAUGE, 7, 1, "", T0);
 	send_full(a, "g", METRIC_GAUGE, v, 2, 1, "", true, 0, T0 + 1);
@@ -196,9 +201,7 @@ Test(aggr, histogram_1_to_100)
 
 Test(aggr, histogram_small_counts_nearest_rank)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	for (int i = 1; i <= 10; i++)
 		send(a, "h", METRIC_HISTOGRAM, i * 10, 1, "", T0);
 	send(a, "one", METRIC_HISTOGRAM, 42, 1, "", T0);
@@ -310,9 +313,7 @@ Test(aggr, counter_zero_fill_then_expiry)
 
 Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 1);
 	send(a, "c", METRIC_COUNT, 3, 1, "", T0 + 21);
 	struct batch *b = aggr_flush(a, T0 + 30, false); /* three closed buckets at once */
@@ -326,9 +327,7 @@ Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
 
 Test(aggr, context_expiry_returns_memory)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	struct aggr_stats st0, st1, st2;
 	aggr_get_stats(a, &st0);
 	char tags[64];
@@ -355,9 +354,7 @@ Test(aggr, context_expiry_returns_memory)
 
 Test(aggr, tag_order_and_duplicates_do_not_matter)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "c", METRIC_COUNT, 1, 1, "a,b,a", T0);
 	send(a, "c", METRIC_COUNT, 1, 1, "b,a", T0);
 	send(a, "c", METRIC_COUNT, 1, 1, "b,b,a,a,b", T0);
@@ -372,9 +369,7 @@ Test(aggr, tag_order_and_duplicates_do_not_matter)
 
 Test(aggr, many_tags_sorted_output)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", T0);
 	send(a, "c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", T0);
 	cr_assert_eq(contexts(a), 1);
@@ -386,9 +381,7 @@ Test(aggr, many_tags_sorted_output)
 
 Test(aggr, host_tag_overrides_host)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "c", METRIC_COUNT, 1, 1, "x,host:web1", T0);
 	send(a, "c", METRIC_COUNT, 1, 1, "host:,x", T0);
 	send(a, "c", METRIC_COUNT, 1, 1, "x", T0);
@@ -543,9 +536,7 @@ Test(aggr, per_metric_cap_and_top_names_offending_tag)
  * steps: a context created behind the walk is not counted, one ahead is. */
 Test(aggr, top_in_steps_matches_one_walk)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	char tags[64];
 	for (int i = 0; i < 9000; i++) {
 		snprintf(tags, sizeof(tags), "host_id:h%d,az:%d", i, i % 3);
@@ -615,9 +606,7 @@ Test(aggr, mapper_profiles_applied_before_namespace)
 
 Test(aggr, timestamped_samples_bypass_buckets)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	double v = 42, v2[] = { 20, 30 };
 	send_full(a, "tg", METRIC_GAUGE, &v, 1, 1, "b,a,b", false, T0 - 3600, T0 + 1);
 	send_full(a, "tc", METRIC_COUNT, v2, 2, 1, "", false, T0 - 7, T0 + 1);
@@ -762,9 +751,7 @@ Test(aggr, events_and_service_checks_copied)
 
 Test(aggr, same_name_different_types_are_separate_contexts)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "x", METRIC_COUNT, 10, 1, "", T0);
 	send(a, "x", METRIC_GAUGE, 3, 1, "", T0);
 	cr_assert_eq(contexts(a), 2);
@@ -776,9 +763,7 @@ Test(aggr, same_name_different_types_are_separate_contexts)
 
 Test(aggr, final_flush_includes_open_bucket)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 3);
 	send(a, "d", METRIC_DISTRIBUTION, 1, 1, "", T0 + 3);
 	struct batch *b = aggr_flush(a, T0 + 4, true);
@@ -790,9 +775,7 @@ Test(aggr, final_flush_includes_open_bucket)
 
 Test(aggr, hundred_thousand_contexts_each_flushed_once)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = aggr_default();
 	enum { N = 100000 };
 	char tags[64];
 	for (int round = 0; round < 2; round++)
