@@ -91,24 +91,25 @@ static int load_str(const char *yaml, struct agent_config *cfg)
 	return config_load_buffer("t.yaml", yaml, strlen(yaml), cfg, &diag);
 }
 
-static char *data_path(const char *name)
+/* "$var/prefix/name", where $var is a directory the test run sets. */
+static char *env_path(const char *var, const char *prefix, const char *name)
 {
-	const char *dir = getenv("DDMA_TEST_DATA");
+	const char *dir = getenv(var);
 	char *p;
 
-	cr_assert(dir, "DDMA_TEST_DATA not set");
-	cr_assert(asprintf(&p, "%s/config/%s", dir, name) > 0);
+	cr_assert(dir, "%s not set", var);
+	cr_assert(asprintf(&p, "%s/%s%s", dir, prefix, name) > 0);
 	return p;
+}
+
+static char *data_path(const char *name)
+{
+	return env_path("DDMA_TEST_DATA", "config/", name);
 }
 
 static char *source_path(const char *rel)
 {
-	const char *dir = getenv("DDMA_SOURCE_ROOT");
-	char *p;
-
-	cr_assert(dir, "DDMA_SOURCE_ROOT not set");
-	cr_assert(asprintf(&p, "%s/%s", dir, rel) > 0);
-	return p;
+	return env_path("DDMA_SOURCE_ROOT", "", rel);
 }
 
 static char *slurp(const char *path)
