@@ -112,6 +112,15 @@ static struct aggr_stats stats(const struct aggr *a)
 
 /* ---- tag value limits ---- */
 
+/* Flushes far past every expiry and checks nothing is left: no context, and
+ * no value of metric's "id" tag tracked in tl. */
+static void expect_all_expired(struct side *s, struct taglimit *tl, const char *metric)
+{
+	batch_free(aggr_flush(s->a, T0 + 200, false));
+	cr_assert_eq(stats(s->a).contexts, 0);
+	cr_assert_eq(taglimit_values(tl, sv_from_cstr(metric), SV_LIT("id")), 0, "%s", metric);
+}
+
 Test(taglimit, strips_over_limit_totals_exact)
 {
 	struct aggr_config c;
@@ -210,9 +219,7 @@ Test(taglimit, values_expire_with_contexts)
 	cr_assert_eq(value_of(b, "g", ""), 8);
 	batch_free(b);
 	/* every context gone: nothing tracked */
-	batch_free(aggr_flush(s.a, T0 + 200, false));
-	cr_assert_eq(stats(s.a).contexts, 0);
-	cr_assert_eq(taglimit_values(tl, SV_LIT("g"), SV_LIT("id")), 0);
+	expect_all_expired(&s, tl, "g");
 	side_done(&s);
 }
 
@@ -297,9 +304,7 @@ Test(taglimit, reload_changes_the_limit)
 	cr_assert_eq(value_of(b, "m", "id:150") * 10, 2);
 	batch_free(b);
 	/* everything expires: nothing left tracked */
-	batch_free(aggr_flush(s.a, T0 + 200, false));
-	cr_assert_eq(stats(s.a).contexts, 0);
-	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 0);
+	expect_all_expired(&s, tl, "m");
 	side_done(&s);
 }
 
