@@ -86,6 +86,21 @@ static void expect_tr(const struct alert_transitions *tr, size_t i, enum alert_s
 
 #define LAST10 "rules:\n  - name: r\n    metric: m\n    window: 10s\n    time_agg: last\n"
 
+/* The transitions every test collects into, set up and released per test. */
+static struct alert_transitions trs;
+
+static void trs_init(void)
+{
+	alert_transitions_init(&trs);
+}
+
+static void trs_done(void)
+{
+	alert_transitions_done(&trs);
+}
+
+TestSuite(alert, .init = trs_init, .fini = trs_done);
+
 /* One flush of a scripted sequence: value v at T0 + dt gives n transitions;
  * with chk, the first one goes from -> to. */
 struct step {
@@ -130,20 +145,17 @@ static void steps_run(struct alert_engine *e, struct alert_transitions *tr, cons
 Test(alert, ok_critical_ok)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	RUN(e, &tr, STEP(10, 5, 0), MOVE(20, 12, ALERT_OK, ALERT_CRITICAL));
-	cr_assert_float_eq(tr.v[0].value, 12, 0);
-	cr_assert_float_eq(tr.v[0].threshold, 10, 0);
-	cr_assert(tr.v[0].notify && !tr.v[0].resolved);
-	cr_assert_eq(tr.v[0].since, T0 + 20);
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
-	RUN(e, &tr, STEP(30, 11, 0), MOVE(40, 10, ALERT_CRITICAL, ALERT_OK)); /* > 10 is false at 10 */
-	cr_assert(tr.v[0].resolved && tr.v[0].notify);
-	cr_assert_eq(tr.v[0].since, T0 + 20);
+	RUN(e, &trs, STEP(10, 5, 0), MOVE(20, 12, ALERT_OK, ALERT_CRITICAL));
+	cr_assert_float_eq(trs.v[0].value, 12, 0);
+	cr_assert_float_eq(trs.v[0].threshold, 10, 0);
+	cr_assert(trs.v[0].notify && !trs.v[0].resolved);
+	cr_assert_eq(trs.v[0].since, T0 + 20);
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 12 > 10");
+	RUN(e, &trs, STEP(30, 11, 0), MOVE(40, 10, ALERT_CRITICAL, ALERT_OK)); /* > 10 is false at 10 */
+	cr_assert(trs.v[0].resolved && trs.v[0].notify);
+	cr_assert_eq(trs.v[0].since, T0 + 20);
 	/* a recovery shows the direction it recovered in */
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 10 <= 10");
-	alert_transitions_done(&tr);
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 10 <= 10");
 	alert_engine_free(e);
 }
 
@@ -160,18 +172,15 @@ Test(alert, warning_critical_hysteresis)
 Test(alert, for_pending_survives_a_missed_flush)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    for: 30s\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	RUN(e, &tr, MOVE(10, 12, ALERT_OK, ALERT_PENDING));
-	cr_assert_not(tr.v[0].notify);
-	RUN(e, &tr, STEP(20, 12, 0), STEP(30, NAN, 0), /* missed flush: still PENDING */
+	RUN(e, &trs, MOVE(10, 12, ALERT_OK, ALERT_PENDING));
+	cr_assert_not(trs.v[0].notify);
+	RUN(e, &trs, STEP(20, 12, 0), STEP(30, NAN, 0), /* missed flush: still PENDING */
 	    MOVE(40, 12, ALERT_PENDING, ALERT_CRITICAL));
-	cr_assert(tr.v[0].notify);
+	cr_assert(trs.v[0].notify);
 	/* PENDING -> OK is silent */
-	RUN(e, &tr, STEP(50, 1, 1), MOVE(60, 12, ALERT_OK, ALERT_PENDING), MOVE(70, 1, ALERT_PENDING, ALERT_OK));
-	cr_assert_not(tr.v[0].notify);
-	cr_assert_not(tr.v[0].resolved);
-	alert_transitions_done(&tr);
+	RUN(e, &trs, STEP(50, 1, 1), MOVE(60, 12, ALERT_OK, ALERT_PENDING), MOVE(70, 1, ALERT_PENDING, ALERT_OK));
+	cr_assert_not(trs.v[0].notify);
+	cr_assert_not(trs.v[0].resolved);
 	alert_engine_free(e);
 }
 
@@ -194,22 +203,19 @@ static void no_data_case(const char *action, enum alert_state first, enum alert_
 	char yaml[512];
 	snprintf(yaml, sizeof(yaml), LAST10 "    critical: 10\n    no_data: {after: 60s, action: %s}\n", action);
 	struct alert_engine *e = engine(yaml, NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	feed(e, &tr, T0 + 10, first == ALERT_CRITICAL ? 12 : 1);
+	feed(e, &trs, T0 + 10, first == ALERT_CRITICAL ? 12 : 1);
 	int total = 0;
 	for (int64_t t = 20; t < 70; t += 10)
-		total += feed(e, &tr, T0 + t, NAN);
+		total += feed(e, &trs, T0 + t, NAN);
 	cr_assert_eq(total, 0, "%s: changed before no_data.after", action);
-	int n = feed(e, &tr, T0 + 70, NAN);
+	int n = feed(e, &trs, T0 + 70, NAN);
 	if (expect_after == first) {
 		cr_assert_eq(n, 0, "%s", action);
 	} else {
 		cr_assert_eq(n, 1, "%s", action);
-		expect_tr(&tr, 0, first, expect_after);
+		expect_tr(&trs, 0, first, expect_after);
 	}
-	cr_assert_eq(feed(e, &tr, T0 + 80, NAN), 0, "%s: repeated", action);
-	alert_transitions_done(&tr);
+	cr_assert_eq(feed(e, &trs, T0 + 80, NAN), 0, "%s: repeated", action);
 	alert_engine_free(e);
 }
 
@@ -228,63 +234,52 @@ Test(alert, messages_show_the_deciding_threshold)
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    warning: 5\n    critical_recovery: 8\n"
 					"    warning_recovery: 3\n    for: 20s\n    no_data: {after: 30s, action: nodata}\n",
 					NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	RUN(e, &tr, MOVE(10, 6, ALERT_OK, ALERT_PENDING));
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 6 > 5"); /* pending on the warning */
-	RUN(e, &tr, STEP(20, 12, 0), MOVE(30, 12, ALERT_PENDING, ALERT_CRITICAL));
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 12 > 10");
-	RUN(e, &tr, MOVE(40, 7, ALERT_CRITICAL, ALERT_WARNING));
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 7 <= 8");
-	RUN(e, &tr, MOVE(50, 2, ALERT_WARNING, ALERT_OK));
-	cr_assert_str_eq(tr.v[0].message, "r on node: value 2 <= 3");
-	cr_assert_str_eq(tr.v[0].comparator, "<=");
+	RUN(e, &trs, MOVE(10, 6, ALERT_OK, ALERT_PENDING));
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 6 > 5"); /* pending on the warning */
+	RUN(e, &trs, STEP(20, 12, 0), MOVE(30, 12, ALERT_PENDING, ALERT_CRITICAL));
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 12 > 10");
+	RUN(e, &trs, MOVE(40, 7, ALERT_CRITICAL, ALERT_WARNING));
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 7 <= 8");
+	RUN(e, &trs, MOVE(50, 2, ALERT_WARNING, ALERT_OK));
+	cr_assert_str_eq(trs.v[0].message, "r on node: value 2 <= 3");
+	cr_assert_str_eq(trs.v[0].comparator, "<=");
 	int n = 0;
 	for (int64_t t = T0 + 60; t <= T0 + 90 && !n; t += 10)
-		n = feed(e, &tr, t, NAN);
+		n = feed(e, &trs, t, NAN);
 	cr_assert_eq(n, 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_NO_DATA);
-	cr_assert_str_eq(tr.v[0].message, "r on node: no data");
-	alert_transitions_done(&tr);
+	expect_tr(&trs, 0, ALERT_OK, ALERT_NO_DATA);
+	cr_assert_str_eq(trs.v[0].message, "r on node: no data");
 	alert_engine_free(e);
 }
 
 Test(alert, no_data_alert_for_a_series_that_never_arrives)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    no_data: {after: 30s, action: alert}\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	RUN(e, &tr, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_CRITICAL));
-	cr_assert(isnan(tr.v[0].value));
+	RUN(e, &trs, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_CRITICAL));
+	cr_assert(isnan(trs.v[0].value));
 	/* data back below the threshold resolves it */
-	RUN(e, &tr, MOVE(40, 1, ALERT_CRITICAL, ALERT_OK));
-	alert_transitions_done(&tr);
+	RUN(e, &trs, MOVE(40, 1, ALERT_CRITICAL, ALERT_OK));
 	alert_engine_free(e);
 }
 
 Test(alert, no_data_default_after_is_two_windows_and_data_returns)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    no_data: {action: nodata}\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	feed(e, &tr, T0 + 10, 1);
-	RUN(e, &tr, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_NO_DATA), /* 20 s = 2 x window */
+	feed(e, &trs, T0 + 10, 1);
+	RUN(e, &trs, STEP(20, NAN, 0), MOVE(30, NAN, ALERT_OK, ALERT_NO_DATA), /* 20 s = 2 x window */
 	    MOVE(40, 1, ALERT_NO_DATA, ALERT_OK));
-	cr_assert(tr.v[0].resolved);
-	alert_transitions_done(&tr);
+	cr_assert(trs.v[0].resolved);
 	alert_engine_free(e);
 }
 
 Test(alert, flapping_input_does_not_storm)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    critical_recovery: 5\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
 	int notified = 0;
 	for (int i = 0; i < 50; i++) {
-		feed(e, &tr, T0 + 10 * (i + 1), i % 2 ? 9 : 11);
-		for (size_t k = 0; k < tr.n; k++)
-			notified += tr.v[k].notify;
+		feed(e, &trs, T0 + 10 * (i + 1), i % 2 ? 9 : 11);
+		for (size_t k = 0; k < trs.n; k++)
+			notified += trs.v[k].notify;
 	}
 	cr_assert_eq(notified, 1);
 	alert_engine_free(e);
@@ -292,24 +287,20 @@ Test(alert, flapping_input_does_not_storm)
 	e = engine(LAST10 "    critical: 10\n    for: 30s\n", NULL);
 	notified = 0;
 	for (int i = 0; i < 50; i++) {
-		feed(e, &tr, T0 + 10 * (i + 1), i % 2 ? 9 : 11);
-		for (size_t k = 0; k < tr.n; k++)
-			notified += tr.v[k].notify;
+		feed(e, &trs, T0 + 10 * (i + 1), i % 2 ? 9 : 11);
+		for (size_t k = 0; k < trs.n; k++)
+			notified += trs.v[k].notify;
 	}
 	cr_assert_eq(notified, 0);
-	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
 
 Test(alert, renotify)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    renotify: 30s\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	RUN(e, &tr, STEP(10, 12, 1), STEP(20, 12, 0), STEP(30, 12, 0), MOVE(40, 12, ALERT_CRITICAL, ALERT_CRITICAL));
-	cr_assert(tr.v[0].renotify && tr.v[0].notify);
-	RUN(e, &tr, STEP(50, 12, 0));
-	alert_transitions_done(&tr);
+	RUN(e, &trs, STEP(10, 12, 1), STEP(20, 12, 0), STEP(30, 12, 0), MOVE(40, 12, ALERT_CRITICAL, ALERT_CRITICAL));
+	cr_assert(trs.v[0].renotify && trs.v[0].notify);
+	RUN(e, &trs, STEP(50, 12, 0));
 	alert_engine_free(e);
 }
 
@@ -320,9 +311,7 @@ Test(alert, restart_restores_state_without_notifying)
 	snprintf(path, sizeof(path), "%s/alerts.state", dir);
 	const char *yaml = LAST10 "    critical: 10\n";
 	struct alert_engine *e = engine(yaml, path);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 12), 1);
+	cr_assert_eq(feed(e, &trs, T0 + 10, 12), 1);
 	alert_engine_free(e);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
@@ -333,23 +322,22 @@ Test(alert, restart_restores_state_without_notifying)
 	struct alert_stats stats;
 	alert_engine_get_stats(e, &stats);
 	cr_assert_eq(stats.restored, 1);
-	cr_assert_eq(feed(e, &tr, T0 + 610, 12), 0); /* unchanged: silent */
-	cr_assert_eq(feed(e, &tr, T0 + 620, 1), 1);
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK);
-	cr_assert_eq(tr.v[0].since, T0 + 10);
+	cr_assert_eq(feed(e, &trs, T0 + 610, 12), 0); /* unchanged: silent */
+	cr_assert_eq(feed(e, &trs, T0 + 620, 1), 1);
+	expect_tr(&trs, 0, ALERT_CRITICAL, ALERT_OK);
+	cr_assert_eq(trs.v[0].since, T0 + 10);
 	alert_engine_free(e);
 
 	/* a file older than an hour is ignored */
 	e = engine(yaml, path);
-	feed(e, &tr, T0 + 10, 12);
+	feed(e, &trs, T0 + 10, 12);
 	alert_engine_free(e);
 	e = alert_engine_new(rules_from(yaml), &cfg, T0 + 10 + 3601);
 	alert_engine_get_stats(e, &stats);
 	cr_assert_eq(stats.restored, 0);
-	cr_assert_eq(feed(e, &tr, T0 + 3621, 12), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_CRITICAL);
+	cr_assert_eq(feed(e, &trs, T0 + 3621, 12), 1);
+	expect_tr(&trs, 0, ALERT_OK, ALERT_CRITICAL);
 	alert_engine_free(e);
-	alert_transitions_done(&tr);
 	unlink(path);
 	rmdir(dir);
 }
@@ -497,14 +485,11 @@ static double space_value(const char *agg)
 	char yaml[512];
 	snprintf(yaml, sizeof(yaml), LAST10 "    critical: 1e12\n    space_agg: %s\n", agg);
 	struct alert_engine *e = engine(yaml, NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
 	struct pt p[] = { { "m", "h1", "a:1", 2 }, { "m", "h2", "a:2", 4 }, { "m", "h3", "a:3", 9 },
 			  { "other", "h1", "a:1", 100 } };
-	flush(e, &tr, T0 + 10, p, 4);
+	flush(e, &trs, T0 + 10, p, 4);
 	struct collect c = { 0 };
 	alert_engine_states(e, collect_fn, &c);
-	alert_transitions_done(&tr);
 	alert_engine_free(e);
 	return c.value[0];
 }
@@ -521,23 +506,21 @@ Test(alert, group_by_multi_alert_and_filters)
 {
 	struct alert_engine *e = engine("rules:\n  - name: r\n    query: \"last(last_10s):m{env:prod,!role:canary*} by {host} > 10\"\n",
 					NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
 	struct pt p[] = {
 		{ "m", "web-1", "env:prod,role:web", 12 },  { "m", "web-2", "env:prod,role:web", 3 },
 		{ "m", "web-3", "env:dev,role:web", 50 },   /* filtered: env */
 		{ "m", "web-4", "env:prod,role:canary-a", 50 }, /* filtered: negated glob */
 	};
-	cr_assert_eq(flush(e, &tr, T0 + 10, p, 4), 1);
-	expect_tr(&tr, 0, ALERT_OK, ALERT_CRITICAL);
-	cr_assert_str_eq(tr.v[0].host, "web-1");
-	cr_assert_eq(tr.v[0].ngroup_tags, 1);
-	cr_assert_str_eq(tr.v[0].group_tags[0], "host:web-1");
-	uint64_t fp1 = tr.v[0].fingerprint;
+	cr_assert_eq(flush(e, &trs, T0 + 10, p, 4), 1);
+	expect_tr(&trs, 0, ALERT_OK, ALERT_CRITICAL);
+	cr_assert_str_eq(trs.v[0].host, "web-1");
+	cr_assert_eq(trs.v[0].ngroup_tags, 1);
+	cr_assert_str_eq(trs.v[0].group_tags[0], "host:web-1");
+	uint64_t fp1 = trs.v[0].fingerprint;
 	p[1].v = 20;
-	cr_assert_eq(flush(e, &tr, T0 + 20, p, 4), 1);
-	cr_assert_str_eq(tr.v[0].host, "web-2");
-	cr_assert_neq(tr.v[0].fingerprint, fp1);
+	cr_assert_eq(flush(e, &trs, T0 + 20, p, 4), 1);
+	cr_assert_str_eq(trs.v[0].host, "web-2");
+	cr_assert_neq(trs.v[0].fingerprint, fp1);
 	struct alert_stats st;
 	alert_engine_get_stats(e, &st);
 	cr_assert_eq(st.instances, 2);
@@ -545,9 +528,8 @@ Test(alert, group_by_multi_alert_and_filters)
 
 	/* the fingerprint is stable: same rule, group and host in a new engine */
 	e = engine("rules:\n  - name: r\n    query: \"last(last_10s):m{env:prod,!role:canary*} by {host} > 10\"\n", NULL);
-	cr_assert_eq(flush(e, &tr, T0 + 10, p, 1), 1);
-	cr_assert_eq(tr.v[0].fingerprint, fp1);
-	alert_transitions_done(&tr);
+	cr_assert_eq(flush(e, &trs, T0 + 10, p, 1), 1);
+	cr_assert_eq(trs.v[0].fingerprint, fp1);
 	alert_engine_free(e);
 }
 
@@ -555,11 +537,9 @@ Test(alert, group_cap_counts_refusals)
 {
 	struct alert_engine *e = engine("rules:\n  - name: r\n    metric: m\n    window: 10s\n    critical: 10\n"
 					"    group_by: [svc]\n    max_groups: 2\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
 	struct pt p[] = { { "m", NULL, "svc:a", 1 }, { "m", NULL, "svc:b", 1 }, { "m", NULL, "svc:c", 1 },
 			  { "m", NULL, "svc:d", 1 } };
-	flush(e, &tr, T0 + 10, p, 4);
+	flush(e, &trs, T0 + 10, p, 4);
 	struct alert_stats st;
 	alert_engine_get_stats(e, &st);
 	cr_assert_eq(st.instances, 2);
@@ -574,16 +554,13 @@ Test(alert, group_cap_counts_refusals)
 		}
 	cr_assert(found);
 	batch_free(b);
-	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
 
 Test(alert, exported_state_metrics_and_checks)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n    group_by: [svc]\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	feed(e, &tr, T0 + 10, 12);
+	feed(e, &trs, T0 + 10, 12);
 	struct batch *b = batch_new();
 	cr_assert_eq(alert_engine_append_metrics(e, b, T0 + 10), 0);
 	cr_assert_eq(b->nseries, 1);
@@ -598,23 +575,19 @@ Test(alert, exported_state_metrics_and_checks)
 	cr_assert_eq(b->checks[0].status, CHECK_CRITICAL);
 	cr_assert_str_eq(b->checks[0].message, "r is CRITICAL: value 12 > 10");
 	batch_free(b);
-	alert_transitions_done(&tr);
 	alert_engine_free(e);
 }
 
 Test(alert, swap_rules_keeps_state_by_name)
 {
 	struct alert_engine *e = engine(LAST10 "    critical: 10\n", NULL);
-	struct alert_transitions tr;
-	alert_transitions_init(&tr);
-	cr_assert_eq(feed(e, &tr, T0 + 10, 12), 1);
+	cr_assert_eq(feed(e, &trs, T0 + 10, 12), 1);
 	cr_assert_eq(alert_engine_swap_rules(e, rules_from(LAST10 "    critical: 11\n"
 							   "  - name: other\n    metric: m\n    window: 10s\n    critical: 100\n")),
 		     0);
-	cr_assert_eq(feed(e, &tr, T0 + 20, 12), 0); /* still CRITICAL, no repeat */
-	cr_assert_eq(feed(e, &tr, T0 + 30, 10.5), 1);
-	expect_tr(&tr, 0, ALERT_CRITICAL, ALERT_OK); /* the new threshold applies */
-	alert_transitions_done(&tr);
+	cr_assert_eq(feed(e, &trs, T0 + 20, 12), 0); /* still CRITICAL, no repeat */
+	cr_assert_eq(feed(e, &trs, T0 + 30, 10.5), 1);
+	expect_tr(&trs, 0, ALERT_CRITICAL, ALERT_OK); /* the new threshold applies */
 	alert_engine_free(e);
 }
 
