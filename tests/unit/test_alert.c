@@ -588,6 +588,16 @@ Test(alert, swap_rules_keeps_state_by_name)
 	alert_engine_free(e);
 }
 
+/* Renders tmpl for t and checks the text is want. */
+static void expect_render(const char *tmpl, const struct alert_transition *t, const char *want)
+{
+	struct buf b;
+	buf_init(&b);
+	cr_assert_eq(alert_render(tmpl, t, &b), 0, "%s", tmpl);
+	cr_assert_str_eq(b.p, want);
+	buf_done(&b);
+}
+
 Test(alert, templates)
 {
 	struct alert_rule r = { 0 };
@@ -601,30 +611,23 @@ Test(alert, templates)
 		.from = ALERT_OK, .to = ALERT_CRITICAL, .value = 12582912, .threshold = 10485760,
 		.comparator = ">", .fingerprint_hex = "00112233aabbccdd",
 	};
-	struct buf b;
-	buf_init(&b);
 	const char *tmpl = "{{rule}} on {{host}} ({{group.service}}, {{label.team}}): {{value}} {{comparator}} "
 			   "{{threshold}}{{#is_alert}} ALERT{{/is_alert}}{{#is_warning}} WARN{{/is_warning}}"
 			   "{{#is_recovery}} recovered{{/is_recovery}}{{^is_recovery}} !{{/is_recovery}}"
 			   "{{#is_no_data}} nodata{{/is_no_data}} {{ unknown }}[{{group}}] {{fingerprint}}";
-	cr_assert_eq(alert_render(tmpl, &t, &b), 0);
-	cr_assert_str_eq(b.p, "heap on web-1 (pay, payments): 12582912 > 10485760 ALERT ! [host:web-1, service:pay] "
-			      "00112233aabbccdd");
-	buf_reset(&b);
+	expect_render(tmpl, &t, "heap on web-1 (pay, payments): 12582912 > 10485760 ALERT ! [host:web-1, service:pay] "
+				"00112233aabbccdd");
 	t.from = ALERT_CRITICAL;
 	t.to = ALERT_OK;
 	t.resolved = true;
 	t.value = 0.25;
-	cr_assert_eq(alert_render(tmpl, &t, &b), 0);
-	cr_assert_str_eq(b.p, "heap on web-1 (pay, payments): 0.25 > 10485760 recovered [host:web-1, service:pay] "
-			      "00112233aabbccdd");
-	buf_reset(&b);
+	expect_render(tmpl, &t, "heap on web-1 (pay, payments): 0.25 > 10485760 recovered [host:web-1, service:pay] "
+				"00112233aabbccdd");
 	t.to = ALERT_NO_DATA;
 	t.resolved = false;
 	t.value = NAN;
-	cr_assert_eq(alert_render("{{#is_no_data}}no data for {{rule}}: {{value}}{{/is_no_data}}{{#is_alert", &t, &b), 0);
-	cr_assert_str_eq(b.p, "no data for heap: N/A{{#is_alert");
-	buf_done(&b);
+	expect_render("{{#is_no_data}}no data for {{rule}}: {{value}}{{/is_no_data}}{{#is_alert", &t,
+		      "no data for heap: N/A{{#is_alert");
 }
 
 Test(alert, value_formatting)
