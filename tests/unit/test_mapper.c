@@ -44,60 +44,83 @@ static bool sveq(struct sv a, const char *s)
 	return sv_eq_cstr(a, s);
 }
 
-Test(mapper, wildcard_with_captures_and_tags)
+/* One input and the mapping it gives; no name: no mapping applies. */
+struct map_case {
+	const char *in;
+	const char *name;
+	size_t ntags;
+	const char *tags[2];
+	const char *why;
+};
+
+/* Maps every case's input through one mapper built from profiles[]. */
+static void expect_maps(const struct map_case *cases, size_t n)
 {
 	struct mapper *m = mk();
 	struct mapper_result r;
-	cr_assert_eq(mapper_map(m, SV_LIT("web.shop.checkout.latency"), &r), 1);
-	cr_assert(sveq(r.name, "web.latency"));
-	cr_assert_eq(r.ntags, 2);
-	cr_assert(sveq(r.tags[0], "service:shop"));
-	cr_assert(sveq(r.tags[1], "op:checkout_x"));
+
+	for (size_t i = 0; i < n; i++) {
+		const struct map_case *c = &cases[i];
+		const char *why = c->why ? c->why : "";
+
+		if (!c->name) {
+			cr_assert_eq(mapper_map(m, sv_from_cstr(c->in), &r), 0, "%s %s", c->in, why);
+			continue;
+		}
+		cr_assert_eq(mapper_map(m, sv_from_cstr(c->in), &r), 1, "%s", c->in);
+		cr_assert(sveq(r.name, c->name), "%s: name %.*s", c->in, (int)r.name.n, r.name.p);
+		cr_assert_eq(r.ntags, c->ntags, "%s", c->in);
+		for (size_t t = 0; t < c->ntags; t++)
+			cr_assert(sveq(r.tags[t], c->tags[t]), "%s: tag %zu", c->in, t);
+	}
 	mapper_free(m);
 }
 
+#define EXPECT_MAPS(cases) expect_maps((cases), sizeof(cases) / sizeof((cases)[0]))
+
+Test(mapper, wildcard_with_captures_and_tags)
+{
+	static const struct map_case cases[] = {
+		{ .in = "web.shop.checkout.latency", .name = "web.latency", .ntags = 2,
+		  .tags = { "service:shop", "op:checkout_x" } },
+	};
+	EXPECT_MAPS(cases);
+}
+
+/* "web.*.*.latency" needs exactly two segments; "web.*" one segment */
 Test(mapper, wildcard_star_does_not_cross_dots_and_first_match_wins)
 {
-	struct mapper *m = mk();
-	struct mapper_result r;
-	/* "web.*.*.latency" needs exactly two segments; "web.*" one segment */
-	cr_assert_eq(mapper_map(m, SV_LIT("web.a.b.c.latency"), &r), 0);
-	cr_assert_eq(mapper_map(m, SV_LIT("web.home"), &r), 1);
-	cr_assert(sveq(r.name, "web.any.home"));
-	cr_assert_eq(r.ntags, 0);
-	cr_assert_eq(mapper_map(m, SV_LIT("web."), &r), 0, "* must match one char at least");
-	cr_assert_eq(mapper_map(m, SV_LIT("web.a b"), &r), 0, "space is not in [a-zA-Z0-9_-]");
-	cr_assert_eq(mapper_map(m, SV_LIT("web.a-b_C9"), &r), 1);
-	cr_assert(sveq(r.name, "web.any.a-b_C9"));
-	mapper_free(m);
+	static const struct map_case cases[] = {
+		{ .in = "web.a.b.c.latency" },
+		{ .in = "web.home", .name = "web.any.home" },
+		{ .in = "web.", .why = "* must match one char at least" },
+		{ .in = "web.a b", .why = "space is not in [a-zA-Z0-9_-]" },
+		{ .in = "web.a-b_C9", .name = "web.any.a-b_C9" },
+	};
+	EXPECT_MAPS(cases);
 }
 
 Test(mapper, regex_groups)
 {
-	struct mapper *m = mk();
-	struct mapper_result r;
-	cr_assert_eq(mapper_map(m, SV_LIT("http_get_404"), &r), 1);
-	cr_assert(sveq(r.name, "http.get"));
-	cr_assert_eq(r.ntags, 1);
-	cr_assert(sveq(r.tags[0], "code:404"));
-	cr_assert_eq(mapper_map(m, SV_LIT("http_get_4044"), &r), 0);
-	mapper_free(m);
+	static const struct map_case cases[] = {
+		{ .in = "http_get_404", .name = "http.get", .ntags = 1, .tags = { "code:404" } },
+		{ .in = "http_get_4044" },
+	};
+	EXPECT_MAPS(cases);
 }
 
+/* "web.x.cost": the web profile's prefix matches but none of its mappings do
+ * ("web.*" is one segment); the "*" profile then matches. A regex that would
+ * match is not tried without the profile prefix. */
 Test(mapper, prefix_filter_and_catch_all)
 {
-	struct mapper *m = mk();
-	struct mapper_result r;
-	/* "web.x.cost": the web profile's prefix matches but none of its
-	 * mappings do ("web.*" is one segment); the "*" profile then matches. */
-	cr_assert_eq(mapper_map(m, SV_LIT("web.x.cost"), &r), 1);
-	cr_assert(sveq(r.name, "cost.web.x.$"));
-	cr_assert_eq(mapper_map(m, SV_LIT("db.a.cost"), &r), 1);
-	cr_assert(sveq(r.name, "cost.db.a.$"));
-	cr_assert_eq(mapper_map(m, SV_LIT("db.cost"), &r), 0);
-	/* a regex that would match is not tried without the profile prefix */
-	cr_assert_eq(mapper_map(m, SV_LIT("xhttp_get_404"), &r), 0);
-	mapper_free(m);
+	static const struct map_case cases[] = {
+		{ .in = "web.x.cost", .name = "cost.web.x.$" },
+		{ .in = "db.a.cost", .name = "cost.db.a.$" },
+		{ .in = "db.cost" },
+		{ .in = "xhttp_get_404", .why = "regex tried without the profile prefix" },
+	};
+	EXPECT_MAPS(cases);
 }
 
 Test(mapper, no_match_is_cached_and_invalid_patterns_counted)
