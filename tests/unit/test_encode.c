@@ -29,6 +29,53 @@ static char *body_of(const struct payload *p, size_t *len)
 	return (char *)out;
 }
 
+/* What the encoder under test emitted, and its counts: one test (one
+ * process) at a time; the suite's fini frees what is left. */
+static struct sink got;
+static struct enc_result res;
+
+static void free_got(void)
+{
+	sink_free(&got);
+}
+
+TestSuite(encode, .fini = free_got);
+
+/* Runs encoder fn over n records with the options given (designated
+ * initializers of struct enc_opts) into got and res; it must succeed. */
+#define ENCODE(fn, recs, n, ...)                                                          \
+	cr_assert_eq(fn((recs), (n), &(struct enc_opts){ __VA_ARGS__ }, sink_collect, &got, \
+			&res), 0, #fn)
+
+/* The one payload in got, which must go to ep. */
+static const struct payload *only_payload(enum fwd_endpoint ep)
+{
+	cr_assert_eq(got.n, 1);
+	cr_assert_eq(got.p[0]->ep, ep);
+	return got.p[0];
+}
+
+/* The payload's body must be exactly want. */
+static void expect_body(const struct payload *p, const char *want)
+{
+	char *b = body_of(p, NULL);
+	cr_assert_str_eq(b, want);
+	free(b);
+}
+
+/* The one payload in got, which must go to ep, decoded as the protobuf
+ * message desc describes (the caller frees it with its free_unpacked). */
+static void *unpack_only(enum fwd_endpoint ep, const ProtobufCMessageDescriptor *desc)
+{
+	size_t len;
+	char *b = body_of(only_payload(ep), &len);
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, (uint8_t *)b);
+
+	free(b);
+	cr_assert_not_null(m);
+	return m;
+}
+
 static const char *const tags_ab[] = { "env:prod", "role" };
 
 Test(encode, series_v1_exact_json)
@@ -39,23 +86,16 @@ Test(encode, series_v1_exact_json)
 		{ .name = "app.temp", .host = "", .tags = NULL, .ntags = 0, .kind = SERIES_GAUGE,
 		  .interval = 0, .ts = 1700000010, .value = -3.25 },
 	};
-	struct enc_opts o = { .compressor = COMPRESS_NONE, .created = 5 };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 2, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 1);
-	cr_assert_eq(r.records, 2);
-	cr_assert_eq(sk.p[0]->npoints, 2);
-	cr_assert_eq(sk.p[0]->ep, FWD_EP_SERIES_V1);
-	cr_assert_eq(sk.p[0]->created, 5);
-	char *b = body_of(sk.p[0], NULL);
-	cr_assert_str_eq(b,
+	ENCODE(enc_series_v1, s, 2, .compressor = COMPRESS_NONE, .created = 5);
+	const struct payload *p = only_payload(FWD_EP_SERIES_V1);
+	cr_assert_eq(res.records, 2);
+	cr_assert_eq(p->npoints, 2);
+	cr_assert_eq(p->created, 5);
+	expect_body(p,
 		"{\"series\":[{\"metric\":\"app.hits\",\"points\":[[1700000000,0.5]],\"type\":\"rate\","
 		"\"interval\":10,\"host\":\"h1\",\"tags\":[\"env:prod\",\"role\"]},"
 		"{\"metric\":\"app.temp\",\"points\":[[1700000010,-3.25]],\"type\":\"gauge\","
 		"\"interval\":0,\"host\":\"\",\"tags\":[]}]}");
-	free(b);
-	sink_free(&sk);
 }
 
 Test(encode, json_escapes_any_bytes)
@@ -63,16 +103,12 @@ Test(encode, json_escapes_any_bytes)
 	static const char *const t[] = { "k:\"q\"\\" };
 	struct series s = { .name = "a\nb\x01\xff", .host = "h", .tags = t, .ntags = 1,
 			    .kind = SERIES_COUNT, .interval = 10, .ts = 1, .value = 2 };
-	struct enc_opts o = { .compressor = COMPRESS_NONE };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(&s, 1, &o, sink_collect, &sk, &r), 0);
-	char *b = body_of(sk.p[0], NULL);
+	ENCODE(enc_series_v1, &s, 1, .compressor = COMPRESS_NONE);
+	char *b = body_of(only_payload(FWD_EP_SERIES_V1), NULL);
 	cr_assert(strstr(b, "\"metric\":\"a\\nb\\u0001\\ufffd\"") != NULL, "%s", b);
 	cr_assert(strstr(b, "\"tags\":[\"k:\\\"q\\\"\\\\\"]") != NULL, "%s", b);
 	cr_assert(strstr(b, "\"type\":\"count\"") != NULL);
 	free(b);
-	sink_free(&sk);
 }
 
 static void roundtrip(enum compressor_kind k, const char *name)
@@ -128,17 +164,9 @@ Test(encode, series_v2_protobuf_decodes)
 		{ .name = "a.rate", .host = "h2", .kind = SERIES_RATE, .interval = 10, .ts = 110, .value = 0.25 },
 		{ .name = "a.gauge", .host = "", .kind = SERIES_GAUGE, .ts = 120, .value = -1e300 },
 	};
-	struct enc_opts o = { .compressor = COMPRESS_ZSTD };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v2(s, 3, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 1);
-	cr_assert_eq(sk.p[0]->ep, FWD_EP_SERIES_V2);
-	size_t len;
-	char *b = body_of(sk.p[0], &len);
+	ENCODE(enc_series_v2, s, 3, .compressor = COMPRESS_ZSTD);
 	Datadog__Agentpayload__MetricPayload *mp =
-		datadog__agentpayload__metric_payload__unpack(NULL, len, (uint8_t *)b);
-	cr_assert_not_null(mp);
+		unpack_only(FWD_EP_SERIES_V2, &datadog__agentpayload__metric_payload__descriptor);
 	cr_assert_eq(mp->n_series, 3);
 	cr_assert_str_eq(mp->series[0]->metric, "a.count");
 	cr_assert_eq(mp->series[0]->type, DATADOG__AGENTPAYLOAD__METRIC_PAYLOAD__METRIC_TYPE__COUNT);
@@ -157,8 +185,6 @@ Test(encode, series_v2_protobuf_decodes)
 	cr_assert_eq(mp->series[1]->points[0]->value, 0.25);
 	cr_assert_eq(mp->series[2]->points[0]->value, -1e300);
 	datadog__agentpayload__metric_payload__free_unpacked(mp, NULL);
-	free(b);
-	sink_free(&sk);
 }
 
 Test(encode, sketches_protobuf_decodes)
@@ -168,16 +194,9 @@ Test(encode, sketches_protobuf_decodes)
 	struct sketch_point sp = { .name = "lat", .host = "h", .tags = tags_ab, .ntags = 2, .ts = 50,
 				   .cnt = 303, .min = -0.5, .max = 9000, .sum = 1234.5, .avg = 4.07,
 				   .nbins = 3, .keys = keys, .counts = counts };
-	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_sketches(&sp, 1, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 1);
-	size_t len;
-	char *b = body_of(sk.p[0], &len);
+	ENCODE(enc_sketches, &sp, 1, .compressor = COMPRESS_ZLIB);
 	Datadog__Agentpayload__SketchPayload *pl =
-		datadog__agentpayload__sketch_payload__unpack(NULL, len, (uint8_t *)b);
-	cr_assert_not_null(pl);
+		unpack_only(FWD_EP_SKETCHES, &datadog__agentpayload__sketch_payload__descriptor);
 	cr_assert_eq(pl->n_sketches, 1);
 	Datadog__Agentpayload__SketchPayload__Sketch *s = pl->sketches[0];
 	cr_assert_str_eq(s->metric, "lat");
@@ -197,24 +216,15 @@ Test(encode, sketches_protobuf_decodes)
 	cr_assert_eq(d->n_n, 3);
 	cr_assert_eq(d->n[2], 300);
 	datadog__agentpayload__sketch_payload__free_unpacked(pl, NULL);
-	free(b);
-	sink_free(&sk);
 }
 
 Test(encode, checks_exact_json)
 {
 	struct check_rec c = { .name = "app.up", .status = 2, .ts = 42, .host = "h",
 			       .message = "down|x", .tags = tags_ab, .ntags = 2 };
-	struct enc_opts o = { .compressor = COMPRESS_NONE };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_checks(&c, 1, &o, sink_collect, &sk, &r), 0);
-	char *b = body_of(sk.p[0], NULL);
-	cr_assert_str_eq(b, "[{\"check\":\"app.up\",\"host_name\":\"h\",\"timestamp\":42,\"status\":2,"
+	ENCODE(enc_checks, &c, 1, .compressor = COMPRESS_NONE);
+	expect_body(only_payload(FWD_EP_CHECKS), "[{\"check\":\"app.up\",\"host_name\":\"h\",\"timestamp\":42,\"status\":2,"
 			    "\"message\":\"down|x\",\"tags\":[\"env:prod\",\"role\"]}]");
-	cr_assert_eq(sk.p[0]->ep, FWD_EP_CHECKS);
-	free(b);
-	sink_free(&sk);
 }
 
 Test(encode, events_grouped_by_source)
@@ -228,15 +238,10 @@ Test(encode, events_grouped_by_source)
 		{ .title = "t3", .text = "z", .ts = 3, .host = "", .aggregation_key = "",
 		  .source_type = "", .priority = EVENT_PRIORITY_NORMAL, .alert_type = EVENT_ALERT_SUCCESS },
 	};
-	struct enc_opts o = { .compressor = COMPRESS_NONE, .hostname = "me" };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_events(e, 3, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 1);
-	cr_assert_eq(sk.p[0]->ep, FWD_EP_EVENTS);
-	cr_assert_eq(sk.p[0]->npoints, 3);
-	char *b = body_of(sk.p[0], NULL);
-	cr_assert_str_eq(b,
+	ENCODE(enc_events, e, 3, .compressor = COMPRESS_NONE, .hostname = "me");
+	const struct payload *p = only_payload(FWD_EP_EVENTS);
+	cr_assert_eq(p->npoints, 3);
+	expect_body(p,
 		"{\"apiKey\":\"\",\"events\":{\"api\":["
 		"{\"msg_title\":\"t1\",\"msg_text\":\"x\\ny\",\"timestamp\":1,\"priority\":\"normal\","
 		"\"host\":\"h\",\"tags\":[],\"alert_type\":\"info\"},"
@@ -245,8 +250,6 @@ Test(encode, events_grouped_by_source)
 		"\"jenkins\":[{\"msg_title\":\"t2\",\"msg_text\":\"\",\"timestamp\":2,\"priority\":\"low\","
 		"\"host\":\"h\",\"tags\":[\"env:prod\"],\"alert_type\":\"error\",\"aggregation_key\":\"k\","
 		"\"source_type_name\":\"jenkins\"}]},\"internalHostname\":\"me\"}");
-	free(b);
-	sink_free(&sk);
 }
 
 /* Builds n distinct series "m.<i>" with a few tags. */
@@ -302,29 +305,23 @@ static void check_split(struct sink *sk, size_t n, size_t max_c, size_t max_u, s
 	free(seen);
 }
 
-/* The n series of s encoded as v1 with compressor k under these limits, into sk. */
-static void encode_v1_limited(const struct series *s, size_t n, enum compressor_kind k, size_t max_c,
-			      size_t max_u, size_t max_pts, struct sink *sk, struct enc_result *r)
-{
-	struct enc_opts o = { .compressor = k, .max_compressed = max_c, .max_uncompressed = max_u,
-			      .max_points = max_pts };
-	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, sk, r), 0);
-}
+/* The n series of s encoded as v1 with compressor k under these limits. */
+#define ENCODE_V1_LIMITED(s, n, k, max_c, max_u, max_pts)                                   \
+	ENCODE(enc_series_v1, s, n, .compressor = k, .max_compressed = max_c,               \
+	       .max_uncompressed = max_u, .max_points = max_pts)
 
 static void split_case(enum compressor_kind k, size_t max_c, size_t max_u, size_t max_pts, size_t min_payloads)
 {
 	char **names;
 	size_t n = 2000;
 	struct series *s = many_series(n, &names);
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	encode_v1_limited(s, n, k, max_c, max_u, max_pts, &sk, &r);
-	cr_assert_eq(r.records, n);
-	cr_assert_eq(r.too_large, 0);
-	cr_assert_geq(sk.n, min_payloads);
-	cr_assert_eq(r.payloads, sk.n);
-	check_split(&sk, n, max_c, max_u, max_pts);
-	sink_free(&sk);
+	ENCODE_V1_LIMITED(s, n, k, max_c, max_u, max_pts);
+	cr_assert_eq(res.records, n);
+	cr_assert_eq(res.too_large, 0);
+	cr_assert_geq(got.n, min_payloads);
+	cr_assert_eq(res.payloads, got.n);
+	check_split(&got, n, max_c, max_u, max_pts);
+	sink_free(&got);
 	series_free(s, names, n);
 }
 
@@ -349,15 +346,11 @@ Test(encode, default_point_cap_is_10000)
 	char **names;
 	size_t n = 25000;
 	struct series *s = many_series(n, &names);
-	struct enc_opts o = { .compressor = COMPRESS_ZLIB };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 3);
-	cr_assert_eq(sk.p[0]->npoints, 10000);
-	cr_assert_eq(sk.p[2]->npoints, 5000);
-	check_split(&sk, n, 3200000, 62914560, 10000);
-	sink_free(&sk);
+	ENCODE(enc_series_v1, s, n, .compressor = COMPRESS_ZLIB);
+	cr_assert_eq(got.n, 3);
+	cr_assert_eq(got.p[0]->npoints, 10000);
+	cr_assert_eq(got.p[2]->npoints, 5000);
+	check_split(&got, n, 3200000, 62914560, 10000);
 	series_free(s, names, n);
 }
 
@@ -370,15 +363,12 @@ Test(encode, window_compaction_keeps_every_record_in_order)
 	char **names;
 	size_t n = 60000;
 	struct series *s = many_series(n, &names);
-	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 1000 };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, n, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 60);
-	check_split(&sk, n, 3200000, 62914560, 1000);
+	ENCODE(enc_series_v1, s, n, .compressor = COMPRESS_NONE, .max_points = 1000);
+	cr_assert_eq(got.n, 60);
+	check_split(&got, n, 3200000, 62914560, 1000);
 	size_t next = 0;
-	for (size_t i = 0; i < sk.n; i++) {
-		char *b = body_of(sk.p[i], NULL);
+	for (size_t i = 0; i < got.n; i++) {
+		char *b = body_of(got.p[i], NULL);
 		for (char *q = b; (q = strstr(q, "\"metric\":\"m.")); q++, next++) {
 			char want[96];
 			snprintf(want, sizeof(want), "\"metric\":\"m.%zu\",\"points\":[[%zu,%zu]]", next,
@@ -388,7 +378,6 @@ Test(encode, window_compaction_keeps_every_record_in_order)
 		free(b);
 	}
 	cr_assert_eq(next, n);
-	sink_free(&sk);
 	series_free(s, names, n);
 }
 
@@ -402,17 +391,13 @@ Test(encode, record_over_limit_is_counted_not_sent)
 		{ .name = big, .host = "h", .kind = SERIES_GAUGE, .ts = 1, .value = 2 },
 		{ .name = "ok.2", .host = "h", .kind = SERIES_GAUGE, .ts = 1, .value = 3 },
 	};
-	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_uncompressed = 1000 };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 3, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(r.too_large, 1);
-	cr_assert_eq(r.records, 2);
+	ENCODE(enc_series_v1, s, 3, .compressor = COMPRESS_NONE, .max_uncompressed = 1000);
+	cr_assert_eq(res.too_large, 1);
+	cr_assert_eq(res.records, 2);
 	size_t pts = 0;
-	for (size_t i = 0; i < sk.n; i++)
-		pts += sk.p[i]->npoints;
+	for (size_t i = 0; i < got.n; i++)
+		pts += got.p[i]->npoints;
 	cr_assert_eq(pts, 2);
-	sink_free(&sk);
 	free(big);
 }
 
@@ -421,15 +406,11 @@ Test(encode, sequence_numbers_increase)
 	char **names;
 	struct series *s = many_series(30, &names);
 	uint64_t seq = 100;
-	struct enc_opts o = { .compressor = COMPRESS_NONE, .max_points = 10, .seq = &seq };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, 30, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 3);
-	cr_assert_eq(sk.p[0]->seq, 100);
-	cr_assert_eq(sk.p[2]->seq, 102);
+	ENCODE(enc_series_v1, s, 30, .compressor = COMPRESS_NONE, .max_points = 10, .seq = &seq);
+	cr_assert_eq(got.n, 3);
+	cr_assert_eq(got.p[0]->seq, 100);
+	cr_assert_eq(got.p[2]->seq, 102);
 	cr_assert_eq(seq, 103);
-	sink_free(&sk);
 	series_free(s, names, 30);
 }
 
@@ -622,22 +603,20 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 	char **names;
 	size_t n = 3000;
 	struct series *s = varied_series(n, &names);
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	encode_v1_limited(s, n, k, max_c, max_u, max_pts, &sk, &r);
+	ENCODE_V1_LIMITED(s, n, k, max_c, max_u, max_pts);
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad += !isfinite(s[i].value);
 	cr_assert_gt(bad, 0);
-	cr_assert_eq(r.non_finite, bad);
-	cr_assert_eq(r.records, n - bad);
+	cr_assert_eq(res.non_finite, bad);
+	cr_assert_eq(res.records, n - bad);
 	size_t next = 0;
 	struct buf want;
 	buf_init(&want);
-	for (size_t i = 0; i < sk.n; i++) {
+	for (size_t i = 0; i < got.n; i++) {
 		buf_reset(&want);
 		buf_puts(&want, "{\"series\":[");
-		for (size_t j = 0; j < sk.p[i]->npoints; j++, next++) {
+		for (size_t j = 0; j < got.p[i]->npoints; j++, next++) {
 			while (!isfinite(s[next].value))
 				next++; /* not encoded: the non-finite guard */
 			if (j)
@@ -646,7 +625,7 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 		}
 		buf_puts(&want, "]}");
 		size_t bl;
-		char *b = body_of(sk.p[i], &bl);
+		char *b = body_of(got.p[i], &bl);
 		cr_assert_eq(bl, want.len, "payload %zu", i);
 		cr_assert_eq(memcmp(b, want.p, bl), 0, "payload %zu:\n%s\n%s", i, b, want.p);
 		free(b);
@@ -655,7 +634,7 @@ static void identical_case(enum compressor_kind k, size_t max_c, size_t max_u, s
 		next++;
 	cr_assert_eq(next, n);
 	buf_done(&want);
-	sink_free(&sk);
+	sink_free(&got);
 	series_free(s, names, n);
 }
 
@@ -681,17 +660,14 @@ Test(encode, series_v1_values_round_trip)
 	for (size_t i = 0; i < NEDGE; i++)
 		s[i] = (struct series){ .name = "v", .host = "h", .kind = SERIES_GAUGE, .ts = 7,
 					.value = edge_values[i] };
-	struct enc_opts o = { .compressor = COMPRESS_NONE };
-	struct sink sk = { .n = 0 };
-	struct enc_result r;
-	cr_assert_eq(enc_series_v1(s, NEDGE, &o, sink_collect, &sk, &r), 0);
-	cr_assert_eq(sk.n, 1);
+	ENCODE(enc_series_v1, s, NEDGE, .compressor = COMPRESS_NONE);
+	const struct payload *p = only_payload(FWD_EP_SERIES_V1);
 	size_t bad = 0;
 	for (size_t i = 0; i < NEDGE; i++)
 		bad += !isfinite(edge_values[i]);
-	cr_assert_eq(r.non_finite, bad);
-	cr_assert_eq(r.records, NEDGE - bad);
-	char *b = body_of(sk.p[0], NULL), *q = b;
+	cr_assert_eq(res.non_finite, bad);
+	cr_assert_eq(res.records, NEDGE - bad);
+	char *b = body_of(p, NULL), *q = b;
 	cr_assert_null(strstr(b, "null"));
 	for (size_t i = 0; i < NEDGE; i++) {
 		double v = edge_values[i];
@@ -706,5 +682,4 @@ Test(encode, series_v1_values_round_trip)
 		cr_assert(back == v && (v != 0 || !signbit(back)), "%a -> %.30s", v, q);
 	}
 	free(b);
-	sink_free(&sk);
 }
