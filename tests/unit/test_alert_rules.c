@@ -33,6 +33,32 @@ static int load(const char *yaml, struct alert_rules **rs, struct msgs *m)
 	return alert_rules_load_buffer("r.yaml", yaml, strlen(yaml), rs, &d);
 }
 
+/* Loads yaml that must load: with its warnings in m, or, m NULL, without
+ * any message. */
+static struct alert_rules *load_ok(const char *yaml, struct msgs *m)
+{
+	struct msgs none = { 0 };
+	struct alert_rules *rs;
+	if (!m)
+		m = &none;
+	cr_assert_eq(load(yaml, &rs, m), 0, "%s", m->text[0]);
+	if (m == &none)
+		cr_assert_eq(none.n, 0, "%s", none.text[0]);
+	return rs;
+}
+
+/* Loads yaml (without any message) into *rs: nrules rules, one of them
+ * named name, which it returns. */
+static const struct alert_rule *load_rule(const char *yaml, size_t nrules, const char *name,
+					  struct alert_rules **rs)
+{
+	*rs = load_ok(yaml, NULL);
+	cr_assert_eq((*rs)->n, nrules);
+	const struct alert_rule *r = alert_rules_find(*rs, name);
+	cr_assert_not_null(r, "no rule %s", name);
+	return r;
+}
+
 Test(alert_rules, structured_form_with_every_field)
 {
 	const char *y =
@@ -60,12 +86,7 @@ Test(alert_rules, structured_form_with_every_field)
 		"    message: \"{{rule}} on {{host}}\"\n"
 		"    max_groups: 50\n";
 	struct alert_rules *rs;
-	struct msgs m = { 0 };
-	cr_assert_eq(load(y, &rs, &m), 0, "%s", m.text[0]);
-	cr_assert_eq(m.n, 0);
-	cr_assert_eq(rs->n, 1);
-	const struct alert_rule *r = alert_rules_find(rs, "heap_growth_rate_high");
-	cr_assert_not_null(r);
+	const struct alert_rule *r = load_rule(y, 1, "heap_growth_rate_high", &rs);
 	cr_assert_str_eq(r->metric, "payment_svc.memory.heap.size");
 	cr_assert_eq(r->nfilters, 3);
 	cr_assert(r->filters[1].negate);
@@ -106,10 +127,8 @@ Test(alert_rules, spec_rules_in_query_form_with_defaults)
 		"    for: 1m\n"
 		"    notify: [slack-payment-team]\n";
 	struct alert_rules *rs;
-	struct msgs m = { 0 };
-	cr_assert_eq(load(y, &rs, &m), 0, "%s", m.text[0]);
-	cr_assert_eq(rs->n, 2);
-	const struct alert_rule *r = &rs->v[1];
+	const struct alert_rule *r = load_rule(y, 2, "gc_uncollectable_high", &rs);
+	cr_assert_eq(r, &rs->v[1], "rules keep the file's order");
 	cr_assert_eq(r->window_s, 60);
 	cr_assert_eq(r->no_data_after_s, 120);
 	cr_assert_eq(r->no_data_action, ALERT_NODATA_KEEP);
@@ -166,9 +185,8 @@ Test(alert_rules, errors_name_file_line_and_key)
 
 Test(alert_rules, unknown_keys_are_warnings)
 {
-	struct alert_rules *rs;
 	struct msgs m = { 0 };
-	cr_assert_eq(load("rules:\n  - name: a\n    query: \"avg(last_5m):m{*} > 1\"\n    colour: red\n", &rs, &m), 0);
+	struct alert_rules *rs = load_ok("rules:\n  - name: a\n    query: \"avg(last_5m):m{*} > 1\"\n    colour: red\n", &m);
 	cr_assert_eq(m.n, 1);
 	cr_assert_not(m.err[0]);
 	cr_assert_str_eq(m.text[0], "r.yaml:4: colour: rule a: unknown key (ignored)");
