@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,32 +97,97 @@ static void put(struct diskq *q, uint64_t seq, const char *body, uint32_t pts, b
 	payload_free(p);
 }
 
-Test(diskq, write_reload_newest_first_files_stay_until_removed)
+/* An empty queue in a fresh directory, capped at 1 MiB. */
+static struct diskq *empty_queue(void)
 {
 	mkdir_tmp();
-	struct diskq *q = open_q(1 << 20, NULL);
+	return open_q(1 << 20, NULL);
+}
+
+/* An empty_queue() given files 1..n, each "payload-bytes" with pts points,
+ * none loaded. */
+static struct diskq *fresh_queue(uint64_t n, uint32_t pts)
+{
+	struct diskq *q = empty_queue();
+	for (uint64_t s = 1; s <= n; s++)
+		put(q, s, "payload-bytes", pts, false);
+	return q;
+}
+
+/* The diskq_stats counters expect_stats() reads, by name. */
+#define DQ_STAT(f) { #f, offsetof(struct diskq_stats, f), sizeof(((struct diskq_stats *)0)->f) }
+static const struct {
+	const char *name;
+	size_t off, size;
+} dq_stats[] = {
+	DQ_STAT(bytes), DQ_STAT(files), DQ_STAT(points), DQ_STAT(unloaded_points),
+	DQ_STAT(recovered_files), DQ_STAT(recovered_points), DQ_STAT(written), DQ_STAT(syncs),
+	DQ_STAT(removed), DQ_STAT(evicted_files), DQ_STAT(evicted_points),
+	DQ_STAT(corrupted_files), DQ_STAT(corrupted_points), DQ_STAT(write_errors),
+};
+
+static uint64_t dq_stat(const struct diskq_stats *st, const char *name)
+{
+	for (size_t i = 0; i < sizeof(dq_stats) / sizeof(dq_stats[0]); i++) {
+		if (strcmp(dq_stats[i].name, name) != 0)
+			continue;
+		const char *at = (const char *)st + dq_stats[i].off;
+		uint64_t v64;
+		size_t vz;
+		if (dq_stats[i].size == sizeof(v64)) {
+			memcpy(&v64, at, sizeof(v64));
+			return v64;
+		}
+		memcpy(&vz, at, sizeof(vz));
+		return vz;
+	}
+	cr_assert_fail("no diskq_stats counter %s", name);
+	return 0;
+}
+
+/* The queue's counters are as want says: "name=value ..." with the
+ * struct diskq_stats field names; counters it does not name are not checked. */
+static void expect_stats(const struct diskq *q, const char *want)
+{
+	struct diskq_stats st;
+	char name[32];
+	unsigned long long v;
+	int used;
+
+	diskq_get_stats(q, &st);
+	const char *w = want;
+	for (; sscanf(w, " %31[a-z_]=%llu%n", name, &v, &used) == 2; w += used)
+		cr_assert_eq(dq_stat(&st, name), v, "%s (of %s)", name, want);
+	cr_assert_eq(*w, '\0', "unparsed: %s", w);
+}
+
+/* The next payload the queue hands out, newest or oldest first, is seq's. */
+static void expect_next(struct diskq *q, bool newest, uint64_t seq, const char *why)
+{
+	struct payload *p;
+	cr_assert_eq(newest ? diskq_load_newest(q, &p) : diskq_load_oldest(q, &p), 0, "%s", why);
+	cr_assert_eq(p->seq, seq, "%s", why);
+	payload_free(p);
+}
+
+Test(diskq, write_reload_newest_first_files_stay_until_removed)
+{
+	struct diskq *q = empty_queue();
 	for (uint64_t s = 1; s <= 3; s++)
 		put(q, s, s == 2 ? "second body" : "body", (uint32_t)s * 10, true);
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.files, 3);
-	cr_assert_eq(st.points, 60);
-	cr_assert_eq(st.unloaded_points, 0, "loaded files are counted in memory, not here");
-	cr_assert_eq(st.written, 3);
-	cr_assert_eq(st.syncs, 3, "one fdatasync per file, the directory not yet");
+	/* loaded files are counted in memory, not in unloaded_points; one
+	 * fdatasync per file, the directory not yet */
+	expect_stats(q, "files=3 points=60 unloaded_points=0 written=3 syncs=3");
 	cr_assert_eq(diskq_sync(q), 0);
 	cr_assert_eq(diskq_sync(q), 0);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.syncs, 4, "one directory fsync for all three, none when nothing changed");
+	/* one directory fsync for all three, none when nothing changed */
+	expect_stats(q, "syncs=4");
 	cr_assert_eq(count_files(".ddq"), 3);
 	cr_assert_eq(count_files(".tmp"), 0);
 	diskq_close(q);
 
 	q = open_q(1 << 20, NULL);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.recovered_files, 3);
-	cr_assert_eq(st.recovered_points, 60);
-	cr_assert_eq(st.unloaded_points, 60);
+	expect_stats(q, "recovered_files=3 recovered_points=60 unloaded_points=60");
 	cr_assert_eq(diskq_next_seq(q), 4);
 	struct payload *p;
 	for (uint64_t s = 3; s >= 1; s--) {
@@ -140,27 +206,19 @@ Test(diskq, write_reload_newest_first_files_stay_until_removed)
 	}
 	cr_assert_eq(diskq_load_newest(q, &p), -ENOENT);
 	cr_assert_eq(count_files(".ddq"), 3, "loading never deletes");
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.unloaded_points, 0);
+	expect_stats(q, "unloaded_points=0");
 	/* an unloaded payload is handed out again */
 	diskq_unload(q, 2);
-	cr_assert_eq(diskq_load_newest(q, &p), 0);
-	cr_assert_eq(p->seq, 2);
-	payload_free(p);
+	expect_next(q, true, 2, "unloaded");
 	/* acknowledged: the file goes */
 	cr_assert_eq(diskq_remove(q, 3), 0);
 	cr_assert_eq(diskq_remove(q, 3), -ENOENT);
 	cr_assert_eq(count_files(".ddq"), 2);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.files, 2);
-	cr_assert_eq(st.points, 30);
-	cr_assert_eq(st.removed, 1);
+	expect_stats(q, "files=2 points=30 removed=1");
 	diskq_close(q);
 	/* a crash between load and acknowledgement: still there after reopening */
 	q = open_q(1 << 20, NULL);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.recovered_files, 2);
-	cr_assert_eq(st.unloaded_points, 30);
+	expect_stats(q, "recovered_files=2 unloaded_points=30");
 	diskq_close(q);
 	rm_rf();
 }
@@ -180,32 +238,21 @@ static void flip_byte(const char *name, off_t at)
 
 Test(diskq, checksum_mismatch_detected_named_and_counted)
 {
-	mkdir_tmp();
-	struct diskq *q = open_q(1 << 20, NULL);
-	for (uint64_t s = 1; s <= 3; s++)
-		put(q, s, "payload-bytes", 7, false);
+	struct diskq *q = fresh_queue(3, 7);
 	/* corrupt one while closed (body byte) and one while open (header byte) */
 	flip_byte("0000000000000001.ddq", 70);
 	diskq_close(q);
 	struct reports r = { 0 };
 	q = open_q(1 << 20, &r);
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.recovered_files, 2);
-	cr_assert_eq(st.corrupted_files, 1);
-	cr_assert_eq(st.corrupted_points, 0, "points of a corrupt file are unknown");
+	/* the points of a corrupt file found at open are unknown */
+	expect_stats(q, "recovered_files=2 corrupted_files=1 corrupted_points=0");
 	cr_assert_eq(r.n, 1);
 	cr_assert_str_eq(r.lines[0], "0000000000000001.ddq: checksum mismatch");
 	cr_assert_eq(count_files(".ddq"), 2);
 	flip_byte("0000000000000003.ddq", 30);
-	struct payload *p;
-	cr_assert_eq(diskq_load_newest(q, &p), 0);
-	cr_assert_eq(p->seq, 2, "corrupted newest file must be skipped");
-	payload_free(p);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.corrupted_files, 2);
-	cr_assert_eq(st.corrupted_points, 7, "known from the index when found while running");
-	cr_assert_eq(st.files, 1);
+	expect_next(q, true, 2, "corrupted newest file must be skipped");
+	/* points known from the index when found while running */
+	expect_stats(q, "corrupted_files=2 corrupted_points=7 files=1");
 	cr_assert_eq(r.n, 2);
 	cr_assert_str_eq(r.lines[1], "0000000000000003.ddq: checksum mismatch");
 	cr_assert_eq(count_files(".ddq"), 1);
@@ -230,10 +277,8 @@ Test(diskq, other_entries_left_alone_and_named)
 	cr_assert_eq(symlink("/etc/passwd", path), 0);
 	struct reports r = { 0 };
 	q = open_q(1 << 20, &r);
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.recovered_files, 1);
-	cr_assert_eq(st.corrupted_files, 0, "foreign entries are not queue files");
+	/* foreign entries are not queue files */
+	expect_stats(q, "recovered_files=1 corrupted_files=0");
 	cr_assert_eq(r.n, 3, "each foreign entry named once");
 	int dirs = 0, readme = 0, links = 0;
 	for (int i = 0; i < r.n; i++) {
@@ -287,26 +332,17 @@ Test(diskq, cap_evicts_oldest_unloaded_only)
 		diskq_get_stats(q, &st);
 		cr_assert_leq(st.bytes, 4000);
 	}
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.files, 3);
-	cr_assert_eq(st.evicted_files, 7);
-	cr_assert_eq(st.evicted_points, 35);
+	expect_stats(q, "files=3 evicted_files=7 evicted_points=35");
 	cr_assert_eq(count_files(".ddq"), 3);
+	expect_next(q, true, 10, "the newest kept");
 	struct payload *p;
-	cr_assert_eq(diskq_load_newest(q, &p), 0);
-	cr_assert_eq(p->seq, 10);
-	payload_free(p);
 	/* 10 is loaded (in memory): 8 and 9 make room, 10 never does */
 	put(q, 11, body, 5, true);
 	put(q, 12, body, 5, true);
 	p = mk(13, body, 5);
 	cr_assert_eq(diskq_put(q, p, true), -ENOSPC, "loaded files are not evicted");
 	payload_free(p);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.evicted_files, 9);
-	cr_assert_eq(st.write_errors, 1);
-	cr_assert_eq(st.files, 3);
+	expect_stats(q, "evicted_files=9 write_errors=1 files=3");
 	/* a payload alone over the cap is refused and counted */
 	char *huge = malloc(5000);
 	memset(huge, 'h', 4999);
@@ -315,8 +351,7 @@ Test(diskq, cap_evicts_oldest_unloaded_only)
 	cr_assert_eq(diskq_put(q, p, false), -EFBIG);
 	payload_free(p);
 	free(huge);
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.write_errors, 2);
+	expect_stats(q, "write_errors=2");
 	diskq_close(q);
 	rm_rf();
 }
@@ -346,9 +381,7 @@ Test(diskq, modes_tmp_cleanup_and_write_errors)
 	struct payload *p = mk(2, "y", 4);
 	cr_assert_lt(diskq_put(q, p, true), 0);
 	payload_free(p);
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.write_errors, 1);
+	expect_stats(q, "write_errors=1");
 	diskq_close(q);
 	/* unusable path: open fails with a message */
 	char err[256];
@@ -473,40 +506,23 @@ Test(diskq, forwarder_persists_without_api_key)
 
 Test(diskq, oldest_first_skips_corrupted_files)
 {
-	mkdir_tmp();
-	struct diskq *q = open_q(1 << 20, NULL);
-	for (uint64_t s = 1; s <= 5; s++)
-		put(q, s, "payload-bytes", 1, false);
+	struct diskq *q = fresh_queue(5, 1);
 	flip_byte("0000000000000001.ddq", 30);
 	flip_byte("0000000000000002.ddq", 30);
 	flip_byte("0000000000000005.ddq", 30);
+	expect_next(q, false, 3, "the two corrupted oldest files are skipped");
+	expect_next(q, false, 4, "oldest first");
 	struct payload *p;
-	cr_assert_eq(diskq_load_oldest(q, &p), 0);
-	cr_assert_eq(p->seq, 3, "the two corrupted oldest files are skipped");
-	payload_free(p);
-	cr_assert_eq(diskq_load_oldest(q, &p), 0);
-	cr_assert_eq(p->seq, 4);
-	payload_free(p);
 	cr_assert_eq(diskq_load_oldest(q, &p), -ENOENT);
-	struct diskq_stats st;
-	diskq_get_stats(q, &st);
-	cr_assert_eq(st.corrupted_files, 3);
-	cr_assert_eq(st.files, 2);
+	expect_stats(q, "corrupted_files=3 files=2");
 	/* newest first skips several corrupted files in a row too */
 	diskq_close(q);
 	rm_rf();
-	mkdir_tmp();
-	q = open_q(1 << 20, NULL);
-	for (uint64_t s = 1; s <= 4; s++)
-		put(q, s, "payload-bytes", 1, false);
+	q = fresh_queue(4, 1);
 	flip_byte("0000000000000004.ddq", 30);
 	flip_byte("0000000000000003.ddq", 30);
-	cr_assert_eq(diskq_load_newest(q, &p), 0);
-	cr_assert_eq(p->seq, 2);
-	payload_free(p);
-	cr_assert_eq(diskq_load_newest(q, &p), 0);
-	cr_assert_eq(p->seq, 1);
-	payload_free(p);
+	expect_next(q, true, 2, "the two corrupted newest files are skipped");
+	expect_next(q, true, 1, "newest first");
 	diskq_close(q);
 	rm_rf();
 }
