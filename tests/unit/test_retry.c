@@ -21,18 +21,60 @@ static struct payload *mk(enum fwd_endpoint ep, uint64_t seq, size_t len, uint32
 	return p;
 }
 
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A payload to push: endpoint, sequence number, bytes, points. */
+struct pushed {
+	enum fwd_endpoint ep;
+	uint64_t seq;
+	size_t len;
+	uint32_t pts;
+};
+
+static void push_all(struct retry *r, const struct pushed *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		retry_push(r, mk(q[i].ep, q[i].seq, q[i].len, q[i].pts));
+}
+
+/* Takes n payloads out with pop, expecting the sequence numbers want. */
+static void expect_popped(struct retry *r, struct payload *(*pop)(struct retry *), const uint64_t *want,
+			  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct payload *p = pop(r);
+		cr_assert_not_null(p, "pop %zu", i);
+		cr_assert_eq(p->seq, want[i], "pop %zu", i);
+		payload_free(p);
+	}
+}
+
+/* A classifier's verdict on an HTTP status or, status 0, a transport error. */
+struct verdict_case {
+	long status;
+	int transport_error;
+	enum retry_verdict want;
+};
+
+static void expect_verdicts(enum retry_verdict (*classify)(long, int), const struct verdict_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(classify(c[i].status, c[i].transport_error), c[i].want, "status %ld, error %d",
+			     c[i].status, c[i].transport_error);
+}
+
 Test(retry, classify_statuses)
 {
-	cr_assert_eq(retry_classify(200, 0), RETRY_DELIVERED);
-	cr_assert_eq(retry_classify(202, 0), RETRY_DELIVERED);
-	cr_assert_eq(retry_classify(400, 0), RETRY_DROP);
-	cr_assert_eq(retry_classify(403, 0), RETRY_DROP);
-	cr_assert_eq(retry_classify(413, 0), RETRY_DROP);
-	long again[] = { 404, 408, 429, 500, 502, 503, 504, 401, 302 };
-	for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++)
-		cr_assert_eq(retry_classify(again[i], 0), RETRY_AGAIN, "%ld", again[i]);
-	cr_assert_eq(retry_classify(0, 7), RETRY_AGAIN);  /* connection refused */
-	cr_assert_eq(retry_classify(0, 28), RETRY_AGAIN); /* timeout */
+	static const struct verdict_case cases[] = {
+		{ 200, 0, RETRY_DELIVERED }, { 202, 0, RETRY_DELIVERED },
+		{ 400, 0, RETRY_DROP }, { 403, 0, RETRY_DROP }, { 413, 0, RETRY_DROP },
+		{ 404, 0, RETRY_AGAIN }, { 408, 0, RETRY_AGAIN }, { 429, 0, RETRY_AGAIN },
+		{ 500, 0, RETRY_AGAIN }, { 502, 0, RETRY_AGAIN }, { 503, 0, RETRY_AGAIN },
+		{ 504, 0, RETRY_AGAIN }, { 401, 0, RETRY_AGAIN }, { 302, 0, RETRY_AGAIN },
+		{ 0, 7, RETRY_AGAIN },	/* connection refused */
+		{ 0, 28, RETRY_AGAIN },	/* timeout */
+	};
+	expect_verdicts(retry_classify, cases, N(cases));
 }
 
 Test(retry, backoff_wait_formula)
@@ -152,19 +194,18 @@ Test(retry, retry_after_honoured_and_capped)
 
 Test(retry, newest_first_and_oldest_evicted)
 {
-	struct retry *r = retry_new(&cfg, 5);
 	/* interleaved endpoints */
-	retry_push(r, mk(FWD_EP_SERIES_V1, 1, 100, 10));
-	retry_push(r, mk(FWD_EP_CHECKS, 2, 100, 1));
-	retry_push(r, mk(FWD_EP_SERIES_V1, 3, 100, 10));
-	retry_push(r, mk(FWD_EP_EVENTS, 4, 100, 2));
-	retry_push(r, mk(FWD_EP_SERIES_V1, 5, 100, 10));
+	static const struct pushed q[] = {
+		{ FWD_EP_SERIES_V1, 1, 100, 10 }, { FWD_EP_CHECKS, 2, 100, 1 }, { FWD_EP_SERIES_V1, 3, 100, 10 },
+		{ FWD_EP_EVENTS, 4, 100, 2 }, { FWD_EP_SERIES_V1, 5, 100, 10 },
+	};
+	static const uint64_t evicted[] = { 1 };
+	struct retry *r = retry_new(&cfg, 5);
+	push_all(r, q, N(q));
 	cr_assert_eq(retry_bytes(r), 500);
 	cr_assert_eq(retry_count(r), 5);
 	cr_assert_eq(retry_points(r), 33);
-	struct payload *o = retry_pop_oldest(r);
-	cr_assert_eq(o->seq, 1);
-	payload_free(o);
+	expect_popped(r, retry_pop_oldest, evicted, N(evicted));
 	cr_assert_eq(retry_bytes(r), 400);
 	cr_assert_eq(retry_points(r), 23);
 	uint64_t want[] = { 5, 4, 3, 2 };
@@ -182,50 +223,41 @@ Test(retry, newest_first_and_oldest_evicted)
 
 Test(retry, requeued_payload_keeps_its_age)
 {
+	static const struct pushed later[] = {
+		{ FWD_EP_SERIES_V1, 11, 1, 1 }, { FWD_EP_SERIES_V1, 12, 1, 1 },
+		{ FWD_EP_SERIES_V1, 5, 1, 1 }, /* back from disk: older */
+	};
+	static const uint64_t oldest[] = { 5, 10, 11, 12 };
 	struct retry *r = retry_new(&cfg, 9);
 	retry_push(r, mk(FWD_EP_SERIES_V1, 10, 1, 1));
 	struct payload *p = retry_next(r, 0); /* seq 10 in flight */
-	retry_push(r, mk(FWD_EP_SERIES_V1, 11, 1, 1));
-	retry_push(r, mk(FWD_EP_SERIES_V1, 12, 1, 1));
-	retry_push(r, mk(FWD_EP_SERIES_V1, 5, 1, 1)); /* back from disk: older */
+	push_all(r, later, N(later));
 	retry_done(r, p, RETRY_AGAIN, 0, 0);
-	uint64_t want_oldest[] = { 5, 10, 11, 12 };
-	for (int i = 0; i < 4; i++) {
-		struct payload *q = retry_pop_oldest(r);
-		cr_assert_eq(q->seq, want_oldest[i]);
-		payload_free(q);
-	}
+	expect_popped(r, retry_pop_oldest, oldest, N(oldest));
 	retry_free(r);
 }
 
 Test(retry, pop_newest_across_endpoints)
 {
+	static const struct pushed q[] = {
+		{ FWD_EP_SKETCHES, 7, 1, 1 }, { FWD_EP_SERIES_V2, 3, 1, 1 }, { FWD_EP_CHECKS, 9, 1, 1 },
+	};
+	static const uint64_t newest[] = { 9, 7, 3 };
 	struct retry *r = retry_new(&cfg, 11);
-	retry_push(r, mk(FWD_EP_SKETCHES, 7, 1, 1));
-	retry_push(r, mk(FWD_EP_SERIES_V2, 3, 1, 1));
-	retry_push(r, mk(FWD_EP_CHECKS, 9, 1, 1));
-	uint64_t want[] = { 9, 7, 3 };
-	for (int i = 0; i < 3; i++) {
-		struct payload *q = retry_pop_newest(r);
-		cr_assert_eq(q->seq, want[i]);
-		payload_free(q);
-	}
+	push_all(r, q, N(q));
+	expect_popped(r, retry_pop_newest, newest, N(newest));
 	cr_assert_null(retry_pop_newest(r));
 	retry_free(r);
 }
 
 Test(retry, classify_remote_write)
 {
-	cr_expect_eq(retry_classify_promrw(200, 0), RETRY_DELIVERED);
-	cr_expect_eq(retry_classify_promrw(204, 0), RETRY_DELIVERED);
-	cr_expect_eq(retry_classify_promrw(0, 7), RETRY_AGAIN);
-	cr_expect_eq(retry_classify_promrw(500, 0), RETRY_AGAIN);
-	cr_expect_eq(retry_classify_promrw(503, 0), RETRY_AGAIN);
-	cr_expect_eq(retry_classify_promrw(429, 0), RETRY_AGAIN);
-	cr_expect_eq(retry_classify_promrw(400, 0), RETRY_DROP);
-	cr_expect_eq(retry_classify_promrw(404, 0), RETRY_DROP);
-	cr_expect_eq(retry_classify_promrw(408, 0), RETRY_DROP);
-	cr_expect_eq(retry_classify_promrw(301, 0), RETRY_DROP);
+	static const struct verdict_case cases[] = {
+		{ 200, 0, RETRY_DELIVERED }, { 204, 0, RETRY_DELIVERED },
+		{ 0, 7, RETRY_AGAIN }, { 500, 0, RETRY_AGAIN }, { 503, 0, RETRY_AGAIN }, { 429, 0, RETRY_AGAIN },
+		{ 400, 0, RETRY_DROP }, { 404, 0, RETRY_DROP }, { 408, 0, RETRY_DROP }, { 301, 0, RETRY_DROP },
+	};
+	expect_verdicts(retry_classify_promrw, cases, N(cases));
 }
 
 Test(retry, oldest_first_one_at_a_time)
