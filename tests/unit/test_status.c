@@ -42,14 +42,22 @@ static void fill(struct status_snapshot *s)
 	s->nalert_lines = 1;
 }
 
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Renders s with render into b (for the caller to read on and free) and
+ * expects each of the n strings of want in it. */
+static void render_expect(void (*render)(const struct status_snapshot *, struct buf *),
+			  const struct status_snapshot *s, struct buf *b, const char *const *want, size_t n)
+{
+	buf_init(b);
+	render(s, b);
+	for (size_t i = 0; i < n; i++)
+		cr_expect(strstr(b->p, want[i]), "missing %s in %s", want[i], b->p);
+}
+
 Test(status, json_has_every_section)
 {
-	struct status_snapshot s;
-	struct buf b;
-	fill(&s);
-	buf_init(&b);
-	status_render_json(&s, &b);
-	const char *want[] = {
+	static const char *const want[] = {
 		"\"version\":\"9.9.9\"", "\"hostname\":\"node-1\"", "\"uptime_s\":100", "\"flushes\":10",
 		"\"packets\":10", "\"bytes\":700", "\"kernel_drops\":2", "\"truncated\":1", "\"lines\":40",
 		"\"samples\":{\"count\":30,", "\"bad_type\":4", "\"metric_parse_errors\":4",
@@ -58,22 +66,25 @@ Test(status, json_has_every_section)
 		"\"forwarder\":{\"points_delivered\":99,\"queue_bytes\":0.5}",
 		"\"alert_states\":[\"heap_growth CRITICAL value=12\"]",
 	};
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		cr_expect(strstr(b.p, want[i]), "missing %s in %s", want[i], b.p);
+	struct status_snapshot s;
+	struct buf b;
+	fill(&s);
+	render_expect(status_render_json, &s, &b, want, N(want));
 	buf_done(&b);
 }
 
 Test(status, prometheus_lines_are_well_formed)
 {
+	static const char *const want[] = {
+		"dd_mini_agent_packets_total{transport=\"udp\"} 7\n",
+		"dd_mini_agent_parse_errors_total{reason=\"bad_type\"} 4\n",
+		"dd_mini_agent_metric_contexts{metric=\"jobs.\\\"q\\\"\",top_tag_key=\"instance_id\"} 12\n",
+		"dd_mini_agent_forwarder_points_delivered 99\n",
+	};
 	struct status_snapshot s;
 	struct buf b;
 	fill(&s);
-	buf_init(&b);
-	status_render_prometheus(&s, &b);
-	cr_expect(strstr(b.p, "dd_mini_agent_packets_total{transport=\"udp\"} 7\n"));
-	cr_expect(strstr(b.p, "dd_mini_agent_parse_errors_total{reason=\"bad_type\"} 4\n"));
-	cr_expect(strstr(b.p, "dd_mini_agent_metric_contexts{metric=\"jobs.\\\"q\\\"\",top_tag_key=\"instance_id\"} 12\n"));
-	cr_expect(strstr(b.p, "dd_mini_agent_forwarder_points_delivered 99\n"));
+	render_expect(status_render_prometheus, &s, &b, want, N(want));
 	/* every non-comment line: name[{labels}] value */
 	char *save = NULL;
 	for (char *line = strtok_r(b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -91,16 +102,17 @@ Test(status, prometheus_lines_are_well_formed)
 
 Test(status, text_summary_names_the_offender)
 {
+	static const char *const want[] = {
+		"\n  UDP packets                    7\n",
+		"\n  Kernel drops                   2\n",
+		"\n  Parse errors                   4\n    bad_type                     4\n",
+		"top tag: instance_id (12 values)",
+		"\nAlert states\n============\n  heap_growth CRITICAL",
+	};
 	struct status_snapshot s;
 	struct buf b;
 	fill(&s);
-	buf_init(&b);
-	status_render_text(&s, &b);
-	cr_expect(strstr(b.p, "\n  UDP packets                    7\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\n  Kernel drops                   2\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\n  Parse errors                   4\n    bad_type                     4\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "top tag: instance_id (12 values)"), "%s", b.p);
-	cr_expect(strstr(b.p, "\nAlert states\n============\n  heap_growth CRITICAL"), "%s", b.p);
+	render_expect(status_render_text, &s, &b, want, N(want));
 	buf_done(&b);
 }
 
@@ -108,6 +120,13 @@ Test(status, text_summary_names_the_offender)
  * durations and sizes in their units, rounded. */
 Test(status, text_layout_is_aligned_with_units)
 {
+	static const char *const want[] = {
+		"\n  Memory                         3.0 MiB\n",
+		"\n  Last flush                     12.3 ms\n",
+		"\nPipelines\n=========\n  Last collect                   70 us\n",
+		"\n  Uptime                         1m 40s\n",
+		"\nForwarder\n=========\n  Points delivered               99\n",
+	};
 	struct status_snapshot s;
 	struct buf b;
 	fill(&s);
@@ -115,13 +134,7 @@ Test(status, text_layout_is_aligned_with_units)
 	s.last_flush_duration_s = 0.0123;
 	status_section_add(&s, "pipelines", "last_collect_s", 7.0093999994469414e-05);
 	status_section_add(&s, "pipelines", "p0_lines", 40);
-	buf_init(&b);
-	status_render_text(&s, &b);
-	cr_expect(strstr(b.p, "\n  Memory                         3.0 MiB\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\n  Last flush                     12.3 ms\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\nPipelines\n=========\n  Last collect                   70 us\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\n  Uptime                         1m 40s\n"), "%s", b.p);
-	cr_expect(strstr(b.p, "\nForwarder\n=========\n  Points delivered               99\n"), "%s", b.p);
+	render_expect(status_render_text, &s, &b, want, N(want));
 	char *save = NULL;
 	bool in_section = false;
 	for (char *line = strtok_r(b.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
