@@ -209,26 +209,58 @@ static void spin_idle(void)
 	}
 }
 
+/* Runs the loop until want datagrams are in, expecting exactly that many. */
+static void expect_received(struct rx *r, unsigned want)
+{
+	pump(r, want);
+	cr_assert_eq(r->n, want, "received %u, want %u", r->n, want);
+}
+
+/* The usual listener on a free port, what it received and its config: a
+ * test changes c between listener_init and listener_open. */
+struct listener {
+	int port;
+	struct net_config c;
+	struct rx r;
+	struct net *n;
+};
+
+static void listener_init(struct listener *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->port = free_port();
+	u->c = udp_cfg(lo4, 1, u->port);
+}
+
+static void listener_open(struct listener *u)
+{
+	u->n = open_net(&u->c, &u->r);
+}
+
+/* Sends the string s to the listener, one datagram. */
+static void listener_send(const struct listener *u, const char *s)
+{
+	send_to(AF_INET, u->port, s, strlen(s));
+}
+
 Test(net, udp_v4_receives_datagrams_and_counts)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
+	struct listener u;
 	struct net_stats st;
-	struct net *n = open_net(&c, &r);
 
-	cr_assert_eq(net_udp_port(n), port);
-	send_to(AF_INET, port, "a.b:1|c", 7);
-	send_to(AF_INET, port, "x:2|g\ny:3|g", 11);
-	send_to(AF_INET, port, "z:1|ms", 6);
-	pump(&r, 3);
-	cr_assert_eq(r.n, 3);
-	cr_assert_str_eq(r.data[0], "a.b:1|c");
-	cr_assert_str_eq(r.data[1], "x:2|g\ny:3|g");
-	cr_assert_str_eq(r.data[2], "z:1|ms");
-	cr_assert(r.nul_ok);
-	cr_assert_eq(r.max_batch, 3, "the three queued datagrams come in one callback");
-	net_get_stats(n, &st);
+	listener_init(&u);
+	listener_open(&u);
+	cr_assert_eq(net_udp_port(u.n), u.port);
+	listener_send(&u, "a.b:1|c");
+	listener_send(&u, "x:2|g\ny:3|g");
+	listener_send(&u, "z:1|ms");
+	expect_received(&u.r, 3);
+	cr_assert_str_eq(u.r.data[0], "a.b:1|c");
+	cr_assert_str_eq(u.r.data[1], "x:2|g\ny:3|g");
+	cr_assert_str_eq(u.r.data[2], "z:1|ms");
+	cr_assert(u.r.nul_ok);
+	cr_assert_eq(u.r.max_batch, 3, "the three queued datagrams come in one callback");
+	net_get_stats(u.n, &st);
 	cr_assert_eq(st.udp_packets, 3);
 	cr_assert_eq(st.udp_bytes, 24);
 	cr_assert_eq(st.uds_packets, 0);
@@ -236,7 +268,7 @@ Test(net, udp_v4_receives_datagrams_and_counts)
 	cr_assert_eq(st.kernel_drops, 0);
 	cr_assert_eq(st.recv_errors, 0);
 	cr_assert_eq(st.sockets, 1);
-	net_free(n);
+	net_free(u.n);
 }
 
 Test(net, udp_v6_and_v4_default_hosts)
@@ -252,8 +284,7 @@ Test(net, udp_v6_and_v4_default_hosts)
 	send_to(AF_INET6, port, "six:1|c", 7);
 	pump(&r, 1);
 	send_to(AF_INET, port, "four:1|c", 8);
-	pump(&r, 2);
-	cr_assert_eq(r.n, 2);
+	expect_received(&r, 2);
 	cr_assert_str_eq(r.data[0], "six:1|c");
 	cr_assert_str_eq(r.data[1], "four:1|c");
 	net_get_stats(n, &st);
@@ -335,33 +366,30 @@ Test(net, port_zero_and_no_socket_means_no_listener)
 
 Test(net, truncated_datagram_is_flagged_and_counted)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
+	struct listener u;
 	struct net_stats st;
 	char big[300];
-	struct net *n;
 
-	c.buffer_size = 100;
-	n = open_net(&c, &r);
+	listener_init(&u);
+	u.c.buffer_size = 100;
+	listener_open(&u);
 	memset(big, 'x', sizeof(big));
-	send_to(AF_INET, port, big, 100);	/* exactly fits: not truncated */
-	send_to(AF_INET, port, big, 101);
-	send_to(AF_INET, port, big, 300);
-	pump(&r, 3);
-	cr_assert_eq(r.n, 3);
-	cr_assert_eq(r.len[0], 100);
-	cr_assert_not(r.trunc[0]);
-	cr_assert_eq(r.len[1], 100);
-	cr_assert(r.trunc[1]);
-	cr_assert_eq(r.len[2], 100);
-	cr_assert(r.trunc[2]);
-	cr_assert(r.nul_ok);
-	net_get_stats(n, &st);
+	send_to(AF_INET, u.port, big, 100);	/* exactly fits: not truncated */
+	send_to(AF_INET, u.port, big, 101);
+	send_to(AF_INET, u.port, big, 300);
+	expect_received(&u.r, 3);
+	cr_assert_eq(u.r.len[0], 100);
+	cr_assert_not(u.r.trunc[0]);
+	cr_assert_eq(u.r.len[1], 100);
+	cr_assert(u.r.trunc[1]);
+	cr_assert_eq(u.r.len[2], 100);
+	cr_assert(u.r.trunc[2]);
+	cr_assert(u.r.nul_ok);
+	net_get_stats(u.n, &st);
 	cr_assert_eq(st.truncated, 2);
 	cr_assert_eq(st.udp_packets, 3);
 	cr_assert_eq(st.udp_bytes, 300);
-	net_free(n);
+	net_free(u.n);
 }
 
 static struct net_config uds_cfg(const char *path, unsigned mode)
@@ -389,8 +417,7 @@ Test(net, uds_receives_applies_mode_and_unlinks)
 	cr_assert(S_ISSOCK(sb.st_mode));
 	cr_assert_eq(sb.st_mode & 07777, 0620, "mode %o", sb.st_mode & 07777);
 	send_uds(path, "uds.metric:1|c|#a:b", 19);
-	pump(&r, 1);
-	cr_assert_eq(r.n, 1);
+	expect_received(&r, 1);
 	cr_assert_str_eq(r.data[0], "uds.metric:1|c|#a:b");
 	net_get_stats(n, &st);
 	cr_assert_eq(st.uds_packets, 1);
@@ -422,8 +449,7 @@ Test(net, stale_socket_file_is_replaced)
 	 * stale file was removed (tmpfs may reuse the inode number). */
 	cr_assert_not_null(n, "%s", err);
 	send_uds(a.sun_path, "s:1|c", 5);
-	pump(&r, 1);
-	cr_assert_eq(r.n, 1);
+	expect_received(&r, 1);
 	net_free(n);
 	cr_assert_eq(access(a.sun_path, F_OK), -1);
 }
@@ -462,8 +488,7 @@ Test(net, live_socket_at_path_is_not_stolen)
 	cr_assert_null(second);
 	cr_assert(strstr(err, "another process is listening") != NULL, "err: %s", err);
 	send_uds(path, "still:1|c", 9); /* first one still owns the path */
-	pump(&r, 1);
-	cr_assert_eq(r.n, 1);
+	expect_received(&r, 1);
 	net_free(first);
 }
 
@@ -482,102 +507,92 @@ Test(net, socket_path_too_long_is_an_error)
 
 Test(net, kernel_drops_counted_exactly)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
+	struct listener u;
 	struct net_stats st;
 	char pkt[1000];
-	struct net *n;
 	const unsigned sent = 200;
 	size_t got;
 
-	c.so_rcvbuf = 1; /* the kernel's minimum: a few datagrams */
-	n = open_net(&c, &r);
+	listener_init(&u);
+	u.c.so_rcvbuf = 1; /* the kernel's minimum: a few datagrams */
+	listener_open(&u);
 	memset(pkt, 'd', sizeof(pkt));
 	for (unsigned i = 0; i < sent - 1; i++)
-		send_to(AF_INET, port, pkt, sizeof(pkt)); /* nobody reads: most dropped */
-	got = net_drain(n, 1000); /* reads everything queued, now */
-	cr_assert_eq(got, r.n);
+		send_to(AF_INET, u.port, pkt, sizeof(pkt)); /* nobody reads: most dropped */
+	got = net_drain(u.n, 1000); /* reads everything queued, now */
+	cr_assert_eq(got, u.r.n);
 	/* Exact already, although no datagram followed the last drops. */
-	net_get_stats(n, &st);
+	net_get_stats(u.n, &st);
 	cr_assert_gt(st.kernel_drops, 0);
-	cr_assert_lt(r.n, sent - 1);
-	cr_assert_eq(r.n + st.kernel_drops, sent - 1, "received %u + drops %llu != %u", r.n,
+	cr_assert_lt(u.r.n, sent - 1);
+	cr_assert_eq(u.r.n + st.kernel_drops, sent - 1, "received %u + drops %llu != %u", u.r.n,
 		     (unsigned long long)st.kernel_drops, sent - 1);
 	/* Reading the counter again (after another datagram, and twice) counts
 	 * no drop twice. */
-	send_to(AF_INET, port, "last:1|c", 8);
-	pump(&r, r.n + 1);
-	net_get_stats(n, &st);
-	cr_assert_eq(r.n + st.kernel_drops, sent, "received %u + drops %llu != %u", r.n,
+	listener_send(&u, "last:1|c");
+	pump(&u.r, u.r.n + 1);
+	net_get_stats(u.n, &st);
+	cr_assert_eq(u.r.n + st.kernel_drops, sent, "received %u + drops %llu != %u", u.r.n,
 		     (unsigned long long)st.kernel_drops, sent);
-	net_get_stats(n, &st);
-	cr_assert_eq(r.n + st.kernel_drops, sent);
-	cr_assert_str_eq(r.data[r.n - 1], "last:1|c");
-	net_free(n);
+	net_get_stats(u.n, &st);
+	cr_assert_eq(u.r.n + st.kernel_drops, sent);
+	cr_assert_str_eq(u.r.data[u.r.n - 1], "last:1|c");
+	net_free(u.n);
 }
 
 Test(net, one_wakeup_reads_at_most_max_batches)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
-	struct net *n;
+	struct listener u;
 	const unsigned sent = 100, batch = 2;
 
-	c.recv_batch = batch;
-	c.so_rcvbuf = 1 << 20;
-	n = open_net(&c, &r);
+	listener_init(&u);
+	u.c.recv_batch = batch;
+	u.c.so_rcvbuf = 1 << 20;
+	listener_open(&u);
 	for (unsigned i = 0; i < sent; i++)
-		send_to(AF_INET, port, "m:1|c", 5);
+		listener_send(&u, "m:1|c");
 	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-	cr_assert_eq(r.n, batch * NET_MAX_BATCHES_PER_WAKE);
-	pump(&r, sent);
-	cr_assert_eq(r.n, sent);
-	net_free(n);
+	cr_assert_eq(u.r.n, batch * NET_MAX_BATCHES_PER_WAKE);
+	expect_received(&u.r, sent);
+	net_free(u.n);
 }
 
 Test(net, pause_stops_reading_resume_and_drain_read_the_rest)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
-	struct net *n = open_net(&c, &r);
+	struct listener u;
 
-	net_pause(n);
-	send_to(AF_INET, port, "p:1|c", 5);
-	send_to(AF_INET, port, "q:1|c", 5);
+	listener_init(&u);
+	listener_open(&u);
+	net_pause(u.n);
+	listener_send(&u, "p:1|c");
+	listener_send(&u, "q:1|c");
 	spin_idle();
-	cr_assert_eq(r.n, 0);
-	cr_assert_eq(net_drain(n, 1), 2); /* works while paused */
-	cr_assert_eq(r.n, 2);
-	send_to(AF_INET, port, "after:1|c", 9);
-	cr_assert_eq(net_resume(n), 0);
-	pump(&r, 3);
-	cr_assert_eq(r.n, 3);
-	cr_assert_str_eq(r.data[2], "after:1|c");
-	net_free(n);
+	cr_assert_eq(u.r.n, 0);
+	cr_assert_eq(net_drain(u.n, 1), 2); /* works while paused */
+	cr_assert_eq(u.r.n, 2);
+	listener_send(&u, "after:1|c");
+	cr_assert_eq(net_resume(u.n), 0);
+	expect_received(&u.r, 3);
+	cr_assert_str_eq(u.r.data[2], "after:1|c");
+	net_free(u.n);
 }
 
 Test(net, pause_from_callback_delivers_the_batch_then_stops)
 {
-	int port = free_port();
-	struct net_config c = udp_cfg(lo4, 1, port);
-	struct rx r = { 0 };
-	struct net *n;
+	struct listener u;
 
-	c.recv_batch = 2;
-	n = open_net(&c, &r);
-	r.pause_me = n;
+	listener_init(&u);
+	u.c.recv_batch = 2;
+	listener_open(&u);
+	u.r.pause_me = u.n;
 	for (int i = 0; i < 5; i++)
-		send_to(AF_INET, port, "x:1|c", 5);
+		listener_send(&u, "x:1|c");
 	spin_idle();
-	cr_assert_eq(r.n, 2); /* the batch in hand, nothing after */
-	r.pause_me = NULL;
-	cr_assert_eq(net_resume(n), 0);
-	pump(&r, 5);
-	cr_assert_eq(r.n, 5);
-	net_free(n);
+	cr_assert_eq(u.r.n, 2); /* the batch in hand, nothing after */
+	u.r.pause_me = NULL;
+	cr_assert_eq(net_resume(u.n), 0);
+	expect_received(&u.r, 5);
+	net_free(u.n);
 }
 
 Test(net, free_accepts_null)
