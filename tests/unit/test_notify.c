@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,6 +45,11 @@ static struct alert_transition firing(void)
 	return t;
 }
 
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
 static struct alert_transition resolved(void)
 {
 	struct alert_transition t = firing();
@@ -57,56 +63,85 @@ static struct alert_transition resolved(void)
 	return t;
 }
 
+enum body_kind { BODY_SLACK, BODY_PAGERDUTY, BODY_WEBHOOK };
+
+static struct buf body;
+
+static void body_init(void)
+{
+	buf_init(&body);
+}
+
+static void body_done(void)
+{
+	buf_done(&body);
+}
+
+TestSuite(notify, .init = body_init, .fini = body_done);
+
+/* The body a notifier of this kind renders for t (arg: PagerDuty's routing
+ * key, the webhook's receiver name); rendering must succeed. The text stays
+ * valid until the next call. */
+static const char *render(enum body_kind kind, struct alert_transition t, const char *arg)
+{
+	int rc = -1;
+
+	buf_reset(&body);
+	switch (kind) {
+	case BODY_SLACK:
+		rc = notify_body_slack(&t, &body);
+		break;
+	case BODY_PAGERDUTY:
+		rc = notify_body_pagerduty(&t, arg, &body);
+		break;
+	case BODY_WEBHOOK:
+		rc = notify_body_webhook(&t, arg, &body);
+		break;
+	}
+	cr_assert_eq(rc, 0, "kind %d", kind);
+	return body.p;
+}
+
+/* Each needle is in the body (a NULL ends the list). */
+static void expect_in_body(const char *b, ...)
+{
+	va_list ap;
+	va_start(ap, b);
+	for (const char *n; (n = va_arg(ap, const char *));)
+		cr_assert(strstr(b, n), "%s not in %s", n, b);
+	va_end(ap);
+}
+
 Test(notify, slack_body)
 {
-	struct buf b;
-	buf_init(&b);
-	struct alert_transition t = firing();
-	cr_assert_eq(notify_body_slack(&t, &b), 0);
-	cr_assert_str_eq(b.p,
+	cr_assert_str_eq(render(BODY_SLACK, firing(), NULL),
 		"{\"text\":\":rotating_light: [CRITICAL] heap grew 12582912 > 10485760\",\"blocks\":["
 		"{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\":rotating_light: [CRITICAL] heap grew 12582912 > 10485760\"}},"
 		"{\"type\":\"context\",\"elements\":[{\"type\":\"mrkdwn\",\"text\":\"rule `heap_growth_rate_high` | host `web-1` | "
 		"value 12582912 | fingerprint 0000000000001234\"}]}]}");
-	buf_reset(&b);
-	t = resolved();
-	cr_assert_eq(notify_body_slack(&t, &b), 0);
-	cr_assert(strncmp(b.p, "{\"text\":\":white_check_mark: [RESOLVED] recovered\"", 49) == 0, "%s", b.p);
-	buf_done(&b);
+	const char *b = render(BODY_SLACK, resolved(), NULL);
+	cr_assert(strncmp(b, "{\"text\":\":white_check_mark: [RESOLVED] recovered\"", 49) == 0, "%s", b);
 }
 
 Test(notify, pagerduty_body)
 {
-	struct buf b;
-	buf_init(&b);
-	struct alert_transition t = firing();
-	cr_assert_eq(notify_body_pagerduty(&t, "R0UT1NGKEY", &b), 0);
-	cr_assert_str_eq(b.p,
+	cr_assert_str_eq(render(BODY_PAGERDUTY, firing(), "R0UT1NGKEY"),
 		"{\"routing_key\":\"R0UT1NGKEY\",\"event_action\":\"trigger\",\"dedup_key\":\"0000000000001234\","
 		"\"payload\":{\"summary\":\"heap grew 12582912 > 10485760\",\"source\":\"web-1\",\"severity\":\"critical\","
 		"\"timestamp\":\"2023-11-14T22:15:00Z\",\"component\":\"heap_growth_rate_high\",\"custom_details\":{"
 		"\"rule\":\"heap_growth_rate_high\",\"state\":\"CRITICAL\",\"previous_state\":\"PENDING\",\"value\":12582912,"
 		"\"comparator\":\">\",\"threshold\":10485760,\"group\":{\"service\":\"payment-processor\"},"
 		"\"labels\":{\"team\":\"payments\"}}}}");
-	buf_reset(&b);
-	t = resolved();
-	cr_assert_eq(notify_body_pagerduty(&t, "R0UT1NGKEY", &b), 0);
-	cr_assert(strstr(b.p, "\"event_action\":\"resolve\",\"dedup_key\":\"0000000000001234\""), "%s", b.p);
-	cr_assert(strstr(b.p, "\"severity\":\"critical\""), "%s", b.p);
-	buf_reset(&b);
-	t = firing();
+	expect_in_body(render(BODY_PAGERDUTY, resolved(), "R0UT1NGKEY"),
+		       "\"event_action\":\"resolve\",\"dedup_key\":\"0000000000001234\"",
+		       "\"severity\":\"critical\"", NULL);
+	struct alert_transition t = firing();
 	t.to = ALERT_WARNING;
-	cr_assert_eq(notify_body_pagerduty(&t, "k", &b), 0);
-	cr_assert(strstr(b.p, "\"severity\":\"warning\""), "%s", b.p);
-	buf_done(&b);
+	expect_in_body(render(BODY_PAGERDUTY, t, "k"), "\"severity\":\"warning\"", NULL);
 }
 
 Test(notify, webhook_body_is_alertmanager_v4)
 {
-	struct buf b;
-	buf_init(&b);
-	struct alert_transition t = firing();
-	cr_assert_eq(notify_body_webhook(&t, "ops-webhook", &b), 0);
 	const char *labels = "{\"alertname\":\"heap_growth_rate_high\",\"service\":\"payment-processor\",\"host\":\"web-1\","
 			     "\"team\":\"payments\",\"severity\":\"critical\"}";
 	const char *ann = "{\"summary\":\"heap grew 12582912 > 10485760\",\"value\":\"12582912\",\"comparator\":\">\",\"threshold\":\"10485760\","
@@ -119,13 +154,9 @@ Test(notify, webhook_body_is_alertmanager_v4)
 		 "\"labels\":%s,\"annotations\":%s,\"startsAt\":\"2023-11-14T22:15:00Z\",\"endsAt\":\"0001-01-01T00:00:00Z\","
 		 "\"generatorURL\":\"\",\"fingerprint\":\"0000000000001234\"}]}",
 		 labels, ann, labels, ann);
-	cr_assert_str_eq(b.p, want);
-	buf_reset(&b);
-	t = resolved();
-	cr_assert_eq(notify_body_webhook(&t, "ops-webhook", &b), 0);
-	cr_assert(strstr(b.p, "\"status\":\"resolved\""), "%s", b.p);
-	cr_assert(strstr(b.p, "\"startsAt\":\"2023-11-14T22:15:00Z\",\"endsAt\":\"2023-11-14T22:20:00Z\""), "%s", b.p);
-	buf_done(&b);
+	cr_assert_str_eq(render(BODY_WEBHOOK, firing(), "ops-webhook"), want);
+	expect_in_body(render(BODY_WEBHOOK, resolved(), "ops-webhook"), "\"status\":\"resolved\"",
+		       "\"startsAt\":\"2023-11-14T22:15:00Z\",\"endsAt\":\"2023-11-14T22:20:00Z\"", NULL);
 }
 
 Test(notify, redaction_and_time)
@@ -317,6 +348,52 @@ static struct notify_stats rig_run(struct rig *r, double limit_s)
 	return st;
 }
 
+/* Hands the rig's set these transitions in order ('t' the firing one, 'T'
+ * the same that must queue one delivery, 'r' its resolve), then runs the
+ * loop as rig_run does. */
+static struct notify_stats rig_send(struct rig *r, const char *which, double limit_s)
+{
+	for (const char *w = which; *w; w++) {
+		struct alert_transition t = *w == 'r' ? resolved() : firing();
+		int queued = notify_transition(r->s, &t, now_s());
+		if (*w == 'T')
+			cr_assert_eq(queued, 1, "transition %zu of %s", (size_t)(w - which), which);
+	}
+	return rig_run(r, limit_s);
+}
+
+/* The totals are as want says: "name=value ..." with struct notify_stats
+ * field names; counters it does not name are not checked. */
+static void expect_counts(const struct notify_stats *st, const char *want)
+{
+	const char *w = want;
+	char name[32];
+	unsigned long long v;
+	int used;
+
+	for (; sscanf(w, " %31[a-z_]=%llu%n", name, &v, &used) == 2; w += used) {
+		const struct stat_field *f = NULL;
+		for (size_t i = 0; i < notify_stats_table.n && !f; i++)
+			if (strcmp(notify_stats_table.f[i].name, name) == 0)
+				f = &notify_stats_table.f[i];
+		cr_assert_not_null(f, "no notify_stats counter %s", name);
+		cr_assert_eq(stat_get(f, st, 0), v, "%s (of %s)", name, want);
+	}
+	cr_assert_eq(*w, '\0', "unparsed: %s", w);
+}
+
+/* A reload: a new set from yaml adopts the old one's queues and counters. */
+static void rig_reload(struct rig *r, const char *yaml)
+{
+	struct notifier_set *old = r->s;
+	struct ydoc *olddoc = r->doc;
+
+	rig_set(r, yaml, 3600, NULL);
+	notify_adopt(r->s, old);
+	notify_free(old);
+	ydoc_free(olddoc);
+}
+
 static void rig_down(struct rig *r)
 {
 	http_client_free(r->http); /* first, as agent.c does */
@@ -324,11 +401,6 @@ static void rig_down(struct rig *r)
 	evhttp_free(r->h);
 	event_base_free(r->sv.base);
 	ydoc_free(r->doc);
-}
-
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
 }
 
 static void all(int *script, int status)
@@ -341,14 +413,9 @@ Test(notify, retries_500_and_honours_retry_after_on_429)
 {
 	struct rig r = { .sv = { .script = { 500, 429, 0 }, .retry_after = { 0, 1, 0 } } };
 	rig_up(&r, "webhook", 3600, NULL);
-	struct alert_transition t = firing();
-	cr_assert_eq(notify_transition(r.s, &t, now_s()), 1);
-	struct notify_stats st = rig_run(&r, 15);
+	struct notify_stats st = rig_send(&r, "T", 15);
 	cr_assert_eq(r.sv.nreq, 3);
-	cr_assert_eq(st.sent, 1);
-	cr_assert_eq(st.retried, 2);
-	cr_assert_eq(st.failed, 0);
-	cr_assert_eq(st.queued, 0);
+	expect_counts(&st, "sent=1 retried=2 failed=0 queued=0");
 	/* 500 -> backoff 0.05 * 2^1 = 0.1 s; 429 -> Retry-After: 1 s */
 	cr_assert_geq(r.sv.at[1] - r.sv.at[0], 0.09, "%f", r.sv.at[1] - r.sv.at[0]);
 	cr_assert_lt(r.sv.at[1] - r.sv.at[0], 0.9, "%f", r.sv.at[1] - r.sv.at[0]);
@@ -365,23 +432,14 @@ Test(notify, gives_up_on_400_and_suppresses_its_resolve)
 {
 	struct rig r = { .sv = { .script = { 400 } } };
 	rig_up(&r, "pagerduty", 3600, NULL);
-	struct alert_transition t = firing(), u = resolved();
-	cr_assert_eq(notify_transition(r.s, &t, now_s()), 1);
-	notify_transition(r.s, &u, now_s());
-	struct notify_stats st = rig_run(&r, 5);
+	struct notify_stats st = rig_send(&r, "Tr", 5);
 	cr_assert_eq(r.sv.nreq, 1);
-	cr_assert_eq(st.failed, 1);
-	cr_assert_eq(st.suppressed, 1);
-	cr_assert_eq(st.retried, 0);
-	cr_assert_eq(st.queued, 0);
+	expect_counts(&st, "failed=1 suppressed=1 retried=0 queued=0");
 	cr_assert(strstr(r.sv.body[0], "\"routing_key\":\"k\""), "%s", r.sv.body[0]);
 	/* a resolve queued after the give-up is not sent either; a new trigger is */
-	notify_transition(r.s, &u, now_s());
 	r.sv.script[1] = 0;
-	notify_transition(r.s, &t, now_s());
-	st = rig_run(&r, 5);
-	cr_assert_eq(st.suppressed, 2);
-	cr_assert_eq(st.sent, 1);
+	st = rig_send(&r, "rt", 5);
+	expect_counts(&st, "suppressed=2 sent=1");
 	cr_assert_eq(r.sv.nreq, 2);
 	rig_down(&r);
 }
@@ -392,12 +450,8 @@ Test(notify, retries_until_max_age)
 	struct rig r = { 0 };
 	all(r.sv.script, 503);
 	rig_up(&r, "slack", 1, NULL);
-	struct alert_transition t = firing();
-	notify_transition(r.s, &t, now_s());
-	struct notify_stats st = rig_run(&r, 8);
-	cr_assert_eq(st.expired, 1);
-	cr_assert_eq(st.failed, 0);
-	cr_assert_eq(st.queued, 0);
+	struct notify_stats st = rig_send(&r, "t", 8);
+	expect_counts(&st, "expired=1 failed=0 queued=0");
 	cr_assert_geq(r.sv.nreq, 3);
 	cr_assert_geq(st.retried, 3);
 	rig_down(&r);
@@ -409,14 +463,11 @@ Test(notify, trigger_before_resolve)
 {
 	struct rig r = { .sv = { .script = { 503, 503, 0, 0 } } };
 	rig_up(&r, "webhook", 3600, NULL);
-	struct alert_transition t = firing(), u = resolved();
-	notify_transition(r.s, &t, now_s());
-	notify_transition(r.s, &u, now_s());
-	struct notify_stats st = rig_run(&r, 10);
+	struct notify_stats st = rig_send(&r, "tr", 10);
 	cr_assert_eq(st.sent, 2);
 	cr_assert_eq(r.sv.nreq, 4);
-	cr_assert(strstr(r.sv.body[2], "\"status\":\"firing\""), "%s", r.sv.body[2]);
-	cr_assert(strstr(r.sv.body[3], "\"status\":\"resolved\""), "%s", r.sv.body[3]);
+	expect_in_body(r.sv.body[2], "\"status\":\"firing\"", NULL);
+	expect_in_body(r.sv.body[3], "\"status\":\"resolved\"", NULL);
 	rig_down(&r);
 }
 
@@ -440,10 +491,7 @@ Test(notify, spool_survives_a_restart)
 	struct rig r = { 0 };
 	all(r.sv.script, 503);
 	rig_up(&r, "webhook", 3600, dir);
-	struct alert_transition t = firing(), u = resolved();
-	notify_transition(r.s, &t, now_s());
-	notify_transition(r.s, &u, now_s());
-	struct notify_stats st = rig_run(&r, 0.5);
+	struct notify_stats st = rig_send(&r, "tr", 0.5);
 	cr_assert_eq(st.queued, 2);
 	cr_assert_geq(r.sv.nreq, 1);
 	rig_down(&r);
@@ -454,8 +502,8 @@ Test(notify, spool_survives_a_restart)
 	st = rig_run(&r2, 5);
 	cr_assert_eq(st.sent, 2);
 	cr_assert_eq(r2.sv.nreq, 2);
-	cr_assert(strstr(r2.sv.body[0], "\"status\":\"firing\""), "%s", r2.sv.body[0]);
-	cr_assert(strstr(r2.sv.body[1], "\"status\":\"resolved\""), "%s", r2.sv.body[1]);
+	expect_in_body(r2.sv.body[0], "\"status\":\"firing\"", NULL);
+	expect_in_body(r2.sv.body[1], "\"status\":\"resolved\"", NULL);
 	cr_assert_eq(count_spool(dir), 0);
 	rig_down(&r2);
 
@@ -486,21 +534,16 @@ Test(notify, given_up_trigger_survives_a_restart)
 	cr_assert_not_null(mkdtemp(dir));
 	struct rig r = { .sv = { .script = { 400 } } };
 	rig_up(&r, "webhook", 3600, dir);
-	struct alert_transition t = firing(), u = resolved();
-	notify_transition(r.s, &t, now_s());
-	struct notify_stats st = rig_run(&r, 5);
+	struct notify_stats st = rig_send(&r, "t", 5);
 	cr_assert_eq(st.failed, 1);
 	rig_down(&r);
 
 	struct rig r2 = { 0 };
 	rig_up(&r2, "webhook", 3600, dir);
-	notify_transition(r2.s, &u, now_s());
-	st = rig_run(&r2, 1);
+	st = rig_send(&r2, "r", 1);
 	cr_assert_eq(st.suppressed, 1);
 	cr_assert_eq(r2.sv.nreq, 0);
-	notify_transition(r2.s, &t, now_s()); /* a new trigger is sent, and so is its resolve */
-	notify_transition(r2.s, &u, now_s());
-	st = rig_run(&r2, 5);
+	st = rig_send(&r2, "tr", 5); /* a new trigger is sent, and so is its resolve */
 	cr_assert_eq(st.sent, 2);
 	rig_down(&r2);
 	char path[128];
@@ -515,18 +558,11 @@ Test(notify, reload_keeps_queue_and_counters)
 {
 	struct rig r = { .sv = { .script = { 503, 503, 503, 0 } } };
 	rig_up(&r, "webhook", 3600, NULL);
-	struct alert_transition t = firing();
-	notify_transition(r.s, &t, now_s());
-	struct notify_stats st = rig_run(&r, 0.2);
+	struct notify_stats st = rig_send(&r, "t", 0.2);
 	cr_assert_eq(st.queued, 1);
 	cr_assert_geq(st.retried, 1);
 	uint64_t retried = st.retried;
-	struct notifier_set *old = r.s;
-	struct ydoc *olddoc = r.doc;
-	rig_set(&r, r.yaml, 3600, NULL);
-	notify_adopt(r.s, old);
-	notify_free(old);
-	ydoc_free(olddoc);
+	rig_reload(&r, r.yaml);
 	st = rig_run(&r, 5);
 	cr_assert_eq(st.sent, 1);
 	cr_assert_geq(st.retried, retried);
@@ -534,17 +570,11 @@ Test(notify, reload_keeps_queue_and_counters)
 
 	all(r.sv.script, 503);
 	r.sv.nreq = 0;
+	struct alert_transition t = firing();
 	notify_transition(r.s, &t, now_s());
-	old = r.s;
-	olddoc = r.doc;
-	rig_set(&r, "notifiers:\n  other: {type: slack, url: \"http://127.0.0.1:9/\"}\n", 3600, NULL);
-	notify_adopt(r.s, old);
-	notify_free(old);
-	ydoc_free(olddoc);
+	rig_reload(&r, "notifiers:\n  other: {type: slack, url: \"http://127.0.0.1:9/\"}\n");
 	st = rig_run(&r, 0.3);
-	cr_assert_eq(st.sent, 1);
-	cr_assert_eq(st.dropped, 1);
-	cr_assert_eq(st.queued, 0);
+	expect_counts(&st, "sent=1 dropped=1 queued=0");
 	rig_down(&r);
 }
 
@@ -557,10 +587,7 @@ Test(notify, rate_limit_delays)
 	notify_get_options(r.s, &o);
 	o.burst = 2;
 	notify_set_options(r.s, &o);
-	struct alert_transition t = firing();
-	for (int i = 0; i < 4; i++)
-		notify_transition(r.s, &t, now_s());
-	struct notify_stats st = rig_run(&r, 6);
+	struct notify_stats st = rig_send(&r, "tttt", 6);
 	cr_assert_eq(st.sent, 4);
 	cr_assert_geq(st.rate_limited, 2);
 	cr_assert_geq(r.sv.at[3] - r.sv.at[0], 0.9, "%f", r.sv.at[3] - r.sv.at[0]);
