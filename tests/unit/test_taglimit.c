@@ -110,22 +110,53 @@ static struct aggr_stats stats(const struct aggr *a)
 	return st;
 }
 
+/* ---- the test's pipeline ---- */
+
+/* The test's one pipeline and the batch of its last flush_at(); the suites'
+ * fini frees both. */
+static struct side s;
+static struct batch *flushed;
+
+static void release(void)
+{
+	batch_free(flushed);
+	side_done(&s);
+}
+
+TestSuite(taglimit, .fini = release);
+TestSuite(tagrules, .fini = release);
+TestSuite(memlimit, .fini = release);
+
+/* A config with this tag value limit (see cfg_init). */
+static struct aggr_config limit_config(size_t limit)
+{
+	struct aggr_config c;
+	cfg_init(&c, limit);
+	return c;
+}
+
+/* Flushes s at t: the batch stays valid until the next flush_at(). */
+static const struct batch *flush_at(int64_t t)
+{
+	batch_free(flushed);
+	flushed = aggr_flush(s.a, t, false);
+	return flushed;
+}
+
 /* ---- tag value limits ---- */
 
 /* Flushes far past every expiry and checks nothing is left: no context, and
  * no value of metric's "id" tag tracked in tl. */
-static void expect_all_expired(struct side *s, struct taglimit *tl, const char *metric)
+static void expect_all_expired(struct taglimit *tl, const char *metric)
 {
-	batch_free(aggr_flush(s->a, T0 + 200, false));
-	cr_assert_eq(stats(s->a).contexts, 0);
+	flush_at(T0 + 200);
+	cr_assert_eq(stats(s.a).contexts, 0);
 	cr_assert_eq(taglimit_values(tl, sv_from_cstr(metric), SV_LIT("id")), 0, "%s", metric);
 }
 
 Test(taglimit, strips_over_limit_totals_exact)
 {
-	struct aggr_config c;
-	cfg_init(&c, 3);
-	struct side s;
+	struct aggr_config c = limit_config(3);
 	side_init(&s, &c, NULL);
 	/* 10 ids, each twice (the second sighting goes through the cache),
 	 * plus a second tag that stays */
@@ -135,7 +166,7 @@ Test(taglimit, strips_over_limit_totals_exact)
 			sendf(&s, T0 + 1, "temp:%d|g|#id:%d", i, i);
 			sendf(&s, T0 + 1, "lat:%d|h|#id:%d", i, i);
 		}
-	struct batch *b = aggr_flush(s.a, T0 + 10, false);
+	const struct batch *b = flush_at(T0 + 10);
 	cr_assert(b);
 	size_t n;
 	cr_assert_eq(total(b, "req", &n), 2 * 55.0);
@@ -155,18 +186,13 @@ Test(taglimit, strips_over_limit_totals_exact)
 	/* tracked values keep their tag (also after the limit bit) */
 	sendf(&s, T0 + 11, "req:1|c|#id:1,env:prod");
 	sendf(&s, T0 + 11, "req:1|c|#id:1,env:prod");
-	batch_free(b);
-	b = aggr_flush(s.a, T0 + 20, false);
+	b = flush_at(T0 + 20);
 	cr_assert_eq(value_of(b, "req", "env:prod,id:1"), 0.2);
-	batch_free(b);
-	side_done(&s);
 }
 
 Test(taglimit, report_and_only_new)
 {
-	struct aggr_config c;
-	cfg_init(&c, 2);
-	struct side s;
+	struct aggr_config c = limit_config(2);
 	side_init(&s, &c, NULL);
 	for (int i = 0; i < 5; i++) {
 		sendf(&s, T0, "a:1|c|#id:%d", i);
@@ -188,46 +214,39 @@ Test(taglimit, report_and_only_new)
 	cr_assert_eq(taglimit_report(tl, r, 4, false), 2);
 	cr_assert_eq(r[0].stripped, 4);
 	cr_assert_eq(taglimit_limited_keys(tl), 2);
-	side_done(&s);
 }
 
 Test(taglimit, values_expire_with_contexts)
 {
-	struct aggr_config c;
-	cfg_init(&c, 2);
-	struct side s;
+	struct aggr_config c = limit_config(2);
 	side_init(&s, &c, NULL);
 	struct taglimit *tl = aggr_taglimit(s.a);
 	for (int i = 0; i < 4; i++)
 		sendf(&s, T0 + 1, "g:1|g|#id:%d", i);
 	cr_assert_eq(taglimit_values(tl, SV_LIT("g"), SV_LIT("id")), 2);
-	batch_free(aggr_flush(s.a, T0 + 10, false));
+	flush_at(T0 + 10);
 	/* id:0 stays alive, id:1 falls silent; gauges expire 20 s after their last sample */
 	for (int64_t t = T0 + 11; t < T0 + 40; t += 5) {
 		sendf(&s, t, "g:1|g|#id:0");
 		sendf(&s, t, "g:1|g|#id:0");
-		batch_free(aggr_flush(s.a, t + 4, false));
+		flush_at(t + 4);
 	}
 	cr_assert_eq(taglimit_values(tl, SV_LIT("g"), SV_LIT("id")), 1, "id:1 expired with its context");
 	/* room again: a new value keeps its tag; the cached id:0 line too */
 	sendf(&s, T0 + 41, "g:7|g|#id:5");
 	sendf(&s, T0 + 41, "g:8|g|#id:6");
 	sendf(&s, T0 + 41, "g:3|g|#id:0");
-	struct batch *b = aggr_flush(s.a, T0 + 50, false);
+	const struct batch *b = flush_at(T0 + 50);
 	cr_assert_eq(value_of(b, "g", "id:5"), 7);
 	cr_assert_eq(value_of(b, "g", "id:0"), 3);
 	cr_assert_eq(value_of(b, "g", ""), 8);
-	batch_free(b);
 	/* every context gone: nothing tracked */
-	expect_all_expired(&s, tl, "g");
-	side_done(&s);
+	expect_all_expired(tl, "g");
 }
 
 Test(taglimit, cached_line_follows_the_stripped_context)
 {
-	struct aggr_config c;
-	cfg_init(&c, 1);
-	struct side s;
+	struct aggr_config c = limit_config(1);
 	side_init(&s, &c, NULL);
 	sendf(&s, T0, "x:1|c|#id:a");
 	/* id:b is stripped: its line is never cached (each sample counted,
@@ -238,27 +257,23 @@ Test(taglimit, cached_line_follows_the_stripped_context)
 	sendf(&s, T0, "x:1|c|#id:a");
 	cr_assert_eq(stats(s.a).seen_hits, 1, "id:a's line is cached");
 	cr_assert_eq(stats(s.a).tag_limited, 5);
-	struct batch *b = aggr_flush(s.a, T0 + 10, false);
+	const struct batch *b = flush_at(T0 + 10);
 	cr_assert_eq(value_of(b, "x", "id:a"), 0.3);
 	cr_assert_eq(value_of(b, "x", ""), 0.5);
-	batch_free(b);
 	/* id:a expires (no sample for expiry_seconds): id:b gets its tag */
 	for (int64_t t = T0 + 20; t <= T0 + 60; t += 10)
-		batch_free(aggr_flush(s.a, t, false));
+		flush_at(t);
 	sendf(&s, T0 + 61, "x:1|c|#id:b");
 	sendf(&s, T0 + 61, "x:1|c|#id:c");
-	b = aggr_flush(s.a, T0 + 70, false);
+	b = flush_at(T0 + 70);
 	cr_assert_eq(value_of(b, "x", "id:b"), 0.1);
 	cr_assert_eq(value_of(b, "x", ""), 0.1);
-	batch_free(b);
-	side_done(&s);
 }
 
 Test(taglimit, reload_changes_the_limit)
 {
 	struct aggr_config c, c2;
 	cfg_init(&c, 5);
-	struct side s;
 	side_init(&s, &c, NULL);
 	struct taglimit *tl = aggr_taglimit(s.a);
 	for (int i = 0; i < 4; i++)
@@ -277,12 +292,11 @@ Test(taglimit, reload_changes_the_limit)
 	sendf(&s, T0, "m:1|c|#id:9");
 	sendf(&s, T0, "m:1|c|#id:10");
 	cr_assert_eq(taglimit_values(tl, SV_LIT("m"), SV_LIT("id")), 6);
-	struct batch *b = aggr_flush(s.a, T0 + 10, false);
+	const struct batch *b = flush_at(T0 + 10);
 	size_t n;
 	cr_assert_eq(total(b, "m", &n), 9);
 	cr_assert_eq(n, 7);
 	cr_assert_eq(value_of(b, "m", "") * 10, 2); /* id:7 and id:10 */
-	batch_free(b);
 	/* 0: no limit, and no bookkeeping */
 	c2.tag_value_limit = 0;
 	aggr_reconfigure(s.a, &c2);
@@ -299,21 +313,17 @@ Test(taglimit, reload_changes_the_limit)
 	sendf(&s, T0 + 10, "m:1|c|#id:500");
 	sendf(&s, T0 + 10, "m:1|c|#id:150");
 	cr_assert_eq(stats(s.a).contexts, 107);
-	b = aggr_flush(s.a, T0 + 20, false);
+	b = flush_at(T0 + 20);
 	cr_assert_eq(value_of(b, "m", "") * 10, 1);
 	cr_assert_eq(value_of(b, "m", "id:150") * 10, 2);
-	batch_free(b);
 	/* everything expires: nothing left tracked */
-	expect_all_expired(&s, tl, "m");
-	side_done(&s);
+	expect_all_expired(tl, "m");
 }
 
 Test(taglimit, drop_sample_counts_per_metric)
 {
-	struct aggr_config c;
-	cfg_init(&c, 2);
+	struct aggr_config c = limit_config(2);
 	c.tag_limit_drop = true;
-	struct side s;
 	side_init(&s, &c, NULL);
 	for (int i = 0; i < 6; i++)
 		sendf(&s, T0, "d:1|c|#id:%d,k:v", i);
@@ -329,13 +339,11 @@ Test(taglimit, drop_sample_counts_per_metric)
 	struct taglimit_row r;
 	cr_assert_eq(taglimit_report(aggr_taglimit(s.a), &r, 1, false), 1);
 	cr_assert_eq(r.dropped, 4);
-	side_done(&s);
 }
 
 Test(taglimit, shared_between_pipelines_merges_exactly)
 {
-	struct aggr_config c;
-	cfg_init(&c, 10);
+	struct aggr_config c = limit_config(10);
 	struct taglimit *tl = taglimit_new();
 	struct side p[2];
 	side_init(&p[0], &c, tl);
@@ -389,44 +397,37 @@ Test(tagrules, globs)
 Test(tagrules, exclude_before_aggregation)
 {
 	static char *rules[] = { "instance_id", "req_*", "user_id|checkout.*", "*tmp?" };
-	struct aggr_config c;
-	cfg_init(&c, 0);
+	struct aggr_config c = limit_config(0);
 	c.tags_exclude = rules;
 	c.ntags_exclude = 4;
-	struct side s;
 	side_init(&s, &c, NULL);
 	for (int i = 0; i < 3; i++) {
 		sendf(&s, T0, "checkout.ok:1|c|#instance_id:%d,user_id:%d,req_path:/x,env:a,xtmp1:z", i, i);
 		sendf(&s, T0, "login.ok:1|c|#instance_id:%d,user_id:u,env:a,tmp:y", i);
 	}
-	struct batch *b = aggr_flush(s.a, T0 + 10, false);
+	const struct batch *b = flush_at(T0 + 10);
 	size_t n;
 	cr_assert_eq(value_of(b, "checkout.ok", "env:a"), 0.3);
 	cr_assert_eq(value_of(b, "login.ok", "env:a,tmp:y,user_id:u"), 0.3);
 	cr_assert_eq(total(b, "checkout.ok", &n), 3);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(stats(s.a).tags_excluded, 3 * 4 + 3 * 1);
-	batch_free(b);
 	/* a reload without rules keeps every tag (the cache is cleared) */
 	struct aggr_config c2 = c;
 	c2.ntags_exclude = 0;
 	c2.tags_exclude = NULL;
 	aggr_reconfigure(s.a, &c2);
 	sendf(&s, T0 + 10, "login.ok:1|c|#instance_id:0,user_id:u,env:a,tmp:y");
-	b = aggr_flush(s.a, T0 + 20, false);
+	b = flush_at(T0 + 20);
 	cr_assert_eq(value_of(b, "login.ok", "env:a,instance_id:0,tmp:y,user_id:u"), 0.1);
-	batch_free(b);
-	side_done(&s);
 }
 
 /* ---- memory limit ---- */
 
 Test(memlimit, refuses_new_contexts_and_counts)
 {
-	struct aggr_config c;
-	cfg_init(&c, 0);
+	struct aggr_config c = limit_config(0);
 	c.memory_limit = 1; /* below what an empty aggregator holds */
-	struct side s;
 	side_init(&s, &c, NULL);
 	for (int i = 0; i < 10; i++)
 		sendf(&s, T0, "mem:1|c|#id:%d", i);
@@ -449,5 +450,4 @@ Test(memlimit, refuses_new_contexts_and_counts)
 	cr_assert_eq(aggr_top(s.a, &top, 1), 1);
 	/* the first 10 came before the metric had a context to count them on */
 	cr_assert_eq(top.refused, st.dropped[AGGR_DROP_MEMORY_LIMIT] - 10);
-	side_done(&s);
 }
