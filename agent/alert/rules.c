@@ -30,20 +30,18 @@ __attribute__((format(printf, 6, 7)))
 static void report(struct loader *l, bool is_error, unsigned line, const char *rule,
 		   const char *key, const char *fmt, ...)
 {
-	char msg[768], full[1200];
+	char where[400];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+
 	if (is_error)
 		l->errors++;
-	if (!l->diag)
-		return;
 	if (rule && *rule)
-		snprintf(full, sizeof(full), "%s:%u: %s: rule %s: %s", l->file, line, key, rule, msg);
+		snprintf(where, sizeof(where), "%s:%u: %s: rule %s", l->file, line, key, rule);
 	else
-		snprintf(full, sizeof(full), "%s:%u: %s: %s", l->file, line, key, msg);
-	config_diag_add(l->diag, is_error, full);
+		snprintf(where, sizeof(where), "%s:%u: %s", l->file, line, key);
+	va_start(ap, fmt);
+	config_diag_vaddf(l->diag, is_error, where, fmt, ap);
+	va_end(ap);
 }
 
 void alert_rules_free(struct alert_rules *rs)

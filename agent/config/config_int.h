@@ -58,7 +58,22 @@ int cfg_get_bool(struct ctx *c, const char *key, const struct ynode *n, bool *ou
 /* n is a list of at most max items (what: "a list of strings"); else reported, -EINVAL. */
 int cfg_check_list(struct ctx *c, const char *key, const struct ynode *n, size_t max,
 		   const char *what);
-/* A list of at most max strings. */
+/* How cfg_get_list reads a list: at most max items (what: "a list of
+ * strings", for the message), each of size bytes, read by read(); free()
+ * releases an array of n items of which those not read are zero. */
+struct cfg_list {
+	size_t max;
+	const char *what;
+	size_t size;
+	int (*read)(struct ctx *c, const char *path, const struct ynode *n, void *item);
+	void (*free)(void *v, size_t n);
+};
+/* Reads every item of list n ("key[i]" in messages) into a new array, set
+ * in *out (n->n items) when all are read; else the array is freed and the
+ * first error returned (-ENOMEM first of all). */
+int cfg_get_list(struct ctx *c, const char *key, const struct ynode *n,
+		 const struct cfg_list *spec, void **out);
+/* A list of at most max strings; replaces *out on success. */
 int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
 		    char ***out, size_t *nout);
 /* The index of the scalar in names[], or -EINVAL (reported, listing `expected`). */

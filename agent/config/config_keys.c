@@ -188,27 +188,28 @@ static int h_hist_aggs(struct ctx *c, const char *key, const struct ynode *n)
 	return rc;
 }
 
+static int read_percentile(struct ctx *c, const char *path, const struct ynode *n, void *item)
+{
+	return cfg_get_double(c, path, n, 0, 1, item);
+}
+
+static void free_array(void *v, size_t n)
+{
+	(void)n;
+	free(v);
+}
+
 static int h_percentiles(struct ctx *c, const char *key, const struct ynode *n)
 {
+	static const struct cfg_list spec = {
+		MAX_PERCENTILES, "a list of numbers in [0, 1]", sizeof(double), read_percentile, free_array,
+	};
 	struct aggr_config *a = &c->cfg->aggr;
-	char path[96];
-	double *v;
-	int rc = 0;
+	void *v;
+	int rc = cfg_get_list(c, key, n, &spec, &v);
 
-	if (cfg_check_list(c, key, n, MAX_PERCENTILES, "a list of numbers in [0, 1]") < 0)
-		return -EINVAL;
-	v = calloc(n->n ? n->n : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < n->n; i++) {
-		cfg_path(path, sizeof(path), "%s[%zu]", key, i);
-		if (cfg_get_double(c, path, n->items[i], 0, 1, &v[i]) < 0)
-			rc = -EINVAL;
-	}
-	if (rc < 0) {
-		free(v);
+	if (rc < 0)
 		return rc;
-	}
 	free(a->histogram_percentiles);
 	a->histogram_percentiles = v;
 	a->nhistogram_percentiles = n->n;

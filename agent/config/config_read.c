@@ -40,17 +40,16 @@ void cfg_emit(struct ctx *c, bool is_error, const char *msg)
 void cfg_report(struct ctx *c, bool is_error, const struct ynode *n, const char *key,
 		const char *fmt, ...)
 {
-	char msg[512], line[1024];
+	char where[320], line[1024];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (n)
-		snprintf(line, sizeof(line), "%s:%u: %s: %s", c->file, n->line, key, msg);
+		snprintf(where, sizeof(where), "%s:%u: %s", c->file, n->line, key);
 	else
-		snprintf(line, sizeof(line), "environment: %s: %s", key, msg);
-	cfg_emit(c, is_error, line);
+		snprintf(where, sizeof(where), "environment: %s", key);
+	va_start(ap, fmt);
+	cfg_emit(c, is_error, config_diag_vformat(line, sizeof(line), where, fmt, ap));
+	va_end(ap);
 }
 
 /* A bounded, printable copy of user text for messages. */
@@ -172,28 +171,50 @@ int cfg_check_list(struct ctx *c, const char *key, const struct ynode *n, size_t
 	return 0;
 }
 
-/* A list of strings, at most max items; replaces *out on success. */
-int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
-		       char ***out, size_t *nout)
+int cfg_get_list(struct ctx *c, const char *key, const struct ynode *n,
+		 const struct cfg_list *spec, void **out)
 {
-	char path[160], **v;
+	char path[160], *v;
 	int rc = 0;
 
-	if (cfg_check_list(c, key, n, max, "a list of strings") < 0)
+	if (cfg_check_list(c, key, n, spec->max, spec->what) < 0)
 		return -EINVAL;
-	v = calloc(n->n ? n->n : 1, sizeof(*v));
+	v = calloc(n->n ? n->n : 1, spec->size);
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n->n; i++) {
 		cfg_path(path, sizeof(path), "%s[%zu]", key, i);
-		int r = cfg_get_str(c, path, n->items[i], &v[i]);
+		int r = spec->read(c, path, n->items[i], v + i * spec->size);
 		if (r < 0 && rc != -ENOMEM)
 			rc = r;
 	}
 	if (rc < 0) {
-		cfg_strv_free(v, n->n);
+		spec->free(v, n->n);
 		return rc;
 	}
+	*out = v;
+	return 0;
+}
+
+static int read_str_item(struct ctx *c, const char *path, const struct ynode *n, void *item)
+{
+	return cfg_get_str(c, path, n, item);
+}
+
+static void free_strv(void *v, size_t n)
+{
+	cfg_strv_free(v, n);
+}
+
+int cfg_get_strlist(struct ctx *c, const char *key, const struct ynode *n, size_t max,
+		    char ***out, size_t *nout)
+{
+	const struct cfg_list spec = { max, "a list of strings", sizeof(char *), read_str_item, free_strv };
+	void *v;
+	int rc = cfg_get_list(c, key, n, &spec, &v);
+
+	if (rc < 0)
+		return rc;
 	cfg_strv_free(*out, *nout);
 	*out = v;
 	*nout = n->n;

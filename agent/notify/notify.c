@@ -28,13 +28,13 @@ __attribute__((format(printf, 5, 6)))
 static void report(struct config_diag *diag, bool is_error, const char *file, unsigned line,
 		   const char *fmt, ...)
 {
-	char msg[512], full[800];
+	char where[320];
 	va_list ap;
+
+	snprintf(where, sizeof(where), "%s:%u", file, line);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	config_diag_vaddf(diag, is_error, where, fmt, ap);
 	va_end(ap);
-	snprintf(full, sizeof(full), "%s:%u: %s", file, line, msg);
-	config_diag_add(diag, is_error, full);
 }
 
 static bool url_ok(const char *u)

@@ -4,7 +4,7 @@
  */
 #include "yamldoc/diag.h"
 
-#include <stddef.h>
+#include <stdio.h>
 
 void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
 {
@@ -16,4 +16,22 @@ void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
 		diag->warnings++;
 	if (diag->report)
 		diag->report(diag->ctx, is_error, msg);
+}
+
+const char *config_diag_vformat(char *out, size_t len, const char *where, const char *fmt,
+				va_list ap)
+{
+	int n = snprintf(out, len, "%s: ", where);
+
+	if (n >= 0 && (size_t)n < len)
+		vsnprintf(out + n, len - (size_t)n, fmt, ap);
+	return out;
+}
+
+void config_diag_vaddf(struct config_diag *diag, bool is_error, const char *where,
+		       const char *fmt, va_list ap)
+{
+	char msg[1200];
+
+	config_diag_add(diag, is_error, config_diag_vformat(msg, sizeof(msg), where, fmt, ap));
 }

@@ -7,7 +7,9 @@
 #ifndef DDMA_YAMLDOC_DIAG_H
 #define DDMA_YAMLDOC_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config_diag {
 	void (*report)(void *ctx, bool is_error, const char *msg);
@@ -19,5 +21,16 @@ struct config_diag {
 /* Counts one "file:line: ..." message as an error or a warning and hands it
  * to diag->report when set. NULL diag: nothing. */
 void config_diag_add(struct config_diag *diag, bool is_error, const char *msg);
+
+/* Writes "where: " and the printf-formatted message into out (cut to len
+ * bytes); returns out. */
+__attribute__((format(printf, 4, 0)))
+const char *config_diag_vformat(char *out, size_t len, const char *where, const char *fmt,
+				va_list ap);
+
+/* config_diag_add of "where: " and the printf-formatted message. */
+__attribute__((format(printf, 4, 0)))
+void config_diag_vaddf(struct config_diag *diag, bool is_error, const char *where,
+		       const char *fmt, va_list ap);
 
 #endif
