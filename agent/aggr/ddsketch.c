@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/search.h"
+
 /* bias = 1 - floor(ln(1e-9) / ln(gamma)); floor(-1336.6...) = -1337. */
 #define DDSKETCH_BIAS 1338
 /* gamma^(1 - bias), the value of key 1 (Datadog's norm.min), cut a little
@@ -94,19 +96,14 @@ static void note_value(struct ddsketch *s, double v, uint32_t n)
 	s->sum += v * n;
 }
 
+DEFINE_LOWER_BOUND(bin_lower_bound, struct ddsketch_bin, int32_t, key)
+
 int ddsketch_add(struct ddsketch *s, double v, uint32_t n)
 {
 	if (n == 0)
 		n = 1;
 	int32_t k = ddsketch_key(v);
-	uint32_t lo = 0, hi = s->nbins;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (s->bins[mid].key < k)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	uint32_t lo = (uint32_t)bin_lower_bound(s->bins, s->nbins, k);
 	if (lo < s->nbins && s->bins[lo].key == k) {
 		s->bins[lo].n = sat_add(s->bins[lo].n, n);
 		note_value(s, v, n);

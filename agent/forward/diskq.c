@@ -17,6 +17,8 @@
 
 #include <zlib.h>
 
+#include "core/search.h"
+
 #define MAGIC "DDMAQ001"
 #define HDR_FIXED 66
 #define MAX_PATH_LEN 64
@@ -237,16 +239,12 @@ static int index_add(struct diskq *q, uint64_t seq, size_t size, uint32_t npoint
 }
 
 /* Index of seq, or -1. */
+DEFINE_LOWER_BOUND(entry_lower_bound, struct entry, uint64_t, seq)
+
 static long index_find(const struct diskq *q, uint64_t seq)
 {
-	size_t lo = 0, hi = q->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (q->ent[mid].seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = entry_lower_bound(q->ent, q->n, seq);
+
 	return lo < q->n && q->ent[lo].seq == seq ? (long)lo : -1;
 }
 

@@ -363,11 +363,6 @@ int status_port(const struct status *s)
 	return s ? s->port : 0;
 }
 
-unsigned status_connections(const struct status *s)
-{
-	return s ? s->nconns : 0;
-}
-
 int status_cli(const char *host, int port, const char *path)
 {
 	char portstr[16];

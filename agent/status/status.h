@@ -90,7 +90,6 @@ struct status *status_new(struct event_base *base, const struct status_config *c
 			  status_snapshot_fn fn, void *ctx, char *err, size_t errlen);
 void status_free(struct status *s); /* accepts NULL */
 int status_port(const struct status *s); /* bound port (useful with port 0? no: 0 = off) */
-unsigned status_connections(const struct status *s); /* open now */
 
 /* Adds a counter to a section (creating it); silently ignores overflow of the
  * fixed-size arrays (sizes are compile-time and checked in tests). */
