@@ -9,17 +9,18 @@ static double fixture_pct95[] = { 0.95 };
 
 void fixture_aggr_config(struct aggr_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->hostname = "myhost";
-	c->namespace = "";
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 20;
-	c->histogram_aggregates = HIST_AGG_DEFAULT;
-	c->histogram_percentiles = fixture_pct95;
-	c->nhistogram_percentiles = 1;
-	c->no_aggregation_pipeline = true;
-	c->set_exact_max = 10000;
+	*c = (struct aggr_config){
+		.hostname = "myhost",
+		.namespace = "",
+		.bucket_seconds = 10,
+		.expiry_seconds = 300,
+		.context_expiry_seconds = 20,
+		.histogram_aggregates = HIST_AGG_DEFAULT,
+		.histogram_percentiles = fixture_pct95,
+		.nhistogram_percentiles = 1,
+		.no_aggregation_pipeline = true,
+		.set_exact_max = 10000,
+	};
 }
 
 void fixture_join_tags(const char *const *t, uint32_t n, char *out, size_t cap)
