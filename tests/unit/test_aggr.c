@@ -17,24 +17,24 @@
 
 static char *blacklist[] = { "datadog.agent", "datadog.dogstatsd" };
 
-static void cfg_init(struct aggr_config *c)
+static struct aggr_config base_config(void)
 {
-	fixture_aggr_config(c);
-	c->namespace_blacklist = blacklist;
-	c->nnamespace_blacklist = 2;
-	c->max_contexts = 1000000;
-	c->max_contexts_per_metric = 100000;
+	struct aggr_config c;
+	fixture_aggr_config(&c);
+	c.namespace_blacklist = blacklist;
+	c.nnamespace_blacklist = 2;
+	c.max_contexts = 1000000;
+	c.max_contexts_per_metric = 100000;
+	return c;
 }
 
-/* An aggr on cfg_init's config, kept in a static because the aggr borrows it
- * (each test runs in a process of its own). */
+/* An aggr on base_config(), the config kept in a static because the aggr
+ * borrows it (each test runs in a process of its own). */
 static struct aggr *aggr_default(void)
 {
 	static struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
-	cr_assert_not_null(a);
-	return a;
+	c = base_config();
+	return fixture_aggr_new(&c);
 }
 
 /* Sends one metric; tags is a comma-separated list ("" = none). */
@@ -43,13 +43,7 @@ static void send_full(struct aggr *a, const char *name, enum metric_type t, cons
 {
 	static char tagbuf[4096];
 	struct sv tv[64];
-	size_t nt = 0;
-	snprintf(tagbuf, sizeof(tagbuf), "%s", tags);
-	for (char *p = tagbuf; *tags && p;) {
-		char *c = strchr(p, ',');
-		tv[nt++] = (struct sv){ p, c ? (size_t)(c - p) : strlen(p) };
-		p = c ? c + 1 : NULL;
-	}
+	size_t nt = fixture_split_tags(tags, tagbuf, sizeof(tagbuf), tv, 64);
 	struct dsd_metric m = {
 		.name = sv_from_cstr(name), .type = t, .values = v, .nvalues = nv,
 		.explicit_sign = sign, .sample_rate = rate, .tags = tv, .ntags = nt, .timestamp = ts,
@@ -97,24 +91,118 @@ static uint64_t contexts(const struct aggr *a)
 	return st.contexts;
 }
 
+#define LEN(x) (sizeof(x) / sizeof((x)[0]))
+
+/* A sample as send_full takes it, received at T0 + dt. */
+struct smp {
+	const char *name;
+	enum metric_type t;
+	double v, rate;
+	const char *tags;
+	int64_t dt;
+	bool sign;
+	int64_t ts; /* the sample's own timestamp; 0: none */
+};
+
+/* name, type, value, sample rate, tags, received at T0 + at */
+#define IN(nm, ty, val, rt, tg, at)                                                   \
+	{ .name = (nm), .t = (ty), .v = (val), .rate = (rt), .tags = (tg), .dt = (at) }
+/* a gauge with an explicit sign, rate 1, no tags */
+#define SIGNED(nm, val, at)                                                            \
+	{ .name = (nm), .t = METRIC_GAUGE, .v = (val), .rate = 1, .tags = "", .dt = (at), \
+	  .sign = true }
+/* timestamped T0 + ts, received at T0 + 1, rate 1, no tags */
+#define STAMPED(nm, ty, val, ts_)                                                      \
+	{ .name = (nm), .t = (ty), .v = (val), .rate = 1, .tags = "", .dt = 1, .ts = T0 + (ts_) }
+
+/* SAMPLES(IN(...), ...): an array and its length. */
+#define SAMPLES(...) (const struct smp[]){ __VA_ARGS__ }, LEN(((const struct smp[]){ __VA_ARGS__ }))
+
+static void feed(struct aggr *a, const struct smp *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		send_full(a, in[i].name, in[i].t, &in[i].v, 1, in[i].rate, in[i].tags, in[i].sign,
+			  in[i].ts, T0 + in[i].dt);
+}
+
+/* A series a batch must hold: name{tags} at T0 + dt, its value equal to
+ * value (within tol when tol > 0; any value when value is NAN). */
+struct want {
+	const char *name, *tags;
+	int64_t dt;
+	double value, tol;
+};
+
+/* exactly val / within 1e-12 of val / there, any value */
+#define EQ(nm, tg, at, val) { .name = (nm), .tags = (tg), .dt = (at), .value = (val) }
+#define NEAR(nm, tg, at, val) { .name = (nm), .tags = (tg), .dt = (at), .value = (val), .tol = 1e-12 }
+#define HAS(nm, tg, at) { .name = (nm), .tags = (tg), .dt = (at), .value = NAN }
+
+/* WANT(EQ(...), NEAR(...), HAS(...), ...): an array and its length. */
+#define WANT(...) (const struct want[]){ __VA_ARGS__ }, LEN(((const struct want[]){ __VA_ARGS__ }))
+
+static void expect_series(const struct batch *b, const struct want *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct series *s = find(b, w[i].name, w[i].tags, T0 + w[i].dt);
+		cr_assert(s, "no series %s{%s} at T0%+lld", w[i].name, w[i].tags, (long long)w[i].dt);
+		if (isnan(w[i].value))
+			continue;
+		if (w[i].tol > 0)
+			cr_assert_float_eq(s->value, w[i].value, w[i].tol, "%s{%s}: %.17g", w[i].name,
+					   w[i].tags, s->value);
+		else
+			cr_assert_eq(s->value, w[i].value, "%s{%s}: %.17g", w[i].name, w[i].tags,
+				     s->value);
+	}
+}
+
+/* How check_bucket runs: on cfg (NULL: base_config()); after the samples the
+ * aggr holds `contexts` contexts; the flush at T0 + flush_dt (10 when 0),
+ * final or not, holds nseries series and nsketches sketches (0: either not
+ * checked). */
+struct bucket {
+	const struct aggr_config *cfg;
+	uint64_t contexts;
+	int64_t flush_dt;
+	bool final;
+	size_t nseries, nsketches;
+};
+
+/* A fresh aggr fed in[], flushed once: the batch holds want[]. */
+static void check_bucket(struct bucket k, const struct smp *in, size_t nin, const struct want *w,
+			 size_t nw)
+{
+	struct aggr *a = k.cfg ? fixture_aggr_new(k.cfg) : aggr_default();
+	feed(a, in, nin);
+	if (k.contexts)
+		cr_assert_eq(contexts(a), k.contexts);
+	struct batch *b = aggr_flush(a, T0 + (k.flush_dt ? k.flush_dt : 10), k.final);
+	if (k.nseries)
+		cr_assert_eq(b->nseries, k.nseries);
+	if (k.nsketches)
+		cr_assert_eq(b->nsketches, k.nsketches);
+	expect_series(b, w, nw);
+	batch_free(b);
+	aggr_free(a);
+}
+
 Test(aggr, counter_sample_rates_and_closed_buckets)
 {
 	struct aggr *a = aggr_default();
-	send(a, "req", METRIC_COUNT, 1, 0.5, "", T0 + 1);
-	send(a, "req", METRIC_COUNT, 2, 0.5, "", T0 + 9);
-	send(a, "low", METRIC_COUNT, 1, 0.1, "", T0 + 3);
+	feed(a, SAMPLES(IN("req", METRIC_COUNT, 1, 0.5, "", 1), IN("req", METRIC_COUNT, 2, 0.5, "", 9),
+			IN("low", METRIC_COUNT, 1, 0.1, "", 3)));
 	struct batch *b = aggr_flush(a, T0 + 9, false);
 	cr_assert_eq(b->nseries, 0, "open bucket flushed");
 	batch_free(b);
 	b = aggr_flush(a, T0 + 10, false);
 	cr_assert_eq(b->nseries, 2);
+	expect_series(b, WANT(NEAR("req", "", 0, 0.6), /* (1/0.5 + 2/0.5) / 10 */
+			      NEAR("low", "", 0, 1.0))); /* 1/0.1/10 */
 	const struct series *s = find(b, "req", "", T0);
-	cr_assert(s);
 	cr_assert_eq(s->kind, SERIES_RATE);
 	cr_assert_eq(s->interval, 10);
-	cr_assert_float_eq(s->value, 0.6, 1e-12); /* (1/0.5 + 2/0.5) / 10 */
 	cr_assert_str_eq(s->host, "myhost");
-	cr_assert_float_eq(value_of(b, "low", "", T0), 1.0, 1e-12); /* 1/0.1/10 */
 	batch_free(b);
 	aggr_free(a);
 }
@@ -122,18 +210,16 @@ Test(aggr, counter_sample_rates_and_closed_buckets)
 Test(aggr, samples_bucketed_by_receive_time)
 {
 	struct aggr *a = aggr_default();
-	send(a, "g", METRIC_GAUGE, 1, 1, "", T0 + 5);
-	send(a, "g", METRIC_GAUGE, 2, 1, "", T0 + 12);
-	send(a, "g", METRIC_GAUGE, 3, 1, "", T0 + 25);
+	feed(a, SAMPLES(IN("g", METRIC_GAUGE, 1, 1, "", 5), IN("g", METRIC_GAUGE, 2, 1, "", 12),
+			IN("g", METRIC_GAUGE, 3, 1, "", 25)));
 	struct batch *b = aggr_flush(a, T0 + 27, false);
 	cr_assert_eq(b->nseries, 2);
-	cr_assert_eq(value_of(b, "g", "", T0), 1);
-	cr_assert_eq(value_of(b, "g", "", T0 + 10), 2);
+	expect_series(b, WANT(EQ("g", "", 0, 1), EQ("g", "", 10, 2)));
 	cr_assert_eq(find(b, "g", "", T0 + 10)->kind, SERIES_GAUGE);
 	batch_free(b);
 	b = aggr_flush(a, T0 + 30, true);
 	cr_assert_eq(b->nseries, 1);
-	cr_assert_eq(value_of(b, "g", "", T0 + 20), 3);
+	expect_series(b, WANT(EQ("g", "", 20, 3)));
 	batch_free(b);
 	aggr_free(a);
 }
@@ -152,49 +238,39 @@ Test(aggr, gauge_last_value_and_signs_absolute_by_default)
 
 Test(aggr, gauge_deltas_option)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.gauge_deltas = true;
-	struct aggr *a = aggr_new(&c);
-	double plus5 = 5, minus3 = -3, plus1 = 1;
-	send(a, "g", METRIC_GAUGE, 10, 1, "", T0);
-	send_full(a, "g", METRIC_GAUGE, &plus5, 1, 1, "", true, 0, T0 + 1);
-	send_full(a, "g", METRIC_GAUGE, &minus3, 1, 1, "", true, 0, T0 + 2);
-	send_full(a, "g", METRIC_GAUGE, &plus1, 1, 1, "", true, 0, T0 + 11); /* next bucket: from 12 */
-	send_full(a, "d", METRIC_GAUGE, &plus5, 1, 1, "", true, 0, T0 + 3);   /* no previous value */
-	struct batch *b = aggr_flush(a, T0 + 20, false);
-	cr_assert_eq(value_of(b, "g", "", T0), 12);
-	cr_assert_eq(value_of(b, "g", "", T0 + 10), 13);
-	cr_assert_eq(value_of(b, "d", "", T0), 5);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c, .flush_dt = 20 },
+		     SAMPLES(IN("g", METRIC_GAUGE, 10, 1, "", 0),
+			     SIGNED("g", 5, 1),
+			     SIGNED("g", -3, 2),
+			     SIGNED("g", 1, 11), /* next bucket: from 12 */
+			     SIGNED("d", 5, 3)), /* no previous value */
+		     WANT(EQ("g", "", 0, 12), EQ("g", "", 10, 13), EQ("d", "", 0, 5)));
 }
 
 Test(aggr, histogram_1_to_100)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	static double pcts[] = { 0.5, 0.95, 0.99 };
 	c.histogram_percentiles = pcts;
 	c.nhistogram_percentiles = 3;
 	c.histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	for (int i = 100; i >= 1; i--) /* out of order on purpose */
 		send(a, "lat", i % 2 ? METRIC_HISTOGRAM : METRIC_TIMING, i, 1, "x:y", T0 + 2);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	cr_assert_eq(b->nseries, 9);
-	cr_assert_eq(value_of(b, "lat.max", "x:y", T0), 100);
-	cr_assert_eq(value_of(b, "lat.min", "x:y", T0), 1);
-	cr_assert_eq(value_of(b, "lat.median", "x:y", T0), 50); /* lower middle */
-	cr_assert_float_eq(value_of(b, "lat.avg", "x:y", T0), 50.5, 1e-12);
-	cr_assert_eq(value_of(b, "lat.sum", "x:y", T0), 5050);
-	cr_assert_float_eq(value_of(b, "lat.count", "x:y", T0), 10.0, 1e-12);
+	expect_series(b, WANT(EQ("lat.max", "x:y", 0, 100), EQ("lat.min", "x:y", 0, 1),
+			      EQ("lat.median", "x:y", 0, 50), /* lower middle */
+			      NEAR("lat.avg", "x:y", 0, 50.5), EQ("lat.sum", "x:y", 0, 5050),
+			      NEAR("lat.count", "x:y", 0, 10.0),
+			      EQ("lat.50percentile", "x:y", 0, 50),
+			      EQ("lat.95percentile", "x:y", 0, 95),
+			      EQ("lat.99percentile", "x:y", 0, 99)));
 	cr_assert_eq(find(b, "lat.count", "x:y", T0)->kind, SERIES_RATE);
 	cr_assert_eq(find(b, "lat.count", "x:y", T0)->interval, 10);
 	cr_assert_eq(find(b, "lat.max", "x:y", T0)->kind, SERIES_GAUGE);
-	cr_assert_eq(value_of(b, "lat.50percentile", "x:y", T0), 50);
-	cr_assert_eq(value_of(b, "lat.95percentile", "x:y", T0), 95);
-	cr_assert_eq(value_of(b, "lat.99percentile", "x:y", T0), 99);
 	batch_free(b);
 	aggr_free(a);
 }
@@ -206,32 +282,25 @@ Test(aggr, histogram_small_counts_nearest_rank)
 		send(a, "h", METRIC_HISTOGRAM, i * 10, 1, "", T0);
 	send(a, "one", METRIC_HISTOGRAM, 42, 1, "", T0);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_eq(value_of(b, "h.95percentile", "", T0), 100); /* ceil(9.5) = 10th */
-	cr_assert_eq(value_of(b, "h.median", "", T0), 50);	  /* 5th of 10 */
-	cr_assert_eq(value_of(b, "one.median", "", T0), 42);
-	cr_assert_eq(value_of(b, "one.95percentile", "", T0), 42);
+	expect_series(b, WANT(EQ("h.95percentile", "", 0, 100), /* ceil(9.5) = 10th */
+			      EQ("h.median", "", 0, 50),	  /* 5th of 10 */
+			      EQ("one.median", "", 0, 42), EQ("one.95percentile", "", 0, 42)));
 	batch_free(b);
 	aggr_free(a);
 }
 
 Test(aggr, histogram_weighted_samples)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.histogram_aggregates |= HIST_AGG_SUM;
-	struct aggr *a = aggr_new(&c);
-	send(a, "w", METRIC_HISTOGRAM, 1, 0.5, "", T0); /* weight 2 */
-	send(a, "w", METRIC_HISTOGRAM, 2, 1, "", T0);
-	send(a, "w", METRIC_HISTOGRAM, 3, 1, "", T0);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
 	/* W = 4, sum = 7: median target 1.5 -> cum 2 at value 1; p95 target 3.79 -> 3 */
-	cr_assert_float_eq(value_of(b, "w.count", "", T0), 0.4, 1e-12);
-	cr_assert_float_eq(value_of(b, "w.sum", "", T0), 7, 1e-12);
-	cr_assert_float_eq(value_of(b, "w.avg", "", T0), 1.75, 1e-12);
-	cr_assert_eq(value_of(b, "w.median", "", T0), 1);
-	cr_assert_eq(value_of(b, "w.95percentile", "", T0), 3);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c },
+		     SAMPLES(IN("w", METRIC_HISTOGRAM, 1, 0.5, "", 0), /* weight 2 */
+			     IN("w", METRIC_HISTOGRAM, 2, 1, "", 0),
+			     IN("w", METRIC_HISTOGRAM, 3, 1, "", 0)),
+		     WANT(NEAR("w.count", "", 0, 0.4), NEAR("w.sum", "", 0, 7),
+			  NEAR("w.avg", "", 0, 1.75), EQ("w.median", "", 0, 1),
+			  EQ("w.95percentile", "", 0, 3)));
 }
 
 Test(aggr, histogram_folds_into_sketch_past_cap)
@@ -254,10 +323,9 @@ Test(aggr, histogram_folds_into_sketch_past_cap)
 
 Test(aggr, sets_exact_and_hll)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.set_exact_max = 1000;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	send_set(a, "users", "alice", T0);
 	send_set(a, "users", "bob", T0);
 	send_set(a, "users", "alice", T0 + 1);
@@ -285,10 +353,9 @@ Test(aggr, sets_exact_and_hll)
 
 Test(aggr, counter_zero_fill_then_expiry)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.expiry_seconds = 30;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	send(a, "c", METRIC_COUNT, 5, 1, "", T0 + 5);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	cr_assert_float_eq(value_of(b, "c", "", T0), 0.5, 1e-12);
@@ -313,16 +380,10 @@ Test(aggr, counter_zero_fill_then_expiry)
 
 Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
 {
-	struct aggr *a = aggr_default();
-	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 1);
-	send(a, "c", METRIC_COUNT, 3, 1, "", T0 + 21);
-	struct batch *b = aggr_flush(a, T0 + 30, false); /* three closed buckets at once */
-	cr_assert_eq(b->nseries, 3);
-	cr_assert_float_eq(value_of(b, "c", "", T0), 0.1, 1e-12);
-	cr_assert_eq(value_of(b, "c", "", T0 + 10), 0);
-	cr_assert_float_eq(value_of(b, "c", "", T0 + 20), 0.3, 1e-12);
-	batch_free(b);
-	aggr_free(a);
+	/* the flush at T0 + 30 closes three buckets at once */
+	check_bucket((struct bucket){ .flush_dt = 30, .nseries = 3 },
+		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 1), IN("c", METRIC_COUNT, 3, 1, "", 21)),
+		     WANT(NEAR("c", "", 0, 0.1), EQ("c", "", 10, 0), NEAR("c", "", 20, 0.3)));
 }
 
 Test(aggr, context_expiry_returns_memory)
@@ -354,37 +415,25 @@ Test(aggr, context_expiry_returns_memory)
 
 Test(aggr, tag_order_and_duplicates_do_not_matter)
 {
-	struct aggr *a = aggr_default();
-	send(a, "c", METRIC_COUNT, 1, 1, "a,b,a", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "b,a", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "b,b,a,a,b", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "a", T0);
-	cr_assert_eq(contexts(a), 2);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_float_eq(value_of(b, "c", "a,b", T0), 0.3, 1e-12);
-	cr_assert_float_eq(value_of(b, "c", "a", T0), 0.1, 1e-12);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .contexts = 2 },
+		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "a,b,a", 0), IN("c", METRIC_COUNT, 1, 1, "b,a", 0),
+			     IN("c", METRIC_COUNT, 1, 1, "b,b,a,a,b", 0), IN("c", METRIC_COUNT, 1, 1, "a", 0)),
+		     WANT(NEAR("c", "a,b", 0, 0.3), NEAR("c", "a", 0, 0.1)));
 }
 
 Test(aggr, many_tags_sorted_output)
 {
-	struct aggr *a = aggr_default();
-	send(a, "c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", T0);
-	cr_assert_eq(contexts(a), 1);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_float_eq(value_of(b, "c", "a,b,c,d,e,f,g,h,i,j,k", T0), 0.2, 1e-12);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .contexts = 1 },
+		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", 0),
+			     IN("c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", 0)),
+		     WANT(NEAR("c", "a,b,c,d,e,f,g,h,i,j,k", 0, 0.2)));
 }
 
 Test(aggr, host_tag_overrides_host)
 {
 	struct aggr *a = aggr_default();
-	send(a, "c", METRIC_COUNT, 1, 1, "x,host:web1", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "host:,x", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "x", T0);
+	feed(a, SAMPLES(IN("c", METRIC_COUNT, 1, 1, "x,host:web1", 0),
+			IN("c", METRIC_COUNT, 1, 1, "host:,x", 0), IN("c", METRIC_COUNT, 1, 1, "x", 0)));
 	cr_assert_eq(contexts(a), 3);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	cr_assert_eq(b->nseries, 3);
@@ -407,56 +456,37 @@ Test(aggr, host_tag_overrides_host)
 
 Test(aggr, namespace_and_blacklist)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.namespace = "app";
-	struct aggr *a = aggr_new(&c);
-	send(a, "req", METRIC_COUNT, 1, 1, "", T0);
-	send(a, "datadog.agent.up", METRIC_GAUGE, 1, 1, "", T0);
-	send(a, "datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", T0);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert(find(b, "app.req", "", T0));
-	cr_assert(find(b, "datadog.agent.up", "", T0));
-	cr_assert(find(b, "datadog.dogstatsd.x", "", T0));
-	batch_free(b);
-	aggr_free(a);
-
-	c.namespace = "svc.";
-	a = aggr_new(&c);
-	send(a, "req", METRIC_COUNT, 1, 1, "", T0);
-	b = aggr_flush(a, T0 + 10, false);
-	cr_assert(find(b, "svc.req", "", T0), "dot doubled or missing");
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c },
+		     SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0), IN("datadog.agent.up", METRIC_GAUGE, 1, 1, "", 0),
+			     IN("datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", 0)),
+		     WANT(HAS("app.req", "", 0), HAS("datadog.agent.up", "", 0),
+			  HAS("datadog.dogstatsd.x", "", 0)));
+	c.namespace = "svc."; /* the dot is neither doubled nor missing */
+	check_bucket((struct bucket){ .cfg = &c }, SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0)),
+		     WANT(HAS("svc.req", "", 0)));
 }
 
 Test(aggr, global_tags_added_and_deduplicated)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	static char *gt[] = { "env:prod", "team:core" };
 	c.tags = gt;
 	c.ntags = 2;
-	struct aggr *a = aggr_new(&c);
-	send(a, "c", METRIC_COUNT, 1, 1, "env:prod,b", T0);
-	send(a, "c", METRIC_COUNT, 1, 1, "b", T0);
-	cr_assert_eq(contexts(a), 1);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_float_eq(value_of(b, "c", "b,env:prod,team:core", T0), 0.2, 1e-12);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c, .contexts = 1 },
+		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "env:prod,b", 0), IN("c", METRIC_COUNT, 1, 1, "b", 0)),
+		     WANT(NEAR("c", "b,env:prod,team:core", 0, 0.2)));
 }
 
 Test(aggr, reconfigure_applies_to_new_samples)
 {
-	struct aggr_config c1, c2;
-	cfg_init(&c1);
-	cfg_init(&c2);
+	struct aggr_config c1 = base_config(), c2 = base_config();
 	static char *gt[] = { "v:2" };
 	c2.tags = gt;
 	c2.ntags = 1;
 	c2.namespace = "n";
-	struct aggr *a = aggr_new(&c1);
+	struct aggr *a = fixture_aggr_new(&c1);
 	send(a, "c", METRIC_COUNT, 1, 1, "", T0);
 	aggr_reconfigure(a, &c2);
 	send(a, "c", METRIC_COUNT, 1, 1, "", T0);
@@ -469,10 +499,9 @@ Test(aggr, reconfigure_applies_to_new_samples)
 
 Test(aggr, overall_context_cap)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.max_contexts = 5;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	char tags[32];
 	for (int i = 0; i < 10; i++) {
 		snprintf(tags, sizeof(tags), "id:%d", i);
@@ -498,10 +527,9 @@ Test(aggr, overall_context_cap)
 
 Test(aggr, per_metric_cap_and_top_names_offending_tag)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.max_contexts_per_metric = 3;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	char tags[64];
 	for (int i = 0; i < 10; i++) {
 		snprintf(tags, sizeof(tags), "instance_id:i-%d,region:eu,az:%d", i, i % 2);
@@ -589,19 +617,15 @@ Test(aggr, mapper_profiles_applied_before_namespace)
 		  .tag_keys = tk, .tag_values = tv, .ntags = 2 },
 	};
 	static struct mapper_profile mp[] = { { .name = "web", .prefix = "web.", .mappings = mm, .nmappings = 1 } };
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.mapper_profiles = mp;
 	c.nmapper_profiles = 1;
 	c.namespace = "ns";
-	struct aggr *a = aggr_new(&c);
-	send(a, "web.shop.req.home", METRIC_COUNT, 1, 1, "x", T0);
-	send(a, "web.shop.other", METRIC_COUNT, 1, 1, "", T0);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert(find(b, "ns.web.requests", "route:home,service:shop,x", T0));
-	cr_assert(find(b, "ns.web.shop.other", "", T0));
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c },
+		     SAMPLES(IN("web.shop.req.home", METRIC_COUNT, 1, 1, "x", 0),
+			     IN("web.shop.other", METRIC_COUNT, 1, 1, "", 0)),
+		     WANT(HAS("ns.web.requests", "route:home,service:shop,x", 0),
+			  HAS("ns.web.shop.other", "", 0)));
 }
 
 Test(aggr, timestamped_samples_bypass_buckets)
@@ -642,25 +666,18 @@ Test(aggr, timestamped_samples_bypass_buckets)
 
 Test(aggr, timestamp_ignored_without_no_aggregation_pipeline)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	c.no_aggregation_pipeline = false;
-	struct aggr *a = aggr_new(&c);
-	double v = 4;
-	send_full(a, "tc", METRIC_COUNT, &v, 1, 1, "", false, T0 - 3600, T0 + 1);
-	send_full(a, "th", METRIC_HISTOGRAM, &v, 1, 1, "", false, T0 - 3600, T0 + 1);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_float_eq(value_of(b, "tc", "", T0), 0.4, 1e-12);
-	cr_assert_eq(value_of(b, "th.max", "", T0), 4);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .cfg = &c },
+		     SAMPLES(STAMPED("tc", METRIC_COUNT, 4, -3600),
+			     STAMPED("th", METRIC_HISTOGRAM, 4, -3600)),
+		     WANT(NEAR("tc", "", 0, 0.4), EQ("th.max", "", 0, 4)));
 }
 
 Test(aggr, distributions_flushed_as_sketches)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr_config c = base_config();
+	struct aggr *a = fixture_aggr_new(&c);
 	for (int i = 1; i <= 100; i++)
 		send(a, "dist", METRIC_DISTRIBUTION, i, 1, "t:1", T0 + 3);
 	send(a, "dist", METRIC_DISTRIBUTION, 1000, 0.5, "t:1", T0 + 3); /* weight 2 */
@@ -705,12 +722,11 @@ Test(aggr, distributions_flushed_as_sketches)
 
 Test(aggr, events_and_service_checks_copied)
 {
-	struct aggr_config c;
-	cfg_init(&c);
+	struct aggr_config c = base_config();
 	static char *gt[] = { "env:prod" };
 	c.tags = gt;
 	c.ntags = 1;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	struct sv et[] = { SV_LIT("k:v") };
 	struct dsd_event e = { .title = SV_LIT("deploy"), .text = SV_LIT("line1\nline2"),
 			       .tags = et, .ntags = 1, .priority = EVENT_PRIORITY_LOW,
@@ -751,26 +767,15 @@ Test(aggr, events_and_service_checks_copied)
 
 Test(aggr, same_name_different_types_are_separate_contexts)
 {
-	struct aggr *a = aggr_default();
-	send(a, "x", METRIC_COUNT, 10, 1, "", T0);
-	send(a, "x", METRIC_GAUGE, 3, 1, "", T0);
-	cr_assert_eq(contexts(a), 2);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_eq(b->nseries, 2);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .contexts = 2, .nseries = 2 },
+		     SAMPLES(IN("x", METRIC_COUNT, 10, 1, "", 0), IN("x", METRIC_GAUGE, 3, 1, "", 0)), NULL, 0);
 }
 
 Test(aggr, final_flush_includes_open_bucket)
 {
-	struct aggr *a = aggr_default();
-	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 3);
-	send(a, "d", METRIC_DISTRIBUTION, 1, 1, "", T0 + 3);
-	struct batch *b = aggr_flush(a, T0 + 4, true);
-	cr_assert_eq(b->nseries, 1);
-	cr_assert_eq(b->nsketches, 1);
-	batch_free(b);
-	aggr_free(a);
+	check_bucket((struct bucket){ .flush_dt = 4, .final = true, .nseries = 1, .nsketches = 1 },
+		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 3), IN("d", METRIC_DISTRIBUTION, 1, 1, "", 3)),
+		     NULL, 0);
 }
 
 Test(aggr, hundred_thousand_contexts_each_flushed_once)

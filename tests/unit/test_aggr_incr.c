@@ -29,13 +29,11 @@
 
 static double pcts[] = { 0.5, 0.95 };
 
-static void cfg_init(struct aggr_config *c)
+static struct aggr_config base_config(void)
 {
-	fixture_aggr_config(c);
-	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
-	c->histogram_percentiles = pcts;
-	c->nhistogram_percentiles = 2;
-	c->set_exact_max = 100;
+	struct aggr_config c;
+	fixture_aggr_config_collect(&c, pcts, 2);
+	return c;
 }
 
 /* One line as the receive path feeds it: the seen-line cache first, then the
@@ -45,13 +43,7 @@ static bool put(struct aggr *a, const char *name, enum metric_type t, double v, 
 {
 	char buf[512], suf[520];
 	struct sv tv[16];
-	size_t nt = 0;
-	snprintf(buf, sizeof(buf), "%s", tags);
-	for (char *p = buf; *tags && p;) {
-		char *c = strchr(p, ',');
-		tv[nt++] = (struct sv){ p, c ? (size_t)(c - p) : strlen(p) };
-		p = c ? c + 1 : NULL;
-	}
+	size_t nt = fixture_split_tags(tags, buf, sizeof(buf), tv, 16);
 	snprintf(suf, sizeof(suf), "%s%s", *tags ? "|#" : "", tags);
 	char member[32];
 	snprintf(member, sizeof(member), "m%g", v);
@@ -190,9 +182,8 @@ static void between(struct aggr *a, int i)
 
 static void equivalence(size_t step)
 {
-	struct aggr_config cfg;
-	cfg_init(&cfg);
-	struct aggr *one = aggr_new(&cfg), *inc = aggr_new(&cfg);
+	struct aggr_config cfg = base_config();
+	struct aggr *one = fixture_aggr_new(&cfg), *inc = fixture_aggr_new(&cfg);
 	cr_assert(one && inc);
 	history(one);
 	history(inc);
@@ -250,9 +241,8 @@ static struct dsd_metric line(const char *name, double *v, struct sv *tag)
 
 Test(aggr_incr, expired_in_step_then_revived)
 {
-	struct aggr_config cfg;
-	cfg_init(&cfg);
-	struct aggr *a = aggr_new(&cfg);
+	struct aggr_config cfg = base_config();
+	struct aggr *a = fixture_aggr_new(&cfg);
 	char n[16];
 	for (int j = 0; j < 10; j++) {
 		snprintf(n, sizeof(n), "c.%d", j);
@@ -302,10 +292,9 @@ Test(aggr_incr, expired_in_step_then_revived)
 
 Test(aggr_incr, slab_kept_for_context_created_during_collect)
 {
-	struct aggr_config cfg;
-	cfg_init(&cfg);
+	struct aggr_config cfg = base_config();
 	cfg.expiry_seconds = 30;
-	struct aggr *a = aggr_new(&cfg);
+	struct aggr *a = fixture_aggr_new(&cfg);
 	put(a, "z", METRIC_COUNT, 1, "", T0 - 70); /* slab index 0 */
 	put(a, "x", METRIC_GAUGE, 1, "", T0 - 70); /* 1 and 2: expire first */
 	put(a, "y", METRIC_GAUGE, 1, "", T0 - 70);
@@ -335,9 +324,8 @@ Test(aggr_incr, slab_kept_for_context_created_during_collect)
 
 Test(aggr_incr, free_during_collect)
 {
-	struct aggr_config cfg;
-	cfg_init(&cfg);
-	struct aggr *a = aggr_new(&cfg);
+	struct aggr_config cfg = base_config();
+	struct aggr *a = fixture_aggr_new(&cfg);
 	history(a);
 	cr_assert_eq(aggr_collect_begin(a, T0 + 15, false), 0);
 	cr_assert_not(aggr_collect_step(a, 50));

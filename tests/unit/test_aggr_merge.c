@@ -27,15 +27,13 @@ static double pcts[] = { 0.5, 0.95, 0.99 };
 static char *gtags_a[] = { "env:prod" };
 static char *gtags_b[] = { "env:canary", "dc:x" };
 
-static void cfg_init(struct aggr_config *c)
+static struct aggr_config base_config(void)
 {
-	fixture_aggr_config(c);
-	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
-	c->histogram_percentiles = pcts;
-	c->nhistogram_percentiles = 3;
-	c->set_exact_max = 100;
-	c->tags = gtags_a;
-	c->ntags = 1;
+	struct aggr_config c;
+	fixture_aggr_config_collect(&c, pcts, 3);
+	c.tags = gtags_a;
+	c.ntags = 1;
+	return c;
 }
 
 /* one: fed everything; p[0], p[1]: each fed its half */
@@ -46,10 +44,10 @@ struct rig {
 
 static void rig_init(struct rig *r)
 {
-	cfg_init(&r->cfg);
-	r->one = aggr_new(&r->cfg);
-	r->p[0] = aggr_new(&r->cfg);
-	r->p[1] = aggr_new(&r->cfg);
+	r->cfg = base_config();
+	r->one = fixture_aggr_new(&r->cfg);
+	r->p[0] = fixture_aggr_new(&r->cfg);
+	r->p[1] = fixture_aggr_new(&r->cfg);
 	cr_assert(r->one && r->p[0] && r->p[1]);
 }
 
@@ -60,24 +58,12 @@ static void rig_done(struct rig *r)
 	aggr_free(r->p[1]);
 }
 
-static size_t split_tags(const char *tags, char *buf, size_t cap, struct sv *tv)
-{
-	size_t nt = 0;
-	snprintf(buf, cap, "%s", tags);
-	for (char *p = buf; *tags && p;) {
-		char *c = strchr(p, ',');
-		tv[nt++] = (struct sv){ p, c ? (size_t)(c - p) : strlen(p) };
-		p = c ? c + 1 : NULL;
-	}
-	return nt;
-}
-
 static void sendv(struct rig *r, int pipe, const char *name, enum metric_type t, const double *v,
 		  size_t nv, double rate, const char *tags, int64_t ts, int64_t now)
 {
 	char buf[1024];
 	struct sv tv[32];
-	size_t nt = split_tags(tags, buf, sizeof(buf), tv);
+	size_t nt = fixture_split_tags(tags, buf, sizeof(buf), tv, 32);
 	struct dsd_metric m = { .name = sv_from_cstr(name), .type = t, .values = v, .nvalues = nv,
 				.sample_rate = rate, .tags = tv, .ntags = nt, .timestamp = ts };
 	aggr_ingest(r->one, &m, now);
@@ -327,7 +313,7 @@ static void ingest(struct aggr *a, const char *name, enum metric_type t, const c
 {
 	char buf[1024];
 	struct sv tv[32];
-	size_t nt = split_tags(tags, buf, sizeof(buf), tv);
+	size_t nt = fixture_split_tags(tags, buf, sizeof(buf), tv, 32);
 	double v = 1;
 	struct dsd_metric m = { .name = sv_from_cstr(name), .type = t, .values = &v, .nvalues = 1,
 				.sample_rate = 1, .tags = tv, .ntags = nt };
@@ -336,14 +322,13 @@ static void ingest(struct aggr *a, const char *name, enum metric_type t, const c
 
 Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
 {
-	struct aggr_config c, c2;
-	cfg_init(&c);
+	struct aggr_config c = base_config(), c2 = base_config();
 	c.expiry_seconds = 10;
-	cfg_init(&c2);
+
 	c2.tags = gtags_b;
 	c2.ntags = 2;
 	c2.expiry_seconds = 10;
-	struct aggr *a = aggr_new(&c);
+	struct aggr *a = fixture_aggr_new(&c);
 	cr_assert(a);
 	ingest(a, "gone.c", METRIC_COUNT, "uniq:tag-only-here,x:1", T0 + 1);
 	ingest(a, "stays.g", METRIC_GAUGE, "x:1", T0 + 1);
@@ -386,9 +371,8 @@ Test(aggr_merge, out_outlives_ingest_reconfigure_and_expiry)
  * reused ones are collected once, expiry finds every context in the table. */
 Test(aggr_merge, collect_skips_freed_and_reused_contexts)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr_config c = base_config();
+	struct aggr *a = fixture_aggr_new(&c);
 	char name[32];
 	for (int i = 0; i < 200; i++) {
 		snprintf(name, sizeof(name), "g.%d", i);
@@ -441,9 +425,8 @@ Test(aggr_merge, collect_skips_freed_and_reused_contexts)
  * the series aggr_sketch_to_series gives for each sketch, in sketch order. */
 Test(aggr_merge, sketch_series_are_the_merged_sketches_as_series)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a[2] = { aggr_new(&c), aggr_new(&c) };
+	struct aggr_config c = base_config();
+	struct aggr *a[2] = { fixture_aggr_new(&c), fixture_aggr_new(&c) };
 	ingest(a[0], "d.one", METRIC_DISTRIBUTION, "k:v", T0 + 1);
 	ingest(a[1], "d.one", METRIC_DISTRIBUTION, "k:v", T0 + 2);
 	ingest(a[1], "d.two", METRIC_DISTRIBUTION, "", T0 + 3);
@@ -475,9 +458,8 @@ Test(aggr_merge, sketch_series_are_the_merged_sketches_as_series)
 
 Test(aggr_merge, no_sketch_series_unless_asked)
 {
-	struct aggr_config c;
-	cfg_init(&c);
-	struct aggr *a = aggr_new(&c);
+	struct aggr_config c = base_config();
+	struct aggr *a = fixture_aggr_new(&c);
 	ingest(a, "d", METRIC_DISTRIBUTION, "", T0 + 1);
 	struct aggr_out *o = aggr_collect(a, T0 + 10, false);
 	struct batch *b = aggr_emit(&c, &o, 1, T0 + 10, false, NULL);
