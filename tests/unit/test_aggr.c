@@ -28,12 +28,18 @@ static struct aggr_config base_config(void)
 	return c;
 }
 
-/* An aggr on base_config(), the config kept in a static because the aggr
- * borrows it (each test runs in a process of its own). */
-static struct aggr *aggr_default(void)
+/* What a test changes in base_config(). */
+typedef void config_tweak(struct aggr_config *c);
+
+/* An aggr on base_config() changed by tweak (NULL: as it is), the config
+ * kept in a static because the aggr borrows it (each test runs in a process
+ * of its own; one such aggr at a time). */
+static struct aggr *aggr_with(config_tweak *tweak)
 {
 	static struct aggr_config c;
 	c = base_config();
+	if (tweak)
+		tweak(&c);
 	return fixture_aggr_new(&c);
 }
 
@@ -126,17 +132,25 @@ static void feed(struct aggr *a, const struct smp *in, size_t n)
 }
 
 /* A series a batch must hold: name{tags} at T0 + dt, its value equal to
- * value (within tol when tol > 0; any value when value is NAN). */
+ * value (within tol when tol > 0; any value when value is NAN); when
+ * check_kind, interval > 0 or host is set, those as well. */
 struct want {
 	const char *name, *tags;
 	int64_t dt;
 	double value, tol;
+	bool check_kind;
+	enum series_kind kind;
+	uint32_t interval;
+	const char *host;
 };
 
-/* exactly val / within 1e-12 of val / there, any value */
-#define EQ(nm, tg, at, val) { .name = (nm), .tags = (tg), .dt = (at), .value = (val) }
-#define NEAR(nm, tg, at, val) { .name = (nm), .tags = (tg), .dt = (at), .value = (val), .tol = 1e-12 }
+/* Exactly the value / within 1e-12 of it / there, any value. After the
+ * value, KIND(k), .interval = n and .host = "h" add those checks. */
+#define EQ(nm, tg, at, ...) { .name = (nm), .tags = (tg), .dt = (at), .value = __VA_ARGS__ }
+#define NEAR(nm, tg, at, ...)                                                     \
+	{ .name = (nm), .tags = (tg), .dt = (at), .tol = 1e-12, .value = __VA_ARGS__ }
 #define HAS(nm, tg, at) { .name = (nm), .tags = (tg), .dt = (at), .value = NAN }
+#define KIND(k) .check_kind = true, .kind = (k)
 
 /* WANT(EQ(...), NEAR(...), HAS(...), ...): an array and its length. */
 #define WANT(...) (const struct want[]){ __VA_ARGS__ }, LEN(((const struct want[]){ __VA_ARGS__ }))
@@ -146,87 +160,97 @@ static void expect_series(const struct batch *b, const struct want *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct series *s = find(b, w[i].name, w[i].tags, T0 + w[i].dt);
 		cr_assert(s, "no series %s{%s} at T0%+lld", w[i].name, w[i].tags, (long long)w[i].dt);
-		if (isnan(w[i].value))
-			continue;
 		if (w[i].tol > 0)
 			cr_assert_float_eq(s->value, w[i].value, w[i].tol, "%s{%s}: %.17g", w[i].name,
 					   w[i].tags, s->value);
-		else
+		else if (!isnan(w[i].value))
 			cr_assert_eq(s->value, w[i].value, "%s{%s}: %.17g", w[i].name, w[i].tags,
 				     s->value);
+		if (w[i].check_kind)
+			cr_assert_eq(s->kind, w[i].kind, "%s{%s}: kind %d", w[i].name, w[i].tags,
+				     (int)s->kind);
+		if (w[i].interval)
+			cr_assert_eq(s->interval, w[i].interval, "%s{%s}", w[i].name, w[i].tags);
+		if (w[i].host)
+			cr_assert_str_eq(s->host, w[i].host, "%s{%s}", w[i].name, w[i].tags);
 	}
 }
 
-/* How check_bucket runs: on cfg (NULL: base_config()); after the samples the
- * aggr holds `contexts` contexts; the flush at T0 + flush_dt (10 when 0),
- * final or not, holds nseries series and nsketches sketches (0: either not
- * checked). */
-struct bucket {
-	const struct aggr_config *cfg;
-	uint64_t contexts;
-	int64_t flush_dt;
+/* A flush at T0 + dt, final or not: the batch holds exactly nseries series
+ * and nsketches sketches, want[] among the series. */
+struct flush_want {
+	int64_t dt;
 	bool final;
 	size_t nseries, nsketches;
+	const struct want *w;
+	size_t nw;
 };
 
-/* A fresh aggr fed in[], flushed once: the batch holds want[]. */
-static void check_bucket(struct bucket k, const struct smp *in, size_t nin, const struct want *w,
-			 size_t nw)
+/* FLUSH(dt, final, nseries, nsketches, EQ(...), ...); FLUSH_COUNTS without
+ * series rows. FLUSHES(FLUSH(...), ...): an array and its length. */
+#define FLUSH(at, fin, ns, nk, ...)                                                         \
+	{ .dt = (at), .final = (fin), .nseries = (ns), .nsketches = (nk), WANT(__VA_ARGS__) }
+#define FLUSH_COUNTS(at, fin, ns, nk) { .dt = (at), .final = (fin), .nseries = (ns), .nsketches = (nk) }
+#define FLUSHES(...)                                                                           \
+	(const struct flush_want[]){ __VA_ARGS__ },                                            \
+		LEN(((const struct flush_want[]){ __VA_ARGS__ }))
+
+static void expect_flush(struct aggr *a, const struct flush_want *f)
 {
-	struct aggr *a = k.cfg ? fixture_aggr_new(k.cfg) : aggr_default();
+	struct batch *b = aggr_flush(a, T0 + f->dt, f->final);
+	cr_assert_eq(b->nseries, f->nseries, "flush at T0%+lld: %zu series", (long long)f->dt,
+		     b->nseries);
+	cr_assert_eq(b->nsketches, f->nsketches, "flush at T0%+lld: %zu sketches", (long long)f->dt,
+		     b->nsketches);
+	expect_series(b, f->w, f->nw);
+	batch_free(b);
+}
+
+/* The aggr of check_buckets: aggr_with(tweak); after the samples it holds
+ * `contexts` contexts (0: not checked). */
+struct bucket {
+	config_tweak *tweak;
+	uint64_t contexts;
+};
+
+/* A fresh aggr fed in[], then flushed as f[] says. */
+static void check_buckets(struct bucket k, const struct smp *in, size_t nin,
+			  const struct flush_want *f, size_t nf)
+{
+	struct aggr *a = aggr_with(k.tweak);
 	feed(a, in, nin);
 	if (k.contexts)
 		cr_assert_eq(contexts(a), k.contexts);
-	struct batch *b = aggr_flush(a, T0 + (k.flush_dt ? k.flush_dt : 10), k.final);
-	if (k.nseries)
-		cr_assert_eq(b->nseries, k.nseries);
-	if (k.nsketches)
-		cr_assert_eq(b->nsketches, k.nsketches);
-	expect_series(b, w, nw);
-	batch_free(b);
+	for (size_t i = 0; i < nf; i++)
+		expect_flush(a, &f[i]);
 	aggr_free(a);
 }
 
 Test(aggr, counter_sample_rates_and_closed_buckets)
 {
-	struct aggr *a = aggr_default();
-	feed(a, SAMPLES(IN("req", METRIC_COUNT, 1, 0.5, "", 1), IN("req", METRIC_COUNT, 2, 0.5, "", 9),
-			IN("low", METRIC_COUNT, 1, 0.1, "", 3)));
-	struct batch *b = aggr_flush(a, T0 + 9, false);
-	cr_assert_eq(b->nseries, 0, "open bucket flushed");
-	batch_free(b);
-	b = aggr_flush(a, T0 + 10, false);
-	cr_assert_eq(b->nseries, 2);
-	expect_series(b, WANT(NEAR("req", "", 0, 0.6), /* (1/0.5 + 2/0.5) / 10 */
-			      NEAR("low", "", 0, 1.0))); /* 1/0.1/10 */
-	const struct series *s = find(b, "req", "", T0);
-	cr_assert_eq(s->kind, SERIES_RATE);
-	cr_assert_eq(s->interval, 10);
-	cr_assert_str_eq(s->host, "myhost");
-	batch_free(b);
-	aggr_free(a);
+	check_buckets((struct bucket){ 0 },
+		      SAMPLES(IN("req", METRIC_COUNT, 1, 0.5, "", 1), IN("req", METRIC_COUNT, 2, 0.5, "", 9),
+			      IN("low", METRIC_COUNT, 1, 0.1, "", 3)),
+		      FLUSHES(FLUSH_COUNTS(9, false, 0, 0), /* the open bucket stays */
+			      FLUSH(10, false, 2, 0,
+				    NEAR("req", "", 0, 0.6, KIND(SERIES_RATE), .interval = 10,
+					 .host = "myhost"),		/* (1/0.5 + 2/0.5) / 10 */
+				    NEAR("low", "", 0, 1.0))));	/* 1/0.1/10 */
 }
 
 Test(aggr, samples_bucketed_by_receive_time)
 {
-	struct aggr *a = aggr_default();
-	feed(a, SAMPLES(IN("g", METRIC_GAUGE, 1, 1, "", 5), IN("g", METRIC_GAUGE, 2, 1, "", 12),
-			IN("g", METRIC_GAUGE, 3, 1, "", 25)));
-	struct batch *b = aggr_flush(a, T0 + 27, false);
-	cr_assert_eq(b->nseries, 2);
-	expect_series(b, WANT(EQ("g", "", 0, 1), EQ("g", "", 10, 2)));
-	cr_assert_eq(find(b, "g", "", T0 + 10)->kind, SERIES_GAUGE);
-	batch_free(b);
-	b = aggr_flush(a, T0 + 30, true);
-	cr_assert_eq(b->nseries, 1);
-	expect_series(b, WANT(EQ("g", "", 20, 3)));
-	batch_free(b);
-	aggr_free(a);
+	check_buckets((struct bucket){ 0 },
+		      SAMPLES(IN("g", METRIC_GAUGE, 1, 1, "", 5), IN("g", METRIC_GAUGE, 2, 1, "", 12),
+			      IN("g", METRIC_GAUGE, 3, 1, "", 25)),
+		      FLUSHES(FLUSH(27, false, 2, 0, EQ("g", "", 0, 1),
+				    EQ("g", "", 10, 2, KIND(SERIES_GAUGE))),
+			      FLUSH(30, true, 1, 0, EQ("g", "", 20, 3))));
 }
 
 Test(aggr, gauge_last_value_and_signs_absolute_by_default)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	double v[] = { 10, 5 };
 	send(a, "g", METRIC_GAUGE, 7, 1, "", T0);
 	send_full(a, "g", METRIC_GAUGE, v, 2, 1, "", true, 0, T0 + 1);
@@ -236,71 +260,75 @@ Test(aggr, gauge_last_value_and_signs_absolute_by_default)
 	aggr_free(a);
 }
 
+static void gauge_deltas(struct aggr_config *c)
+{
+	c->gauge_deltas = true;
+}
+
 Test(aggr, gauge_deltas_option)
 {
-	struct aggr_config c = base_config();
-	c.gauge_deltas = true;
-	check_bucket((struct bucket){ .cfg = &c, .flush_dt = 20 },
-		     SAMPLES(IN("g", METRIC_GAUGE, 10, 1, "", 0),
-			     SIGNED("g", 5, 1),
-			     SIGNED("g", -3, 2),
-			     SIGNED("g", 1, 11), /* next bucket: from 12 */
-			     SIGNED("d", 5, 3)), /* no previous value */
-		     WANT(EQ("g", "", 0, 12), EQ("g", "", 10, 13), EQ("d", "", 0, 5)));
+	check_buckets((struct bucket){ .tweak = gauge_deltas },
+		      SAMPLES(IN("g", METRIC_GAUGE, 10, 1, "", 0),
+			      SIGNED("g", 5, 1),
+			      SIGNED("g", -3, 2),
+			      SIGNED("g", 1, 11), /* next bucket: from 12 */
+			      SIGNED("d", 5, 3)), /* no previous value */
+		      FLUSHES(FLUSH(20, false, 3, 0, EQ("g", "", 0, 12), EQ("g", "", 10, 13),
+				    EQ("d", "", 0, 5))));
+}
+
+/* min and sum too; the median and the 95th and 99th percentiles */
+static void all_aggregates(struct aggr_config *c)
+{
+	static double pcts[] = { 0.5, 0.95, 0.99 };
+	c->histogram_percentiles = pcts;
+	c->nhistogram_percentiles = 3;
+	c->histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
 }
 
 Test(aggr, histogram_1_to_100)
 {
-	struct aggr_config c = base_config();
-	static double pcts[] = { 0.5, 0.95, 0.99 };
-	c.histogram_percentiles = pcts;
-	c.nhistogram_percentiles = 3;
-	c.histogram_aggregates = HIST_AGG_DEFAULT | HIST_AGG_MIN | HIST_AGG_SUM;
-	struct aggr *a = fixture_aggr_new(&c);
+	struct aggr *a = aggr_with(all_aggregates);
 	for (int i = 100; i >= 1; i--) /* out of order on purpose */
 		send(a, "lat", i % 2 ? METRIC_HISTOGRAM : METRIC_TIMING, i, 1, "x:y", T0 + 2);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_eq(b->nseries, 9);
-	expect_series(b, WANT(EQ("lat.max", "x:y", 0, 100), EQ("lat.min", "x:y", 0, 1),
-			      EQ("lat.median", "x:y", 0, 50), /* lower middle */
-			      NEAR("lat.avg", "x:y", 0, 50.5), EQ("lat.sum", "x:y", 0, 5050),
-			      NEAR("lat.count", "x:y", 0, 10.0),
-			      EQ("lat.50percentile", "x:y", 0, 50),
-			      EQ("lat.95percentile", "x:y", 0, 95),
-			      EQ("lat.99percentile", "x:y", 0, 99)));
-	cr_assert_eq(find(b, "lat.count", "x:y", T0)->kind, SERIES_RATE);
-	cr_assert_eq(find(b, "lat.count", "x:y", T0)->interval, 10);
-	cr_assert_eq(find(b, "lat.max", "x:y", T0)->kind, SERIES_GAUGE);
-	batch_free(b);
+	expect_flush(a, &(const struct flush_want)FLUSH(
+		10, false, 9, 0, EQ("lat.max", "x:y", 0, 100, KIND(SERIES_GAUGE)),
+		EQ("lat.min", "x:y", 0, 1), EQ("lat.median", "x:y", 0, 50), /* lower middle */
+		NEAR("lat.avg", "x:y", 0, 50.5), EQ("lat.sum", "x:y", 0, 5050),
+		NEAR("lat.count", "x:y", 0, 10.0, KIND(SERIES_RATE), .interval = 10),
+		EQ("lat.50percentile", "x:y", 0, 50), EQ("lat.95percentile", "x:y", 0, 95),
+		EQ("lat.99percentile", "x:y", 0, 99)));
 	aggr_free(a);
 }
 
 Test(aggr, histogram_small_counts_nearest_rank)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	for (int i = 1; i <= 10; i++)
 		send(a, "h", METRIC_HISTOGRAM, i * 10, 1, "", T0);
 	send(a, "one", METRIC_HISTOGRAM, 42, 1, "", T0);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	expect_series(b, WANT(EQ("h.95percentile", "", 0, 100), /* ceil(9.5) = 10th */
-			      EQ("h.median", "", 0, 50),	  /* 5th of 10 */
-			      EQ("one.median", "", 0, 42), EQ("one.95percentile", "", 0, 42)));
-	batch_free(b);
+	expect_flush(a, &(const struct flush_want)FLUSH(
+		10, false, 10, 0, EQ("h.95percentile", "", 0, 100), /* ceil(9.5) = 10th */
+		EQ("h.median", "", 0, 50),			     /* 5th of 10 */
+		EQ("one.median", "", 0, 42), EQ("one.95percentile", "", 0, 42)));
 	aggr_free(a);
+}
+
+static void with_sum(struct aggr_config *c)
+{
+	c->histogram_aggregates |= HIST_AGG_SUM;
 }
 
 Test(aggr, histogram_weighted_samples)
 {
-	struct aggr_config c = base_config();
-	c.histogram_aggregates |= HIST_AGG_SUM;
 	/* W = 4, sum = 7: median target 1.5 -> cum 2 at value 1; p95 target 3.79 -> 3 */
-	check_bucket((struct bucket){ .cfg = &c },
-		     SAMPLES(IN("w", METRIC_HISTOGRAM, 1, 0.5, "", 0), /* weight 2 */
-			     IN("w", METRIC_HISTOGRAM, 2, 1, "", 0),
-			     IN("w", METRIC_HISTOGRAM, 3, 1, "", 0)),
-		     WANT(NEAR("w.count", "", 0, 0.4), NEAR("w.sum", "", 0, 7),
-			  NEAR("w.avg", "", 0, 1.75), EQ("w.median", "", 0, 1),
-			  EQ("w.95percentile", "", 0, 3)));
+	check_buckets((struct bucket){ .tweak = with_sum },
+		      SAMPLES(IN("w", METRIC_HISTOGRAM, 1, 0.5, "", 0), /* weight 2 */
+			      IN("w", METRIC_HISTOGRAM, 2, 1, "", 0),
+			      IN("w", METRIC_HISTOGRAM, 3, 1, "", 0)),
+		      FLUSHES(FLUSH(10, false, 6, 0, NEAR("w.count", "", 0, 0.4),
+				    NEAR("w.sum", "", 0, 7), NEAR("w.avg", "", 0, 1.75),
+				    EQ("w.median", "", 0, 1), EQ("w.95percentile", "", 0, 3))));
 }
 
 Test(aggr, histogram_folds_into_sketch_past_cap)
@@ -321,11 +349,14 @@ Test(aggr, histogram_folds_into_sketch_past_cap)
 	hist_free(h);
 }
 
+static void exact_to_1000(struct aggr_config *c)
+{
+	c->set_exact_max = 1000;
+}
+
 Test(aggr, sets_exact_and_hll)
 {
-	struct aggr_config c = base_config();
-	c.set_exact_max = 1000;
-	struct aggr *a = fixture_aggr_new(&c);
+	struct aggr *a = aggr_with(exact_to_1000);
 	send_set(a, "users", "alice", T0);
 	send_set(a, "users", "bob", T0);
 	send_set(a, "users", "alice", T0 + 1);
@@ -351,11 +382,14 @@ Test(aggr, sets_exact_and_hll)
 	aggr_free(a);
 }
 
+static void expiry_30s(struct aggr_config *c)
+{
+	c->expiry_seconds = 30;
+}
+
 Test(aggr, counter_zero_fill_then_expiry)
 {
-	struct aggr_config c = base_config();
-	c.expiry_seconds = 30;
-	struct aggr *a = fixture_aggr_new(&c);
+	struct aggr *a = aggr_with(expiry_30s);
 	send(a, "c", METRIC_COUNT, 5, 1, "", T0 + 5);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	cr_assert_float_eq(value_of(b, "c", "", T0), 0.5, 1e-12);
@@ -381,14 +415,15 @@ Test(aggr, counter_zero_fill_then_expiry)
 Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
 {
 	/* the flush at T0 + 30 closes three buckets at once */
-	check_bucket((struct bucket){ .flush_dt = 30, .nseries = 3 },
-		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 1), IN("c", METRIC_COUNT, 3, 1, "", 21)),
-		     WANT(NEAR("c", "", 0, 0.1), EQ("c", "", 10, 0), NEAR("c", "", 20, 0.3)));
+	check_buckets((struct bucket){ 0 },
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 1), IN("c", METRIC_COUNT, 3, 1, "", 21)),
+		      FLUSHES(FLUSH(30, false, 3, 0, NEAR("c", "", 0, 0.1), EQ("c", "", 10, 0),
+				    NEAR("c", "", 20, 0.3))));
 }
 
 Test(aggr, context_expiry_returns_memory)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	struct aggr_stats st0, st1, st2;
 	aggr_get_stats(a, &st0);
 	char tags[64];
@@ -415,23 +450,23 @@ Test(aggr, context_expiry_returns_memory)
 
 Test(aggr, tag_order_and_duplicates_do_not_matter)
 {
-	check_bucket((struct bucket){ .contexts = 2 },
-		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "a,b,a", 0), IN("c", METRIC_COUNT, 1, 1, "b,a", 0),
-			     IN("c", METRIC_COUNT, 1, 1, "b,b,a,a,b", 0), IN("c", METRIC_COUNT, 1, 1, "a", 0)),
-		     WANT(NEAR("c", "a,b", 0, 0.3), NEAR("c", "a", 0, 0.1)));
+	check_buckets((struct bucket){ .contexts = 2 },
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "a,b,a", 0), IN("c", METRIC_COUNT, 1, 1, "b,a", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "b,b,a,a,b", 0), IN("c", METRIC_COUNT, 1, 1, "a", 0)),
+		      FLUSHES(FLUSH(10, false, 2, 0, NEAR("c", "a,b", 0, 0.3), NEAR("c", "a", 0, 0.1))));
 }
 
 Test(aggr, many_tags_sorted_output)
 {
-	check_bucket((struct bucket){ .contexts = 1 },
-		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", 0),
-			     IN("c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", 0)),
-		     WANT(NEAR("c", "a,b,c,d,e,f,g,h,i,j,k", 0, 0.2)));
+	check_buckets((struct bucket){ .contexts = 1 },
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "k,j,i,h,g,f,e,d,c,b,a,a,k", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "a,b,c,d,e,f,g,h,i,j,k", 0)),
+		      FLUSHES(FLUSH(10, false, 1, 0, NEAR("c", "a,b,c,d,e,f,g,h,i,j,k", 0, 0.2))));
 }
 
 Test(aggr, host_tag_overrides_host)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	feed(a, SAMPLES(IN("c", METRIC_COUNT, 1, 1, "x,host:web1", 0),
 			IN("c", METRIC_COUNT, 1, 1, "host:,x", 0), IN("c", METRIC_COUNT, 1, 1, "x", 0)));
 	cr_assert_eq(contexts(a), 3);
@@ -454,29 +489,40 @@ Test(aggr, host_tag_overrides_host)
 	aggr_free(a);
 }
 
+static void namespace_app(struct aggr_config *c)
+{
+	c->namespace = "app";
+}
+
+static void namespace_svc_dot(struct aggr_config *c)
+{
+	c->namespace = "svc.";
+}
+
 Test(aggr, namespace_and_blacklist)
 {
-	struct aggr_config c = base_config();
-	c.namespace = "app";
-	check_bucket((struct bucket){ .cfg = &c },
-		     SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0), IN("datadog.agent.up", METRIC_GAUGE, 1, 1, "", 0),
-			     IN("datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", 0)),
-		     WANT(HAS("app.req", "", 0), HAS("datadog.agent.up", "", 0),
-			  HAS("datadog.dogstatsd.x", "", 0)));
-	c.namespace = "svc."; /* the dot is neither doubled nor missing */
-	check_bucket((struct bucket){ .cfg = &c }, SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0)),
-		     WANT(HAS("svc.req", "", 0)));
+	check_buckets((struct bucket){ .tweak = namespace_app },
+		      SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0), IN("datadog.agent.up", METRIC_GAUGE, 1, 1, "", 0),
+			      IN("datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", 0)),
+		      FLUSHES(FLUSH(10, false, 3, 0, HAS("app.req", "", 0), HAS("datadog.agent.up", "", 0),
+				    HAS("datadog.dogstatsd.x", "", 0))));
+	/* the dot is neither doubled nor missing */
+	check_buckets((struct bucket){ .tweak = namespace_svc_dot }, SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0)),
+		      FLUSHES(FLUSH(10, false, 1, 0, HAS("svc.req", "", 0))));
+}
+
+static void tags_env_team(struct aggr_config *c)
+{
+	static char *gt[] = { "env:prod", "team:core" };
+	c->tags = gt;
+	c->ntags = 2;
 }
 
 Test(aggr, global_tags_added_and_deduplicated)
 {
-	struct aggr_config c = base_config();
-	static char *gt[] = { "env:prod", "team:core" };
-	c.tags = gt;
-	c.ntags = 2;
-	check_bucket((struct bucket){ .cfg = &c, .contexts = 1 },
-		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "env:prod,b", 0), IN("c", METRIC_COUNT, 1, 1, "b", 0)),
-		     WANT(NEAR("c", "b,env:prod,team:core", 0, 0.2)));
+	check_buckets((struct bucket){ .tweak = tags_env_team, .contexts = 1 },
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "env:prod,b", 0), IN("c", METRIC_COUNT, 1, 1, "b", 0)),
+		      FLUSHES(FLUSH(10, false, 1, 0, NEAR("c", "b,env:prod,team:core", 0, 0.2))));
 }
 
 Test(aggr, reconfigure_applies_to_new_samples)
@@ -497,62 +543,97 @@ Test(aggr, reconfigure_applies_to_new_samples)
 	aggr_free(a);
 }
 
-Test(aggr, overall_context_cap)
+/* What aggr_top reports for a metric (key NULL: its top tag not checked). */
+struct top_want {
+	const char *name;
+	uint64_t contexts, refused;
+	const char *key;
+	uint64_t values;
+};
+
+#define TOP(nm, n, r, k, v) { .name = (nm), .contexts = (n), .refused = (r), .key = (k), .values = (v) }
+
+/* A capped aggr fed ten samples of one metric, the i-th tagged fmt
+ * formatted with i and i % 2, then extra[]: it holds `contexts` contexts,
+ * refused `dropped` samples for `why`, and aggr_top reports top[]. */
+struct cap_case {
+	config_tweak *cap;
+	const char *name;
+	enum metric_type t;
+	const char *fmt;
+	struct smp extra[2];
+	size_t nextra;
+	uint64_t contexts;
+	enum aggr_drop why;
+	uint64_t dropped;
+	struct top_want top[2];
+	size_t ntop;
+};
+
+/* Runs k; returns the aggr for the test's own checks. */
+static struct aggr *check_cap(const struct cap_case *k)
 {
-	struct aggr_config c = base_config();
-	c.max_contexts = 5;
-	struct aggr *a = fixture_aggr_new(&c);
-	char tags[32];
+	struct aggr *a = aggr_with(k->cap);
+	char tags[64];
 	for (int i = 0; i < 10; i++) {
-		snprintf(tags, sizeof(tags), "id:%d", i);
-		send(a, "m", METRIC_COUNT, 1, 1, tags, T0);
+		snprintf(tags, sizeof(tags), k->fmt, i, i % 2);
+		send(a, k->name, k->t, 1, 1, tags, T0);
 	}
-	send(a, "m", METRIC_COUNT, 1, 1, "id:0", T0); /* existing context: accepted */
+	feed(a, k->extra, k->nextra);
 	struct aggr_stats st;
 	aggr_get_stats(a, &st);
-	cr_assert_eq(st.contexts, 5);
-	cr_assert_eq(st.dropped[AGGR_DROP_CONTEXT_CAP], 5);
-	cr_assert_eq(st.samples_in, 11);
+	cr_assert_eq(st.contexts, k->contexts);
+	cr_assert_eq(st.dropped[k->why], k->dropped);
 	struct aggr_top_entry top[4];
-	cr_assert_eq(aggr_top(a, top, 4), 1);
-	cr_assert_str_eq(top[0].name, "m");
-	cr_assert_eq(top[0].contexts, 5);
-	cr_assert_eq(top[0].refused, 5);
-	struct batch *b = aggr_flush(a, T0 + 10, false);
-	cr_assert_float_eq(value_of(b, "m", "id:0", T0), 0.2, 1e-12);
-	cr_assert_eq(b->nseries, 5);
-	batch_free(b);
+	cr_assert_eq(aggr_top(a, top, 4), k->ntop);
+	for (size_t i = 0; i < k->ntop; i++) {
+		const struct top_want *w = &k->top[i];
+		cr_assert_str_eq(top[i].name, w->name);
+		cr_assert_eq(top[i].contexts, w->contexts, "%s", w->name);
+		cr_assert_eq(top[i].refused, w->refused, "%s", w->name);
+		if (!w->key)
+			continue;
+		cr_assert_str_eq(top[i].top_tag_key, w->key, "%s", w->name);
+		cr_assert_eq(top[i].top_tag_values, w->values, "%s", w->name);
+	}
+	return a;
+}
+
+static void cap_contexts_5(struct aggr_config *c)
+{
+	c->max_contexts = 5;
+}
+
+Test(aggr, overall_context_cap)
+{
+	struct aggr *a = check_cap(&(const struct cap_case){
+		.cap = cap_contexts_5, .name = "m", .t = METRIC_COUNT, .fmt = "id:%d",
+		.extra = { IN("m", METRIC_COUNT, 1, 1, "id:0", 0) }, /* existing context: accepted */
+		.nextra = 1, .contexts = 5, .why = AGGR_DROP_CONTEXT_CAP, .dropped = 5,
+		.top = { TOP("m", 5, 5, NULL, 0) }, .ntop = 1 });
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	cr_assert_eq(st.samples_in, 11);
+	expect_flush(a, &(const struct flush_want)FLUSH(10, false, 5, 0, NEAR("m", "id:0", 0, 0.2)));
 	aggr_free(a);
+}
+
+static void cap_per_metric_3(struct aggr_config *c)
+{
+	c->max_contexts_per_metric = 3;
 }
 
 Test(aggr, per_metric_cap_and_top_names_offending_tag)
 {
-	struct aggr_config c = base_config();
-	c.max_contexts_per_metric = 3;
-	struct aggr *a = fixture_aggr_new(&c);
-	char tags[64];
-	for (int i = 0; i < 10; i++) {
-		snprintf(tags, sizeof(tags), "instance_id:i-%d,region:eu,az:%d", i, i % 2);
-		send(a, "cpu", METRIC_GAUGE, 1, 1, tags, T0);
-	}
-	send(a, "mem", METRIC_GAUGE, 1, 1, "region:eu", T0);
-	send(a, "mem", METRIC_GAUGE, 1, 1, "region:us", T0);
-	struct aggr_stats st;
-	aggr_get_stats(a, &st);
-	cr_assert_eq(st.contexts, 5);
-	cr_assert_eq(st.dropped[AGGR_DROP_METRIC_CAP], 7);
+	struct aggr *a = check_cap(&(const struct cap_case){
+		.cap = cap_per_metric_3, .name = "cpu", .t = METRIC_GAUGE,
+		.fmt = "instance_id:i-%d,region:eu,az:%d",
+		.extra = { IN("mem", METRIC_GAUGE, 1, 1, "region:eu", 0),
+			   IN("mem", METRIC_GAUGE, 1, 1, "region:us", 0) },
+		.nextra = 2, .contexts = 5, .why = AGGR_DROP_METRIC_CAP, .dropped = 7,
+		.top = { TOP("cpu", 3, 7, "instance_id", 3), TOP("mem", 2, 0, "region", 2) },
+		.ntop = 2 });
 	struct aggr_top_entry top[4];
-	cr_assert_eq(aggr_top(a, top, 4), 2);
-	cr_assert_str_eq(top[0].name, "cpu");
-	cr_assert_eq(top[0].contexts, 3);
-	cr_assert_eq(top[0].refused, 7);
-	cr_assert_str_eq(top[0].top_tag_key, "instance_id");
-	cr_assert_eq(top[0].top_tag_values, 3);
-	cr_assert_str_eq(top[1].name, "mem");
-	cr_assert_eq(top[1].contexts, 2);
-	cr_assert_eq(top[1].refused, 0);
-	cr_assert_str_eq(top[1].top_tag_key, "region");
-	cr_assert_eq(top[1].top_tag_values, 2);
 	cr_assert_eq(aggr_top(a, top, 1), 1);
 	cr_assert_str_eq(top[0].name, "cpu");
 	aggr_free(a);
@@ -564,7 +645,7 @@ Test(aggr, per_metric_cap_and_top_names_offending_tag)
  * steps: a context created behind the walk is not counted, one ahead is. */
 Test(aggr, top_in_steps_matches_one_walk)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	char tags[64];
 	for (int i = 0; i < 9000; i++) {
 		snprintf(tags, sizeof(tags), "host_id:h%d,az:%d", i, i % 3);
@@ -608,7 +689,8 @@ Test(aggr, top_in_steps_matches_one_walk)
 	aggr_free(a);
 }
 
-Test(aggr, mapper_profiles_applied_before_namespace)
+/* a web. profile that maps web.*.req.* to web.requests; namespace "ns" */
+static void web_profile(struct aggr_config *c)
 {
 	static char *tk[] = { "service", "route" };
 	static char *tv[] = { "$1", "${2}" };
@@ -617,20 +699,23 @@ Test(aggr, mapper_profiles_applied_before_namespace)
 		  .tag_keys = tk, .tag_values = tv, .ntags = 2 },
 	};
 	static struct mapper_profile mp[] = { { .name = "web", .prefix = "web.", .mappings = mm, .nmappings = 1 } };
-	struct aggr_config c = base_config();
-	c.mapper_profiles = mp;
-	c.nmapper_profiles = 1;
-	c.namespace = "ns";
-	check_bucket((struct bucket){ .cfg = &c },
-		     SAMPLES(IN("web.shop.req.home", METRIC_COUNT, 1, 1, "x", 0),
-			     IN("web.shop.other", METRIC_COUNT, 1, 1, "", 0)),
-		     WANT(HAS("ns.web.requests", "route:home,service:shop,x", 0),
-			  HAS("ns.web.shop.other", "", 0)));
+	c->mapper_profiles = mp;
+	c->nmapper_profiles = 1;
+	c->namespace = "ns";
+}
+
+Test(aggr, mapper_profiles_applied_before_namespace)
+{
+	check_buckets((struct bucket){ .tweak = web_profile },
+		      SAMPLES(IN("web.shop.req.home", METRIC_COUNT, 1, 1, "x", 0),
+			      IN("web.shop.other", METRIC_COUNT, 1, 1, "", 0)),
+		      FLUSHES(FLUSH(10, false, 2, 0, HAS("ns.web.requests", "route:home,service:shop,x", 0),
+				    HAS("ns.web.shop.other", "", 0))));
 }
 
 Test(aggr, timestamped_samples_bypass_buckets)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	double v = 42, v2[] = { 20, 30 };
 	send_full(a, "tg", METRIC_GAUGE, &v, 1, 1, "b,a,b", false, T0 - 3600, T0 + 1);
 	send_full(a, "tc", METRIC_COUNT, v2, 2, 1, "", false, T0 - 7, T0 + 1);
@@ -664,14 +749,17 @@ Test(aggr, timestamped_samples_bypass_buckets)
 	aggr_free(a);
 }
 
+static void aggregation_pipeline(struct aggr_config *c)
+{
+	c->no_aggregation_pipeline = false;
+}
+
 Test(aggr, timestamp_ignored_without_no_aggregation_pipeline)
 {
-	struct aggr_config c = base_config();
-	c.no_aggregation_pipeline = false;
-	check_bucket((struct bucket){ .cfg = &c },
-		     SAMPLES(STAMPED("tc", METRIC_COUNT, 4, -3600),
-			     STAMPED("th", METRIC_HISTOGRAM, 4, -3600)),
-		     WANT(NEAR("tc", "", 0, 0.4), EQ("th.max", "", 0, 4)));
+	check_buckets((struct bucket){ .tweak = aggregation_pipeline },
+		      SAMPLES(STAMPED("tc", METRIC_COUNT, 4, -3600),
+			      STAMPED("th", METRIC_HISTOGRAM, 4, -3600)),
+		      FLUSHES(FLUSH(10, false, 6, 0, NEAR("tc", "", 0, 0.4), EQ("th.max", "", 0, 4))));
 }
 
 Test(aggr, distributions_flushed_as_sketches)
@@ -720,13 +808,16 @@ Test(aggr, distributions_flushed_as_sketches)
 	aggr_free(a);
 }
 
+static void tag_env_prod(struct aggr_config *c)
+{
+	static char *gt[] = { "env:prod" };
+	c->tags = gt;
+	c->ntags = 1;
+}
+
 Test(aggr, events_and_service_checks_copied)
 {
-	struct aggr_config c = base_config();
-	static char *gt[] = { "env:prod" };
-	c.tags = gt;
-	c.ntags = 1;
-	struct aggr *a = fixture_aggr_new(&c);
+	struct aggr *a = aggr_with(tag_env_prod);
 	struct sv et[] = { SV_LIT("k:v") };
 	struct dsd_event e = { .title = SV_LIT("deploy"), .text = SV_LIT("line1\nline2"),
 			       .tags = et, .ntags = 1, .priority = EVENT_PRIORITY_LOW,
@@ -767,20 +858,21 @@ Test(aggr, events_and_service_checks_copied)
 
 Test(aggr, same_name_different_types_are_separate_contexts)
 {
-	check_bucket((struct bucket){ .contexts = 2, .nseries = 2 },
-		     SAMPLES(IN("x", METRIC_COUNT, 10, 1, "", 0), IN("x", METRIC_GAUGE, 3, 1, "", 0)), NULL, 0);
+	check_buckets((struct bucket){ .contexts = 2 },
+		      SAMPLES(IN("x", METRIC_COUNT, 10, 1, "", 0), IN("x", METRIC_GAUGE, 3, 1, "", 0)),
+		      FLUSHES(FLUSH_COUNTS(10, false, 2, 0)));
 }
 
 Test(aggr, final_flush_includes_open_bucket)
 {
-	check_bucket((struct bucket){ .flush_dt = 4, .final = true, .nseries = 1, .nsketches = 1 },
-		     SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 3), IN("d", METRIC_DISTRIBUTION, 1, 1, "", 3)),
-		     NULL, 0);
+	check_buckets((struct bucket){ 0 },
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 3), IN("d", METRIC_DISTRIBUTION, 1, 1, "", 3)),
+		      FLUSHES(FLUSH_COUNTS(4, true, 1, 1)));
 }
 
 Test(aggr, hundred_thousand_contexts_each_flushed_once)
 {
-	struct aggr *a = aggr_default();
+	struct aggr *a = aggr_with(NULL);
 	enum { N = 100000 };
 	char tags[64];
 	for (int round = 0; round < 2; round++)
