@@ -30,15 +30,16 @@ __attribute__((format(printf, 6, 7)))
 static void report(struct loader *l, bool is_error, unsigned line, const char *rule,
 		   const char *key, const char *fmt, ...)
 {
-	char where[400];
+	char file[300], where[400];
 	va_list ap;
 
 	if (is_error)
 		l->errors++;
+	config_diag_where(file, sizeof(file), l->file, line);
 	if (rule && *rule)
-		snprintf(where, sizeof(where), "%s:%u: %s: rule %s", l->file, line, key, rule);
+		snprintf(where, sizeof(where), "%s: %s: rule %s", file, key, rule);
 	else
-		snprintf(where, sizeof(where), "%s:%u: %s", l->file, line, key);
+		snprintf(where, sizeof(where), "%s: %s", file, key);
 	va_start(ap, fmt);
 	config_diag_vaddf(l->diag, is_error, where, fmt, ap);
 	va_end(ap);

@@ -31,7 +31,7 @@ static void report(struct config_diag *diag, bool is_error, const char *file, un
 	char where[320];
 	va_list ap;
 
-	snprintf(where, sizeof(where), "%s:%u", file, line);
+	config_diag_where(where, sizeof(where), file, line);
 	va_start(ap, fmt);
 	config_diag_vaddf(diag, is_error, where, fmt, ap);
 	va_end(ap);

@@ -18,6 +18,15 @@ void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
 		diag->report(diag->ctx, is_error, msg);
 }
 
+const char *config_diag_where(char *out, size_t len, const char *file, unsigned line)
+{
+	if (line)
+		snprintf(out, len, "%s:%u", file, line);
+	else
+		snprintf(out, len, "%s", file);
+	return out;
+}
+
 const char *config_diag_vformat(char *out, size_t len, const char *where, const char *fmt,
 				va_list ap)
 {

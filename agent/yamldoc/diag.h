@@ -22,6 +22,10 @@ struct config_diag {
  * to diag->report when set. NULL diag: nothing. */
 void config_diag_add(struct config_diag *diag, bool is_error, const char *msg);
 
+/* Writes "file:line" into out, or "file" when line is 0 (a problem with the
+ * whole file, such as a missing one); returns out. */
+const char *config_diag_where(char *out, size_t len, const char *file, unsigned line);
+
 /* Writes "where: " and the printf-formatted message into out (cut to len
  * bytes); returns out. */
 __attribute__((format(printf, 4, 0)))

@@ -238,9 +238,16 @@ Test(alert_rules, directory_and_check_cli)
 	}
 	rmdir(dir);
 
+	/* a missing directory: no rules and a warning naming it (no line: the
+	 * whole directory) */
+	struct msgs m = { 0 };
+	struct config_diag d = { .report = collect, .ctx = &m };
 	rs = NULL;
-	cr_assert_eq(alert_rules_load_dir("/nonexistent/alerts.d", &rs, NULL), 0);
+	cr_assert_eq(alert_rules_load_dir("/nonexistent/alerts.d", &rs, &d), 0);
 	cr_assert_eq(rs->n, 0);
+	cr_assert_eq(m.n, 1);
+	cr_assert(!m.err[0]);
+	cr_assert_str_eq(m.text[0], "/nonexistent/alerts.d: alerts_dir: directory does not exist: no alert rules");
 	alert_rules_free(rs);
 }
 
