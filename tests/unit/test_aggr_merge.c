@@ -121,39 +121,82 @@ static struct aggr_emit_stats round_check(struct rig *r, int64_t now, bool final
 	return st;
 }
 
-Test(aggr_merge, counters_with_rates_and_contexts_in_one_pipeline)
+#define LEN(x) (sizeof(x) / sizeof((x)[0]))
+
+/* A sample for pipeline `pipe` (and for one), received at T0 + dt. */
+struct row {
+	int pipe;
+	const char *name;
+	enum metric_type t;
+	double v, rate;
+	const char *tags;
+	int64_t dt;
+};
+
+#define ROW(p, nm, ty, val, rt, tg, at)                                                   \
+	{ .pipe = (p), .name = (nm), .t = (ty), .v = (val), .rate = (rt), .tags = (tg), \
+	  .dt = (at) }
+
+/* rows[] sent, then a round_check at T0 + dt; merged >= 0: the number of
+ * records aggr_emit merged. */
+struct round {
+	int64_t dt;
+	long merged;
+	const struct row *rows;
+	size_t nrows;
+};
+
+/* ROUND(dt, merged, ROW(...), ...); ROUNDS(ROUND(...), ...): an array and
+ * its length. */
+#define ROUND(at, mg, ...)                                                          \
+	{ .dt = (at), .merged = (mg), .rows = (const struct row[]){ __VA_ARGS__ }, \
+	  .nrows = LEN(((const struct row[]){ __VA_ARGS__ })) }
+#define ROUNDS(...) (const struct round[]){ __VA_ARGS__ }, LEN(((const struct round[]){ __VA_ARGS__ }))
+
+/* A fresh rig through rd[0..n) in order. */
+static void check_rounds(const struct round *rd, size_t n)
 {
 	struct rig r;
 	rig_init(&r);
-	send1(&r, 0, "req", METRIC_COUNT, 1, 0.5, "a:1,b:2", T0 + 1);
-	send1(&r, 1, "req", METRIC_COUNT, 2, 0.25, "b:2,a:1", T0 + 2); /* same context */
-	send1(&r, 1, "req", METRIC_COUNT, 3, 1, "a:1,b:2,host:h9", T0 + 3);
-	send1(&r, 0, "req", METRIC_COUNT, 5, 1, "a:1,b:2,host:h9", T0 + 4);
-	send1(&r, 0, "only0", METRIC_COUNT, 7, 1, "", T0 + 5);
-	send1(&r, 1, "only1", METRIC_COUNT, 11, 0.5, "z:z", T0 + 5);
-	send1(&r, 1, "req", METRIC_GAUGE, 4, 1, "a:1,b:2", T0 + 5); /* other family */
-	struct aggr_emit_stats st = round_check(&r, T0 + 10, false);
-	cr_assert_eq(st.merged, 2, "merged %llu", (unsigned long long)st.merged);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < rd[i].nrows; j++) {
+			const struct row *w = &rd[i].rows[j];
+			send1(&r, w->pipe, w->name, w->t, w->v, w->rate, w->tags, T0 + w->dt);
+		}
+		struct aggr_emit_stats st = round_check(&r, T0 + rd[i].dt, false);
+		if (rd[i].merged >= 0)
+			cr_assert_eq(st.merged, (uint64_t)rd[i].merged, "round %zu: merged %llu", i,
+				     (unsigned long long)st.merged);
+	}
 	rig_done(&r);
+}
+
+Test(aggr_merge, counters_with_rates_and_contexts_in_one_pipeline)
+{
+	check_rounds(ROUNDS(ROUND(10, 2,
+				  ROW(0, "req", METRIC_COUNT, 1, 0.5, "a:1,b:2", 1),
+				  ROW(1, "req", METRIC_COUNT, 2, 0.25, "b:2,a:1", 2), /* same context */
+				  ROW(1, "req", METRIC_COUNT, 3, 1, "a:1,b:2,host:h9", 3),
+				  ROW(0, "req", METRIC_COUNT, 5, 1, "a:1,b:2,host:h9", 4),
+				  ROW(0, "only0", METRIC_COUNT, 7, 1, "", 5),
+				  ROW(1, "only1", METRIC_COUNT, 11, 0.5, "z:z", 5),
+				  ROW(1, "req", METRIC_GAUGE, 4, 1, "a:1,b:2", 5)))); /* other family */
 }
 
 Test(aggr_merge, gauge_latest_receive_time_wins)
 {
-	struct rig r;
-	rig_init(&r);
-	/* g1: pipeline 1 received last; g2: pipeline 0 received last */
-	send1(&r, 0, "g1", METRIC_GAUGE, 5, 1, "", T0 + 2);
-	send1(&r, 0, "g1", METRIC_GAUGE, 9, 1, "", T0 + 4);
-	send1(&r, 1, "g1", METRIC_GAUGE, 7, 1, "", T0 + 6);
-	send1(&r, 1, "g2", METRIC_GAUGE, 1, 1, "k:v", T0 + 1);
-	send1(&r, 1, "g2", METRIC_GAUGE, 3, 1, "k:v", T0 + 3);
-	send1(&r, 0, "g2", METRIC_GAUGE, 2, 1, "k:v", T0 + 7);
-	/* g3: same second on both: the higher pipeline index wins (time order
-	 * of arrival within the second is not known) */
-	send1(&r, 0, "g3", METRIC_GAUGE, 8, 1, "", T0 + 5);
-	send1(&r, 1, "g3", METRIC_GAUGE, 6, 1, "", T0 + 5);
-	round_check(&r, T0 + 10, false);
-	rig_done(&r);
+	/* g1: pipeline 1 received last; g2: pipeline 0 received last; g3: same
+	 * second on both: the higher pipeline index wins (time order of arrival
+	 * within the second is not known) */
+	check_rounds(ROUNDS(ROUND(10, -1,
+				  ROW(0, "g1", METRIC_GAUGE, 5, 1, "", 2),
+				  ROW(0, "g1", METRIC_GAUGE, 9, 1, "", 4),
+				  ROW(1, "g1", METRIC_GAUGE, 7, 1, "", 6),
+				  ROW(1, "g2", METRIC_GAUGE, 1, 1, "k:v", 1),
+				  ROW(1, "g2", METRIC_GAUGE, 3, 1, "k:v", 3),
+				  ROW(0, "g2", METRIC_GAUGE, 2, 1, "k:v", 7),
+				  ROW(0, "g3", METRIC_GAUGE, 8, 1, "", 5),
+				  ROW(1, "g3", METRIC_GAUGE, 6, 1, "", 5))));
 }
 
 Test(aggr_merge, histograms_and_timers_below_exact_cap)
@@ -237,20 +280,18 @@ Test(aggr_merge, distributions)
 
 Test(aggr_merge, counter_zero_fill_against_samples)
 {
-	struct rig r;
-	rig_init(&r);
-	send1(&r, 0, "zc", METRIC_COUNT, 1, 1, "", T0 + 1);
-	send1(&r, 1, "zc", METRIC_COUNT, 2, 1, "", T0 + 2);
-	send1(&r, 1, "z1", METRIC_COUNT, 3, 1, "", T0 + 2);
-	round_check(&r, T0 + 10, false);
-	/* next bucket: zc has samples on pipeline 0 only (1 zero-fills); z1 only
-	 * zero-fills; zn is new on pipeline 1 */
-	send1(&r, 0, "zc", METRIC_COUNT, 4, 1, "", T0 + 12);
-	send1(&r, 1, "zn", METRIC_COUNT, 6, 1, "", T0 + 13);
-	struct aggr_emit_stats st = round_check(&r, T0 + 20, false);
-	cr_assert_eq(st.merged, 1); /* zc: pipeline 0's 4 + pipeline 1's zero */
-	round_check(&r, T0 + 30, false); /* zero-fills only */
-	rig_done(&r);
+	check_rounds(ROUNDS(ROUND(10, -1,
+				  ROW(0, "zc", METRIC_COUNT, 1, 1, "", 1),
+				  ROW(1, "zc", METRIC_COUNT, 2, 1, "", 2),
+				  ROW(1, "z1", METRIC_COUNT, 3, 1, "", 2)),
+			    /* next bucket: zc has samples on pipeline 0 only (1
+			     * zero-fills); z1 only zero-fills; zn is new on
+			     * pipeline 1; merged: zc, pipeline 0's 4 + pipeline
+			     * 1's zero */
+			    ROUND(20, 1,
+				  ROW(0, "zc", METRIC_COUNT, 4, 1, "", 12),
+				  ROW(1, "zn", METRIC_COUNT, 6, 1, "", 13)),
+			    { .dt = 30, .merged = -1 })); /* zero-fills only */
 }
 
 Test(aggr_merge, pending_points_events_and_checks_of_both)
