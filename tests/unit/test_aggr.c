@@ -159,10 +159,11 @@ static void expect_series(const struct batch *b, const struct want *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct series *s = find(b, w[i].name, w[i].tags, T0 + w[i].dt);
-		cr_assert(s, "no series %s{%s} at T0%+lld", w[i].name, w[i].tags, (long long)w[i].dt);
+		cr_assert(s, "no series %s{%s} at T0%+lld", w[i].name, w[i].tags,
+			  (long long)w[i].dt);
 		if (w[i].tol > 0)
-			cr_assert_float_eq(s->value, w[i].value, w[i].tol, "%s{%s}: %.17g", w[i].name,
-					   w[i].tags, s->value);
+			cr_assert_float_eq(s->value, w[i].value, w[i].tol, "%s{%s}: %.17g",
+					   w[i].name, w[i].tags, s->value);
 		else if (!isnan(w[i].value))
 			cr_assert_eq(s->value, w[i].value, "%s{%s}: %.17g", w[i].name, w[i].tags,
 				     s->value);
@@ -190,7 +191,8 @@ struct flush_want {
  * series rows. FLUSHES(FLUSH(...), ...): an array and its length. */
 #define FLUSH(at, fin, ns, nk, ...)                                                         \
 	{ .dt = (at), .final = (fin), .nseries = (ns), .nsketches = (nk), WANT(__VA_ARGS__) }
-#define FLUSH_COUNTS(at, fin, ns, nk) { .dt = (at), .final = (fin), .nseries = (ns), .nsketches = (nk) }
+#define FLUSH_COUNTS(at, fin, ns, nk)                                                \
+	{ .dt = (at), .final = (fin), .nseries = (ns), .nsketches = (nk) }
 #define FLUSHES(...)                                                                           \
 	(const struct flush_want[]){ __VA_ARGS__ },                                            \
 		LEN(((const struct flush_want[]){ __VA_ARGS__ }))
@@ -229,7 +231,8 @@ static void check_buckets(struct bucket k, const struct smp *in, size_t nin,
 Test(aggr, counter_sample_rates_and_closed_buckets)
 {
 	check_buckets((struct bucket){ 0 },
-		      SAMPLES(IN("req", METRIC_COUNT, 1, 0.5, "", 1), IN("req", METRIC_COUNT, 2, 0.5, "", 9),
+		      SAMPLES(IN("req", METRIC_COUNT, 1, 0.5, "", 1),
+			      IN("req", METRIC_COUNT, 2, 0.5, "", 9),
 			      IN("low", METRIC_COUNT, 1, 0.1, "", 3)),
 		      FLUSHES(FLUSH_COUNTS(9, false, 0, 0), /* the open bucket stays */
 			      FLUSH(10, false, 2, 0,
@@ -241,7 +244,8 @@ Test(aggr, counter_sample_rates_and_closed_buckets)
 Test(aggr, samples_bucketed_by_receive_time)
 {
 	check_buckets((struct bucket){ 0 },
-		      SAMPLES(IN("g", METRIC_GAUGE, 1, 1, "", 5), IN("g", METRIC_GAUGE, 2, 1, "", 12),
+		      SAMPLES(IN("g", METRIC_GAUGE, 1, 1, "", 5),
+			      IN("g", METRIC_GAUGE, 2, 1, "", 12),
 			      IN("g", METRIC_GAUGE, 3, 1, "", 25)),
 		      FLUSHES(FLUSH(27, false, 2, 0, EQ("g", "", 0, 1),
 				    EQ("g", "", 10, 2, KIND(SERIES_GAUGE))),
@@ -416,7 +420,8 @@ Test(aggr, counter_gap_zero_filled_and_flush_catch_up)
 {
 	/* the flush at T0 + 30 closes three buckets at once */
 	check_buckets((struct bucket){ 0 },
-		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 1), IN("c", METRIC_COUNT, 3, 1, "", 21)),
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 1),
+			      IN("c", METRIC_COUNT, 3, 1, "", 21)),
 		      FLUSHES(FLUSH(30, false, 3, 0, NEAR("c", "", 0, 0.1), EQ("c", "", 10, 0),
 				    NEAR("c", "", 20, 0.3))));
 }
@@ -451,9 +456,12 @@ Test(aggr, context_expiry_returns_memory)
 Test(aggr, tag_order_and_duplicates_do_not_matter)
 {
 	check_buckets((struct bucket){ .contexts = 2 },
-		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "a,b,a", 0), IN("c", METRIC_COUNT, 1, 1, "b,a", 0),
-			      IN("c", METRIC_COUNT, 1, 1, "b,b,a,a,b", 0), IN("c", METRIC_COUNT, 1, 1, "a", 0)),
-		      FLUSHES(FLUSH(10, false, 2, 0, NEAR("c", "a,b", 0, 0.3), NEAR("c", "a", 0, 0.1))));
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "a,b,a", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "b,a", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "b,b,a,a,b", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "a", 0)),
+		      FLUSHES(FLUSH(10, false, 2, 0, NEAR("c", "a,b", 0, 0.3),
+				    NEAR("c", "a", 0, 0.1))));
 }
 
 Test(aggr, many_tags_sorted_output)
@@ -468,7 +476,8 @@ Test(aggr, host_tag_overrides_host)
 {
 	struct aggr *a = aggr_with(NULL);
 	feed(a, SAMPLES(IN("c", METRIC_COUNT, 1, 1, "x,host:web1", 0),
-			IN("c", METRIC_COUNT, 1, 1, "host:,x", 0), IN("c", METRIC_COUNT, 1, 1, "x", 0)));
+			IN("c", METRIC_COUNT, 1, 1, "host:,x", 0),
+			IN("c", METRIC_COUNT, 1, 1, "x", 0)));
 	cr_assert_eq(contexts(a), 3);
 	struct batch *b = aggr_flush(a, T0 + 10, false);
 	cr_assert_eq(b->nseries, 3);
@@ -502,12 +511,15 @@ static void namespace_svc_dot(struct aggr_config *c)
 Test(aggr, namespace_and_blacklist)
 {
 	check_buckets((struct bucket){ .tweak = namespace_app },
-		      SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0), IN("datadog.agent.up", METRIC_GAUGE, 1, 1, "", 0),
+		      SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0),
+			      IN("datadog.agent.up", METRIC_GAUGE, 1, 1, "", 0),
 			      IN("datadog.dogstatsd.x", METRIC_GAUGE, 1, 1, "", 0)),
-		      FLUSHES(FLUSH(10, false, 3, 0, HAS("app.req", "", 0), HAS("datadog.agent.up", "", 0),
+		      FLUSHES(FLUSH(10, false, 3, 0, HAS("app.req", "", 0),
+				    HAS("datadog.agent.up", "", 0),
 				    HAS("datadog.dogstatsd.x", "", 0))));
 	/* the dot is neither doubled nor missing */
-	check_buckets((struct bucket){ .tweak = namespace_svc_dot }, SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0)),
+	check_buckets((struct bucket){ .tweak = namespace_svc_dot },
+		      SAMPLES(IN("req", METRIC_COUNT, 1, 1, "", 0)),
 		      FLUSHES(FLUSH(10, false, 1, 0, HAS("svc.req", "", 0))));
 }
 
@@ -521,7 +533,8 @@ static void tags_env_team(struct aggr_config *c)
 Test(aggr, global_tags_added_and_deduplicated)
 {
 	check_buckets((struct bucket){ .tweak = tags_env_team, .contexts = 1 },
-		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "env:prod,b", 0), IN("c", METRIC_COUNT, 1, 1, "b", 0)),
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "env:prod,b", 0),
+			      IN("c", METRIC_COUNT, 1, 1, "b", 0)),
 		      FLUSHES(FLUSH(10, false, 1, 0, NEAR("c", "b,env:prod,team:core", 0, 0.2))));
 }
 
@@ -551,7 +564,8 @@ struct top_want {
 	uint64_t values;
 };
 
-#define TOP(nm, n, r, k, v) { .name = (nm), .contexts = (n), .refused = (r), .key = (k), .values = (v) }
+#define TOP(nm, n, r, k, v)                                                          \
+	{ .name = (nm), .contexts = (n), .refused = (r), .key = (k), .values = (v) }
 
 /* A capped aggr fed ten samples of one metric, the i-th tagged fmt
  * formatted with i and i % 2, then extra[]: it holds `contexts` contexts,
@@ -608,13 +622,15 @@ Test(aggr, overall_context_cap)
 {
 	struct aggr *a = check_cap(&(const struct cap_case){
 		.cap = cap_contexts_5, .name = "m", .t = METRIC_COUNT, .fmt = "id:%d",
-		.extra = { IN("m", METRIC_COUNT, 1, 1, "id:0", 0) }, /* existing context: accepted */
+		/* an existing context: accepted */
+		.extra = { IN("m", METRIC_COUNT, 1, 1, "id:0", 0) },
 		.nextra = 1, .contexts = 5, .why = AGGR_DROP_CONTEXT_CAP, .dropped = 5,
 		.top = { TOP("m", 5, 5, NULL, 0) }, .ntop = 1 });
 	struct aggr_stats st;
 	aggr_get_stats(a, &st);
 	cr_assert_eq(st.samples_in, 11);
-	expect_flush(a, &(const struct flush_want)FLUSH(10, false, 5, 0, NEAR("m", "id:0", 0, 0.2)));
+	expect_flush(a, &(const struct flush_want)FLUSH(10, false, 5, 0,
+							NEAR("m", "id:0", 0, 0.2)));
 	aggr_free(a);
 }
 
@@ -709,7 +725,8 @@ Test(aggr, mapper_profiles_applied_before_namespace)
 	check_buckets((struct bucket){ .tweak = web_profile },
 		      SAMPLES(IN("web.shop.req.home", METRIC_COUNT, 1, 1, "x", 0),
 			      IN("web.shop.other", METRIC_COUNT, 1, 1, "", 0)),
-		      FLUSHES(FLUSH(10, false, 2, 0, HAS("ns.web.requests", "route:home,service:shop,x", 0),
+		      FLUSHES(FLUSH(10, false, 2, 0,
+				    HAS("ns.web.requests", "route:home,service:shop,x", 0),
 				    HAS("ns.web.shop.other", "", 0))));
 }
 
@@ -759,7 +776,8 @@ Test(aggr, timestamp_ignored_without_no_aggregation_pipeline)
 	check_buckets((struct bucket){ .tweak = aggregation_pipeline },
 		      SAMPLES(STAMPED("tc", METRIC_COUNT, 4, -3600),
 			      STAMPED("th", METRIC_HISTOGRAM, 4, -3600)),
-		      FLUSHES(FLUSH(10, false, 6, 0, NEAR("tc", "", 0, 0.4), EQ("th.max", "", 0, 4))));
+		      FLUSHES(FLUSH(10, false, 6, 0, NEAR("tc", "", 0, 0.4),
+				    EQ("th.max", "", 0, 4))));
 }
 
 Test(aggr, distributions_flushed_as_sketches)
@@ -859,14 +877,16 @@ Test(aggr, events_and_service_checks_copied)
 Test(aggr, same_name_different_types_are_separate_contexts)
 {
 	check_buckets((struct bucket){ .contexts = 2 },
-		      SAMPLES(IN("x", METRIC_COUNT, 10, 1, "", 0), IN("x", METRIC_GAUGE, 3, 1, "", 0)),
+		      SAMPLES(IN("x", METRIC_COUNT, 10, 1, "", 0),
+			      IN("x", METRIC_GAUGE, 3, 1, "", 0)),
 		      FLUSHES(FLUSH_COUNTS(10, false, 2, 0)));
 }
 
 Test(aggr, final_flush_includes_open_bucket)
 {
 	check_buckets((struct bucket){ 0 },
-		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 3), IN("d", METRIC_DISTRIBUTION, 1, 1, "", 3)),
+		      SAMPLES(IN("c", METRIC_COUNT, 1, 1, "", 3),
+			      IN("d", METRIC_DISTRIBUTION, 1, 1, "", 3)),
 		      FLUSHES(FLUSH_COUNTS(4, true, 1, 1)));
 }
 

@@ -151,7 +151,8 @@ struct round {
 #define ROUND(at, mg, ...)                                                          \
 	{ .dt = (at), .merged = (mg), .rows = (const struct row[]){ __VA_ARGS__ }, \
 	  .nrows = LEN(((const struct row[]){ __VA_ARGS__ })) }
-#define ROUNDS(...) (const struct round[]){ __VA_ARGS__ }, LEN(((const struct round[]){ __VA_ARGS__ }))
+#define ROUNDS(...)                                                                  \
+	(const struct round[]){ __VA_ARGS__ }, LEN(((const struct round[]){ __VA_ARGS__ }))
 
 /* A fresh rig through rd[0..n) in order. */
 static void check_rounds(const struct round *rd, size_t n)
@@ -173,30 +174,30 @@ static void check_rounds(const struct round *rd, size_t n)
 
 Test(aggr_merge, counters_with_rates_and_contexts_in_one_pipeline)
 {
-	check_rounds(ROUNDS(ROUND(10, 2,
-				  ROW(0, "req", METRIC_COUNT, 1, 0.5, "a:1,b:2", 1),
-				  ROW(1, "req", METRIC_COUNT, 2, 0.25, "b:2,a:1", 2), /* same context */
-				  ROW(1, "req", METRIC_COUNT, 3, 1, "a:1,b:2,host:h9", 3),
-				  ROW(0, "req", METRIC_COUNT, 5, 1, "a:1,b:2,host:h9", 4),
-				  ROW(0, "only0", METRIC_COUNT, 7, 1, "", 5),
-				  ROW(1, "only1", METRIC_COUNT, 11, 0.5, "z:z", 5),
-				  ROW(1, "req", METRIC_GAUGE, 4, 1, "a:1,b:2", 5)))); /* other family */
+	check_rounds(ROUNDS(ROUND(
+		10, 2, ROW(0, "req", METRIC_COUNT, 1, 0.5, "a:1,b:2", 1),
+		ROW(1, "req", METRIC_COUNT, 2, 0.25, "b:2,a:1", 2), /* same context */
+		ROW(1, "req", METRIC_COUNT, 3, 1, "a:1,b:2,host:h9", 3),
+		ROW(0, "req", METRIC_COUNT, 5, 1, "a:1,b:2,host:h9", 4),
+		ROW(0, "only0", METRIC_COUNT, 7, 1, "", 5),
+		ROW(1, "only1", METRIC_COUNT, 11, 0.5, "z:z", 5),
+		ROW(1, "req", METRIC_GAUGE, 4, 1, "a:1,b:2", 5)))); /* other family */
 }
 
 Test(aggr_merge, gauge_latest_receive_time_wins)
 {
-	/* g1: pipeline 1 received last; g2: pipeline 0 received last; g3: same
-	 * second on both: the higher pipeline index wins (time order of arrival
-	 * within the second is not known) */
-	check_rounds(ROUNDS(ROUND(10, -1,
-				  ROW(0, "g1", METRIC_GAUGE, 5, 1, "", 2),
-				  ROW(0, "g1", METRIC_GAUGE, 9, 1, "", 4),
-				  ROW(1, "g1", METRIC_GAUGE, 7, 1, "", 6),
-				  ROW(1, "g2", METRIC_GAUGE, 1, 1, "k:v", 1),
-				  ROW(1, "g2", METRIC_GAUGE, 3, 1, "k:v", 3),
-				  ROW(0, "g2", METRIC_GAUGE, 2, 1, "k:v", 7),
-				  ROW(0, "g3", METRIC_GAUGE, 8, 1, "", 5),
-				  ROW(1, "g3", METRIC_GAUGE, 6, 1, "", 5))));
+	/* g1: pipeline 1 received last; g2: pipeline 0 received last */
+	check_rounds(ROUNDS(ROUND(
+		10, -1, ROW(0, "g1", METRIC_GAUGE, 5, 1, "", 2),
+		ROW(0, "g1", METRIC_GAUGE, 9, 1, "", 4),
+		ROW(1, "g1", METRIC_GAUGE, 7, 1, "", 6),
+		ROW(1, "g2", METRIC_GAUGE, 1, 1, "k:v", 1),
+		ROW(1, "g2", METRIC_GAUGE, 3, 1, "k:v", 3),
+		ROW(0, "g2", METRIC_GAUGE, 2, 1, "k:v", 7),
+		/* g3: same second on both: the higher pipeline index wins (time
+		 * order of arrival within the second is not known) */
+		ROW(0, "g3", METRIC_GAUGE, 8, 1, "", 5),
+		ROW(1, "g3", METRIC_GAUGE, 6, 1, "", 5))));
 }
 
 Test(aggr_merge, histograms_and_timers_below_exact_cap)
