@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <ctype.h>
 
 #include <locale.h>
 #include <math.h>
@@ -220,17 +221,6 @@ struct pcase {
 	int line;	/* in the data file */
 };
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One C escape after the backslash at *p into *out; false if it is not one
  * the data file may use (\\ \" \r \n \t \0 \xNN). */
 static bool unescape_one(const char **p, char *out)
@@ -238,10 +228,11 @@ static bool unescape_one(const char **p, char *out)
 	static const char from[] = "\\\"rnt0", to[] = "\\\"\r\n\t\0";
 	const char *s = *p;
 	if (*s == 'x') {
-		int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
-		if (lo < 0)
+		char hex[3] = { s[1], 0, 0 };
+		if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]))
 			return false;
-		*out = (char)(hi * 16 + lo);
+		hex[1] = s[2];
+		*out = (char)strtol(hex, NULL, 16);
 		*p = s + 3;
 		return true;
 	}
