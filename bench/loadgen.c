@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lines.h"
+
 #define MAX_BATCH 64
 #define MAX_TYPES 6
 #define MAX_TAGS 64
@@ -53,12 +55,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return line_rng_next(&rng_state);
 }
 
 static double now_s(void)
@@ -69,57 +66,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-static char *put_str(char *p, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(p, s, n);
-	return p + n;
-}
-
 /* One line for context c; returns its length (no newline). */
 static size_t write_line(const struct opts *o, char *out, uint64_t c)
 {
-	uint64_t name = o->tags ? c % 100 : c;	/* one type per metric name */
-	const char *type = o->types[name % o->ntypes];
-	char *p = out;
+	const struct line_shape shape = { o->tags, o->unique_tags, o->types, o->ntypes };
 
-	p = put_str(p, "loadgen.metric.");
-	p = put_u64(p, name);
-	*p++ = ':';
-	if (type[0] == 'c')
-		*p++ = '1';
-	else
-		p = put_u64(p, rng_next() % (type[0] == 's' ? 100000 : 1000));
-	*p++ = '|';
-	p = put_str(p, type);
-	for (unsigned t = 0; t < o->tags; t++) {
-		p = put_str(p, t == 0 ? "|#" : ",");
-		if (t == 0) {
-			p = put_str(p, o->unique_tags ? "instance_id:" : "ctx:");
-			p = put_u64(p, o->unique_tags ? c : c / 100);
-		} else {
-			*p++ = 't';
-			p = put_u64(p, t);
-			p = put_str(p, ":v");
-			p = put_u64(p, (c + t) % 10);
-		}
-	}
-	return (size_t)(p - out);
+	return (size_t)(line_write(out, &shape, c, &rng_state) - out);
 }
 
 static void usage(void)

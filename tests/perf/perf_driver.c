@@ -45,6 +45,7 @@
 #include "ingest/ingest.h"
 #include "parse/parse.h"
 #include "fixture.h"
+#include "lines.h"
 
 #define T0 1700000000 /* a bucket boundary */
 #define LPD 20
@@ -55,30 +56,7 @@ static uint64_t rng;
 
 static uint64_t rng_next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-static char *put_str(char *p, const char *s)
-{
-	size_t n = strlen(s);
-	memcpy(p, s, n);
-	return p + n;
+	return line_rng_next(&rng);
 }
 
 /* The tag sets of the generated lines, as bench/run.sh's memory workloads:
@@ -88,33 +66,16 @@ static char *put_str(char *p, const char *s)
 enum load_kind { LOAD_SHARED, LOAD_TAGS, LOAD_NAMES };
 static enum load_kind load_kind = LOAD_SHARED;
 
-/* bench/loadgen.c's write_line with --tags-per-line 3 (load_kind says which
- * tags); types "c" or "mix". */
+/* The line loadgen sends for context c with --tags-per-line 3 (load_kind
+ * says which tags); types "c" or "mix". */
 static char *write_line(char *p, uint64_t c, bool mix)
 {
 	static const char *const types[] = { "c", "g", "ms", "h", "s", "d" };
-	uint64_t name = load_kind == LOAD_NAMES ? c : c % 100;
-	const char *type = mix ? types[name % 6] : "c";
-	p = put_str(p, "loadgen.metric.");
-	p = put_u64(p, name);
-	*p++ = ':';
-	if (type[0] == 'c')
-		*p++ = '1';
-	else
-		p = put_u64(p, rng_next() % (type[0] == 's' ? 100000 : 1000));
-	*p++ = '|';
-	p = put_str(p, type);
-	if (load_kind == LOAD_NAMES)
-		return p;
-	p = put_str(p, load_kind == LOAD_TAGS ? "|#instance_id:" : "|#ctx:");
-	p = put_u64(p, load_kind == LOAD_TAGS ? c : c / 100);
-	for (unsigned t = 1; t < NTAGS; t++) {
-		p = put_str(p, ",t");
-		p = put_u64(p, t);
-		p = put_str(p, ":v");
-		p = put_u64(p, (c + t) % 10);
-	}
-	return p;
+	const struct line_shape shape = {
+		load_kind == LOAD_NAMES ? 0 : NTAGS, load_kind == LOAD_TAGS, types, mix ? 6 : 1,
+	};
+
+	return line_write(p, &shape, c, &rng);
 }
 
 struct load {
