@@ -14,22 +14,11 @@ from the send to the receiver's arrival. Prints p50 and p100 (the bound is
 import os
 import random
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
-from agentlib import Agent  # noqa: E402
-from alertlib import Receiver, percentile, wait_phase, write_notifiers, write_rules  # noqa: E402
-
-RULES = """rules:
-  - name: lat_high
-    metric: lat.x
-    group_by: [case]
-    window: 10s
-    time_agg: last
-    critical: 1000
-    notify: [ops-hook]
-"""
+from alertlib import Receiver, percentile  # noqa: E402
+from test_alert_latency import send_round, start_agents  # noqa: E402
 
 
 def main():
@@ -39,24 +28,13 @@ def main():
     agents = []
     lat = []
     try:
-        for i in range(nagents):
-            a = Agent({"dogstatsd_flush_interval": 10, "log_level": "warn"})
-            a.cfg["alerts_dir"] = write_rules(a.dir, RULES)
-            a.cfg["notifiers_file"] = write_notifiers(a.dir, rx, kinds=("webhook",))
-            a.write_config()
-            wait_phase(10.0 * i / nagents + 0.5)
-            a.start()
-            agents.append(a)
+        agents = start_agents(rx, [10.0 * i / nagents + 0.5 for i in range(nagents)])
         rng = random.Random(21)
         for r in range(rounds):
-            before = len(rx.snapshot())
-            t0 = wait_phase(rng.uniform(0.0, 10.0))
-            for a in agents:
-                a.send(f"lat.x:5000|g|#case:r{r}")
-            got = rx.wait(before + nagents, timeout=20)[before:]
-            lat += [g[0] - t0 for g in got]
-            print(f"round {r}: phase {t0 % 10:.2f}s latency {min(lat[-nagents:]):.2f}..{max(lat[-nagents:]):.2f}s",
-                  flush=True)
+            phase = rng.uniform(0.0, 10.0)
+            got = send_round(agents, rx, f"r{r}", phase)
+            lat += got
+            print(f"round {r}: phase {phase:.2f}s latency {min(got):.2f}..{max(got):.2f}s", flush=True)
     finally:
         for a in agents:
             a.cleanup()
