@@ -91,16 +91,17 @@ static void report(const char *what, struct timer t, size_t n, const char *extra
 static void cfg_init(struct aggr_config *c)
 {
 	static double pct[] = { 0.95 };
-	memset(c, 0, sizeof(*c));
-	c->hostname = "benchhost";
-	c->namespace = "";
-	c->bucket_seconds = 10;
-	c->expiry_seconds = 300;
-	c->context_expiry_seconds = 300;
-	c->histogram_aggregates = HIST_AGG_DEFAULT;
-	c->histogram_percentiles = pct;
-	c->nhistogram_percentiles = 1;
-	c->set_exact_max = 10000;
+	*c = (struct aggr_config){
+		.hostname = "benchhost",
+		.namespace = "",
+		.bucket_seconds = 10,
+		.expiry_seconds = 300,
+		.context_expiry_seconds = 300,
+		.histogram_aggregates = HIST_AGG_DEFAULT,
+		.histogram_percentiles = pct,
+		.nhistogram_percentiles = 1,
+		.set_exact_max = 10000,
+	};
 }
 
 /* Contexts lo..hi-1 of a (a new aggr when NULL), one sample each, at `now`. */
