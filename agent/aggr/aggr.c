@@ -138,6 +138,7 @@ struct aggr *aggr_new_shared(const struct aggr_config *cfg, struct taglimit *tl)
 	strpool_init(&a->strs, 0);
 	tagpool_init(&a->tagsets);
 	ctab_init(&a->ctxs);
+	ptab_init(&a->more);
 	buf_init(&a->name);
 	buf_init(&a->dname);
 	a->pending = batch_new();
@@ -198,13 +199,83 @@ void aggr_acc_free(uint8_t type, union acc *u)
 	u->d = 0;
 }
 
-void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s)
+/* Frees the accumulator of the slot (bucket *b, u) and marks it unused. */
+static void slot_release(struct aggr *a, uint8_t type, int32_t *b, union acc *u)
 {
-	if (s->bucket == SLOT_FREE)
+	if (*b == SLOT_FREE)
 		return;
-	a->acc_bytes -= aggr_acc_bytes(c->type, &s->u);
-	aggr_acc_free(c->type, &s->u);
-	s->bucket = SLOT_FREE;
+	a->acc_bytes -= aggr_acc_bytes(type, u);
+	aggr_acc_free(type, u);
+	*b = SLOT_FREE;
+}
+
+/* ---- overflow slots: aggr.more, keyed by the context's address (stable:
+ * chunks never move; seen.c reaches contexts by address, not index) ---- */
+
+static inline uint64_t more_hash(const struct ctx *c)
+{
+	return mix64(0, (uint64_t)(uintptr_t)c);
+}
+
+static bool more_is(const void *item, const void *c)
+{
+	return ((const struct more *)item)->c == c;
+}
+
+struct more *aggr_more(const struct aggr *a, const struct ctx *c)
+{
+	struct more *m = ptab_find(&a->more, more_hash(c), more_is, c);
+	assert(m && c->nmore);
+	return m;
+}
+
+/* c's entry in aggr.more, new and empty; NULL on ENOMEM. */
+static struct more *more_new(struct aggr *a, const struct ctx *c)
+{
+	struct more *m = malloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	*m = (struct more){ .h = more_hash(c), .c = c };
+	if (ptab_insert(&a->more, m) < 0) {
+		free(m);
+		return NULL;
+	}
+	a->acc_bytes += sizeof(*m);
+	return m;
+}
+
+/* Removes m from aggr.more and frees it; the table goes with the last one
+ * (overflow is rare: most of the time there is none). */
+static void more_drop(struct aggr *a, struct more *m)
+{
+	(void)ptab_remove(&a->more, m);
+	if (!a->more.n)
+		ptab_done(&a->more);
+	free(m->s);
+	free(m);
+	a->acc_bytes -= sizeof(*m);
+}
+
+/* The new last overflow slot of c (c->nmore counts it), or NULL on ENOMEM
+ * or at 32768 slots. */
+static struct slot *more_add(struct aggr *a, struct ctx *c)
+{
+	struct more *m = c->nmore ? aggr_more(a, c) : more_new(a, c);
+	if (!m)
+		return NULL;
+	uint16_t cap = more_cap(c->nmore);
+	if (c->nmore == cap) {
+		uint16_t nc = cap ? (uint16_t)(cap * 2) : 2;
+		struct slot *ns = cap < UINT16_MAX / 2 ? realloc(m->s, nc * sizeof(*ns)) : NULL;
+		if (!ns) {
+			if (!c->nmore)
+				more_drop(a, m);
+			return NULL;
+		}
+		a->acc_bytes += (size_t)(nc - cap) * sizeof(*ns);
+		m->s = ns;
+	}
+	return &m->s[c->nmore++];
 }
 
 static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
@@ -227,12 +298,15 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_o
 {
 	if (a->tl_on && c->name && c->tags) /* (ctx_create gives back what a half-made one holds) */
 		taglimit_leave_set(a->tl, c->name->hash, c->tags);
-	aggr_slot_release(a, c, &c->slot[0]);
-	aggr_slot_release(a, c, &c->slot[1]);
-	for (uint16_t i = 0; i < c->nmore; i++)
-		aggr_slot_release(a, c, &c->more[i]);
-	a->acc_bytes -= (size_t)more_cap(c->nmore) * sizeof(*c->more);
-	free(c->more);
+	for (int i = 0; i < 2; i++)
+		slot_release(a, c->type, &c->bucket[i], &c->u[i]);
+	if (c->nmore) {
+		struct more *m = aggr_more(a, c);
+		for (uint16_t i = 0; i < c->nmore; i++)
+			slot_release(a, c->type, &m->s[i].bucket, &m->s[i].u);
+		a->acc_bytes -= (size_t)more_cap(c->nmore) * sizeof(*m->s);
+		more_drop(a, m);
+	}
 	ctx_unref(a, c, o);
 	c->type = CTX_DEAD;
 	*(struct ctx **)(void *)c = a->slab.free; /* the free-list link */
@@ -240,20 +314,19 @@ void aggr_ctx_destroy(struct aggr *a, struct ctx *c, uint32_t idx, struct aggr_o
 	a->slab.free = c;
 }
 
-void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n)
+void aggr_more_shrunk(struct aggr *a, struct ctx *c, struct more *m, uint16_t old_n)
 {
 	uint16_t oc = more_cap(old_n), nc = more_cap(c->nmore);
 	if (nc == oc)
 		return;
-	a->acc_bytes -= (size_t)(oc - nc) * sizeof(*c->more);
+	a->acc_bytes -= (size_t)(oc - nc) * sizeof(*m->s);
 	if (!nc) {
-		free(c->more);
-		c->more = NULL;
+		more_drop(a, m);
 		return;
 	}
-	struct slot *m = realloc(c->more, nc * sizeof(*m));
-	if (m)
-		c->more = m; /* a failed shrink keeps the larger block: still valid */
+	struct slot *s = realloc(m->s, nc * sizeof(*s));
+	if (s)
+		m->s = s; /* a failed shrink keeps the larger block: still valid */
 }
 
 /* A new, empty chunk at the slab's end; false on ENOMEM or a full index. */
@@ -269,7 +342,8 @@ static bool slab_grow(struct ctx_slab *sl)
 		sl->chunks = n;
 		sl->chunks_cap = nc;
 	}
-	if (!(sl->chunks[sl->nchunks] = malloc(CTX_CHUNK * sizeof(struct ctx))))
+	/* aligned: a context is one cache line */
+	if (!(sl->chunks[sl->nchunks] = aligned_alloc(CTX_ALIGN, CTX_CHUNK * sizeof(struct ctx))))
 		return false;
 	/* its pages in one call rather than one fault per page as contexts
 	 * are carved (core/mem.h) */
@@ -324,6 +398,7 @@ void aggr_free(struct aggr *a)
 		aggr_ctx_destroy(a, ctx_at(a, idx), idx, NULL);
 	}
 	ctab_done(&a->ctxs);
+	ptab_done(&a->more);
 	seen_done(&a->seen);
 	aggr_slab_done(&a->slab);
 	tagpool_done(&a->tagsets, &a->strs);
@@ -578,7 +653,7 @@ static struct ctx *ctx_create(struct aggr *a, const struct sample_key *k, const 
 	}
 	c->last_seen = INT32_MIN; /* never: set by the first sample */
 	c->type = l->type;
-	c->slot[0].bucket = c->slot[1].bucket = SLOT_FREE;
+	c->bucket[0] = c->bucket[1] = SLOT_FREE;
 	c->x.born = bucket_of(now);
 	c->name = strpool_get(&a->names, k->name, l->name_h);
 	c->host = strpool_get(&a->strs, k->host, l->host_h);
@@ -620,12 +695,19 @@ static struct ctx *ctx_capped(struct aggr *a, const struct sample_key *k, const 
 	return c;
 }
 
-/* No context has k's exact key: the tag limit (taglimit.h) may remove tags,
- * which leads to the context without them, or refuse the sample; else the
- * caps, then a new context. NULL: refused (counted). */
+/* No context has k's exact key: a receive time too far from the epoch
+ * (clock_rel) is refused, no context is made for it; the tag limit
+ * (taglimit.h) may remove tags, which leads to the context without them, or
+ * refuse the sample; else the caps, then a new context. NULL: refused
+ * (counted). */
 static __attribute__((noinline)) struct ctx *
 ctx_new(struct aggr *a, struct sample_key *k, struct lookup *l, uint64_t nv, int64_t now)
 {
+	int32_t rel;
+	if (a->have_epoch && !clock_rel(a, now, &rel)) {
+		refused(a, strpool_find(&a->names, k->name, l->name_h), AGGR_DROP_CLOCK_RANGE, nv);
+		return NULL;
+	}
 	if (!a->tl_on)
 		return ctx_capped(a, k, l, nv, now);
 	size_t before = k->ntags;
@@ -652,98 +734,95 @@ ctx_new(struct aggr *a, struct sample_key *k, struct lookup *l, uint64_t nv, int
 
 /* ---- bucket slots and accumulators ---- */
 
-static int acc_init(struct aggr *a, uint8_t type, struct slot *s)
+static int acc_init(struct aggr *a, uint8_t type, union acc *u)
 {
 	switch (type) {
 	case METRIC_HISTOGRAM:
-		s->u.h = hist_new(HIST_EXACT_MAX_DEFAULT);
-		if (!s->u.h)
+		u->h = hist_new(HIST_EXACT_MAX_DEFAULT);
+		if (!u->h)
 			return -ENOMEM;
-		a->acc_bytes += hist_bytes(s->u.h);
+		a->acc_bytes += hist_bytes(u->h);
 		return 0;
 	case METRIC_SET:
-		s->u.set = setacc_new();
-		if (!s->u.set)
+		u->set = setacc_new();
+		if (!u->set)
 			return -ENOMEM;
-		a->acc_bytes += setacc_bytes(s->u.set);
+		a->acc_bytes += setacc_bytes(u->set);
 		return 0;
 	case METRIC_DISTRIBUTION:
-		s->u.sk = malloc(sizeof(*s->u.sk));
-		if (!s->u.sk)
+		u->sk = malloc(sizeof(*u->sk));
+		if (!u->sk)
 			return -ENOMEM;
-		ddsketch_init(s->u.sk);
-		a->acc_bytes += ddsketch_bytes(s->u.sk);
+		ddsketch_init(u->sk);
+		a->acc_bytes += ddsketch_bytes(u->sk);
 		return 0;
 	default:
-		s->u.d = 0;
+		u->d = 0;
 		return 0;
 	}
 }
 
-static struct slot *slot_new(struct aggr *a, struct ctx *c)
+/* A free slot of c, taken for bucket rb: inline if one is free, else a new
+ * overflow slot; NULL on ENOMEM. */
+static union acc *slot_new(struct aggr *a, struct ctx *c, int32_t rb)
 {
 	for (int i = 0; i < 2; i++)
-		if (c->slot[i].bucket == SLOT_FREE)
-			return &c->slot[i];
-	uint16_t cap = more_cap(c->nmore);
-	if (c->nmore == cap) {
-		if (cap >= UINT16_MAX / 2)
-			return NULL;
-		uint16_t nc = cap ? (uint16_t)(cap * 2) : 2;
-		struct slot *nm = realloc(c->more, nc * sizeof(*nm));
-		if (!nm)
-			return NULL;
-		a->acc_bytes += (size_t)(nc - cap) * sizeof(*nm);
-		c->more = nm;
-	}
-	return &c->more[c->nmore++];
-}
-
-static struct slot *slot_get(struct aggr *a, struct ctx *c, int64_t b, bool *fresh)
-{
-	*fresh = false;
-	struct slot *s = ctx_slot_find(c, b);
-	if (s)
-		return s;
-	s = slot_new(a, c);
+		if (c->bucket[i] == SLOT_FREE) {
+			c->bucket[i] = rb;
+			return &c->u[i];
+		}
+	struct slot *s = more_add(a, c);
 	if (!s)
 		return NULL;
-	if (acc_init(a, c->type, s) < 0) {
-		if (c->more && s >= c->more && s < c->more + c->nmore)
-			aggr_more_shrunk(a, c, c->nmore--); /* it was the last one appended */
-		return NULL;
-	}
-	s->bucket = b;
-	*fresh = true;
-	return s;
+	s->bucket = rb;
+	return &s->u;
 }
 
-static int add_value(struct aggr *a, struct ctx *c, struct slot *s, bool fresh,
+static union acc *slot_get(struct aggr *a, struct ctx *c, int32_t rb, bool *fresh)
+{
+	*fresh = false;
+	union acc *u = ctx_slot_find(a, c, rb);
+	if (u)
+		return u;
+	union acc nu;
+	if (acc_init(a, c->type, &nu) < 0)
+		return NULL;
+	if (!(u = slot_new(a, c, rb))) {
+		a->acc_bytes -= aggr_acc_bytes(c->type, &nu);
+		aggr_acc_free(c->type, &nu);
+		return NULL;
+	}
+	*u = nu;
+	*fresh = true;
+	return u;
+}
+
+static int add_value(struct aggr *a, struct ctx *c, union acc *u, bool fresh,
 		     const struct dsd_metric *m, double rate, double v)
 {
 	size_t before;
 	int rc = 0;
 	switch (c->type) {
 	case METRIC_COUNT:
-		*count_sum(a, c, s) += v * (1.0 / rate); /* Datadog's Counter, to the bit */
+		*count_sum(a, c, u) += v * (1.0 / rate); /* Datadog's Counter, to the bit */
 		return 0;
 	case METRIC_GAUGE:
 		if (a->cfg->gauge_deltas && m->explicit_sign)
-			v += fresh ? (c->has_last ? c->x.last : 0) : s->u.d;
-		s->u.d = v;
+			v += fresh ? (c->has_last ? c->x.last : 0) : u->d;
+		u->d = v;
 		c->x.last = v;
 		c->has_last = 1;
 		return 0;
 	case METRIC_HISTOGRAM:
-		before = hist_bytes(s->u.h);
-		rc = hist_add(s->u.h, v, rate);
-		a->acc_bytes += hist_bytes(s->u.h) - before;
+		before = hist_bytes(u->h);
+		rc = hist_add(u->h, v, rate);
+		a->acc_bytes += hist_bytes(u->h) - before;
 		return rc;
 	case METRIC_DISTRIBUTION: {
 		double w = 1.0 / rate + 0.5;
-		before = ddsketch_bytes(s->u.sk);
-		rc = ddsketch_add(s->u.sk, v, w >= (double)(1u << 20) ? 1u << 20 : (uint32_t)w);
-		a->acc_bytes += ddsketch_bytes(s->u.sk) - before;
+		before = ddsketch_bytes(u->sk);
+		rc = ddsketch_add(u->sk, v, w >= (double)(1u << 20) ? 1u << 20 : (uint32_t)w);
+		a->acc_bytes += ddsketch_bytes(u->sk) - before;
 		return rc;
 	}
 	default:
@@ -756,30 +835,34 @@ void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, 
 {
 	bool fresh;
 	uint64_t nv = m->type == METRIC_SET ? 1 : m->nvalues;
-	if (a->mem_cap && acc_on_heap(c->type) && !ctx_slot_find(c, bucket_of(now)) &&
-	    over_memory(a)) {
+	int32_t rel;
+	if (!clock_rel(a, now, &rel)) {
+		refused(a, c->name, AGGR_DROP_CLOCK_RANGE, nv);
+		return;
+	}
+	int32_t rb = (int32_t)(bucket_of(now) - a->epoch);
+	if (a->mem_cap && acc_on_heap(c->type) && !ctx_slot_find(a, c, rb) && over_memory(a)) {
 		refused(a, c->name, AGGR_DROP_MEMORY_LIMIT, nv);
 		return;
 	}
-	struct slot *s = slot_get(a, c, bucket_of(now), &fresh);
-	if (!s) {
+	union acc *u = slot_get(a, c, rb, &fresh);
+	if (!u) {
 		a->st.dropped[AGGR_DROP_NOMEM] += nv;
 		return;
 	}
-	int64_t rel = now - a->epoch;
 	if (rel > c->last_seen)
-		c->last_seen = rel > INT32_MAX ? INT32_MAX : (int32_t)rel;
+		c->last_seen = rel;
 	if (m->type == METRIC_SET) {
 		struct sv mb = m->set_member;
-		size_t before = setacc_bytes(s->u.set);
-		int rc = setacc_add(s->u.set, hash64(mb.p, mb.n), a->cfg->set_exact_max);
-		a->acc_bytes += setacc_bytes(s->u.set) - before;
+		size_t before = setacc_bytes(u->set);
+		int rc = setacc_add(u->set, hash64(mb.p, mb.n), a->cfg->set_exact_max);
+		a->acc_bytes += setacc_bytes(u->set) - before;
 		if (rc < 0)
 			a->st.dropped[AGGR_DROP_NOMEM]++;
 		return;
 	}
 	for (size_t i = 0; i < m->nvalues; i++) {
-		if (add_value(a, c, s, fresh, m, rate, m->values[i]) < 0)
+		if (add_value(a, c, u, fresh, m, rate, m->values[i]) < 0)
 			a->st.dropped[AGGR_DROP_NOMEM]++;
 		fresh = false;
 	}

@@ -42,7 +42,9 @@
  *   metric like the caps).
  *
  * Time is always passed in (`now`, unix seconds); the module never reads a
- * clock. No I/O, no logging. Not thread-safe: one aggr per receive pipeline,
+ * clock. Buckets are kept relative to the first sample's `now` in 32 bits: a
+ * sample received over 68 years from it is refused (AGGR_DROP_CLOCK_RANGE).
+ * No I/O, no logging. Not thread-safe: one aggr per receive pipeline,
  * used only by the thread that owns it. A flush is split in two so that
  * receiving waits only for the cheap half: aggr_collect on the pipeline's
  * thread moves the closed buckets out (struct aggr_out), then aggr_emit on
@@ -77,6 +79,8 @@ enum aggr_drop {
 				      * that series or sketch point is not sent */
 	AGGR_DROP_TAG_LIMIT,	     /* dogstatsd_tag_limit_action: drop_sample, a tag over its limit */
 	AGGR_DROP_MEMORY_LIMIT,	     /* dogstatsd_memory_limit reached: no new context or accumulator */
+	AGGR_DROP_CLOCK_RANGE,	     /* receive time over 68 years from the aggregator's first
+				      * sample: its bucket does not fit a context's 32-bit slot */
 	AGGR_DROP_COUNT
 };
 

@@ -10,16 +10,22 @@
  *
  * A context holds two inline bucket slots (the current bucket and the closed
  * one waiting for the flush, the common case when flushes are not aligned on
- * bucket boundaries) and a small heap array for more (flush stalled, clock
- * jumps). Counter and gauge accumulators are inline doubles; histograms, sets
- * and distributions point to a heap accumulator allocated on first use in a
- * bucket and freed when the bucket is flushed.
+ * bucket boundaries); more (flush stalled, clock jumps) go to a small heap
+ * array found through the aggregator's overflow table (struct more), so the
+ * record only counts them. Counter and gauge accumulators are inline doubles;
+ * histograms, sets and distributions point to a heap accumulator allocated on
+ * first use in a bucket and freed when the bucket is flushed.
+ *
+ * A slot is named by its accumulator's address (union acc *): an inline
+ * slot's bucket is at the same index of ctx.bucket, an overflow slot's is
+ * the struct slot around it (slot_bucket).
  */
 #ifndef DDMA_AGGR_AGGR_INT_H
 #define DDMA_AGGR_AGGR_INT_H
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "aggr/aggr.h"
@@ -30,12 +36,15 @@
 #include "aggr/htab.h"
 #include "aggr/intern.h"
 #include "aggr/mapper.h"
+#include "aggr/ptab.h"
 #include "aggr/taglimit.h"
 #include "aggr/tagrules.h"
 #include "core/buf.h"
 
 #define AGGR_BUCKET 10
-#define SLOT_FREE INT64_MIN
+/* A slot's bucket is its start relative to aggr.epoch (int32_t); SLOT_FREE
+ * marks an unused slot. */
+#define SLOT_FREE INT32_MIN
 /* Timestamped points, events and service checks held for one flush. */
 #define AGGR_PENDING_MAX 100000
 
@@ -49,8 +58,9 @@ union acc {
 				 * entry holding its sum (aggr.seen.t index) */
 };
 
+/* An overflow slot (struct more). */
 struct slot {
-	int64_t bucket;		/* bucket start, SLOT_FREE when unused */
+	int32_t bucket;		/* bucket start - aggr.epoch, SLOT_FREE when unused */
 	union acc u;
 };
 
@@ -78,14 +88,19 @@ struct aggr_out {
 	size_t ndead, dead_cap;
 };
 
-/* 80 bytes: allocated from the aggregator's slab (struct ctx_slab), no
- * per-context malloc header. The key hash is not stored: its upper half is in the
- * table slot (ctab.h) and it can be recomputed from name, host and tags.
- * What a sample touches comes first (slots, last_seen, type; x for gauges:
- * bytes 0..47), so half of the contexts have it in one cache line (the
- * 80-byte stride puts a context at 0, 16, 32 or 48 bytes into a line). */
+/* 64 bytes: allocated from the aggregator's slab (struct ctx_slab, chunks
+ * aligned on 64 bytes: a context is one cache line), no per-context malloc
+ * header. The key hash is not stored: its upper half is in the table slot
+ * (ctab.h) and it can be recomputed from name, host and tags. What a sample
+ * touches comes first (inline slots, last_seen, type, own, nmore; x for
+ * gauges: bytes 0..39). Bucket starts are 32-bit, relative to aggr.epoch as
+ * last_seen is: a sample whose time does not fit is refused
+ * (AGGR_DROP_CLOCK_RANGE, clock_rel). Overflow slots are in the
+ * aggregator's overflow table, not here: they are rare (a stalled flush, a
+ * clock jump), and a pointer to them would cost every context 8 bytes. */
 struct ctx {
-	struct slot slot[2];
+	int32_t bucket[2];	/* inline slots: bucket start - aggr.epoch, or SLOT_FREE */
+	union acc u[2];		/* their accumulators */
 	int32_t last_seen;	/* receive time of the last sample - aggr.epoch */
 	uint8_t type;		/* enum metric_type, METRIC_TIMING folded into HISTOGRAM */
 	union {
@@ -93,7 +108,7 @@ struct ctx {
 		uint8_t own;	/* count: 0, or 1 + the inline slot whose sum a
 				 * seen entry holds (seen.c, "owned slots") */
 	};
-	uint16_t nmore;
+	uint16_t nmore;		/* overflow slots (aggr.more holds them when > 0) */
 	union {
 		int64_t born;	/* count: bucket of the first sample (zero-fill start) */
 		double last;	/* gauge: last value (gauge deltas) */
@@ -101,9 +116,17 @@ struct ctx {
 	struct istr *name;	/* names pool */
 	struct istr *host;	/* strings pool */
 	struct tagset *tags;
-	struct slot *more;	/* nmore slots, capacity more_cap(nmore) */
 };
-_Static_assert(sizeof(struct ctx) == 80, "the memory target counts on 80-byte contexts");
+_Static_assert(sizeof(struct ctx) == 64, "the memory target counts on 64-byte contexts");
+#define CTX_ALIGN 64
+
+/* A context's overflow slots: an item of aggr.more (ptab.h: its first member
+ * is its hash), present while c->nmore > 0. */
+struct more {
+	uint64_t h;		/* more_hash(c) */
+	const struct ctx *c;
+	struct slot *s;		/* c->nmore slots, capacity more_cap(c->nmore) */
+};
 
 /* Contexts are carved from chunks of CTX_CHUNK; a context's slab index is
  * chunk * CTX_CHUNK + position (the context table stores it). Freed ones go
@@ -182,8 +205,9 @@ struct seen {
 	size_t cap;		/* power of two, or 0 */
 	size_t n;
 	size_t owning;		/* entries that own a slot */
-	int64_t last_now, last_bucket; /* bucket_of(last_now), computed once per `now` */
-	int64_t last_brel;	/* last_bucket - epoch, or SEEN_NO_OWN when entries cannot own */
+	int64_t last_now;	/* the receive time last_brel is computed for */
+	int64_t last_brel;	/* bucket_of(last_now) - epoch, or SEEN_NO_OWN when
+				 * entries cannot own */
 };
 
 struct aggr {
@@ -211,6 +235,7 @@ struct aggr {
 	int64_t flushed_upto;	/* every bucket before this was flushed */
 	bool have_upto;		/* flushed_upto is set (first context or flush) */
 	size_t acc_bytes;	/* heap accumulators and overflow slot arrays */
+	struct ptab more;	/* struct more of each context with nmore > 0 */
 	struct seen seen;
 	struct aggr_stats st;
 	struct taglimit *tl;	/* tag value limits, maybe shared with other pipelines */
@@ -227,13 +252,13 @@ static inline int64_t bucket_of(int64_t t)
 	return t - (r < 0 ? r + AGGR_BUCKET : r);
 }
 
-/* Where the sum of counter c's slot s is: the slot, or the seen entry that
+/* Where the sum of counter c's slot u is: the slot, or the seen entry that
  * owns it (seen.c). */
-static inline double *count_sum(struct aggr *a, struct ctx *c, struct slot *s)
+static inline double *count_sum(struct aggr *a, struct ctx *c, union acc *u)
 {
-	if (c->own && s == &c->slot[c->own - 1])
-		return &a->seen.t[s->u.owner].sum;
-	return &s->u.d;
+	if (c->own && u == &c->u[c->own - 1])
+		return &a->seen.t[u->owner].sum;
+	return &u->d;
 }
 
 static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
@@ -241,16 +266,56 @@ static inline int64_t ctx_last_seen(const struct aggr *a, const struct ctx *c)
 	return a->epoch + c->last_seen;
 }
 
-/* The context's slot for bucket b, or NULL (aggr.c's hot path, flush.c). */
-static inline struct slot *ctx_slot_find(struct ctx *c, int64_t b)
+/* Receive time now relative to the epoch (ctx.last_seen's scale); false
+ * when it is over 68 years away from the epoch: then it or its bucket
+ * (bucket_of(now) - epoch, in rel - 9 .. rel) would not fit 32 bits, and
+ * the sample is refused (AGGR_DROP_CLOCK_RANGE). */
+static inline bool clock_rel(const struct aggr *a, int64_t now, int32_t *rel)
 {
-	for (int i = 0; i < 2; i++)
-		if (c->slot[i].bucket == b)
-			return &c->slot[i];
+	int64_t r = now - a->epoch;
+	if (r <= SLOT_FREE + AGGR_BUCKET || r > INT32_MAX)
+		return false;
+	*rel = (int32_t)r;
+	return true;
+}
+
+/* Bucket b's start relative to the epoch, as a slot keeps it; false when no
+ * slot can hold it. */
+static inline bool bucket_rel(const struct aggr *a, int64_t b, int32_t *rb)
+{
+	int64_t r = b - a->epoch;
+	if (r <= SLOT_FREE || r > INT32_MAX)
+		return false;
+	*rb = (int32_t)r;
+	return true;
+}
+
+/* Context c's overflow slots (c->nmore > 0; aggr.c). */
+struct more *aggr_more(const struct aggr *a, const struct ctx *c);
+
+/* The context's slot for bucket rb (bucket_rel), or NULL (aggr.c's hot
+ * path, seen.c, flush.c). */
+static inline union acc *ctx_slot_find(const struct aggr *a, struct ctx *c, int32_t rb)
+{
+	if (c->bucket[0] == rb)
+		return &c->u[0];
+	if (c->bucket[1] == rb)
+		return &c->u[1];
+	if (__builtin_expect(!c->nmore, 1))
+		return NULL;
+	struct more *m = aggr_more(a, c);
 	for (uint16_t i = 0; i < c->nmore; i++)
-		if (c->more[i].bucket == b)
-			return &c->more[i];
+		if (m->s[i].bucket == rb)
+			return &m->s[i].u;
 	return NULL;
+}
+
+/* The bucket of c's slot u. */
+static inline int32_t *slot_bucket(struct ctx *c, union acc *u)
+{
+	if (u == &c->u[0] || u == &c->u[1])
+		return &c->bucket[u - c->u];
+	return &((struct slot *)(void *)((char *)u - offsetof(struct slot, u)))->bucket;
 }
 
 static inline struct ctx *ctx_at(const struct aggr *a, uint32_t idx)
@@ -267,13 +332,11 @@ static inline bool acc_on_heap(uint8_t type)
 /* Heap bytes of an accumulator of the family `type`; frees one (aggr.c). */
 size_t aggr_acc_bytes(uint8_t type, const union acc *u);
 void aggr_acc_free(uint8_t type, union acc *u);
-/* Frees the slot's accumulator and marks it unused (aggr.c). */
-void aggr_slot_release(struct aggr *a, const struct ctx *c, struct slot *s);
 /* Frees every chunk: only when no context is live (aggr.c). */
 void aggr_slab_done(struct ctx_slab *sl);
-/* c->nmore went down from old_n: fits the overflow array (and acc_bytes) to
- * more_cap(c->nmore) (aggr.c). */
-void aggr_more_shrunk(struct aggr *a, struct ctx *c, uint16_t old_n);
+/* c->nmore went down from old_n: fits m's array (and acc_bytes) to
+ * more_cap(c->nmore); drops m from aggr.more when c->nmore is 0 (aggr.c). */
+void aggr_more_shrunk(struct aggr *a, struct ctx *c, struct more *m, uint16_t old_n);
 /* Adds m's values to c's bucket of `now` (aggr.c). */
 void aggr_accumulate(struct aggr *a, struct ctx *c, const struct dsd_metric *m, double rate,
 		     int64_t now);

@@ -14,6 +14,7 @@ const char *aggr_drop_name(int d)
 		[AGGR_DROP_NON_FINITE] = "non_finite",
 		[AGGR_DROP_TAG_LIMIT] = "tag_limit",
 		[AGGR_DROP_MEMORY_LIMIT] = "memory_limit",
+		[AGGR_DROP_CLOCK_RANGE] = "clock_range",
 	};
 	return d >= 0 && d < AGGR_DROP_COUNT && names[d] ? names[d] : "unknown";
 }

@@ -2,7 +2,7 @@
  * ctab.h - the context table: open addressing over 8-byte slots, each the
  * upper 32 bits of the context's 64-bit key hash and its slab index + 1
  * (0 = empty). Half the size of an htab slot (hash + pointer), which is most
- * of the memory a context costs beyond its own 80 bytes.
+ * of the memory a context costs beyond its own 64 bytes.
  *
  * Private to the aggregator (aggr.c, flush.c, top.c). The probe position is
  * derived from the stored 32 bits, so growing, shrinking and backward-shift

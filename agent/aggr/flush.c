@@ -27,6 +27,7 @@ struct collector {
 	struct aggr *a;
 	struct aggr_out *o;
 	int64_t now, lo, hi;	/* zero-fill range: buckets lo, lo+10, ... < hi */
+	int64_t now_rel;	/* now - aggr.epoch: the slots' scale */
 	int64_t upto;		/* flushed_upto after this collect */
 	size_t zrecs;		/* buckets in the zero-fill range */
 	bool final;
@@ -46,24 +47,25 @@ static struct aggr_rec *rec_add(struct collector *k, const struct ctx *c, int64_
 	return r;
 }
 
-/* Moves the slot's accumulator into a record and frees the slot. */
-static void take(struct collector *k, const struct ctx *c, struct slot *s)
+/* Moves the accumulator of the slot (bucket *b, u) into a record and frees
+ * the slot. */
+static void take(struct collector *k, const struct ctx *c, int32_t *b, union acc *u)
 {
 	struct aggr *a = k->a;
 	/* begin gave every owned sum back; ingest since owns open buckets only */
-	assert(!(c->type == METRIC_COUNT && c->own && s == &c->slot[c->own - 1]));
-	struct aggr_rec *r = rec_add(k, c, s->bucket);
-	r->u = s->u;
+	assert(!(c->type == METRIC_COUNT && c->own && u == &c->u[c->own - 1]));
+	struct aggr_rec *r = rec_add(k, c, a->epoch + *b);
+	r->u = *u;
 	if (c->type == METRIC_GAUGE) {
 		/* The context keeps one receive time (its last sample): exact when
 		 * it falls in this bucket, else this bucket's last second. */
-		int64_t t = ctx_last_seen(a, c) - s->bucket;
+		int64_t t = (int64_t)c->last_seen - *b;
 		r->sec = (uint8_t)(t >= 0 && t < AGGR_BUCKET ? t : AGGR_BUCKET - 1);
 	}
 	if (acc_on_heap(c->type))
-		a->acc_bytes -= aggr_acc_bytes(c->type, &s->u);
-	s->bucket = SLOT_FREE;
-	s->u.d = 0;
+		a->acc_bytes -= aggr_acc_bytes(c->type, u);
+	*b = SLOT_FREE;
+	u->d = 0;
 }
 
 /* Room for every record one context can produce. */
@@ -88,9 +90,10 @@ static void counter_range(struct collector *k, struct ctx *c)
 {
 	int64_t exp = k->a->cfg->expiry_seconds;
 	for (int64_t b = k->lo; b < k->hi; b += AGGR_BUCKET) {
-		struct slot *s = ctx_slot_find(c, b);
-		if (s)
-			take(k, c, s);
+		int32_t rb;
+		union acc *u = bucket_rel(k->a, b, &rb) ? ctx_slot_find(k->a, c, rb) : NULL;
+		if (u)
+			take(k, c, slot_bucket(c, u), u);
 		else if (b >= c->x.born && b < ctx_last_seen(k->a, c) + exp)
 			rec_add(k, c, b)->u.d = 0;
 	}
@@ -105,12 +108,32 @@ static uint64_t ctx_key_hash(const struct ctx *c)
 
 static bool any_slot(const struct ctx *c)
 {
-	return c->slot[0].bucket != SLOT_FREE || c->slot[1].bucket != SLOT_FREE || c->nmore;
+	return c->bucket[0] != SLOT_FREE || c->bucket[1] != SLOT_FREE || c->nmore;
 }
 
-static bool closed(const struct collector *k, const struct slot *s)
+/* Whether the slot of bucket rb is in use and closed. */
+static bool closed(const struct collector *k, int32_t rb)
 {
-	return s->bucket != SLOT_FREE && (k->final || s->bucket + AGGR_BUCKET <= k->now);
+	return rb != SLOT_FREE && (k->final || rb + AGGR_BUCKET <= k->now_rel);
+}
+
+/* Takes c's closed overflow slots, keeping the open ones in order. */
+static void collect_more(struct collector *k, struct ctx *c)
+{
+	struct more *m = aggr_more(k->a, c);
+	uint16_t keep = 0;
+	for (uint16_t i = 0; i < c->nmore; i++) {
+		struct slot *s = &m->s[i];
+		if (closed(k, s->bucket))
+			take(k, c, &s->bucket, &s->u);
+		if (s->bucket != SLOT_FREE)
+			m->s[keep++] = *s;
+	}
+	if (keep != c->nmore) {
+		uint16_t old_n = c->nmore;
+		c->nmore = keep;
+		aggr_more_shrunk(k->a, c, m, old_n);
+	}
 }
 
 /* Collects one context; returns true when it has expired. */
@@ -122,21 +145,10 @@ static bool collect_ctx(struct collector *k, struct ctx *c)
 	if (c->type == METRIC_COUNT)
 		counter_range(k, c);
 	for (int i = 0; i < 2; i++)
-		if (closed(k, &c->slot[i]))
-			take(k, c, &c->slot[i]);
-	uint16_t keep = 0;
-	for (uint16_t i = 0; i < c->nmore; i++) {
-		struct slot *s = &c->more[i];
-		if (closed(k, s))
-			take(k, c, s);
-		if (s->bucket != SLOT_FREE)
-			c->more[keep++] = *s;
-	}
-	if (keep != c->nmore) {
-		uint16_t old_n = c->nmore;
-		c->nmore = keep;
-		aggr_more_shrunk(a, c, old_n);
-	}
+		if (closed(k, c->bucket[i]))
+			take(k, c, &c->bucket[i], &c->u[i]);
+	if (c->nmore)
+		collect_more(k, c);
 	if (k->final || any_slot(c))
 		return false;
 	if (c->type == METRIC_COUNT)
@@ -151,6 +163,7 @@ static void collector_init(struct collector *k, struct aggr *a, struct aggr_out 
 	k->a = a;
 	k->o = o;
 	k->now = now;
+	k->now_rel = now - a->epoch;
 	k->final = final;
 	k->hi = bucket_of(now);
 	k->lo = a->have_upto ? a->flushed_upto : k->hi - AGGR_BUCKET;

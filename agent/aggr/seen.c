@@ -20,12 +20,12 @@
  * load a kept copy of the key: a third cache line per line, and the one most
  * likely to miss.
  *
- * Owned slots: a counter's hit would still load its context (bytes 0..40 of
- * an 80-byte context: one or two more cache lines) to add to the bucket's
- * slot. Instead the entry takes the slot over: it keeps the slot's sum and
- * adds to it there, so that a counter hit touches the entry's cache line
- * only. Only an entry whose line has no
- * sample rate (rate 1) owns; a rated line's entry keeps its rate instead.
+ * Owned slots: a counter's hit would still load its context (a 64-byte
+ * context: one more cache line) to add to the bucket's slot. Instead the
+ * entry takes the slot over: it keeps the slot's sum and adds to it there,
+ * so that a counter hit touches the entry's cache line only. Only an entry
+ * whose line has no sample rate (rate 1) owns; a rated line's entry keeps
+ * its rate instead.
  * The context records which inline slot is owned (ctx.own) and the slot
  * which entry owns it (u.owner), and every other writer of that slot (the
  * full path, another spelling of the line with its own entry,
@@ -121,11 +121,11 @@ static inline bool ent_owns_bucket(const struct seen_ent *e, int64_t brel)
 	return (uint64_t)((int64_t)e->rel - brel) < AGGR_BUCKET;
 }
 
-/* What every sample received at `now` shares: its bucket, the bucket
- * relative to the epoch (brel: SEEN_NO_OWN when an entry cannot own it) and
- * its time relative to the epoch (ctx.last_seen), computed once per call. */
+/* What every sample received at `now` shares: its bucket relative to the
+ * epoch (brel: SEEN_NO_OWN when an entry cannot own it) and its time
+ * relative to the epoch (ctx.last_seen), computed once per call. */
 struct seen_clock {
-	int64_t bucket, brel;
+	int64_t brel;
 	int32_t rel;
 };
 
@@ -138,21 +138,25 @@ static inline struct seen_clock seen_clock(struct aggr *a, int64_t now)
 	struct seen *sc = &a->seen;
 	if (now != sc->last_now) {
 		sc->last_now = now;
-		sc->last_bucket = bucket_of(now);
-		int64_t b = sc->last_bucket - a->epoch;
+		int64_t b = bucket_of(now) - a->epoch;
 		sc->last_brel = b > SEEN_RATED + AGGR_BUCKET && b < INT32_MAX - 2 * AGGR_BUCKET
 					? b
 					: SEEN_NO_OWN;
 	}
 	int64_t rel = now - a->epoch;
-	return (struct seen_clock){ sc->last_bucket, sc->last_brel,
+	return (struct seen_clock){ sc->last_brel,
 				    rel > INT32_MAX ? INT32_MAX : rel < INT32_MIN ? INT32_MIN : (int32_t)rel };
 }
 
-/* The inline slot of c open for bucket b, or NULL. */
-static inline struct slot *inline_slot(struct ctx *c, int64_t b)
+/* The inline slot of c open for the bucket t.brel names, or NULL (also
+ * when that bucket cannot be owned: SEEN_NO_OWN, or it would not fit a
+ * slot, aggr_accumulate refuses it). */
+static inline union acc *inline_slot(struct ctx *c, struct seen_clock t)
 {
-	return c->slot[0].bucket == b ? &c->slot[0] : c->slot[1].bucket == b ? &c->slot[1] : NULL;
+	if (t.brel == SEEN_NO_OWN)
+		return NULL;
+	int32_t b = (int32_t)t.brel;
+	return c->bucket[0] == b ? &c->u[0] : c->bucket[1] == b ? &c->u[1] : NULL;
 }
 
 /* A counter sample added to a sum, as add_value does (v * (1/1) == v: the
@@ -169,21 +173,21 @@ static inline bool accumulate_inline(struct aggr *a, struct ctx *c, const double
 {
 	if (c->type != METRIC_COUNT && c->type != METRIC_GAUGE)
 		return false;
-	struct slot *s = inline_slot(c, t.bucket);
-	if (!s)
+	union acc *u = inline_slot(c, t);
+	if (!u)
 		return false;
 	if (t.rel > c->last_seen)
 		c->last_seen = t.rel;
 	if (c->type == METRIC_COUNT) {
-		double *sum = count_sum(a, c, s);
+		double *sum = count_sum(a, c, u);
 		for (size_t i = 0; i < nv; i++)
 			count_add(sum, v[i], rate);
 		return true;
 	}
 	bool delta = a->cfg->gauge_deltas && explicit_sign;
 	for (size_t i = 0; i < nv; i++)
-		s->u.d = delta ? s->u.d + v[i] : v[i];
-	c->x.last = s->u.d;
+		u->d = delta ? u->d + v[i] : v[i];
+	c->x.last = u->d;
 	c->has_last = 1;
 	return true;
 }
@@ -213,8 +217,7 @@ void aggr_seen_prefetch_contexts(struct aggr *a, const uint64_t *h, size_t n)
 		j = (j + (size_t)(sc->t[j].ka != h[i])) & mask;
 		const struct seen_ent *e = &sc->t[j];
 		if (e->c && e->ka == h[i] && !ent_owns_bucket(e, sc->last_brel)) {
-			__builtin_prefetch(e->c); /* the sample's fields: bytes 0..47 */
-			__builtin_prefetch((const char *)e->c + 47);
+			__builtin_prefetch(e->c); /* the context: one cache line */
 		}
 	}
 }
@@ -239,9 +242,9 @@ bool aggr_ingest_seen(struct aggr *a, const struct dsd_metric *m, int64_t now)
 static void seen_fold(struct seen *sc, struct seen_ent *e)
 {
 	struct ctx *c = e->c;
-	struct slot *s = &c->slot[c->own - 1];
-	assert(ent_owns(e) && c->own && s->u.owner == (uint32_t)(e - sc->t));
-	s->u.d = e->sum;
+	union acc *u = &c->u[c->own - 1];
+	assert(ent_owns(e) && c->own && u->owner == (uint32_t)(e - sc->t));
+	u->d = e->sum;
 	c->own = 0;
 	if (e->rel > c->last_seen)
 		c->last_seen = e->rel;
@@ -272,15 +275,14 @@ static void seen_apply(struct aggr *a, struct seen_ent *e, const struct dsd_seen
 	struct ctx *c = e->c;
 	if (ent_owns(e))
 		seen_fold(sc, e);
-	struct slot *s = c->type == METRIC_COUNT && !c->own && e->rel == SEEN_FREE &&
-					 t.brel != SEEN_NO_OWN
-				 ? inline_slot(c, t.bucket)
-				 : NULL;
-	if (s) {
-		e->sum = s->u.d;
+	union acc *u = c->type == METRIC_COUNT && !c->own && e->rel == SEEN_FREE
+			       ? inline_slot(c, t)
+			       : NULL;
+	if (u) {
+		e->sum = u->d;
 		e->rel = t.rel;
-		s->u.owner = (uint32_t)(e - sc->t);
-		c->own = (uint8_t)(s - c->slot + 1);
+		u->owner = (uint32_t)(e - sc->t);
+		c->own = (uint8_t)(u - c->u + 1);
 		sc->owning++;
 		if (t.rel > c->last_seen)
 			c->last_seen = t.rel;
@@ -384,7 +386,7 @@ static bool seen_room(struct seen *sc)
 			if (e) {
 				*e = *o;
 				if (ent_owns(e))
-					e->c->slot[e->c->own - 1].u.owner = (uint32_t)(e - sc->t);
+					e->c->u[e->c->own - 1].owner = (uint32_t)(e - sc->t);
 			} else {
 				if (ent_owns(o))
 					seen_fold(&old, o);

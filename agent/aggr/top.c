@@ -20,6 +20,7 @@
 size_t aggr_memory_bytes(const struct aggr *a)
 {
 	return sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
+	       ptab_bytes(&a->more) +
 	       ptab_bytes(&a->names.t) + a->names.bytes + ptab_bytes(&a->strs.t) + a->strs.bytes +
 	       ptab_bytes(&a->tagsets.t) + a->tagsets.bytes + a->acc_bytes + seen_bytes(&a->seen) +
 	       mapper_bytes(a->mapper) + tagrules_bytes(a->rules) + a->name.cap +

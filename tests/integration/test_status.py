@@ -99,7 +99,8 @@ def expected_status(udp, uds):
             "seen_cache_hits": 0, "seen_cache_entries": 0,
             "tag_limited_samples": 0, "tags_excluded": 0, "limited_tag_keys": 0, "limited_tags": [],
             "dropped": {"context_cap": 0, "metric_cap": 0, "timestamped_type": 0, "nomem": 0,
-                        "pending_cap": 0, "non_finite": 0, "tag_limit": 0, "memory_limit": 0}}
+                        "pending_cap": 0, "non_finite": 0, "tag_limit": 0, "memory_limit": 0,
+                        "clock_range": 0}}
     return dsd, aggr
 
 

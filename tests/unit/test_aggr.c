@@ -920,3 +920,140 @@ Test(aggr, hundred_thousand_contexts_each_flushed_once)
 	batch_free(b);
 	aggr_free(a);
 }
+
+/* ---- overflow slots and the clock range (aggr_int.h: struct ctx keeps two
+ * inline slots, more go to the aggregator's overflow table; bucket starts
+ * are 32-bit, relative to the first sample's time) ---- */
+
+static const struct sketch_point *sketch_at(const struct batch *b, int64_t ts)
+{
+	for (size_t i = 0; i < b->nsketches; i++)
+		if (b->sketches[i].ts == ts)
+			return &b->sketches[i];
+	return NULL;
+}
+
+/* One sample of each family at `now`, v the value (k: the set member's tag). */
+static void send_each(struct aggr *a, double v, char k, int64_t now)
+{
+	char member[32];
+	snprintf(member, sizeof(member), "%c%g", k, v);
+	send(a, "c", METRIC_COUNT, v, 1, "", now);
+	send(a, "g", METRIC_GAUGE, v, 1, "", now);
+	send(a, "h", METRIC_HISTOGRAM, v, 1, "", now);
+	send(a, "d", METRIC_DISTRIBUTION, v, 1, "", now);
+	send_set(a, "s", member, now);
+}
+
+/* Bucket T0 + 10 * k of every family received the values w * (k + 1), w in
+ * ws[0..n): checks its series and sketch in b. */
+static void expect_bucket(const struct batch *b, int k, const double *ws, int n)
+{
+	int64_t ts = T0 + 10 * k;
+	double x = k + 1, sum = 0, last = ws[n - 1] * x;
+	for (int i = 0; i < n; i++)
+		sum += ws[i] * x;
+	cr_assert_float_eq(value_of(b, "c", "", ts), sum / 10, 1e-12, "bucket %d", k);
+	cr_assert_eq(value_of(b, "g", "", ts), last, "bucket %d", k);
+	cr_assert_eq(value_of(b, "h.max", "", ts), last, "bucket %d", k);
+	cr_assert_float_eq(value_of(b, "h.count", "", ts), n / 10.0, 1e-12, "bucket %d", k);
+	cr_assert_eq(value_of(b, "s", "", ts), n, "bucket %d", k);
+	const struct sketch_point *p = sketch_at(b, ts);
+	cr_assert(p, "no sketch for bucket %d", k);
+	cr_assert_eq(p->cnt, (uint64_t)n);
+	cr_assert_eq(p->min, x);
+	cr_assert_eq(p->max, last);
+	cr_assert_eq(p->sum, sum);
+}
+
+/* The series and sketches of bucket T0 + 10 * k: none in b. */
+static void expect_no_bucket(const struct batch *b, int k)
+{
+	int64_t ts = T0 + 10 * k;
+	cr_assert_null(find(b, "c", "", ts), "bucket %d flushed while open", k);
+	cr_assert_null(find(b, "g", "", ts), "bucket %d flushed while open", k);
+	cr_assert_null(find(b, "h.max", "", ts), "bucket %d flushed while open", k);
+	cr_assert_null(find(b, "s", "", ts), "bucket %d flushed while open", k);
+	cr_assert_null(sketch_at(b, ts), "bucket %d flushed while open", k);
+}
+
+static struct aggr_stats stats_of(const struct aggr *a)
+{
+	struct aggr_stats st;
+	aggr_get_stats(a, &st);
+	return st;
+}
+
+/* Five open buckets per context (flush stalled, then the clock jumps back
+ * over all of them): three live in overflow slots, samples find them, a
+ * flush takes the closed ones and keeps the open ones where later samples
+ * find them again, and the overflow memory is all given back. */
+Test(aggr, stalled_flush_overflow_slots_flushed_in_order)
+{
+	struct aggr *a = aggr_with(NULL);
+	send_each(a, 1, 'z', T0 - 9);
+	batch_free(aggr_flush(a, T0, false));
+	uint64_t idle = stats_of(a).memory_bytes;
+	static const double w1[] = { 1, 10 }, w2[] = { 1, 10, 100 };
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < 5; k++)
+			send_each(a, w1[pass] * (k + 1), pass ? 'b' : 'a', T0 + 10 * k + 1 + pass);
+	cr_assert_gt(stats_of(a).memory_bytes, idle);
+
+	struct batch *b = aggr_flush(a, T0 + 30, false);
+	for (int k = 0; k < 3; k++)
+		expect_bucket(b, k, w1, 2);
+	expect_no_bucket(b, 3);
+	expect_no_bucket(b, 4);
+	cr_assert_eq(b->nsketches, 3);
+	batch_free(b);
+
+	/* the two open buckets are both overflow slots now; the clock goes
+	 * back to the older one last */
+	send_each(a, 100 * 5, 'c', T0 + 43);
+	send_each(a, 100 * 4, 'c', T0 + 33);
+	b = aggr_flush(a, T0 + 50, false);
+	for (int k = 0; k < 3; k++)
+		expect_no_bucket(b, k);
+	expect_bucket(b, 3, w2, 3);
+	expect_bucket(b, 4, w2, 3);
+	cr_assert_eq(b->nsketches, 2);
+	batch_free(b);
+	cr_assert_eq(stats_of(a).memory_bytes, idle, "overflow memory not given back");
+	cr_assert_eq(contexts(a), 5);
+	aggr_free(a);
+}
+
+/* Slots keep bucket starts as 32-bit offsets from the first sample's time:
+ * a receive time too far from it is refused and counted, whether its
+ * context exists or not (no empty context is made); the times at the ends
+ * of the range are kept exactly. */
+Test(aggr, receive_time_beyond_32_bits_from_first_sample_refused)
+{
+	struct aggr *a = aggr_with(NULL);
+	const int64_t e = T0 + 1; /* the epoch: the first sample's time */
+	const int64_t hi = e + INT32_MAX, lo = e + INT32_MIN + 11;
+	send(a, "c", METRIC_COUNT, 1, 1, "", e);
+	send(a, "c", METRIC_COUNT, 2, 1, "", hi);
+	send(a, "c", METRIC_COUNT, 4, 1, "", hi + 1);
+	send(a, "c", METRIC_COUNT, 8, 1, "", lo - 1);
+	send(a, "c", METRIC_COUNT, 16, 1, "", lo);
+	send(a, "new", METRIC_GAUGE, 1, 1, "", hi + 1);
+	send(a, "new", METRIC_GAUGE, 1, 1, "", lo - 1);
+	struct aggr_stats st = stats_of(a);
+	cr_assert_eq(st.dropped[AGGR_DROP_CLOCK_RANGE], 4);
+	cr_assert_eq(st.contexts, 1, "a refused sample made a context");
+	cr_assert_str_eq(aggr_drop_name(AGGR_DROP_CLOCK_RANGE), "clock_range");
+
+	struct batch *b = aggr_flush(a, hi + 10, true);
+	cr_assert_float_eq(value_of(b, "c", "", T0), 0.1, 1e-12);
+	cr_assert_float_eq(value_of(b, "c", "", hi - hi % 10), 0.2, 1e-12);
+	cr_assert_lt(lo, 0);
+	cr_assert_float_eq(value_of(b, "c", "", lo - (lo % 10 + 10) % 10), 1.6, 1e-12);
+	size_t nonzero = 0;
+	for (size_t i = 0; i < b->nseries; i++)
+		nonzero += b->series[i].value != 0;
+	cr_assert_eq(nonzero, 3);
+	batch_free(b);
+	aggr_free(a);
+}
