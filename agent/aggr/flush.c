@@ -111,10 +111,11 @@ static bool any_slot(const struct ctx *c)
 	return c->bucket[0] != SLOT_FREE || c->bucket[1] != SLOT_FREE || c->nmore;
 }
 
-/* Whether the slot of bucket rb is in use and closed. */
+/* Whether the slot of bucket rb is in use and closed (in 64 bits: the last
+ * bucket's end, rb + 10, can be past INT32_MAX). */
 static bool closed(const struct collector *k, int32_t rb)
 {
-	return rb != SLOT_FREE && (k->final || rb + AGGR_BUCKET <= k->now_rel);
+	return rb != SLOT_FREE && (k->final || (int64_t)rb + AGGR_BUCKET <= k->now_rel);
 }
 
 /* Takes c's closed overflow slots, keeping the open ones in order. */

@@ -960,7 +960,7 @@ static void expect_bucket(const struct batch *b, int k, const double *ws, int n)
 	cr_assert_eq(value_of(b, "s", "", ts), n, "bucket %d", k);
 	const struct sketch_point *p = sketch_at(b, ts);
 	cr_assert(p, "no sketch for bucket %d", k);
-	cr_assert_eq(p->cnt, (uint64_t)n);
+	cr_assert_eq(p->cnt, (int64_t)n);
 	cr_assert_eq(p->min, x);
 	cr_assert_eq(p->max, last);
 	cr_assert_eq(p->sum, sum);
@@ -1054,6 +1054,29 @@ Test(aggr, receive_time_beyond_32_bits_from_first_sample_refused)
 	for (size_t i = 0; i < b->nseries; i++)
 		nonzero += b->series[i].value != 0;
 	cr_assert_eq(nonzero, 3);
+	batch_free(b);
+	aggr_free(a);
+}
+
+/* The last bucket of the range (its start + 10 no longer fits 32 bits from
+ * the epoch) stays open until a flush at or after its end, as any other. */
+Test(aggr, last_bucket_of_the_clock_range_closes_on_time)
+{
+	struct aggr *a = aggr_with(NULL);
+	const int64_t e = T0 + 1, hi = e + INT32_MAX, b_hi = hi - hi % 10;
+	send(a, "g", METRIC_GAUGE, 1, 1, "", e);
+	send(a, "g", METRIC_GAUGE, 7, 1, "", hi);
+	cr_assert_eq(stats_of(a).dropped[AGGR_DROP_CLOCK_RANGE], 0);
+
+	struct batch *b = aggr_flush(a, hi, false);
+	cr_assert_eq(value_of(b, "g", "", T0), 1);
+	cr_assert_null(find(b, "g", "", b_hi), "the open bucket was flushed");
+	cr_assert_eq(b->nseries, 1);
+	batch_free(b);
+
+	b = aggr_flush(a, b_hi + 10, false);
+	cr_assert_eq(value_of(b, "g", "", b_hi), 7);
+	cr_assert_eq(b->nseries, 1);
 	batch_free(b);
 	aggr_free(a);
 }
