@@ -1,6 +1,6 @@
 /*
  * aggr.c - the aggregator's lifecycle and ingest path (flush.c has the flush,
- * stats and the cardinality report). See aggr.h for the contract and
+ * top.c the stats and the cardinality report). See aggr.h for the contract and
  * aggr_int.h for the data layout.
  *
  * Called by agent.c from the receive pipeline (parser callbacks). Owns the

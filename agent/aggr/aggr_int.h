@@ -234,7 +234,8 @@ struct aggr {
 	size_t npending;
 	int64_t flushed_upto;	/* every bucket before this was flushed */
 	bool have_upto;		/* flushed_upto is set (first context or flush) */
-	size_t acc_bytes;	/* heap accumulators and overflow slot arrays */
+	size_t acc_bytes;	/* heap accumulators, overflow slot arrays and their
+				 * struct more */
 	struct ptab more;	/* struct more of each context with nmore > 0 */
 	struct seen seen;
 	struct aggr_stats st;

@@ -238,13 +238,12 @@ static int index_add(struct diskq *q, uint64_t seq, size_t size, uint32_t npoint
 	return 0;
 }
 
-/* Index of seq, or -1. */
 DEFINE_LOWER_BOUND(entry_lower_bound, struct entry, uint64_t, seq)
 
+/* Index of seq, or -1. */
 static long index_find(const struct diskq *q, uint64_t seq)
 {
 	size_t lo = entry_lower_bound(q->ent, q->n, seq);
-
 	return lo < q->n && q->ent[lo].seq == seq ? (long)lo : -1;
 }
 
