@@ -185,7 +185,7 @@ int cfg_get_list(struct ctx *c, const char *key, const struct ynode *n,
 	for (size_t i = 0; i < n->n; i++) {
 		cfg_path(path, sizeof(path), "%s[%zu]", key, i);
 		int r = spec->read(c, path, n->items[i], v + i * spec->size);
-		if (r < 0 && rc != -ENOMEM)
+		if (r < 0 && (rc == 0 || r == -ENOMEM))
 			rc = r;
 	}
 	if (rc < 0) {
