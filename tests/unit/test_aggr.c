@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "aggr/aggr.h"
+#include "aggr/aggr_int.h" /* the overflow table's sizes */
 #include "aggr/hist.h"
 #include "fixture.h"
 
@@ -1021,6 +1022,23 @@ Test(aggr, stalled_flush_overflow_slots_flushed_in_order)
 	batch_free(b);
 	cr_assert_eq(stats_of(a).memory_bytes, idle, "overflow memory not given back");
 	cr_assert_eq(contexts(a), 5);
+	aggr_free(a);
+}
+
+/* aggregator.memory_bytes counts a context's overflow slots whole: the
+ * overflow table (its first PTAB_MIN slots), the context's struct more and
+ * its slot array (room for two); all of it goes with the last overflow slot. */
+Test(aggr, overflow_table_counted_in_memory_bytes)
+{
+	struct aggr *a = aggr_with(NULL);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0);
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 10);
+	uint64_t inline_only = stats_of(a).memory_bytes;
+	send(a, "c", METRIC_COUNT, 1, 1, "", T0 + 20); /* a third open bucket */
+	cr_assert_eq(stats_of(a).memory_bytes - inline_only,
+		     PTAB_MIN * sizeof(uint64_t) + sizeof(struct more) + 2 * sizeof(struct slot));
+	batch_free(aggr_flush(a, T0 + 30, false));
+	cr_assert_eq(stats_of(a).memory_bytes, inline_only);
 	aggr_free(a);
 }
 
