@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ __attribute__((format(printf, 6, 7)))
 static void report(struct loader *l, bool is_error, unsigned line, const char *rule,
 		   const char *key, const char *fmt, ...)
 {
-	char file[300], where[400];
+	char file[PATH_MAX + 16], where[PATH_MAX + 512];
 	va_list ap;
 
 	if (is_error)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ void cfg_emit(struct ctx *c, bool is_error, const char *msg)
 void cfg_report(struct ctx *c, bool is_error, const struct ynode *n, const char *key,
 		const char *fmt, ...)
 {
-	char where[320], line[1024];
+	char where[PATH_MAX + 256], line[PATH_MAX + 1024];
 	va_list ap;
 
 	if (n)

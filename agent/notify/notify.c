@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ __attribute__((format(printf, 5, 6)))
 static void report(struct config_diag *diag, bool is_error, const char *file, unsigned line,
 		   const char *fmt, ...)
 {
-	char where[320];
+	char where[PATH_MAX + 16];
 	va_list ap;
 
 	config_diag_where(where, sizeof(where), file, line);

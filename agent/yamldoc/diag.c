@@ -4,6 +4,7 @@
  */
 #include "yamldoc/diag.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 void config_diag_add(struct config_diag *diag, bool is_error, const char *msg)
@@ -40,7 +41,7 @@ const char *config_diag_vformat(char *out, size_t len, const char *where, const 
 void config_diag_vaddf(struct config_diag *diag, bool is_error, const char *where,
 		       const char *fmt, va_list ap)
 {
-	char msg[1200];
+	char msg[PATH_MAX + 1536];
 
 	config_diag_add(diag, is_error, config_diag_vformat(msg, sizeof(msg), where, fmt, ap));
 }

@@ -12,7 +12,7 @@
 #include "alert/alert.h"
 
 struct msgs {
-	char text[16][512];
+	char text[16][1024];
 	bool err[16];
 	size_t n;
 };
@@ -248,6 +248,17 @@ Test(alert_rules, directory_and_check_cli)
 	cr_assert_eq(m.n, 1);
 	cr_assert(!m.err[0]);
 	cr_assert_str_eq(m.text[0], "/nonexistent/alerts.d: alerts_dir: directory does not exist: no alert rules");
+	alert_rules_free(rs);
+
+	/* a long path is kept whole in the message */
+	char longdir[600], want[800];
+	snprintf(longdir, sizeof(longdir), "/nonexistent/%0500d/alerts.d", 0);
+	snprintf(want, sizeof(want), "%s: alerts_dir: directory does not exist: no alert rules", longdir);
+	m = (struct msgs){ 0 };
+	rs = NULL;
+	cr_assert_eq(alert_rules_load_dir(longdir, &rs, &d), 0);
+	cr_assert_eq(m.n, 1);
+	cr_assert_str_eq(m.text[0], want);
 	alert_rules_free(rs);
 }
 
