@@ -11,10 +11,11 @@
  * queued and prints one key=value line with its counters and its own CPU time.
  *
  * --coalesce-us US (default 0; bench/run.sh passes the agent's 200) batches
- * wake-ups as agent/net does: when a read empties the socket queue within US
- * microseconds of the previous such read, sleep US before polling again, so
- * the floor pays for as many wake-ups as the agent and the ratio measures the
- * agent's own work per line.
+ * wake-ups as agent/net does (agent/net/net_int.h): while the datagrams read
+ * over windows of at least 4 ms come fast enough that US microseconds gather
+ * 4 or more, a read that empties the socket queue is followed by a sleep of
+ * US before polling again, so the floor pays for as many wake-ups as the
+ * agent and the ratio measures the agent's own work per line.
  *
  * --work-per-line NS (default 0) adds NS nanoseconds of busy work per line
  * received (a clock_gettime spin after each datagram is counted): a receiver
@@ -42,6 +43,9 @@
 #include <unistd.h>
 
 #define MAX_BATCHES_PER_WAKE 16
+/* agent/net/net_int.h: NET_COALESCE_MIN_DGRAMS, NET_RATE_WINDOW_NS */
+#define COALESCE_MIN_DGRAMS 4
+#define COALESCE_WINDOW_S 0.004
 
 struct counters {
 	uint64_t lines, datagrams, bytes, truncated;
@@ -238,7 +242,9 @@ int main(int argc, char **argv)
 	unsigned batch = 64;
 	size_t bufsize = 8192;
 	int rcvbuf = 0, ch, fd;
-	double idle_exit = 0, t0, last_rx, coalesce_s = 0, last_drained = 0;
+	double idle_exit = 0, t0, last_rx, coalesce_s = 0, win_start = 0;
+	uint64_t win_dgrams = 0;
+	bool coalesce = false;
 	struct counters c = { 0 };
 	struct mmsghdr *msgs;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -283,18 +289,20 @@ int main(int argc, char **argv)
 		unsigned got = poll(&pfd, 1, 100) > 0 ?
 			read_batches(fd, msgs, batch, &c, MAX_BATCHES_PER_WAKE) : 0;
 
-		if (got > 0)
+		if (got > 0) {
 			last_rx = now_s();
-		if (coalesce_s > 0 && got > 0 && got < batch) {
-			bool dense = last_rx - last_drained < coalesce_s;
-
-			last_drained = last_rx;
-			if (dense) {
-				struct timespec ts = { 0, (long)(coalesce_s * 1e9) };
-
-				nanosleep(&ts, NULL);
-				last_drained += coalesce_s;
+			win_dgrams += got;
+			if (last_rx - win_start >= COALESCE_WINDOW_S) {
+				coalesce = (double)win_dgrams * coalesce_s >=
+					   COALESCE_MIN_DGRAMS * (last_rx - win_start);
+				win_start = last_rx;
+				win_dgrams = 0;
 			}
+		}
+		if (coalesce_s > 0 && coalesce && got > 0 && got < batch) {
+			struct timespec ts = { 0, (long)(coalesce_s * 1e9) };
+
+			nanosleep(&ts, NULL);
 		}
 		if (idle_exit > 0 && c.datagrams > 0 && now_s() - last_rx >= idle_exit)
 			break;

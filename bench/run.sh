@@ -40,7 +40,8 @@
 #   keep every context as in earlier passes; bench/tagrules.sh and the perf
 #   phase create_tl measure the limit's cost)
 #   COALESCE_US=200 (the baseline batches its wake-ups as agent/net does,
-#   NET_COALESCE_NS; 0 = a wake-up per readable event, as the agent did before)
+#   NET_COALESCE_NS, under the same rate rule; 0 = a wake-up per readable
+#   event)
 #   AGENT=<path> (the same as --agent)
 #   FLUSH_RATE=200000 FLUSH_DURATION=25 REPEAT=1 (baseline/agent pairs per
 #   scenario, run alternately; with REPEAT > 1 the median ratio is printed:

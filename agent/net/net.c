@@ -28,22 +28,6 @@
 
 #define MAX_SOCKETS 64	/* bind addresses after resolution; far above any real use */
 
-/*
- * Wake-up coalescing. A read that empties the socket queue before a full
- * batch sends the thread back to sleep until the next datagram: with traffic
- * a little slower than the thread, one sleep and wake-up (several
- * microseconds in a VM, more than parsing the datagram) per few datagrams.
- * When such a read comes within NET_COALESCE_NS of the previous one (traffic
- * is dense), the thread sleeps NET_COALESCE_NS (plus the kernel's timer
- * slack) before it returns to the loop, so that its next wake-up finds that
- * much traffic queued. Sparser traffic (a datagram or a sender's tick more
- * than NET_COALESCE_NS apart) is read as it comes. At the fastest sender
- * measured (~8.5M lines/s, 20 lines per datagram) 250 us queue ~110
- * datagrams, well inside the kernel's default socket buffer; a command to
- * the pipeline waits at most that long.
- */
-#define NET_COALESCE_NS 200000
-
 struct net_sock {
 	struct net *net;
 	struct event *ev;
@@ -71,7 +55,12 @@ struct net {
 	struct mmsghdr *msgs;
 	struct net_dgram *dg;	/* the batch handed to fn */
 	bool paused;
-	int64_t last_drained;	/* CLOCK_MONOTONIC ns of the last read that emptied a queue */
+	/* Wake-up coalescing (net_int.h): the current rate window's start
+	 * (CLOCK_MONOTONIC ns) and datagrams, and whether the last window's
+	 * traffic was dense. */
+	int64_t win_start;
+	uint64_t win_dgrams;
+	bool coalesce;
 	struct net_stats st;
 	int udp_port;
 };
@@ -148,18 +137,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (got > 0 && got < n->batch && !n->paused) {
-		int64_t now = mono_ns();
-		bool dense = now - n->last_drained < NET_COALESCE_NS;
+	if (!got)
+		return;
+	int64_t now = mono_ns();
+	n->win_dgrams += got;
+	if (now - n->win_start >= NET_RATE_WINDOW_NS) {
+		n->coalesce = net_coalesce_pays(n->win_dgrams, now - n->win_start);
+		n->win_start = now;
+		n->win_dgrams = 0;
+	}
+	if (n->coalesce && got < n->batch && !n->paused) {
+		struct timespec ts = { 0, NET_COALESCE_NS };
 
-		n->last_drained = now;
-		if (dense) {
-			struct timespec ts = { 0, NET_COALESCE_NS };
-
-			nanosleep(&ts, NULL);
-			/* the gap to the next read counts from the end of the sleep */
-			n->last_drained += NET_COALESCE_NS;
-		}
+		nanosleep(&ts, NULL);
 	}
 }
 

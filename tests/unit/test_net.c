@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "net/net.h"
+#include "net/net_int.h"
 
 #define MAXD 512
 
@@ -241,6 +242,32 @@ static void listener_open(struct listener *u)
 static void listener_send(const struct listener *u, const char *s)
 {
 	send_to(AF_INET, u->port, s, strlen(s));
+}
+
+/* Coalescing is on from 20,000 datagrams/s (a 200 us sleep gathers 4). */
+Test(net, coalescing_starts_at_four_datagrams_per_sleep)
+{
+	static const struct {
+		uint64_t dgrams;
+		int64_t ns;
+		bool pays;
+	} rows[] = {
+		{ 80, 4000000, true },		/* 20k/s: the threshold */
+		{ 79, 4000000, false },
+		{ 200, 4000000, true },		/* 1M lines/s at 20 per datagram */
+		{ 40, 4000000, false },		/* 200k lines/s at 20 per datagram */
+		{ 800, 4000000, true },		/* 200k single-line datagrams/s */
+		{ 1700, 4000000, true },	/* a burst */
+		{ 1, 4000000, false },
+		{ 0, 4000000, false },
+		{ 8, 0, false },		/* no time elapsed: no rate */
+		{ 100, 5000000, true },
+		{ 99, 5000000, false },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		cr_expect_eq(net_coalesce_pays(rows[i].dgrams, rows[i].ns), rows[i].pays,
+			     "%llu datagrams in %lld ns", (unsigned long long)rows[i].dgrams,
+			     (long long)rows[i].ns);
 }
 
 Test(net, udp_v4_receives_datagrams_and_counts)
