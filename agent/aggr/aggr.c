@@ -134,11 +134,12 @@ struct aggr *aggr_new_shared(const struct aggr_config *cfg, struct taglimit *tl)
 		return NULL;
 	taglimit_ref(tl);
 	a->tl = tl;
-	strpool_init(&a->names, STRPOOL_REFUSED);
-	strpool_init(&a->strs, 0);
+	strpool_init(&a->names);
+	strpool_init(&a->strs);
 	tagpool_init(&a->tagsets);
 	ctab_init(&a->ctxs);
 	ptab_init(&a->more);
+	ptab_init(&a->refused);
 	buf_init(&a->name);
 	buf_init(&a->dname);
 	a->pending = batch_new();
@@ -256,6 +257,65 @@ static void more_drop(struct aggr *a, struct more *m)
 	a->acc_bytes -= sizeof(*m);
 }
 
+/* ---- refused samples per metric name: aggr.refused, keyed by the name's
+ * address (interned strings never move). An entry goes when its name leaves
+ * the names pool (ctx_unref, on this thread, also when an out frees the name
+ * later on another), so a later name at the same address starts at 0. ---- */
+
+static inline uint64_t refusal_hash(const struct istr *s)
+{
+	return mix64(0, (uint64_t)(uintptr_t)s);
+}
+
+static bool refusal_is(const void *item, const void *s)
+{
+	return ((const struct refusal *)item)->name == s;
+}
+
+uint64_t aggr_refused(const struct aggr *a, const struct istr *s)
+{
+	const struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	return r ? r->n : 0;
+}
+
+/* Counts nv refusals for name s. On ENOMEM only the per-name count misses
+ * them (aggr_stats.dropped has them). */
+static void refusal_add(struct aggr *a, const struct istr *s, uint64_t nv)
+{
+	struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	if (!r) {
+		r = malloc(sizeof(*r));
+		if (!r)
+			return;
+		*r = (struct refusal){ .h = refusal_hash(s), .name = s };
+		if (ptab_insert(&a->refused, r) < 0) {
+			free(r);
+			return;
+		}
+	}
+	r->n += nv;
+}
+
+/* Name s leaves the names pool: its entry goes, and the table with the last
+ * one (most of the time no name has refused anything). */
+static void refusal_drop(struct aggr *a, const struct istr *s)
+{
+	struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	if (!r)
+		return;
+	(void)ptab_remove(&a->refused, r);
+	if (!a->refused.n)
+		ptab_done(&a->refused);
+	free(r);
+}
+
+static void refusals_done(struct aggr *a)
+{
+	for (size_t i = 0; i < a->refused.cap; i++)
+		free(ptab_at(&a->refused, i));
+	ptab_done(&a->refused);
+}
+
 /* The new last overflow slot of c (c->nmore counts it), or NULL on ENOMEM
  * or at 32768 slots. */
 static struct slot *more_add(struct aggr *a, struct ctx *c)
@@ -280,6 +340,8 @@ static struct slot *more_add(struct aggr *a, struct ctx *c)
 
 static void ctx_unref(struct aggr *a, struct ctx *c, struct aggr_out *o)
 {
+	if (a->refused.n && c->name && c->name->refcnt == 1)
+		refusal_drop(a, c->name); /* its last context: the name leaves the pool */
 	if (!o) {
 		strpool_put(&a->names, c->name);
 		strpool_put(&a->strs, c->host);
@@ -399,6 +461,7 @@ void aggr_free(struct aggr *a)
 	}
 	ctab_done(&a->ctxs);
 	ptab_done(&a->more);
+	refusals_done(a);
 	seen_done(&a->seen);
 	aggr_slab_done(&a->slab);
 	tagpool_done(&a->tagsets, &a->strs);
@@ -606,7 +669,7 @@ static void refused(struct aggr *a, struct istr *nm, enum aggr_drop why, uint64_
 {
 	a->st.dropped[why] += nv;
 	if (nm)
-		*istr_refused(nm) += nv;
+		refusal_add(a, nm, nv);
 }
 
 /* dogstatsd_memory_limit: what the aggregator holds, what its flush will

@@ -286,9 +286,10 @@ void aggr_get_stats(const struct aggr *a, struct aggr_stats *out);
 /* Fills up to n rows, metrics with the most live contexts first; returns rows. */
 size_t aggr_top(const struct aggr *a, struct aggr_top_entry *out, size_t n);
 /* The same in steps, for a receive thread that reads its sockets between
- * them: begin picks the (at most n) rows (their context counts are read at
- * end), each step looks at up to `max` contexts and returns true when all
- * were seen, end fills out (room for n rows; NULL: none), frees the walk
+ * them: begin picks the (at most n) rows (their context and refused counts
+ * are read at end, from a: it must still exist when out is not NULL), each
+ * step looks at up to `max` contexts and returns true when all were seen,
+ * end fills out (room for n rows; NULL: none), frees the walk
  * (accepts NULL) and returns the rows filled. Samples may be ingested
  * between steps (new contexts are counted if the walk has not passed them);
  * no aggr_collect, aggr_flush or aggr_reconfigure until end. begin returns

@@ -128,6 +128,16 @@ struct more {
 	struct slot *s;		/* c->nmore slots, capacity more_cap(c->nmore) */
 };
 
+/* The samples the caps refused for a metric name: an item of aggr.refused
+ * (ptab.h: its first member is its hash), present while the name is in the
+ * names pool and has refused any. Refusals are rare, so the names do not
+ * carry a counter each. */
+struct refusal {
+	uint64_t h;		/* refusal_hash(name) (aggr.c) */
+	const struct istr *name;
+	uint64_t n;
+};
+
 /* Contexts are carved from chunks of CTX_CHUNK; a context's slab index is
  * chunk * CTX_CHUNK + position (the context table stores it). Freed ones go
  * on a free list (their first word links it, the second holds their index)
@@ -212,7 +222,7 @@ struct seen {
 
 struct aggr {
 	const struct aggr_config *cfg;
-	struct strpool names;	/* metric names; refcnt = live contexts, istr_refused = refused */
+	struct strpool names;	/* metric names; refcnt = live contexts */
 	struct strpool strs;	/* tags and hosts */
 	struct tagpool tagsets;
 	struct ctab ctxs;	/* slots: key hash (upper half) | slab index + 1 */
@@ -237,6 +247,7 @@ struct aggr {
 	size_t acc_bytes;	/* heap accumulators, overflow slot arrays and their
 				 * struct more */
 	struct ptab more;	/* struct more of each context with nmore > 0 */
+	struct ptab refused;	/* struct refusal of each name that refused samples */
 	struct seen seen;
 	struct aggr_stats st;
 	struct taglimit *tl;	/* tag value limits, maybe shared with other pipelines */
@@ -291,6 +302,9 @@ static inline bool bucket_rel(const struct aggr *a, int64_t b, int32_t *rb)
 	return true;
 }
 
+/* The samples the caps refused for name s, a string of the names pool
+ * (aggr.c). */
+uint64_t aggr_refused(const struct aggr *a, const struct istr *s);
 /* Context c's overflow slots (c->nmore > 0; aggr.c). */
 struct more *aggr_more(const struct aggr *a, const struct ctx *c);
 

@@ -10,22 +10,16 @@
 
 /* ---- strings ---- */
 
-void strpool_init(struct strpool *p, size_t pre)
+void strpool_init(struct strpool *p)
 {
 	ptab_init(&p->t);
 	p->bytes = 0;
-	p->pre = pre;
 }
 
-/* The malloc'ed block holding s, and its size. */
-static void *str_block(const struct strpool *p, struct istr *s)
+/* The malloc'ed size of a string of len bytes. */
+static size_t str_size(size_t len)
 {
-	return (char *)s - p->pre;
-}
-
-static size_t str_size(const struct strpool *p, size_t len)
-{
-	return p->pre + sizeof(struct istr) + len + 1;
+	return sizeof(struct istr) + len + 1;
 }
 
 void strpool_done(struct strpool *p)
@@ -34,7 +28,7 @@ void strpool_done(struct strpool *p)
 		return;
 	for (size_t i = 0; i < p->t.cap; i++)
 		if (ptab_at(&p->t, i))
-			free(str_block(p, ptab_at(&p->t, i)));
+			free(ptab_at(&p->t, i));
 	ptab_done(&p->t);
 	p->bytes = 0;
 }
@@ -60,13 +54,10 @@ struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h)
 	}
 	if (s.n > UINT32_MAX)
 		return NULL;
-	size_t sz = str_size(p, s.n);
-	char *block = malloc(sz);
-	if (!block)
+	size_t sz = str_size(s.n);
+	is = malloc(sz);
+	if (!is)
 		return NULL;
-	is = (struct istr *)(void *)(block + p->pre);
-	if (p->pre)
-		*istr_refused(is) = 0;
 	is->hash = h;
 	is->refcnt = 1;
 	is->len = (uint32_t)s.n;
@@ -74,7 +65,7 @@ struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h)
 		memcpy(is->s, s.p, s.n);
 	is->s[s.n] = '\0';
 	if (ptab_insert(&p->t, is) < 0) {
-		free(block);
+		free(is);
 		return NULL;
 	}
 	p->bytes += sz;
@@ -86,8 +77,8 @@ void strpool_put(struct strpool *p, struct istr *s)
 	if (!s || --s->refcnt > 0)
 		return;
 	ptab_remove(&p->t, s);
-	p->bytes -= str_size(p, s->len);
-	free(str_block(p, s));
+	p->bytes -= str_size(s->len);
+	free(s);
 }
 
 void *strpool_unref(struct strpool *p, struct istr *s)
@@ -95,8 +86,8 @@ void *strpool_unref(struct strpool *p, struct istr *s)
 	if (!s || --s->refcnt > 0)
 		return NULL;
 	ptab_remove(&p->t, s);
-	p->bytes -= str_size(p, s->len);
-	return str_block(p, s);
+	p->bytes -= str_size(s->len);
+	return s;
 }
 
 /* ---- canonical tag lists ---- */

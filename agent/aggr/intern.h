@@ -18,8 +18,8 @@
  * freeing it). Objects never move once created (the tables hold pointers;
  * growing a table moves the slots, not the objects), and the bytes, len, hash
  * of a string and the n, hash and tags[] of a set never change after creation:
- * only refcnt and a name's refused counter do. Not thread-safe (aggr.h says
- * what another thread may read).
+ * only refcnt does. Not thread-safe (aggr.h says what another thread may
+ * read).
  */
 #ifndef DDMA_AGGR_INTERN_H
 #define DDMA_AGGR_INTERN_H
@@ -38,15 +38,6 @@ struct istr {
 	uint32_t len;
 	char s[];		/* NUL-terminated */
 };
-
-/* A names pool's string (strpool_init with STRPOOL_REFUSED) is preceded by a
- * counter of the samples the caps refused for that metric name, so the other
- * strings (tags, hosts) do not carry it. */
-#define STRPOOL_REFUSED sizeof(uint64_t)
-static inline uint64_t *istr_refused(struct istr *s)
-{
-	return (uint64_t *)(void *)((char *)s - STRPOOL_REFUSED);
-}
 
 static inline struct sv istr_sv(const struct istr *s)
 {
@@ -72,7 +63,6 @@ _Static_assert(offsetof(struct tagset, hash) == 0, "ptab reads an item's hash fi
 struct strpool {
 	struct ptab t;
 	size_t bytes;		/* malloc'ed bytes of live strings */
-	size_t pre;		/* bytes before each istr: 0 or STRPOOL_REFUSED */
 };
 
 struct tagpool {
@@ -80,8 +70,7 @@ struct tagpool {
 	size_t bytes;
 };
 
-/* pre: 0, or STRPOOL_REFUSED for the names pool (istr_refused). */
-void strpool_init(struct strpool *p, size_t pre);
+void strpool_init(struct strpool *p);
 void strpool_done(struct strpool *p); /* frees every string; accepts NULL */
 /* Finds or creates s (h = hash64(s)) and takes a reference. NULL on ENOMEM. */
 struct istr *strpool_get(struct strpool *p, struct sv s, uint64_t h);
@@ -90,8 +79,8 @@ struct istr *strpool_find(const struct strpool *p, struct sv s, uint64_t h);
 void strpool_put(struct strpool *p, struct istr *s); /* accepts NULL */
 /* strpool_put that does not free: when the last reference goes, the string is
  * unlinked from the pool (a later get makes a new one), left unchanged, and
- * the block holding it returned for the caller to free() later (aggr_collect
- * hands it to the out, whose records may still read it); otherwise NULL. */
+ * returned for the caller to free() later (aggr_collect hands it to the out,
+ * whose records may still read it); otherwise NULL. */
 void *strpool_unref(struct strpool *p, struct istr *s);
 
 /* Sorts refs into canonical order and removes duplicates; returns the new

@@ -2,7 +2,7 @@
  * ptab.c - the interning pools' table (see ptab.h): tagged 8-byte slots,
  * the probe starts from the item's hash (slots.h does the rest).
  *
- * Callers: intern.c, aggr.c (aggr.more). Owns its slot array only.
+ * Callers: intern.c, aggr.c (aggr.more, aggr.refused). Owns its slot array only.
  * Single-threaded.
  */
 #include "aggr/ptab.h"

@@ -1,19 +1,19 @@
 /*
  * ptab.h - the interning pools' table (intern.c), also the aggregator's
- * overflow slot table (aggr.c: aggr.more): open addressing over
- * 8-byte slots, each an item pointer with a few bits of the item's hash in
- * its low bits (0 = empty). Half the size of an htab slot (hash + pointer):
- * with a million unique names or tag sets, the pools' tables were a third
- * of what a context cost.
+ * overflow slot and refused-sample tables (aggr.c: aggr.more, aggr.refused):
+ * open addressing over 8-byte slots, each an item pointer with a few bits of
+ * the item's hash in its low bits (0 = empty). Half the size of an htab slot
+ * (hash + pointer): with a million unique names or tag sets, the pools'
+ * tables were a third of what a context cost.
  *
- * Items are 8-byte aligned (malloc'ed, or 8 bytes into a malloc'ed block: a
- * names pool string; PTAB_TAG_MASK's low bits of their address are zero) and
- * their first member is their 64-bit hash (struct istr, struct tagset,
- * struct more): a probe compares the slot's tag bits and touches the item
- * only when they match (one in 8 of the other items: PTAB_TAG_MASK's three
- * bits); growing, shrinking and backward-shift deletion read the hash from
- * the item. Linear probing, grows at 3/4 load, shrinks to half under 1/8
- * (never below PTAB_MIN). Owns only its slot array. Not thread-safe.
+ * Items are 8-byte aligned (malloc'ed: PTAB_TAG_MASK's low bits of their
+ * address are zero) and their first member is their 64-bit hash (struct
+ * istr, struct tagset, struct more, struct refusal): a probe compares the
+ * slot's tag bits and touches the item only when they match (one in 8 of the
+ * other items: PTAB_TAG_MASK's three bits); growing, shrinking and
+ * backward-shift deletion read the hash from the item. Linear probing, grows
+ * at 3/4 load, shrinks to half under 1/8 (never below PTAB_MIN). Owns only
+ * its slot array. Not thread-safe.
  */
 #ifndef DDMA_AGGR_PTAB_H
 #define DDMA_AGGR_PTAB_H

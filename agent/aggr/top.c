@@ -20,7 +20,8 @@
 size_t aggr_memory_bytes(const struct aggr *a)
 {
 	return sizeof(*a) + ctab_bytes(&a->ctxs) + a->slab.nchunks * CTX_CHUNK * sizeof(struct ctx) +
-	       ptab_bytes(&a->more) +
+	       ptab_bytes(&a->more) + ptab_bytes(&a->refused) +
+	       a->refused.n * (sizeof(struct refusal) + AGGR_MALLOC_OVERHEAD) +
 	       ptab_bytes(&a->names.t) + a->names.bytes + ptab_bytes(&a->strs.t) + a->strs.bytes +
 	       ptab_bytes(&a->tagsets.t) + a->tagsets.bytes + a->acc_bytes + seen_bytes(&a->seen) +
 	       mapper_bytes(a->mapper) + tagrules_bytes(a->rules) + a->name.cap +
@@ -104,6 +105,7 @@ static void row_free(struct row_count *rc)
 
 /* Top rows by live contexts, then one walk over the contexts for them all. */
 struct aggr_top_walk {
+	const struct aggr *a;
 	const struct istr **best; /* the rows' metric names, best first */
 	size_t nb;
 	struct row_count *rows;
@@ -123,6 +125,7 @@ struct aggr_top_walk *aggr_top_begin(const struct aggr *a, size_t n)
 	struct aggr_top_walk *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
+	w->a = a;
 	w->best = calloc(n ? n : 1, sizeof(*w->best));
 	if (!w->best) {
 		free(w);
@@ -189,7 +192,7 @@ size_t aggr_top_end(struct aggr_top_walk *w, struct aggr_top_entry *out)
 		size_t l = w->best[i]->len < sizeof(e->name) - 1 ? w->best[i]->len : sizeof(e->name) - 1;
 		memcpy(e->name, w->best[i]->s, l);
 		e->contexts = w->best[i]->refcnt;
-		e->refused = *istr_refused((struct istr *)w->best[i]);
+		e->refused = aggr_refused(w->a, w->best[i]);
 		offender(&w->rows[i], e);
 	}
 	for (size_t i = 0; i < w->nb; i++)

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "aggr/aggr.h"
-#include "aggr/aggr_int.h" /* the overflow table's sizes */
+#include "aggr/aggr_int.h" /* the overflow and refused tables */
 #include "aggr/hist.h"
 #include "fixture.h"
 
@@ -91,11 +91,16 @@ static double value_of(const struct batch *b, const char *name, const char *tags
 	return s->value;
 }
 
-static uint64_t contexts(const struct aggr *a)
+static struct aggr_stats stats_of(const struct aggr *a)
 {
 	struct aggr_stats st;
 	aggr_get_stats(a, &st);
-	return st.contexts;
+	return st;
+}
+
+static uint64_t contexts(const struct aggr *a)
+{
+	return stats_of(a).contexts;
 }
 
 #define LEN(x) (sizeof(x) / sizeof((x)[0]))
@@ -656,6 +661,63 @@ Test(aggr, per_metric_cap_and_top_names_offending_tag)
 	aggr_free(a);
 }
 
+/* The one item of table t. */
+static void *only_item(const struct ptab *t)
+{
+	cr_assert_eq(t->n, 1);
+	for (size_t i = 0; i < t->cap; i++)
+		if (ptab_at(t, i))
+			return ptab_at(t, i);
+	cr_assert_fail("no item in a table of 1");
+	return NULL;
+}
+
+/* A name's refused count is an entry of the aggregator's side table while
+ * the name is in the pool (memory_bytes counts the table and the entry) and
+ * goes when the name's last context expires: the name made again, even in
+ * the block it had (the allocator reuses it: its size class is its own),
+ * starts at 0 refused. */
+Test(aggr, refused_count_goes_with_its_name)
+{
+	static const char nm[] = "a.metric.name.of.a.size.class.of.its.own.0123456789";
+	struct aggr *a = aggr_with(cap_per_metric_3);
+	for (int i = 0; i < 3; i++) {
+		char tags[16];
+		snprintf(tags, sizeof(tags), "id:%d", i);
+		send(a, nm, METRIC_GAUGE, 1, 1, tags, T0);
+	}
+	const struct istr *old = only_item(&a->names.t);
+	uint64_t before = stats_of(a).memory_bytes;
+	cr_assert_eq(a->refused.n, 0);
+	send(a, nm, METRIC_GAUGE, 1, 1, "id:3", T0);
+	send(a, nm, METRIC_GAUGE, 1, 1, "id:4", T0);
+	cr_assert_eq(stats_of(a).dropped[AGGR_DROP_METRIC_CAP], 2);
+	const struct refusal *r = only_item(&a->refused);
+	cr_assert_eq(r->name, old);
+	cr_assert_eq(aggr_refused(a, old), 2);
+	cr_assert_eq(stats_of(a).memory_bytes - before,
+		     PTAB_MIN * sizeof(uint64_t) + sizeof(struct refusal) + AGGR_MALLOC_OVERHEAD);
+	struct aggr_top_entry top[2];
+	cr_assert_eq(aggr_top(a, top, 2), 1);
+	cr_assert_eq(top[0].refused, 2);
+
+	batch_free(aggr_flush(a, T0 + 21, false)); /* expired: the name is unlinked */
+	cr_assert_eq(contexts(a), 0);
+	cr_assert_eq(a->refused.n, 0);
+	cr_assert_eq(a->refused.cap, 0, "the table not given back");
+	cr_assert_eq(aggr_refused(a, old), 0);
+
+	send(a, nm, METRIC_GAUGE, 1, 1, "id:0", T0 + 30);
+	const struct istr *again = only_item(&a->names.t);
+	cr_assert_eq(aggr_refused(a, again), 0);
+	cr_assert_eq(aggr_top(a, top, 2), 1);
+	cr_assert_str_eq(top[0].name, nm);
+	cr_assert_eq(top[0].contexts, 1);
+	cr_assert_eq(top[0].refused, 0, "the name %s its old block inherited a count",
+		     again == old ? "in" : "outside");
+	aggr_free(a);
+}
+
 /* The report in steps (what a receive pipeline runs, reading its sockets
  * between steps) gives the one-shot report's rows, also with contexts freed
  * (reused slab slots are skipped while dead) and samples ingested between
@@ -976,13 +1038,6 @@ static void expect_no_bucket(const struct batch *b, int k)
 	cr_assert_null(find(b, "h.max", "", ts), "bucket %d flushed while open", k);
 	cr_assert_null(find(b, "s", "", ts), "bucket %d flushed while open", k);
 	cr_assert_null(sketch_at(b, ts), "bucket %d flushed while open", k);
-}
-
-static struct aggr_stats stats_of(const struct aggr *a)
-{
-	struct aggr_stats st;
-	aggr_get_stats(a, &st);
-	return st;
 }
 
 /* Five open buckets per context (flush stalled, then the clock jumps back
