@@ -259,8 +259,9 @@ static void more_drop(struct aggr *a, struct more *m)
 
 /* ---- refused samples per metric name: aggr.refused, keyed by the name's
  * address (interned strings never move). An entry goes when its name leaves
- * the names pool (ctx_unref, on this thread, also when an out frees the name
- * later on another), so a later name at the same address starts at 0. ---- */
+ * the names pool (ctx_unref, on the aggregator's thread, also for a name that
+ * an out frees later on another thread), so a later name at the same address
+ * starts at 0. ---- */
 
 static inline uint64_t refusal_hash(const struct istr *s)
 {
@@ -272,9 +273,14 @@ static bool refusal_is(const void *item, const void *s)
 	return ((const struct refusal *)item)->name == s;
 }
 
+static struct refusal *refusal_of(const struct aggr *a, const struct istr *s)
+{
+	return ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+}
+
 uint64_t aggr_refused(const struct aggr *a, const struct istr *s)
 {
-	const struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	const struct refusal *r = refusal_of(a, s);
 	return r ? r->n : 0;
 }
 
@@ -282,7 +288,7 @@ uint64_t aggr_refused(const struct aggr *a, const struct istr *s)
  * them (aggr_stats.dropped has them). */
 static void refusal_add(struct aggr *a, const struct istr *s, uint64_t nv)
 {
-	struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	struct refusal *r = refusal_of(a, s);
 	if (!r) {
 		r = malloc(sizeof(*r));
 		if (!r)
@@ -300,7 +306,7 @@ static void refusal_add(struct aggr *a, const struct istr *s, uint64_t nv)
  * one (most of the time no name has refused anything). */
 static void refusal_drop(struct aggr *a, const struct istr *s)
 {
-	struct refusal *r = ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
+	struct refusal *r = refusal_of(a, s);
 	if (!r)
 		return;
 	(void)ptab_remove(&a->refused, r);
