@@ -210,22 +210,53 @@ static void slot_release(struct aggr *a, uint8_t type, int32_t *b, union acc *u)
 	*b = SLOT_FREE;
 }
 
-/* ---- overflow slots: aggr.more, keyed by the context's address (stable:
- * chunks never move; seen.c reaches contexts by address, not index) ---- */
+/* ---- side tables keyed by an object's address (struct addr_key) ---- */
 
-static inline uint64_t more_hash(const struct ctx *c)
+static inline uint64_t addr_hash(const void *key)
 {
-	return mix64(0, (uint64_t)(uintptr_t)c);
+	return mix64(0, (uint64_t)(uintptr_t)key);
 }
 
-static bool more_is(const void *item, const void *c)
+static bool addr_is(const void *item, const void *key)
 {
-	return ((const struct more *)item)->c == c;
+	return ((const struct addr_key *)item)->key == key;
 }
+
+static void *addr_find(const struct ptab *t, const void *key)
+{
+	return ptab_find(t, addr_hash(key), addr_is, key);
+}
+
+/* A new zeroed item of size bytes for key, inserted into t; NULL on ENOMEM. */
+static void *addr_add(struct ptab *t, const void *key, size_t size)
+{
+	struct addr_key *k = calloc(1, size);
+	if (!k)
+		return NULL;
+	*k = (struct addr_key){ addr_hash(key), key };
+	if (ptab_insert(t, k) < 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* Removes item from t and frees it; the slots go with the last item (these
+ * tables are empty most of the time). */
+static void addr_drop(struct ptab *t, void *item)
+{
+	(void)ptab_remove(t, item);
+	if (!t->n)
+		ptab_done(t);
+	free(item);
+}
+
+/* ---- overflow slots: aggr.more, keyed by the context (seen.c reaches
+ * contexts by address, not index) ---- */
 
 struct more *aggr_more(const struct aggr *a, const struct ctx *c)
 {
-	struct more *m = ptab_find(&a->more, more_hash(c), more_is, c);
+	struct more *m = addr_find(&a->more, c);
 	assert(m && c->nmore);
 	return m;
 }
@@ -233,54 +264,27 @@ struct more *aggr_more(const struct aggr *a, const struct ctx *c)
 /* c's entry in aggr.more, new and empty; NULL on ENOMEM. */
 static struct more *more_new(struct aggr *a, const struct ctx *c)
 {
-	struct more *m = malloc(sizeof(*m));
-	if (!m)
-		return NULL;
-	*m = (struct more){ .h = more_hash(c), .c = c };
-	if (ptab_insert(&a->more, m) < 0) {
-		free(m);
-		return NULL;
-	}
-	a->acc_bytes += sizeof(*m);
+	struct more *m = addr_add(&a->more, c, sizeof(*m));
+	if (m)
+		a->acc_bytes += sizeof(*m);
 	return m;
 }
 
-/* Removes m from aggr.more and frees it; the table goes with the last one
- * (overflow is rare: most of the time there is none). */
 static void more_drop(struct aggr *a, struct more *m)
 {
-	(void)ptab_remove(&a->more, m);
-	if (!a->more.n)
-		ptab_done(&a->more);
 	free(m->s);
-	free(m);
+	addr_drop(&a->more, m);
 	a->acc_bytes -= sizeof(*m);
 }
 
-/* ---- refused samples per metric name: aggr.refused, keyed by the name's
- * address (interned strings never move). An entry goes when its name leaves
- * the names pool (ctx_unref, on the aggregator's thread, also for a name that
- * an out frees later on another thread), so a later name at the same address
- * starts at 0. ---- */
-
-static inline uint64_t refusal_hash(const struct istr *s)
-{
-	return mix64(0, (uint64_t)(uintptr_t)s);
-}
-
-static bool refusal_is(const void *item, const void *s)
-{
-	return ((const struct refusal *)item)->name == s;
-}
-
-static struct refusal *refusal_of(const struct aggr *a, const struct istr *s)
-{
-	return ptab_find(&a->refused, refusal_hash(s), refusal_is, s);
-}
+/* ---- refused samples per metric name: aggr.refused, keyed by the name. An
+ * entry goes when its name leaves the names pool (ctx_unref, on the
+ * aggregator's thread, also for a name that an out frees later on another
+ * thread), so a later name at the same address starts at 0. ---- */
 
 uint64_t aggr_refused(const struct aggr *a, const struct istr *s)
 {
-	const struct refusal *r = refusal_of(a, s);
+	const struct refusal *r = addr_find(&a->refused, s);
 	return r ? r->n : 0;
 }
 
@@ -288,31 +292,18 @@ uint64_t aggr_refused(const struct aggr *a, const struct istr *s)
  * them (aggr_stats.dropped has them). */
 static void refusal_add(struct aggr *a, const struct istr *s, uint64_t nv)
 {
-	struct refusal *r = refusal_of(a, s);
-	if (!r) {
-		r = malloc(sizeof(*r));
-		if (!r)
-			return;
-		*r = (struct refusal){ .h = refusal_hash(s), .name = s };
-		if (ptab_insert(&a->refused, r) < 0) {
-			free(r);
-			return;
-		}
-	}
+	struct refusal *r = addr_find(&a->refused, s);
+	if (!r && !(r = addr_add(&a->refused, s, sizeof(*r))))
+		return;
 	r->n += nv;
 }
 
-/* Name s leaves the names pool: its entry goes, and the table with the last
- * one (most of the time no name has refused anything). */
+/* Name s leaves the names pool: its entry goes. */
 static void refusal_drop(struct aggr *a, const struct istr *s)
 {
-	struct refusal *r = refusal_of(a, s);
-	if (!r)
-		return;
-	(void)ptab_remove(&a->refused, r);
-	if (!a->refused.n)
-		ptab_done(&a->refused);
-	free(r);
+	struct refusal *r = addr_find(&a->refused, s);
+	if (r)
+		addr_drop(&a->refused, r);
 }
 
 static void refusals_done(struct aggr *a)

@@ -120,21 +120,27 @@ struct ctx {
 _Static_assert(sizeof(struct ctx) == 64, "the memory target counts on 64-byte contexts");
 #define CTX_ALIGN 64
 
-/* A context's overflow slots: an item of aggr.more (ptab.h: its first member
- * is its hash), present while c->nmore > 0. */
+/* The head of an item of a side table keyed by an object's address
+ * (aggr.more, aggr.refused; ptab.h: an item's first member is its hash).
+ * The objects never move: contexts live in slab chunks, names are interned. */
+struct addr_key {
+	uint64_t h;		/* addr_hash(key) (aggr.c) */
+	const void *key;
+};
+
+/* A context's overflow slots: an item of aggr.more keyed by the context,
+ * present while c->nmore > 0. */
 struct more {
-	uint64_t h;		/* more_hash(c) */
-	const struct ctx *c;
+	struct addr_key k;
 	struct slot *s;		/* c->nmore slots, capacity more_cap(c->nmore) */
 };
 
 /* The samples the caps refused for a metric name: an item of aggr.refused
- * (ptab.h: its first member is its hash), present while the name is in the
+ * keyed by the name, present while the name is in the
  * names pool and has refused any. Refusals are rare, so the names do not
  * carry a counter each. */
 struct refusal {
-	uint64_t h;		/* refusal_hash(name) (aggr.c) */
-	const struct istr *name;
+	struct addr_key k;	/* the name */
 	uint64_t n;
 };
 

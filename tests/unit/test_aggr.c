@@ -693,7 +693,7 @@ Test(aggr, refused_count_goes_with_its_name)
 	send(a, nm, METRIC_GAUGE, 1, 1, "id:4", T0);
 	cr_assert_eq(stats_of(a).dropped[AGGR_DROP_METRIC_CAP], 2);
 	const struct refusal *r = only_item(&a->refused);
-	cr_assert_eq(r->name, old);
+	cr_assert_eq(r->k.key, old);
 	cr_assert_eq(aggr_refused(a, old), 2);
 	cr_assert_eq(stats_of(a).memory_bytes - before,
 		     PTAB_MIN * sizeof(uint64_t) + sizeof(struct refusal) + AGGR_MALLOC_OVERHEAD);
